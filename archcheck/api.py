@@ -1,0 +1,22 @@
+"""The small Python API the CLI is a shell over: ``load`` and ``check``."""
+
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+
+from .engine import CheckResult, check as _check
+from .loader import Source, load_file, load_text
+from .schema import Spec, parse_spec
+
+
+def load(spec: str | FsPath, *, text: str | None = None) -> Spec:
+    """Read and schema-check a spec file (or ``text``, named ``spec``)."""
+    src: Source = load_text(text, str(spec)) if text is not None else load_file(str(spec))
+    return parse_spec(src)
+
+
+def check(spec: Spec | str | FsPath, dims: dict[str, int] | None = None) -> CheckResult:
+    """Propagate shapes through a spec; ``dims`` gives values to free dims (``{"N": 4}``)."""
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    return _check(spec, dims)

@@ -1,0 +1,154 @@
+"""Diagnostics are data: every finding is appended, nothing is raised.
+
+The table of codes below is the one place where codes are defined. A code is
+never reused for another meaning; a retired code stays in the table.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning", "note"]
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    summary: str
+
+
+_CODES = [
+    # 0xx: reading the file
+    Code("AC001", "yaml-syntax", "the file is not well-formed YAML or JSON"),
+    Code("AC002", "unreadable-file", "the file cannot be read as UTF-8 text"),
+    Code("AC003", "unsafe-tag", "the file uses a YAML tag outside the safe set"),
+    Code("AC004", "duplicate-key", "a mapping has the same key twice"),
+    Code("AC005", "too-large", "the file or its expansion exceeds archcheck's limits"),
+    Code("AC006", "empty-spec", "the file holds no spec"),
+    # 1xx: the schema
+    Code("AC101", "unknown-field", "a field that the layer type (or spec) does not have"),
+    Code("AC102", "unknown-type", "a layer type that archcheck does not know"),
+    Code("AC103", "wrong-value-type", "a value of the wrong type (a string where an int belongs)"),
+    Code("AC104", "out-of-range", "a value outside its allowed range or set"),
+    Code("AC105", "missing-field", "a required field is absent"),
+    Code("AC106", "duplicate-name", "two layers share a name in one scope"),
+    Code("AC107", "invalid-name", "a name that is not a usable Python identifier"),
+    Code("AC108", "invalid-option", "a combination of options that torch rejects"),
+    # 2xx: shapes
+    Code("AC201", "channel-mismatch", "the input's channel count differs from the layer's"),
+    Code("AC202", "feature-mismatch", "the input's last dim differs from the layer's in_features"),
+    Code("AC203", "output-too-small", "the kernel or window does not fit the (padded) input"),
+    Code("AC204", "rank-mismatch", "the input has a rank the layer does not accept"),
+    Code("AC205", "groups-mismatch", "channels are not divisible by groups"),
+    Code("AC206", "pool-padding", "pooling padding larger than half the kernel"),
+    Code("AC207", "free-dim-required", "a fixed size is required but depends on a free dim"),
+    Code("AC208", "dim-out-of-range", "a dim index outside the input's rank"),
+    Code("AC209", "padding-too-large", "reflect/circular padding not smaller than the input"),
+    Code("AC210", "output-padding", "output_padding not smaller than stride or dilation"),
+    Code("AC211", "single-value-batchnorm", "BatchNorm sees one value per channel, which fails in training"),
+    Code("AC212", "implicit-dim", "Softmax/LogSoftmax without dim picks one implicitly"),
+    # 9xx: archcheck itself
+    Code("AC901", "internal-error", "archcheck failed; please report it with the spec"),
+]
+
+CODES = {c.code: c for c in _CODES}
+BY_NAME = {c.name: c for c in _CODES}
+
+
+@dataclass
+class Diagnostic:
+    """One finding, located in the spec file."""
+
+    severity: Severity
+    code: str
+    message: str
+    path: str | None = None  # the layer's dotted path
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    end_column: int | None = None
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+    bindings: dict[str, int | str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return CODES[self.code].name
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "severity": self.severity,
+            "code": self.code,
+            "name": self.name,
+            "path": self.path,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "hint": self.hint,
+        }
+        if self.notes:
+            out["notes"] = self.notes
+        if self.bindings:
+            out["bindings"] = self.bindings
+        return out
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...], *, ignore_case: bool = True) -> str | None:
+    """The closest of ``choices`` to ``word``, if any is close enough."""
+    if ignore_case:
+        lowered = {c.lower(): c for c in choices}
+        if word.lower() in lowered:
+            return lowered[word.lower()]
+        hit = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+        return lowered[hit[0]] if hit else None
+    hit = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return hit[0] if hit else None
+
+
+# ---------------------------------------------------------------- rendering
+
+_COLORS = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m"}
+_BOLD, _BLUE, _RESET = "\033[1m", "\033[1;34m", "\033[0m"
+
+
+def render_short(d: Diagnostic) -> str:
+    """One line, as pyflakes and ruff print when piped."""
+    where = f"{d.file or '<spec>'}:{d.line or 0}:{d.column or 0}"
+    path = f" [{d.path}]" if d.path else ""
+    hint = f" (hint: {d.hint})" if d.hint else ""
+    return f"{where}: {d.severity} {d.code}{path} {d.message}{hint}"
+
+
+def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = False) -> str:
+    """rustc-style: header, location arrow, the source line with a caret, notes, help."""
+
+    def c(style: str, text: str) -> str:
+        return f"{style}{text}{_RESET}" if color else text
+
+    head = c(_COLORS[d.severity], f"{d.severity}[{d.code}]") + c(_BOLD, f": {d.message}")
+    out = [head]
+    gutter = " " * (len(str(d.line)) if d.line else 1)
+    if d.file:
+        loc = f"{d.file}:{d.line}:{d.column}" if d.line else d.file
+        path = f" ({d.path})" if d.path else ""
+        out.append(f"{gutter}{c(_BLUE, '-->')} {loc}{path}")
+    if d.line and source_lines and 0 < d.line <= len(source_lines):
+        text = source_lines[d.line - 1].rstrip("\n").replace("\t", " ")
+        col = max((d.column or 1) - 1, 0)
+        width = max(((d.end_column or 0) - (d.column or 0)), 1)
+        width = min(width, max(len(text) - col, 1))
+        out.append(f"{gutter} {c(_BLUE, '|')}")
+        out.append(f"{c(_BLUE, str(d.line))} {c(_BLUE, '|')} {text}")
+        out.append(f"{gutter} {c(_BLUE, '|')} {' ' * col}{c(_COLORS[d.severity], '^' * width)}")
+    for n in d.notes:
+        out.append(f"{gutter} {c(_BLUE, '=')} note: {n}")
+    if d.bindings:
+        b = " ".join(f"{k}={v}" for k, v in d.bindings.items())
+        out.append(f"{gutter} {c(_BLUE, '=')} note: dims: {b}")
+    if d.hint:
+        out.append(f"{gutter} {c(_BLUE, '=')} help: {d.hint}")
+    return "\n".join(out)

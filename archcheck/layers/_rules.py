@@ -1,0 +1,148 @@
+"""Checks shared by the shape rules: rank, sizes that are inferred or checked, windows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import dims as D
+from ..dims import Dim
+from ..registry import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def rank_words(ranks: tuple[int, ...]) -> str:
+    names = [f"{r}-D" for r in ranks]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def expect_rank(ctx: Ctx, x: Tensor, ranks: tuple[int, ...], what: str, layout: str = "") -> bool:
+    """Report unless ``x``'s rank is one of ``ranks``."""
+    if x.rank in ranks:
+        return True
+    lay = f" {layout}" if layout else ""
+    ctx.error(
+        "AC204",
+        f"{what} expects a {rank_words(ranks)} input{lay}, but its input is {x.describe()} ({x.rank}-D, {ctx.source(x)})",
+        hint=_rank_hint(x.rank, ranks),
+    )
+    return False
+
+
+def _rank_hint(have: int, ranks: tuple[int, ...]) -> str:
+    if have > max(ranks):
+        return "flatten or reshape the input first (Flatten, Reshape), or use the layer of matching dimensionality"
+    return "add dims with Unflatten or Reshape, or use the layer of matching dimensionality"
+
+
+def match_size(
+    ctx: Ctx,
+    field: str,
+    given: int | None,
+    x: Tensor,
+    axis: int,
+    what: str,
+    code: str,
+    dim_word: str,
+) -> int | None:
+    """Infer ``field`` from ``x.shape[axis]``, or check the given value against it.
+
+    Returns the size, or None after reporting a problem.
+    """
+    actual = x.shape[axis]
+    if not isinstance(actual, int):
+        names = D.free_names(actual)
+        fixed = f"{field}={given}" if given is not None else f"a fixed {field}"
+        ctx.error(
+            "AC207",
+            f"{what} needs {fixed}, but the input's {dim_word} is {D.fmt(actual)}, "
+            f"which depends on the free dim{'s' if len(names) > 1 else ''} {', '.join(names)} "
+            f"(input {x.describe()}, {ctx.source(x)})",
+            field=field,
+            hint=f"give {' and '.join(names)} a value (--dim {names[0]}=..., or an int in the input shape), "
+            "or make the size independent of the input, e.g. with an adaptive pool before Flatten",
+            dims=names,
+        )
+        return None
+    if given is None:
+        ctx.fill(**{field: actual})
+        return actual
+    if given != actual:
+        notes = []
+        if x.origin and "=" in x.origin:
+            pass
+        ctx.error(
+            code,
+            f"{what} expects {field}={given}, but its input is {x.describe()} ({ctx.source(x)}), "
+            f"whose {dim_word} is {actual}",
+            field=field,
+            hint=f"set {field}: {actual}, or leave it out to have it inferred",
+            notes=notes,
+        )
+        return None
+    return actual
+
+
+def window_out(
+    ctx: Ctx,
+    size: Dim,
+    kernel: int,
+    stride: int,
+    pad_total: int,
+    dilation: int,
+    axis_name: str,
+    *,
+    ceil_mode: bool = False,
+    pad_left: int = 0,
+    what: str = "kernel",
+) -> Dim | None:
+    """Output length of a sliding window, as torch computes it.
+
+    ``floor((L + pad_total - dilation*(kernel-1) - 1) / stride) + 1``
+    (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html), with
+    ceil instead of floor under ``ceil_mode``, where the last window must
+    start inside the input or left padding (``MaxPool2d`` docs, note on
+    ceil_mode).
+    """
+    eff = dilation * (kernel - 1) + 1
+    padded = D.add(size, pad_total)
+    extra = stride - 1 if ceil_mode else 0
+    if isinstance(padded, int):
+        out = (padded - eff + extra) // stride + 1
+        if ceil_mode and (out - 1) * stride >= size + pad_left:  # type: ignore[operator]
+            out -= 1
+        if out < 1:
+            dil = f" (dilation {dilation}: spans {eff})" if dilation > 1 else ""
+            ctx.error(
+                "AC203",
+                f"{what} {kernel}{dil} is larger than the padded input {padded} in dim {axis_name} "
+                f"(input {size}{f' + padding {pad_total}' if pad_total else ''})",
+                field="kernel_size",
+                hint=f"use a {what} that fits ({padded if dilation == 1 else 'the padded size'}), add padding, "
+                "or remove a downsampling step before this layer",
+            )
+            return None
+        return out
+    # Symbolic: "padded >= eff" cannot be decided here; the formula stands.
+    out_s = D.add(D.floordiv(D.add(padded, extra - eff), stride), 1)
+    return out_s
+
+
+def check_groups(ctx: Ctx, channels: int, groups: int, field: str) -> bool:
+    if channels % groups:
+        ctx.error(
+            "AC205",
+            f"{field}={channels} is not divisible by groups={groups}",
+            field=field if ctx.given(field) else "groups",
+            hint=f"choose groups that divides {channels} (e.g. {_divisor_near(channels, groups)})",
+        )
+        return False
+    return True
+
+
+def _divisor_near(n: int, g: int) -> int:
+    divs = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divs, key=lambda d: (abs(d - g), d))

@@ -1,0 +1,196 @@
+"""Shape-preserving layers: activations, Softmax/LogSoftmax, the Dropout family.
+
+They pass the tensor through unchanged (keeping where it came from, so a
+later message still says "output of conv2" rather than "output of relu3").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal, Optional
+
+from ..registry import Example, Layer, Prob, Tensor, register
+from ._rules import rank_words
+from .linear import wrap_dim
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+class _Elementwise(Layer):
+    family: ClassVar[str] = "activation"
+    min_rank: ClassVar[int] = 0
+    ranks: ClassVar[tuple[int, ...] | None] = None
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        what = type(self).__name__
+        if self.ranks is not None and x.rank not in self.ranks:
+            ctx.error("AC204", f"{what} expects a {rank_words(self.ranks)} input, but its input is {x.describe()} ({ctx.source(x)})")
+            return None
+        if x.rank < self.min_rank:
+            ctx.error("AC204", f"{what} needs an input with at least {self.min_rank} dims, but its input is {x.describe()}")
+            return None
+        return Tensor(x.shape, x.dtype, x.producer, x.origin)
+
+
+@register
+class ReLU(_Elementwise):
+    torch_name = "nn.ReLU"
+    examples = [Example({}, (2, 3, 4), (2, 3, 4))]
+    inplace: bool = False
+
+
+@register
+class ReLU6(_Elementwise):
+    torch_name = "nn.ReLU6"
+    inplace: bool = False
+
+
+@register
+class LeakyReLU(_Elementwise):
+    torch_name = "nn.LeakyReLU"
+    negative_slope: float = 0.01
+    inplace: bool = False
+
+
+@register
+class ELU(_Elementwise):
+    torch_name = "nn.ELU"
+    alpha: float = 1.0
+    inplace: bool = False
+
+
+@register
+class SELU(_Elementwise):
+    torch_name = "nn.SELU"
+    inplace: bool = False
+
+
+@register
+class GELU(_Elementwise):
+    torch_name = "nn.GELU"
+    approximate: Literal["none", "tanh"] = "none"
+
+
+@register
+class SiLU(_Elementwise):
+    torch_name = "nn.SiLU"
+    inplace: bool = False
+
+
+@register
+class Mish(_Elementwise):
+    torch_name = "nn.Mish"
+    inplace: bool = False
+
+
+@register
+class Sigmoid(_Elementwise):
+    torch_name = "nn.Sigmoid"
+
+
+@register
+class Tanh(_Elementwise):
+    torch_name = "nn.Tanh"
+
+
+@register
+class Hardswish(_Elementwise):
+    torch_name = "nn.Hardswish"
+    inplace: bool = False
+
+
+@register
+class Hardsigmoid(_Elementwise):
+    torch_name = "nn.Hardsigmoid"
+    inplace: bool = False
+
+
+@register
+class Hardtanh(_Elementwise):
+    torch_name = "nn.Hardtanh"
+    min_val: float = -1.0
+    max_val: float = 1.0
+    inplace: bool = False
+
+
+@register
+class Softplus(_Elementwise):
+    torch_name = "nn.Softplus"
+    beta: float = 1.0
+    threshold: float = 20.0
+
+
+class _SoftmaxBase(_Elementwise):
+    dim: Optional[int] = None
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        what = type(self).__name__
+        if self.dim is None:
+            implicit = 0 if x.rank in (0, 1, 3) else 1
+            ctx.warn(
+                "AC212",
+                f"{what} without dim picks dim {implicit} for a {x.rank}-D input (deprecated in torch)",
+                hint=f"write dim: {implicit if x.rank != 2 else -1} explicitly (usually -1 for class scores)",
+            )
+        elif wrap_dim(self.dim, x.rank) is None:
+            r = max(x.rank, 1)
+            ctx.error("AC208", f"dim={self.dim} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})", field="dim")
+            return None
+        return Tensor(x.shape, x.dtype, x.producer, x.origin)
+
+
+@register
+class Softmax(_SoftmaxBase):
+    torch_name = "nn.Softmax"
+    examples = [Example({"dim": -1}, (2, 10), (2, 10)), Example({"dim": 2}, (2, 10), error="AC208")]
+
+
+@register
+class LogSoftmax(_SoftmaxBase):
+    torch_name = "nn.LogSoftmax"
+    examples = [Example({"dim": 1}, (2, 10), (2, 10))]
+
+
+class _Dropout(_Elementwise):
+    family: ClassVar[str] = "dropout"
+    p: Prob = 0.5
+    inplace: bool = False
+
+
+@register
+class Dropout(_Dropout):
+    torch_name = "nn.Dropout"
+    examples = [Example({"p": 0.1}, (2, 3), (2, 3))]
+
+
+@register
+class Dropout1d(_Dropout):
+    torch_name = "nn.Dropout1d"
+    ranks = (2, 3)
+    examples = [Example({}, (2, 3, 4), (2, 3, 4)), Example({}, (2, 3, 4, 5), error="AC204")]
+
+
+@register
+class Dropout2d(_Dropout):
+    torch_name = "nn.Dropout2d"
+    min_rank = 2
+    examples = [Example({}, (2, 3, 4, 5), (2, 3, 4, 5)), Example({}, (5,), error="AC204")]
+
+
+@register
+class Dropout3d(_Dropout):
+    torch_name = "nn.Dropout3d"
+    min_rank = 2
+
+
+@register
+class AlphaDropout(_Dropout):
+    torch_name = "nn.AlphaDropout"
+
+
+@register
+class FeatureAlphaDropout(_Dropout):
+    torch_name = "nn.FeatureAlphaDropout"
+    min_rank = 2

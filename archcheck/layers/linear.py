@@ -1,0 +1,117 @@
+"""Linear, Flatten and Identity.
+
+``nn.Linear`` acts on the last dim of an input of any rank >= 1
+(https://pytorch.org/docs/stable/generated/torch.nn.Linear.html);
+``nn.Flatten`` merges ``start_dim..end_dim`` with torch's dim wrapping.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Optional
+
+from .. import dims as D
+from ..registry import Example, Layer, Pos, Tensor, numel_per, register
+from ._rules import match_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+@register
+class Linear(Layer):
+    family: ClassVar[str] = "linear"
+    torch_name = "nn.Linear"
+    examples = [
+        Example({"in_features": 1568, "out_features": 128}, (4, 1568), (4, 128)),
+        Example({"out_features": 3}, (2, 5, 7), (2, 5, 3)),
+        Example({"out_features": 3}, (7,), (3,)),
+        Example({"in_features": 512, "out_features": 10}, (4, 1568), error="AC202"),
+    ]
+
+    in_features: Optional[Pos] = None
+    out_features: Pos
+    bias: bool = True
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        if x.rank < 1:
+            ctx.error("AC204", f"Linear needs an input with at least 1 dim, but its input is a scalar ({ctx.source(x)})")
+            return None
+        if match_size(ctx, "in_features", self.in_features, x, -1, "Linear", "AC202", "last dim") is None:
+            return None
+        return x.derived(x.shape[:-1] + (self.out_features,), ctx.path)
+
+    def param_count(self) -> int:
+        assert self.in_features is not None
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
+        n = numel_per(out.shape)
+        assert self.in_features is not None
+        return None if n is None else n * self.in_features
+
+    def label(self) -> str:
+        return f"{self.in_features}→{self.out_features}"
+
+
+def wrap_dim(d: int, rank: int) -> int | None:
+    """torch's dim wrapping: a dim in [-rank, rank-1] (a scalar counts as rank 1)."""
+    r = max(rank, 1)
+    if -r <= d < r:
+        return d % r
+    return None
+
+
+@register
+class Flatten(Layer):
+    family: ClassVar[str] = "reshape"
+    torch_name = "nn.Flatten"
+    examples = [
+        Example({}, (4, 32, 7, 7), (4, 1568)),
+        Example({"start_dim": 0}, (2, 3, 4), (24,)),
+        Example({"start_dim": 1, "end_dim": 2}, (2, 3, 4, 5), (2, 12, 5)),
+        Example({}, (3,), error="AC208"),
+        Example({"start_dim": 2, "end_dim": 1}, (2, 3, 4), error="AC208"),
+    ]
+
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        r = max(x.rank, 1)
+        s, e = wrap_dim(self.start_dim, x.rank), wrap_dim(self.end_dim, x.rank)
+        for field, v, w in (("start_dim", self.start_dim, s), ("end_dim", self.end_dim, e)):
+            if w is None:
+                ctx.error(
+                    "AC208",
+                    f"{field}={v} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})",
+                    field=field,
+                    hint="the input has no batch dim to keep: use start_dim: 0" if x.rank == 1 and field == "start_dim" else None,
+                )
+                return None
+        assert s is not None and e is not None
+        if s > e:
+            ctx.error("AC208", f"start_dim {self.start_dim} comes after end_dim {self.end_dim} (dims {s} > {e})", field="start_dim")
+            return None
+        if x.rank == 0:
+            return x.derived((1,), ctx.path)
+        merged = x.shape[s : e + 1]
+        size = D.prod(merged)
+        shape = x.shape[:s] + (size,) + x.shape[e + 1 :]
+        if len(merged) == 1:
+            return Tensor(shape, x.dtype, x.producer, x.origin)
+        arith = " * ".join(D.fmt(d) for d in merged)
+        src = x.producer or "the input"
+        origin = f"flatten of {x.describe()} from {src}: {arith} = {D.fmt(size)}"
+        return x.derived(shape, ctx.path, origin)
+
+
+@register
+class Identity(Layer):
+    family: ClassVar[str] = "identity"
+    torch_name = "nn.Identity"
+    examples = [Example({}, (2, 3), (2, 3))]
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        return xs[0]

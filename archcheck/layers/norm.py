@@ -1,0 +1,83 @@
+"""Normalization: BatchNorm1d/2d/3d.
+
+https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html: the
+channel dim is 1; BatchNorm1d takes [N, C] or [N, C, L], BatchNorm2d only
+[N, C, H, W], BatchNorm3d only [N, C, D, H, W].
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Optional
+
+from pydantic import Field
+from typing_extensions import Annotated
+
+from ..registry import Example, Layer, Pos, Tensor, numel_per, register
+from ._rules import expect_rank, match_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+class _BatchNorm(Layer):
+    family: ClassVar[str] = "norm"
+    ranks: ClassVar[tuple[int, ...]] = (4,)
+    layout: ClassVar[str] = ""
+
+    num_features: Optional[Pos] = None
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+    momentum: Optional[float] = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        what = type(self).__name__
+        if not expect_rank(ctx, x, self.ranks, what, self.layout):
+            return None
+        if match_size(ctx, "num_features", self.num_features, x, 1, what, "AC201", "channel count (dim 1)") is None:
+            return None
+        per_channel = numel_per(x.shape[:1] + x.shape[2:])
+        if per_channel == 1 and isinstance(x.shape[0], int):
+            ctx.warn(
+                "AC211",
+                f"{what} sees one value per channel ({x.describe()}); in training mode torch raises "
+                "'Expected more than 1 value per channel when training'",
+                hint="use a batch larger than 1, or call model.eval() before running it",
+            )
+        return Tensor(x.shape, x.dtype, x.producer, x.origin)
+
+    def param_count(self) -> int:
+        assert self.num_features is not None
+        return 2 * self.num_features if self.affine else 0
+
+    def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
+        return 0
+
+
+@register
+class BatchNorm1d(_BatchNorm):
+    ranks = (2, 3)
+    layout = "([N, C] or [N, C, L])"
+    torch_name = "nn.BatchNorm1d"
+    examples = [Example({}, (4, 8), (4, 8)), Example({}, (4, 8, 5), (4, 8, 5)), Example({}, (8,), error="AC204")]
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    ranks = (4,)
+    layout = "[N, C, H, W]"
+    torch_name = "nn.BatchNorm2d"
+    examples = [
+        Example({"num_features": 16}, (4, 16, 7, 7), (4, 16, 7, 7)),
+        Example({"num_features": 16}, (4, 8, 7, 7), error="AC201"),
+        Example({}, (8, 7, 7), error="AC204"),
+    ]
+
+
+@register
+class BatchNorm3d(_BatchNorm):
+    ranks = (5,)
+    layout = "[N, C, D, H, W]"
+    torch_name = "nn.BatchNorm3d"
+    examples = [Example({}, (2, 4, 3, 5, 5), (2, 4, 3, 5, 5))]

@@ -1,0 +1,222 @@
+"""Pooling: MaxPool, AvgPool and the adaptive pools, 1d/2d/3d.
+
+Shapes follow https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html
+(ceil_mode, dilation) and torch's ``pooling_output_shape``; padding may be at
+most half the kernel (``pool2d_shape_check``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
+
+from pydantic import field_validator
+
+from ..registry import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
+from ._rules import SPATIAL, expect_rank, window_out
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+class _PoolBase(Layer):
+    nd: ClassVar[int] = 2
+    family: ClassVar[str] = "pool"
+    ranks: ClassVar[tuple[int, ...]] = ()
+
+    def _ranks(self) -> tuple[int, ...]:
+        return self.ranks or (self.nd + 1, self.nd + 2)
+
+    def _check_rank(self, ctx: Ctx, x: Tensor) -> bool:
+        sp = ", ".join(SPATIAL[self.nd])
+        return expect_rank(ctx, x, self._ranks(), type(self).__name__, f"([N, C, {sp}] or [C, {sp}])")
+
+
+class _WindowPool(_PoolBase):
+    kernel_size: PosOrList
+    stride: Optional[PosOrList] = None
+    padding: NonNegOrList = 0
+    ceil_mode: bool = False
+
+    @field_validator("kernel_size", "stride", "padding", "dilation", check_fields=False)
+    @classmethod
+    def _arity(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) != cls.nd:
+            raise ValueError(f"expected an int or a list of {cls.nd} ints, got a list of {len(v)}")
+        return v
+
+    def _dilation(self) -> tuple[int, ...]:
+        return (1,) * self.nd
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        if not self._check_rank(ctx, x):
+            return None
+        k = as_tuple(self.kernel_size, self.nd)
+        s = as_tuple(self.stride, self.nd) if self.stride is not None else k
+        p = as_tuple(self.padding, self.nd)
+        d = self._dilation()
+        for i in range(self.nd):
+            if 2 * p[i] > k[i]:
+                ctx.error(
+                    "AC206",
+                    f"padding {p[i]} is more than half the kernel size {k[i]}",
+                    field="padding",
+                    hint=f"use padding of at most {k[i] // 2}",
+                )
+                return None
+        axis = x.rank - self.nd
+        out = list(x.shape[:axis])
+        for i in range(self.nd):
+            o = window_out(
+                ctx, x.shape[axis + i], k[i], s[i], 2 * p[i], d[i], SPATIAL[self.nd][i],
+                ceil_mode=self.ceil_mode, pad_left=p[i], what="pooling window",
+            )
+            if o is None:
+                return None
+            out.append(o)
+        return x.derived(tuple(out), ctx.path)
+
+    def label(self) -> str:
+        k = as_tuple(self.kernel_size, self.nd)
+        s = as_tuple(self.stride, self.nd) if self.stride is not None else k
+        text = "x".join(map(str, k)) if self.nd > 1 else str(k[0])
+        return text + (f" /{s[0]}" if len(set(s)) == 1 else " /" + ",".join(map(str, s)))
+
+
+class _MaxPoolNd(_WindowPool):
+    dilation: PosOrList = 1
+    return_indices: bool = False
+
+    def _dilation(self) -> tuple[int, ...]:
+        return as_tuple(self.dilation, self.nd)
+
+
+class _AvgPoolNd(_WindowPool):
+    count_include_pad: bool = True
+
+
+class _AvgPoolDivisor(_AvgPoolNd):
+    divisor_override: Optional[Pos] = None  # AvgPool1d has none in torch
+
+
+@register
+class MaxPool1d(_MaxPoolNd):
+    nd = 1
+    torch_name = "nn.MaxPool1d"
+    examples = [Example({"kernel_size": 2}, (1, 3, 9), (1, 3, 4))]
+
+
+@register
+class MaxPool2d(_MaxPoolNd):
+    nd = 2
+    torch_name = "nn.MaxPool2d"
+    examples = [
+        Example({"kernel_size": 2, "stride": 2}, (4, 16, 28, 28), (4, 16, 14, 14)),
+        Example({"kernel_size": 3, "stride": 2, "ceil_mode": True}, (1, 2, 6, 6), (1, 2, 3, 3)),
+        Example({"kernel_size": 3, "padding": 2}, (1, 2, 5, 5), error="AC206"),
+        Example({"kernel_size": 5}, (1, 2, 3, 3), error="AC203"),
+    ]
+
+
+@register
+class MaxPool3d(_MaxPoolNd):
+    nd = 3
+    torch_name = "nn.MaxPool3d"
+    examples = [Example({"kernel_size": [1, 2, 2]}, (1, 2, 3, 8, 8), (1, 2, 3, 4, 4))]
+
+
+@register
+class AvgPool1d(_AvgPoolNd):
+    nd = 1
+    torch_name = "nn.AvgPool1d"
+    examples = [Example({"kernel_size": 3, "padding": 1, "stride": 2}, (1, 2, 9), (1, 2, 5))]
+
+
+@register
+class AvgPool2d(_AvgPoolDivisor):
+    nd = 2
+    torch_name = "nn.AvgPool2d"
+    examples = [Example({"kernel_size": 2}, (1, 2, 7, 7), (1, 2, 3, 3))]
+
+
+@register
+class AvgPool3d(_AvgPoolDivisor):
+    nd = 3
+    torch_name = "nn.AvgPool3d"
+    examples = [Example({"kernel_size": 2}, (1, 2, 4, 4, 4), (1, 2, 2, 2, 2))]
+
+
+OutputSize = Union[Pos, list[Optional[Pos]]]
+
+
+class _AdaptiveBase(_PoolBase):
+    output_size: OutputSize
+
+    @field_validator("output_size")
+    @classmethod
+    def _arity(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) != cls.nd:
+            raise ValueError(f"expected an int or a list of {cls.nd} entries (int or null), got a list of {len(v)}")
+        return v
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        if not self._check_rank(ctx, x):
+            return None
+        o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
+        axis = x.rank - self.nd
+        out = list(x.shape[:axis]) + [x.shape[axis + i] if v is None else v for i, v in enumerate(o)]
+        return x.derived(tuple(out), ctx.path)
+
+    def label(self) -> str:
+        o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
+        return "→" + "x".join("*" if v is None else str(v) for v in o)
+
+
+class _AdaptiveMax(_AdaptiveBase):
+    return_indices: bool = False
+
+
+@register
+class AdaptiveAvgPool1d(_AdaptiveBase):
+    nd = 1
+    torch_name = "nn.AdaptiveAvgPool1d"
+    examples = [Example({"output_size": 4}, (1, 2, 9), (1, 2, 4))]
+
+
+@register
+class AdaptiveAvgPool2d(_AdaptiveBase):
+    nd = 2
+    torch_name = "nn.AdaptiveAvgPool2d"
+    examples = [
+        Example({"output_size": 1}, (2, 512, 7, 7), (2, 512, 1, 1)),
+        Example({"output_size": [None, 3]}, (1, 2, 5, 6), (1, 2, 5, 3)),
+    ]
+
+
+@register
+class AdaptiveAvgPool3d(_AdaptiveBase):
+    nd = 3
+    torch_name = "nn.AdaptiveAvgPool3d"
+    examples = [Example({"output_size": [1, 2, 2]}, (1, 2, 4, 4, 4), (1, 2, 1, 2, 2))]
+
+
+@register
+class AdaptiveMaxPool1d(_AdaptiveMax):
+    nd = 1
+    torch_name = "nn.AdaptiveMaxPool1d"
+    examples = [Example({"output_size": 2}, (2, 5), (2, 2))]
+
+
+@register
+class AdaptiveMaxPool2d(_AdaptiveMax):
+    nd = 2
+    torch_name = "nn.AdaptiveMaxPool2d"
+    examples = [Example({"output_size": 3}, (1, 2, 5, 6), (1, 2, 3, 3))]
+
+
+@register
+class AdaptiveMaxPool3d(_AdaptiveMax):
+    nd = 3
+    torch_name = "nn.AdaptiveMaxPool3d"
+    examples = [Example({"output_size": 1}, (1, 2, 4, 4, 4), (1, 2, 1, 1, 1))]

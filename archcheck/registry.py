@@ -1,0 +1,145 @@
+"""The layer registry and the base every layer type derives from.
+
+A layer type is a pydantic model whose fields are exactly the torch.nn
+constructor's arguments (same names, same defaults), plus four methods:
+
+* ``infer(ctx, xs)``: the shape rule. A pure function of the input tensors and
+  the fields; it reports findings through ``ctx`` and returns the output
+  tensor, or ``None`` when the output cannot be known.
+* ``param_count()``: equal to torch's ``sum(p.numel() for p in m.parameters())``.
+* ``macs(xs, out)``: multiply-accumulates for the whole input (batch included).
+* ``ctor_args()``: the constructor arguments for generated code.
+
+``@register`` adds a type to ``REGISTRY`` under its class name, so adding a
+layer touches one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import dims as D
+from .dims import Dim, Shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Ctx
+
+REGISTRY: dict[str, type[Layer]] = {}
+
+# Field types shared by many layers. Strict: no "5" for 5, no true for 1.
+Pos = Annotated[int, Field(ge=1)]
+NonNeg = Annotated[int, Field(ge=0)]
+PosOrList = Union[Pos, list[Pos]]
+NonNegOrList = Union[NonNeg, list[NonNeg]]
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
+
+@dataclass
+class Tensor:
+    """What the engine knows about a tensor: its shape and where it came from."""
+
+    shape: Shape
+    dtype: str = "float32"
+    producer: str = ""  # the path of the layer (or the input) that made it
+    origin: str | None = None  # how its last dim came to be, for messages
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def describe(self) -> str:
+        return D.fmt_shape(self.shape)
+
+    def derived(self, shape: Shape, producer: str, origin: str | None = None) -> Tensor:
+        return Tensor(tuple(shape), self.dtype, producer, origin)
+
+
+@dataclass
+class Example:
+    """A sample for the generic layer test: fields, input shape, expected output or error code."""
+
+    fields: dict[str, Any]
+    input: tuple[int, ...]
+    output: tuple[int, ...] | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Layer(BaseModel):
+    """Base of every layer type. Subclasses add torch's constructor fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True, validate_default=False)
+
+    # Fields every layer has: not constructor arguments.
+    name: str | None = None
+    inputs: list[str] | None = None
+
+    # Class metadata
+    family: ClassVar[str] = "other"  # colour group in diagrams
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max number of inputs
+    torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for tensor ops
+    examples: ClassVar[list[Example]] = []
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs"})
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+    # ---- the four methods a layer type defines
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def param_count(self) -> int:
+        return 0
+
+    def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
+        return 0
+
+    def ctor_args(self) -> dict[str, Any]:
+        """Constructor arguments that differ from torch's defaults, in field order."""
+        out: dict[str, Any] = {}
+        for name, f in type(self).model_fields.items():
+            if name in self.meta_fields:
+                continue
+            v = getattr(self, name)
+            if f.is_required() or v != f.default:
+                out[name] = v
+        return out
+
+    def label(self) -> str:
+        """Key hyperparameters for a diagram node, e.g. ``5x5 /2 p2``."""
+        return ""
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Class decorator: make ``cls`` available as ``type: <ClassName>`` in specs."""
+    REGISTRY[cls.type_name()] = cls
+    return cls
+
+
+def as_tuple(v: int | list[int], n: int) -> tuple[int, ...]:
+    """Expand torch's ``int or tuple`` argument to ``n`` entries."""
+    if isinstance(v, int):
+        return (v,) * n
+    return tuple(v)
+
+
+def numel_per(shape: Shape) -> int | None:
+    """Elements of ``shape``, counting a bare free dim (the batch ``N``) as 1.
+
+    MACs are then "per N"; a dim that arithmetic touched makes them unknown.
+    """
+    total = 1
+    for d in shape:
+        if isinstance(d, int):
+            total *= d
+        elif isinstance(d, str):
+            continue
+        else:
+            return None
+    return total

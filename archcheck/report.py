@@ -1,0 +1,92 @@
+"""Turning a CheckResult into text (a table and diagnostics) or DESIGN.md's JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import dims as D
+from .diagnostics import render_pretty, render_short
+from .engine import CheckResult
+
+
+def human(n: int | None) -> str:
+    """1254400 -> '1.25M'."""
+    if n is None:
+        return "?"
+    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def shape_json(shape: Any) -> Any:
+    return None if shape is None else [D.to_json(d) for d in shape]
+
+
+def to_json(res: CheckResult) -> dict[str, Any]:
+    """The object DESIGN.md specifies, one per spec."""
+    return {
+        "spec": res.source.file,
+        "name": res.name,
+        "ok": res.ok,
+        "inputs": {k: shape_json(t.shape) for k, t in res.inputs.items()},
+        "outputs": {k: shape_json(t.shape if t else None) for k, t in res.outputs.items()},
+        "layers": [
+            {
+                "path": r.path,
+                "type": r.type,
+                "inputs": r.inputs,
+                "output_shape": shape_json(r.output.shape if r.output else None),
+                "params": r.params,
+                "macs": r.macs,
+            }
+            for r in res.layers
+        ],
+        "total_params": res.total_params,
+        "trainable_params": res.total_params,
+        "total_macs": res.total_macs,
+        "macs_per": res.macs_per,
+        "bindings": res.bindings,
+        "diagnostics": [d.to_json() for d in res.diagnostics],
+    }
+
+
+def layer_table(res: CheckResult) -> str:
+    rows = [("layer", "type", "output shape", "params")]
+    for r in res.layers:
+        shape = r.output.describe() if r.output else "?"
+        rows.append((r.path, r.type, shape, f"{r.params:,}" if r.params is not None else "?"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for j, row in enumerate(rows):
+        cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i]) for i in range(4)]
+        lines.append("  ".join(cells).rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdict(res: CheckResult) -> str:
+    errors = sum(d.severity == "error" for d in res.diagnostics)
+    warnings = sum(d.severity == "warning" for d in res.diagnostics)
+    if errors:
+        return f"{res.source.file}: {res.name}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    ins = ", ".join(t.describe() for t in res.inputs.values())
+    outs = ", ".join(t.describe() for t in res.outputs.values() if t)
+    per = f" per {'·'.join(res.macs_per)}" if res.macs_per else ""
+    warn = f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
+    return (
+        f"{res.source.file}: {res.name} ok: {ins} -> {outs}, "
+        f"{res.total_params:,} params, {human(res.total_macs)} MACs{per}{warn}"
+    )
+
+
+def render_text(res: CheckResult, *, pretty: bool, color: bool, table: bool) -> str:
+    parts = []
+    if table and res.layers and not any(d.severity == "error" for d in res.diagnostics):
+        parts.append(layer_table(res))
+    lines = res.source.lines
+    for d in res.diagnostics:
+        parts.append(render_pretty(d, lines, color) + ("\n" if pretty else "") if pretty else render_short(d))
+    parts.append(verdict(res))
+    return "\n".join(parts)

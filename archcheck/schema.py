@@ -1,0 +1,329 @@
+"""The spec schema: pydantic v2 models, strict, with located "did you mean" errors.
+
+The top level is one model; each layer is validated on its own against its
+type's model (found in the registry by its ``type``), so that every layer's
+problems are reported in one run and each points at its own field.
+"""
+
+from __future__ import annotations
+
+import keyword
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import layers as _layers  # noqa: F401  (fills the registry)
+from .diagnostics import Diagnostic, did_you_mean
+from .loader import Path, Source
+from .registry import REGISTRY, Layer
+
+DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
+
+# Attributes of nn.Module (and names the generated code uses): a layer so named
+# would shadow them. Names starting with "_" are refused as a whole.
+RESERVED = frozenset(
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children named_modules
+    named_parameters parameters register_backward_hook register_buffer register_forward_hook
+    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
+    register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
+    set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu
+    zero_grad self torch nn F super""".split()
+)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a module attribute, or None if it can."""
+    if not name.isidentifier() or not name.isascii():
+        return f"'{name}' is not a Python identifier (letters, digits and _, not starting with a digit)"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"'{name}' is a Python keyword"
+    if name.startswith("_"):
+        return f"'{name}' starts with '_', which is kept for nn.Module's internals"
+    if name in RESERVED:
+        return f"'{name}' would shadow nn.Module.{name} or a name the generated code uses"
+    return None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+
+DimSpec = Union[Annotated[int, Field(ge=1)], str]
+
+
+class InputSpec(_Strict):
+    shape: list[DimSpec]
+    dtype: Literal["float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool"] = "float32"
+    name: Optional[str] = None
+
+
+class SpecModel(_Strict):
+    name: str = "Model"
+    description: Optional[str] = None
+    input: Optional[InputSpec] = None
+    inputs: Optional[dict[str, InputSpec]] = None
+    outputs: Optional[list[str]] = None
+    dims: Optional[dict[str, Annotated[int, Field(ge=1)]]] = None
+    layers: list[Any]
+
+
+@dataclass
+class LayerEntry:
+    """A layer as written: its validated model (None if invalid) and where it stands."""
+
+    layer: Layer | None
+    type: str
+    src: Path  # path into the raw data: ("layers", 3)
+    name: str | None
+
+
+@dataclass
+class Spec:
+    """A schema-checked spec."""
+
+    source: Source
+    model: SpecModel | None
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    input_src: dict[str, Path] = field(default_factory=dict)
+    layers: list[LayerEntry] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.model.name if self.model else "Model"
+
+
+# ------------------------------------------------------------ error mapping
+
+
+def describe_type(ann: Any) -> str:
+    """A person's phrase for a field's accepted values: 'an int >= 1 or a list of ints >= 1'."""
+    origin = typing.get_origin(ann)
+    if origin is Annotated:
+        base, *meta = typing.get_args(ann)
+        text = describe_type(base)
+        for m in meta:
+            for c in getattr(m, "metadata", [m]):
+                for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+                    v = getattr(c, attr, None)
+                    if v is not None:
+                        text += f" {sym} {v}"
+        return text
+    if origin in (Union, types.UnionType):
+        parts = [describe_type(a) for a in typing.get_args(ann) if a is not type(None)]
+        if type(None) in typing.get_args(ann):
+            parts.append("null")
+        return " or ".join(parts)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
+    if origin is list:
+        (inner,) = typing.get_args(ann)
+        return f"a list of ({describe_type(inner)})" if " or " in describe_type(inner) else f"a list of {describe_type(inner).replace('an ', '').replace('a ', '')}s"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an int", float: "a number", bool: "true or false", str: "a string"}.get(ann, getattr(ann, "__name__", str(ann)))
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an int"
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return type(v).__name__
+
+
+_RANGE = {"greater_than_equal", "greater_than", "less_than_equal", "less_than", "literal_error", "too_short", "too_long", "value_error"}
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def convert_errors(
+    err: ValidationError,
+    model: type[BaseModel],
+    raw: dict[str, Any],
+    src: Source,
+    base: Path,
+    layer_path: str | None,
+    what: str,
+) -> list[Diagnostic]:
+    """Turn pydantic's errors into one located diagnostic per offending field."""
+    out: list[Diagnostic] = []
+    by_field: dict[str, list[Any]] = {}
+    for e in err.errors():
+        f = e["loc"][0] if e["loc"] else ""
+        by_field.setdefault(str(f), []).append(e)
+    fields = [n for n in model.model_fields if n not in ("inputs",) or "inputs" in raw]
+    for f, errs in by_field.items():
+        first = errs[0]
+        if first["type"] == "extra_forbidden":
+            guess = did_you_mean(f, fields)
+            hint = f"did you mean '{guess}'?" if guess else f"{what} fields are: {', '.join(fields)}"
+            d = Diagnostic("error", "AC101", f"unknown field '{f}' for {what}", path=layer_path, hint=hint)
+            out.append(src.locate(d, base + (f,), key=True))
+            continue
+        if first["type"] == "missing":
+            d = Diagnostic("error", "AC105", f"{what} requires '{f}'", path=layer_path, hint=f"add {f}: ...")
+            out.append(src.locate(d, base))
+            continue
+        value = raw.get(f)
+        ann = model.model_fields[f].annotation if f in model.model_fields else None
+        expected = describe_type(model.model_fields[f].rebuild_annotation()) if ann is not None else "a valid value"
+        # Locate at the deepest element pydantic names (a list item), if it exists.
+        sub: Path = ()
+        for e in errs:
+            rest = [p for p in e["loc"][1:] if isinstance(p, int)]
+            if rest:
+                sub = tuple(rest[:1])
+        range_errs = [e for e in errs if e["type"] in _RANGE]
+        if range_errs and not isinstance(value, bool):
+            e = range_errs[0]
+            msg = e["msg"][0].lower() + e["msg"][1:]
+            if e["type"] == "value_error":
+                msg = str(e.get("ctx", {}).get("error", msg))
+            d = Diagnostic("error", "AC104", f"{f}: {msg}, got {_short(value)}", path=layer_path)
+            if e["type"] == "literal_error" and isinstance(value, str):
+                choices = [a for a in _literals(model.model_fields[f].annotation)]
+                guess = did_you_mean(value, choices)
+                d.hint = f"did you mean '{guess}'?" if guess else f"{f} must be {expected}"
+            else:
+                d.hint = f"{f} must be {expected}"
+        else:
+            d = Diagnostic(
+                "error",
+                "AC103",
+                f"{f} must be {expected}, got {_kind(value)} {_short(value)}",
+                path=layer_path,
+            )
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                d.hint = f"write {f}: {value.strip()} without quotes"
+        out.append(src.locate(d, base + (f,) + sub))
+    return out
+
+
+def _literals(ann: Any) -> list[str]:
+    out: list[str] = []
+    if typing.get_origin(ann) is Literal:
+        return [str(a) for a in typing.get_args(ann)]
+    for a in typing.get_args(ann):
+        out += _literals(a)
+    return out
+
+
+# ------------------------------------------------------------ spec building
+
+
+def parse_spec(src: Source) -> Spec:
+    """Schema-check the loaded data; never raises on bad input."""
+    spec = Spec(source=src, model=None)
+    diags = spec.diagnostics
+    raw = src.data
+    if src.data is None:
+        return spec
+    if not isinstance(raw, dict):
+        diags.append(
+            src.locate(Diagnostic("error", "AC103", f"a spec is a mapping with 'layers', got {_kind(raw)}"), ())
+        )
+        return spec
+    try:
+        model = SpecModel.model_validate(raw)
+    except ValidationError as e:
+        diags.extend(convert_errors(e, SpecModel, raw, src, (), None, "a spec"))
+        if not isinstance(raw.get("layers"), list):
+            return spec
+        try:  # keep going with what is valid, so layer errors show too
+            model = SpecModel.model_construct(**{k: v for k, v in raw.items() if k in SpecModel.model_fields})
+        except Exception:  # pragma: no cover
+            return spec
+    spec.model = model
+    if isinstance(raw.get("name"), str) and (p := name_problem(raw["name"])) is not None:
+        diags.append(src.locate(Diagnostic("error", "AC107", f"spec name: {p}", hint="use a CamelCase class name like SimpleCNN"), ("name",)))
+
+    # Model inputs
+    if model.input is not None and model.inputs is not None:
+        diags.append(src.locate(Diagnostic("error", "AC108", "give either 'input' or 'inputs', not both"), ("inputs",), key=True))
+    if isinstance(model.input, InputSpec):
+        nm = model.input.name or "x"
+        spec.inputs[nm] = model.input
+        spec.input_src[nm] = ("input",)
+    elif isinstance(model.inputs, dict):
+        for nm, inp in model.inputs.items():
+            if isinstance(inp, InputSpec):
+                spec.inputs[nm] = inp
+                spec.input_src[nm] = ("inputs", nm)
+    elif model.input is None and model.inputs is None:
+        diags.append(
+            src.locate(
+                Diagnostic("error", "AC105", "the spec has no input", hint="add input: {shape: [N, C, H, W]}"), ()
+            )
+        )
+    for nm, where in spec.input_src.items():
+        if (p := name_problem(nm)) is not None:
+            diags.append(src.locate(Diagnostic("error", "AC107", f"input name: {p}"), where))
+
+    layers = raw.get("layers")
+    if isinstance(layers, list):
+        spec.layers = parse_layers(layers, ("layers",), src, diags)
+        if not layers:
+            diags.append(src.locate(Diagnostic("error", "AC105", "the spec has no layers"), ("layers",)))
+    return spec
+
+
+def parse_layers(items: list[Any], base: Path, src: Source, diags: list[Diagnostic]) -> list[LayerEntry]:
+    out = []
+    for i, item in enumerate(items):
+        out.append(parse_layer(item, base + (i,), src, diags))
+    return out
+
+
+def parse_layer(item: Any, where: Path, src: Source, diags: list[Diagnostic]) -> LayerEntry:
+    if isinstance(item, str):  # `- ReLU` is short for `- {type: ReLU}`
+        item = {"type": item}
+        type_where: Path = where
+    else:
+        type_where = where + ("type",)
+    if not isinstance(item, dict):
+        diags.append(src.locate(Diagnostic("error", "AC103", f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}"), where))
+        return LayerEntry(None, "?", where, None)
+    name = item.get("name") if isinstance(item.get("name"), str) else None
+    t = item.get("type")
+    if t is None:
+        diags.append(src.locate(Diagnostic("error", "AC105", "the layer has no 'type'", path=name, hint="add type: Conv2d (or another torch.nn class name)"), where))
+        return LayerEntry(None, "?", where, name)
+    if not isinstance(t, str):
+        diags.append(src.locate(Diagnostic("error", "AC103", f"type must be a layer type name, got {_kind(t)} {_short(t)}", path=name), type_where))
+        return LayerEntry(None, "?", where, name)
+    cls = REGISTRY.get(t)
+    if cls is None:
+        guess = did_you_mean(t, sorted(REGISTRY))
+        hint = f"did you mean '{guess}'?" if guess else "see `archcheck types` for the layer types archcheck knows"
+        diags.append(src.locate(Diagnostic("error", "AC102", f"unknown layer type '{t}'", path=name, hint=hint), type_where))
+        return LayerEntry(None, t, where, name)
+    fields = {k: v for k, v in item.items() if k != "type"}
+    layer: Layer | None
+    try:
+        layer = cls.model_validate(fields)
+    except ValidationError as e:
+        diags.extend(convert_errors(e, cls, fields, src, where, name, t))
+        layer = None
+    if name is not None and (p := name_problem(name)) is not None:
+        diags.append(src.locate(Diagnostic("error", "AC107", f"layer name: {p}", path=None, hint="use a name like conv1 or fc_out"), where + ("name",)))
+    return LayerEntry(layer, t, where, name)
