@@ -1,9 +1,9 @@
 """archcheck: check a declarative network spec's tensor shapes before anything runs.
 
-    >>> import archcheck
-    >>> result = archcheck.check("specs/simple_cnn.yaml")
-    >>> result.ok, result.total_params
-    (True, 215370)
+>>> import archcheck
+>>> result = archcheck.check("specs/simple_cnn.yaml")
+>>> result.ok, result.total_params
+(True, 215370)
 """
 
 from .api import check, load

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path as FsPath
 
-from .engine import CheckResult, check as _check
+from .engine import CheckResult
+from .engine import check as _check
 from .loader import Source, load_file, load_text
 from .schema import Spec, parse_spec
 

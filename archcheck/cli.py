@@ -54,7 +54,14 @@ def main(debug: bool) -> None:
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "pretty", "short"]),
+    default="text",
+    show_default=True,
+    help="text: rustc-style on a terminal, one line per finding when piped; json: one object per spec.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only diagnostics and the verdict, no layer table.")
 @click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
 @_dim_option
@@ -72,5 +79,6 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
         if fmt == "json":
             click.echo(json.dumps(to_json(res)))
         else:
-            click.echo(render_text(res, pretty=tty, color=tty if color is None else color, table=not quiet))
+            pretty = fmt == "pretty" or (fmt == "text" and tty)
+            click.echo(render_text(res, pretty=pretty, color=tty if color is None else color, table=not quiet))
     sys.exit(1 if failed else 0)

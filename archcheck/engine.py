@@ -163,7 +163,9 @@ def check(spec: Spec, dims: dict[str, int] | None = None) -> CheckResult:
     env: dict[str, Tensor | None] = {}
     for nm, inp in spec.inputs.items():
         shape = tuple(D.substitute(d, bindings) for d in inp.shape) if isinstance(inp.shape, list) else ()
-        t = Tensor(shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the input {nm}")
+        t = Tensor(
+            shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the model input {nm}"
+        )
         env[nm] = t
         res.inputs[nm] = t
 
@@ -177,7 +179,9 @@ def check(spec: Spec, dims: dict[str, int] | None = None) -> CheckResult:
             d = Diagnostic(
                 "error",
                 "AC106",
-                f"the name '{e.name}' is used twice" if e.name in seen else f"the layer name '{e.name}' is also a model input",
+                f"the name '{e.name}' is used twice"
+                if e.name in seen
+                else f"the layer name '{e.name}' is also a model input",
                 path=e.name,
                 hint="give each layer its own name",
             )

@@ -198,7 +198,9 @@ def load_file(path: str) -> Source:
     if len(raw) > MAX_BYTES:
         src = Source(file=path, text="")
         src.diagnostics.append(
-            Diagnostic("error", "AC005", f"the file is larger than {MAX_BYTES // 2**20} MiB", file=path, line=1, column=1)
+            Diagnostic(
+                "error", "AC005", f"the file is larger than {MAX_BYTES // 2**20} MiB", file=path, line=1, column=1
+            )
         )
         return src
     try:
@@ -219,6 +221,8 @@ def load_file(path: str) -> Source:
         return src
     if "\x00" in text:
         src = Source(file=path, text="")
-        src.diagnostics.append(Diagnostic("error", "AC002", "the file holds NUL bytes: is it binary?", file=path, line=1, column=1))
+        src.diagnostics.append(
+            Diagnostic("error", "AC002", "the file holds NUL bytes: is it binary?", file=path, line=1, column=1)
+        )
         return src
     return load_text(text, path)

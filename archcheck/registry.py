@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import dims as D
-from .dims import Dim, Shape
+from .dims import Shape
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Ctx
@@ -45,7 +45,8 @@ class Tensor:
     shape: Shape
     dtype: str = "float32"
     producer: str = ""  # the path of the layer (or the input) that made it
-    origin: str | None = None  # how its last dim came to be, for messages
+    origin: str | None = None  # how it came to be, for messages: "flatten of [...] from pool2"
+    note: str | None = None  # the arithmetic behind it: "1568 = 32 * 7 * 7"
 
     @property
     def rank(self) -> int:
@@ -54,8 +55,12 @@ class Tensor:
     def describe(self) -> str:
         return D.fmt_shape(self.shape)
 
-    def derived(self, shape: Shape, producer: str, origin: str | None = None) -> Tensor:
-        return Tensor(tuple(shape), self.dtype, producer, origin)
+    def derived(self, shape: Shape, producer: str, origin: str | None = None, note: str | None = None) -> Tensor:
+        return Tensor(tuple(shape), self.dtype, producer, origin, note)
+
+    def passed(self) -> Tensor:
+        """The same tensor after a shape-preserving layer: it keeps its provenance."""
+        return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note)
 
 
 @dataclass

@@ -107,14 +107,17 @@ def describe_type(ann: Any) -> str:
     origin = typing.get_origin(ann)
     if origin is Annotated:
         base, *meta = typing.get_args(ann)
-        text = describe_type(base)
+        bounds: dict[str, Any] = {}
         for m in meta:
             for c in getattr(m, "metadata", [m]):
-                for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-                    v = getattr(c, attr, None)
-                    if v is not None:
-                        text += f" {sym} {v}"
-        return text
+                for attr in ("ge", "gt", "le", "lt"):
+                    if getattr(c, attr, None) is not None:
+                        bounds[attr] = getattr(c, attr)
+        text = describe_type(base)
+        if "ge" in bounds and "le" in bounds:
+            return f"{text} from {bounds['ge']} to {bounds['le']}"
+        sym = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        return " ".join([text] + [f"{sym[k]} {v}" for k, v in bounds.items()])
     if origin in (Union, types.UnionType):
         parts = [describe_type(a) for a in typing.get_args(ann) if a is not type(None)]
         if type(None) in typing.get_args(ann):
@@ -124,10 +127,16 @@ def describe_type(ann: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
     if origin is list:
         (inner,) = typing.get_args(ann)
-        return f"a list of ({describe_type(inner)})" if " or " in describe_type(inner) else f"a list of {describe_type(inner).replace('an ', '').replace('a ', '')}s"
+        return (
+            f"a list of ({describe_type(inner)})"
+            if " or " in describe_type(inner)
+            else f"a list of {describe_type(inner).replace('an ', '').replace('a ', '')}s"
+        )
     if origin is dict:
         return "a mapping"
-    return {int: "an int", float: "a number", bool: "true or false", str: "a string"}.get(ann, getattr(ann, "__name__", str(ann)))
+    return {int: "an int", float: "a number", bool: "true or false", str: "a string"}.get(
+        ann, getattr(ann, "__name__", str(ann))
+    )
 
 
 def _kind(v: Any) -> str:
@@ -148,7 +157,16 @@ def _kind(v: Any) -> str:
     return type(v).__name__
 
 
-_RANGE = {"greater_than_equal", "greater_than", "less_than_equal", "less_than", "literal_error", "too_short", "too_long", "value_error"}
+_RANGE = {
+    "greater_than_equal",
+    "greater_than",
+    "less_than_equal",
+    "less_than",
+    "literal_error",
+    "too_short",
+    "too_long",
+    "value_error",
+}
 
 
 def _short(v: Any) -> str:
@@ -172,8 +190,11 @@ def convert_errors(
         f = e["loc"][0] if e["loc"] else ""
         by_field.setdefault(str(f), []).append(e)
     fields = [n for n in model.model_fields if n not in ("inputs",) or "inputs" in raw]
+    typo_of = {did_you_mean(f, fields) for f, errs in by_field.items() if errs[0]["type"] == "extra_forbidden"}
     for f, errs in by_field.items():
         first = errs[0]
+        if first["type"] == "missing" and f in typo_of:
+            continue  # reported as the unknown field's "did you mean"
         if first["type"] == "extra_forbidden":
             guess = did_you_mean(f, fields)
             hint = f"did you mean '{guess}'?" if guess else f"{what} fields are: {', '.join(fields)}"
@@ -196,16 +217,21 @@ def convert_errors(
         range_errs = [e for e in errs if e["type"] in _RANGE]
         if range_errs and not isinstance(value, bool):
             e = range_errs[0]
-            msg = e["msg"][0].lower() + e["msg"][1:]
+            ctx = e.get("ctx", {})
             if e["type"] == "value_error":
-                msg = str(e.get("ctx", {}).get("error", msg))
-            d = Diagnostic("error", "AC104", f"{f}: {msg}, got {_short(value)}", path=layer_path)
-            if e["type"] == "literal_error" and isinstance(value, str):
-                choices = [a for a in _literals(model.model_fields[f].annotation)]
-                guess = did_you_mean(value, choices)
-                d.hint = f"did you mean '{guess}'?" if guess else f"{f} must be {expected}"
+                msg = f"{f}: {ctx.get('error', e['msg'])}"
+            elif e["type"] == "literal_error":
+                msg = f"{f} must be {ctx.get('expected')}, got {_short(value)}"
+            elif e["type"] in ("too_short", "too_long"):
+                msg = f"{f}: {e['msg'][0].lower() + e['msg'][1:]}"
             else:
-                d.hint = f"{f} must be {expected}"
+                sym = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+                bound = next(iter(ctx.values()), "?")
+                msg = f"{f} must be {sym[e['type']]} {bound}, got {_short(value)}"
+            d = Diagnostic("error", "AC104", msg, path=layer_path)
+            if e["type"] == "literal_error" and isinstance(value, str):
+                guess = did_you_mean(value, _literals(model.model_fields[f].annotation))
+                d.hint = f"did you mean '{guess}'?" if guess else None
         else:
             d = Diagnostic(
                 "error",
@@ -255,11 +281,18 @@ def parse_spec(src: Source) -> Spec:
             return spec
     spec.model = model
     if isinstance(raw.get("name"), str) and (p := name_problem(raw["name"])) is not None:
-        diags.append(src.locate(Diagnostic("error", "AC107", f"spec name: {p}", hint="use a CamelCase class name like SimpleCNN"), ("name",)))
+        diags.append(
+            src.locate(
+                Diagnostic("error", "AC107", f"spec name: {p}", hint="use a CamelCase class name like SimpleCNN"),
+                ("name",),
+            )
+        )
 
     # Model inputs
     if model.input is not None and model.inputs is not None:
-        diags.append(src.locate(Diagnostic("error", "AC108", "give either 'input' or 'inputs', not both"), ("inputs",), key=True))
+        diags.append(
+            src.locate(Diagnostic("error", "AC108", "give either 'input' or 'inputs', not both"), ("inputs",), key=True)
+        )
     if isinstance(model.input, InputSpec):
         nm = model.input.name or "x"
         spec.inputs[nm] = model.input
@@ -301,21 +334,48 @@ def parse_layer(item: Any, where: Path, src: Source, diags: list[Diagnostic]) ->
     else:
         type_where = where + ("type",)
     if not isinstance(item, dict):
-        diags.append(src.locate(Diagnostic("error", "AC103", f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}"), where))
+        diags.append(
+            src.locate(
+                Diagnostic(
+                    "error",
+                    "AC103",
+                    f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}",
+                ),
+                where,
+            )
+        )
         return LayerEntry(None, "?", where, None)
     name = item.get("name") if isinstance(item.get("name"), str) else None
     t = item.get("type")
     if t is None:
-        diags.append(src.locate(Diagnostic("error", "AC105", "the layer has no 'type'", path=name, hint="add type: Conv2d (or another torch.nn class name)"), where))
+        diags.append(
+            src.locate(
+                Diagnostic(
+                    "error",
+                    "AC105",
+                    "the layer has no 'type'",
+                    path=name,
+                    hint="add type: Conv2d (or another torch.nn class name)",
+                ),
+                where,
+            )
+        )
         return LayerEntry(None, "?", where, name)
     if not isinstance(t, str):
-        diags.append(src.locate(Diagnostic("error", "AC103", f"type must be a layer type name, got {_kind(t)} {_short(t)}", path=name), type_where))
+        diags.append(
+            src.locate(
+                Diagnostic("error", "AC103", f"type must be a layer type name, got {_kind(t)} {_short(t)}", path=name),
+                type_where,
+            )
+        )
         return LayerEntry(None, "?", where, name)
     cls = REGISTRY.get(t)
     if cls is None:
         guess = did_you_mean(t, sorted(REGISTRY))
         hint = f"did you mean '{guess}'?" if guess else "see `archcheck types` for the layer types archcheck knows"
-        diags.append(src.locate(Diagnostic("error", "AC102", f"unknown layer type '{t}'", path=name, hint=hint), type_where))
+        diags.append(
+            src.locate(Diagnostic("error", "AC102", f"unknown layer type '{t}'", path=name, hint=hint), type_where)
+        )
         return LayerEntry(None, t, where, name)
     fields = {k: v for k, v in item.items() if k != "type"}
     layer: Layer | None
@@ -325,5 +385,10 @@ def parse_layer(item: Any, where: Path, src: Source, diags: list[Diagnostic]) ->
         diags.extend(convert_errors(e, cls, fields, src, where, name, t))
         layer = None
     if name is not None and (p := name_problem(name)) is not None:
-        diags.append(src.locate(Diagnostic("error", "AC107", f"layer name: {p}", path=None, hint="use a name like conv1 or fc_out"), where + ("name",)))
+        diags.append(
+            src.locate(
+                Diagnostic("error", "AC107", f"layer name: {p}", path=None, hint="use a name like conv1 or fc_out"),
+                where + ("name",),
+            )
+        )
     return LayerEntry(layer, t, where, name)

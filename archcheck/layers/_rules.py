@@ -71,16 +71,13 @@ def match_size(
         ctx.fill(**{field: actual})
         return actual
     if given != actual:
-        notes = []
-        if x.origin and "=" in x.origin:
-            pass
         ctx.error(
             code,
-            f"{what} expects {field}={given}, but its input is {x.describe()} ({ctx.source(x)}), "
-            f"whose {dim_word} is {actual}",
+            f"{what} expects {field}={given}, but its input is {x.describe()} ({ctx.source(x)})"
+            + ("" if dim_word == "last dim" else f", with {actual} {dim_word}"),
             field=field,
             hint=f"set {field}: {actual}, or leave it out to have it inferred",
-            notes=notes,
+            notes=[x.note] if x.note else None,
         )
         return None
     return actual

@@ -50,10 +50,12 @@ class _ConvBase(Layer):
         nd = self.nd
         what = type(self).__name__
         sp = "".join(SPATIAL[nd])
-        if not expect_rank(ctx, x, (nd + 1, nd + 2), what, f"([N, C, {', '.join(SPATIAL[nd])}] or unbatched [C, {sp}])"):
+        if not expect_rank(
+            ctx, x, (nd + 1, nd + 2), what, f"([N, C, {', '.join(SPATIAL[nd])}] or unbatched [C, {sp}])"
+        ):
             return None
         axis = x.rank - nd - 1
-        cin = match_size(ctx, "in_channels", self.in_channels, x, axis, what, "AC201", "channel count (dim %d)" % axis)
+        cin = match_size(ctx, "in_channels", self.in_channels, x, axis, what, "AC201", "channels (dim %d)" % axis)
         if cin is None:
             return None
         ok = check_groups(ctx, cin, self.groups, "in_channels")
@@ -101,7 +103,7 @@ class _ConvNd(_ConvBase):
             pads = [(0, 0)] * self.nd
         else:
             pads = [(p, p) for p in as_tuple(self.padding, self.nd)]  # type: ignore[arg-type]
-        out = list(x.shape[: axis]) + [self.out_channels]
+        out = list(x.shape[:axis]) + [self.out_channels]
         names = SPATIAL[self.nd]
         for i in range(self.nd):
             size = x.shape[axis + 1 + i]
@@ -156,7 +158,7 @@ class _ConvTransposeNd(_ConvBase):
                     hint=f"use output_padding < {max(s[i], d[i])}",
                 )
                 return None
-        out = list(x.shape[: axis]) + [self.out_channels]
+        out = list(x.shape[:axis]) + [self.out_channels]
         names = SPATIAL[self.nd]
         for i in range(self.nd):
             size = x.shape[axis + 1 + i]
@@ -203,12 +205,16 @@ class Conv2d(_ConvNd):
     nd = 2
     torch_name = "nn.Conv2d"
     examples = [
-        Example({"in_channels": 1, "out_channels": 16, "kernel_size": 5, "padding": 2}, (4, 1, 28, 28), (4, 16, 28, 28)),
+        Example(
+            {"in_channels": 1, "out_channels": 16, "kernel_size": 5, "padding": 2}, (4, 1, 28, 28), (4, 16, 28, 28)
+        ),
         Example({"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}, (1, 3, 7, 7), (1, 8, 4, 4)),
         Example({"in_channels": 3, "out_channels": 8, "kernel_size": 3}, (1, 4, 7, 7), error="AC201"),
         Example({"out_channels": 8, "kernel_size": 3, "groups": 3}, (1, 4, 7, 7), error="AC205"),
         Example({"out_channels": 8, "kernel_size": 7}, (1, 4, 5, 5), error="AC203"),
-        Example({"out_channels": 8, "kernel_size": 3, "padding": 2, "padding_mode": "reflect"}, (1, 4, 2, 2), error="AC209"),
+        Example(
+            {"out_channels": 8, "kernel_size": 3, "padding": 2, "padding_mode": "reflect"}, (1, 4, 2, 2), error="AC209"
+        ),
         Example({"out_channels": 8, "kernel_size": 3, "padding": "same", "stride": 2}, (1, 4, 8, 8), error="AC108"),
         Example({"out_channels": 8, "kernel_size": 3}, (4, 8), error="AC204"),
     ]
@@ -236,7 +242,11 @@ class ConvTranspose2d(_ConvTransposeNd):
     torch_name = "nn.ConvTranspose2d"
     examples = [
         Example({"out_channels": 8, "kernel_size": 2, "stride": 2}, (1, 16, 7, 7), (1, 8, 14, 14)),
-        Example({"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1}, (1, 4, 5, 5), (1, 8, 10, 10)),
+        Example(
+            {"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
+            (1, 4, 5, 5),
+            (1, 8, 10, 10),
+        ),
         Example({"out_channels": 8, "kernel_size": 3, "stride": 2, "output_padding": 2}, (1, 4, 5, 5), error="AC210"),
     ]
 

@@ -25,12 +25,17 @@ class _Elementwise(Layer):
         (x,) = xs
         what = type(self).__name__
         if self.ranks is not None and x.rank not in self.ranks:
-            ctx.error("AC204", f"{what} expects a {rank_words(self.ranks)} input, but its input is {x.describe()} ({ctx.source(x)})")
+            ctx.error(
+                "AC204",
+                f"{what} expects a {rank_words(self.ranks)} input, but its input is {x.describe()} ({ctx.source(x)})",
+            )
             return None
         if x.rank < self.min_rank:
-            ctx.error("AC204", f"{what} needs an input with at least {self.min_rank} dims, but its input is {x.describe()}")
+            ctx.error(
+                "AC204", f"{what} needs an input with at least {self.min_rank} dims, but its input is {x.describe()}"
+            )
             return None
-        return Tensor(x.shape, x.dtype, x.producer, x.origin)
+        return x.passed()
 
 
 @register
@@ -136,9 +141,13 @@ class _SoftmaxBase(_Elementwise):
             )
         elif wrap_dim(self.dim, x.rank) is None:
             r = max(x.rank, 1)
-            ctx.error("AC208", f"dim={self.dim} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})", field="dim")
+            ctx.error(
+                "AC208",
+                f"dim={self.dim} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})",
+                field="dim",
+            )
             return None
-        return Tensor(x.shape, x.dtype, x.producer, x.origin)
+        return x.passed()
 
 
 @register

@@ -35,7 +35,9 @@ class Linear(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         if x.rank < 1:
-            ctx.error("AC204", f"Linear needs an input with at least 1 dim, but its input is a scalar ({ctx.source(x)})")
+            ctx.error(
+                "AC204", f"Linear needs an input with at least 1 dim, but its input is a scalar ({ctx.source(x)})"
+            )
             return None
         if match_size(ctx, "in_features", self.in_features, x, -1, "Linear", "AC202", "last dim") is None:
             return None
@@ -87,12 +89,18 @@ class Flatten(Layer):
                     "AC208",
                     f"{field}={v} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})",
                     field=field,
-                    hint="the input has no batch dim to keep: use start_dim: 0" if x.rank == 1 and field == "start_dim" else None,
+                    hint="the input has no batch dim to keep: use start_dim: 0"
+                    if x.rank == 1 and field == "start_dim"
+                    else None,
                 )
                 return None
         assert s is not None and e is not None
         if s > e:
-            ctx.error("AC208", f"start_dim {self.start_dim} comes after end_dim {self.end_dim} (dims {s} > {e})", field="start_dim")
+            ctx.error(
+                "AC208",
+                f"start_dim {self.start_dim} comes after end_dim {self.end_dim} (dims {s} > {e})",
+                field="start_dim",
+            )
             return None
         if x.rank == 0:
             return x.derived((1,), ctx.path)
@@ -100,11 +108,10 @@ class Flatten(Layer):
         size = D.prod(merged)
         shape = x.shape[:s] + (size,) + x.shape[e + 1 :]
         if len(merged) == 1:
-            return Tensor(shape, x.dtype, x.producer, x.origin)
+            return x.derived(shape, x.producer, x.origin, x.note)
         arith = " * ".join(D.fmt(d) for d in merged)
         src = x.producer or "the input"
-        origin = f"flatten of {x.describe()} from {src}: {arith} = {D.fmt(size)}"
-        return x.derived(shape, ctx.path, origin)
+        return x.derived(shape, ctx.path, f"flatten of {x.describe()} from {src}", f"{D.fmt(size)} = {arith}")
 
 
 @register

@@ -7,10 +7,9 @@ channel dim is 1; BatchNorm1d takes [N, C] or [N, C, L], BatchNorm2d only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Optional
+from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 from pydantic import Field
-from typing_extensions import Annotated
 
 from ..registry import Example, Layer, Pos, Tensor, numel_per, register
 from ._rules import expect_rank, match_size
@@ -35,7 +34,7 @@ class _BatchNorm(Layer):
         what = type(self).__name__
         if not expect_rank(ctx, x, self.ranks, what, self.layout):
             return None
-        if match_size(ctx, "num_features", self.num_features, x, 1, what, "AC201", "channel count (dim 1)") is None:
+        if match_size(ctx, "num_features", self.num_features, x, 1, what, "AC201", "channels (dim 1)") is None:
             return None
         per_channel = numel_per(x.shape[:1] + x.shape[2:])
         if per_channel == 1 and isinstance(x.shape[0], int):
@@ -45,7 +44,7 @@ class _BatchNorm(Layer):
                 "'Expected more than 1 value per channel when training'",
                 hint="use a batch larger than 1, or call model.eval() before running it",
             )
-        return Tensor(x.shape, x.dtype, x.producer, x.origin)
+        return x.passed()
 
     def param_count(self) -> int:
         assert self.num_features is not None

@@ -68,8 +68,16 @@ class _WindowPool(_PoolBase):
         out = list(x.shape[:axis])
         for i in range(self.nd):
             o = window_out(
-                ctx, x.shape[axis + i], k[i], s[i], 2 * p[i], d[i], SPATIAL[self.nd][i],
-                ceil_mode=self.ceil_mode, pad_left=p[i], what="pooling window",
+                ctx,
+                x.shape[axis + i],
+                k[i],
+                s[i],
+                2 * p[i],
+                d[i],
+                SPATIAL[self.nd][i],
+                ceil_mode=self.ceil_mode,
+                pad_left=p[i],
+                what="pooling window",
             )
             if o is None:
                 return None
