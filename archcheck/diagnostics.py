@@ -37,6 +37,7 @@ _CODES = [
     Code("AC106", "duplicate-name", "two layers share a name in one scope"),
     Code("AC107", "invalid-name", "a name that is not a usable Python identifier"),
     Code("AC108", "invalid-option", "a combination of options that torch rejects"),
+    Code("AC109", "bad-expression", "a $ expression that cannot be evaluated safely"),
     # 2xx: shapes
     Code("AC201", "channel-mismatch", "the input's channel count differs from the layer's"),
     Code("AC202", "feature-mismatch", "the input's last dim differs from the layer's in_features"),
@@ -50,6 +51,15 @@ _CODES = [
     Code("AC210", "output-padding", "output_padding not smaller than stride or dilation"),
     Code("AC211", "single-value-batchnorm", "BatchNorm sees one value per channel, which fails in training"),
     Code("AC212", "implicit-dim", "Softmax/LogSoftmax without dim picks one implicitly"),
+    # 3xx: graphs, composition, free dims
+    Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
+    Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),
+    Code("AC303", "inputs-in-sequential", "a layer inside a Sequential names its inputs"),
+    Code("AC304", "recursive-block", "a block that contains itself, directly or through others"),
+    Code("AC305", "dead-branch", "a layer whose output reaches no model output"),
+    Code("AC306", "dim-condition", "the network works only for some sizes of a free dim"),
+    Code("AC307", "unsatisfiable-dims", "no size of the free dims makes the network work"),
+    Code("AC308", "merge-mismatch", "tensors joined by Add/Multiply/Concat do not line up"),
     # 9xx: archcheck itself
     Code("AC901", "internal-error", "archcheck failed; please report it with the spec"),
 ]

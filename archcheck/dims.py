@@ -76,10 +76,39 @@ def free_names(d: Dim) -> list[str]:
 
 
 def fmt(d: Dim) -> str:
-    """A dim as a person would write it: ``28``, ``N``, ``floor(H/4)``."""
+    """A dim as a person would write it: ``28``, ``N``, ``floor((H + 1)/2)``."""
     if isinstance(d, (int, str)):
         return str(d)
-    return str(d).replace(" ", "") if len(str(d)) < 12 else str(d)
+    return _fmt_expr(d)
+
+
+def _fmt_expr(e: Any) -> str:
+    s = sp()
+    if e.is_Integer or e.is_Symbol:
+        return str(e)
+    if isinstance(e, (s.floor, s.ceiling)):
+        num, den = e.args[0].as_numer_denom()
+        inner = _fmt_expr(num)
+        if num.is_Add:
+            inner = f"({inner})"
+        fn = "floor" if isinstance(e, s.floor) else "ceil"
+        return f"{fn}({inner}/{den})" if den != 1 else f"{fn}({inner})"
+    if e.is_Add:
+        const, terms = e.as_coeff_add()
+        parts = [_fmt_expr(t) for t in sorted(terms, key=s.default_sort_key)]
+        text = " + ".join(parts).replace("+ -", "- ")
+        if const:
+            text += f" + {const}" if const > 0 else f" - {-const}"
+        return text
+    if e.is_Mul:
+        coeff, rest = e.as_coeff_mul()
+        factors = "*".join(f"({_fmt_expr(f)})" if f.is_Add else _fmt_expr(f) for f in rest)
+        if coeff == 1:
+            return factors
+        if coeff == -1:
+            return "-" + factors
+        return f"{coeff}*{factors}"
+    return str(e)
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -97,6 +126,14 @@ def add(a: Dim, b: Dim) -> Dim:
         return a
     if a == 0:
         return b
+    if isinstance(b, int) and not isinstance(a, str):
+        # floor(X/n) + c == floor((X + c*n)/n): keeps a conv's "+ 1" inside the floor.
+        s = sp()
+        const, terms = a.as_coeff_add()
+        if len(terms) == 1 and isinstance(terms[0], s.floor) and const.is_Integer:
+            num, den = terms[0].args[0].as_numer_denom()
+            if den.is_Integer and den > 0:
+                return normalize(s.floor((num + (const + b) * den) / den))
     return normalize(to_expr(a) + to_expr(b))
 
 

@@ -1,8 +1,14 @@
-"""The shape engine: walks the layers, propagates shapes, collects findings.
+"""The shape engine: instantiates the spec's layers and propagates shapes.
 
-It never raises on a finding. A layer that fails gets an unknown output, and
-layers that consume an unknown tensor are skipped silently, so one mistake
-gives one diagnostic.
+It walks the spec as written: plain layers, ``Sequential`` nesting, block
+instances and ``repeat``, evaluating ``$`` expressions against the params in
+scope, validating each layer against its type's schema, and running its
+shape rule. It never raises on a finding. A layer that fails gets an unknown
+output, and layers that consume an unknown tensor are skipped silently, so
+one mistake gives one diagnostic.
+
+The result is a tree of :class:`Node` whose dotted paths (``layer1.0.conv1``)
+are the module paths of the generated ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -10,24 +16,56 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import dims as D
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, did_you_mean
+from .expr import ExprError, is_expr, substitute
 from .loader import Path, Source
-from .registry import Layer, Tensor
-from .schema import LayerEntry, Spec, name_problem
+from .registry import REGISTRY, Layer, Tensor
+from .schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, name_problem
+
+MAX_BLOCK_DEPTH = 32
+MAX_NODES = 100_000
 
 
 @dataclass
-class LayerResult:
+class Node:
+    """One module (or tensor operation) of the instantiated network."""
+
+    path: str  # dotted module path: "layer1.0.conv1"
+    name: str  # the attribute name in its parent
+    type: str  # layer type, block name, or "Sequential"
+    kind: str  # "layer", "sequential" or "block"
+    src: Path  # where it is written in the spec file
+    layer: Layer | None = None  # for kind "layer": with inferred fields filled in
+    children: list[Node] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # names in the enclosing scope
+    input_shapes: list[Any] = field(default_factory=list)
+    output: Tensor | None = None
+    params: int | None = None
+    macs: int | None = None
+    block_params: dict[str, Any] = field(default_factory=dict)
+    repeat: int | None = None  # a Sequential made by `repeat: k`
+
+    def walk(self) -> Any:
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+LayerResult = Node
+
+
+@dataclass
+class Condition:
+    """Two dims that must be equal for the network to work (from a merge)."""
+
     path: str
-    type: str
-    layer: Layer | None  # with inferred fields filled in
-    inputs: list[str]
-    input_shapes: list[Any]
-    output: Tensor | None
-    params: int | None
-    macs: int | None
     src: Path
+    a: Any
+    b: Any
+    what: str
 
 
 @dataclass
@@ -37,9 +75,11 @@ class CheckResult:
     spec: Spec
     inputs: dict[str, Tensor] = field(default_factory=dict)
     outputs: dict[str, Tensor | None] = field(default_factory=dict)
-    layers: list[LayerResult] = field(default_factory=list)
+    root: list[Node] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     bindings: dict[str, int] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    conditions: list[Condition] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -48,6 +88,15 @@ class CheckResult:
     @property
     def source(self) -> Source:
         return self.spec.source
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [n for r in self.root for n in r.walk()]
+
+    @property
+    def layers(self) -> list[Node]:
+        """The leaf layers and operations, in execution order."""
+        return [n for n in self.nodes if n.kind == "layer"]
 
     @property
     def ok(self) -> bool:
@@ -76,9 +125,10 @@ class CheckResult:
 class Ctx:
     """What a shape rule may do: report, fill in inferred fields, describe inputs."""
 
-    def __init__(self, result: CheckResult, entry: LayerEntry, path: str) -> None:
-        self._result = result
-        self._entry = entry
+    def __init__(self, walker: _Walker, src: Path, path: str, given: set[str]) -> None:
+        self._w = walker
+        self._src = src
+        self._given = given
         self.path = path
         self.filled: dict[str, Any] = {}
         self.failed = False
@@ -95,15 +145,13 @@ class Ctx:
         dims: list[str] | None = None,
     ) -> None:
         d = Diagnostic(severity, code, message, path=self.path, hint=hint, notes=list(notes or []))  # type: ignore[arg-type]
-        where = self._entry.src + ((field,) if field else ())
-        src = self._result.source
-        if field and where not in src.values:  # an inferred field: point at the layer's type
-            where = self._entry.src + ("type",)
-        src.locate(d, where)
-        bound = self._result.bindings
+        where = self._src + ((field,) if field else ())
+        if field and where not in self._w.src.values:  # an inferred field: point at the layer's type
+            where = self._src + ("type",)
+        self._w.src.locate(d, where)
         if dims:
-            d.bindings = {k: bound.get(k, "free") for k in dims}  # type: ignore[misc]
-        self._result.diagnostics.append(d)
+            d.bindings = {k: self._w.bindings.get(k, "free") for k in dims}  # type: ignore[misc]
+        self._w.add(d)
         if severity == "error":
             self.failed = True
 
@@ -119,7 +167,14 @@ class Ctx:
 
     def given(self, name: str) -> bool:
         """Whether the spec wrote ``name`` for this layer (rather than a default)."""
-        return self._entry.src + (name,) in self._result.source.values
+        return name in self._given
+
+    def require_equal(self, a: Any, b: Any, what: str) -> bool | None:
+        """Two dims that must agree. True/False when decidable; None records a condition."""
+        eq = D.equal(a, b)
+        if eq is None:
+            self._w.res.conditions.append(Condition(self.path, self._src, a, b, what))
+        return eq
 
     @staticmethod
     def source(x: Tensor) -> str:
@@ -129,120 +184,433 @@ class Ctx:
         return f"output of {x.producer}" if x.producer else "the model input"
 
 
-def _auto_names(entries: list[LayerEntry], taken: set[str]) -> list[str]:
-    """Readable names for unnamed layers: relu1, relu2, flatten1, ..."""
-    counts: dict[str, int] = {}
-    out = []
-    for e in entries:
-        if e.name is not None:
-            out.append(e.name)
+_CONTAINER_FIELDS = ("name", "inputs", "repeat")
+
+
+def _type_of(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict) and isinstance(item.get("type"), str):
+        return item["type"]
+    return "layer"
+
+
+class _Walker:
+    def __init__(self, spec: Spec, res: CheckResult) -> None:
+        self.spec = spec
+        self.res = res
+        self.src = spec.source
+        self.bindings = res.bindings
+        self.stack: list[str] = []
+        self.count = 0
+        self._seen: set[tuple[Any, ...]] = set()
+
+    # ---- diagnostics
+
+    def add(self, d: Diagnostic) -> None:
+        """Append unless the same finding at the same place is already there (block copies)."""
+        key = (d.code, d.line, d.column, d.message)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.res.diagnostics.append(d)
+
+    def error(self, code: str, message: str, where: Path, path: str | None = None, *, key: bool = False, hint: str | None = None) -> None:
+        self.add(self.src.locate(Diagnostic("error", code, message, path=path or None, hint=hint), where, key=key))
+
+    # ---- scopes
+
+    def walk_scope(
+        self,
+        items: list[Any],
+        where: Path,
+        scope: dict[str, Any],
+        env: dict[str, Tensor | None],
+        prefix: str,
+        *,
+        sequential: bool,
+        first: str | None,
+    ) -> tuple[list[Node], str | None]:
+        """Instantiate ``items`` in order; ``env`` maps the names visible here to tensors."""
+        # Names first: user names are unique in their scope; the rest are made up.
+        user: dict[str, Path] = {}
+        for i, item in enumerate(items):
+            nm = item.get("name") if isinstance(item, dict) else None
+            if not isinstance(nm, str):
+                continue
+            if (p := name_problem(nm)) is not None:
+                self.error("AC107", f"layer name: {p}", where + (i, "name"), hint="use a name like conv1 or fc_out")
+                continue
+            if nm in user or nm in env:
+                first_at = self.src.span(user[nm] + ("name",)) if nm in user else None
+                msg = f"the name '{nm}' is used twice in this scope" if nm in user else f"the layer name '{nm}' is also an input's name"
+                d = Diagnostic("error", "AC106", msg, path=prefix + nm, hint="give each layer its own name")
+                if first_at:
+                    d.notes.append(f"first used at line {first_at.line}")
+                self.add(self.src.locate(d, where + (i, "name")))
+                continue
+            user[nm] = where + (i,)
+        names: list[str] = []
+        counts: dict[str, int] = {}
+        taken = set(user) | set(env)
+        for i, item in enumerate(items):
+            nm = item.get("name") if isinstance(item, dict) else None
+            if isinstance(nm, str) and user.get(nm) == where + (i,):
+                names.append(nm)
+                continue
+            if sequential:
+                names.append(str(i))
+                continue
+            base = _type_of(item).lower()
+            base = base if base.isidentifier() and not name_problem(base + "1") else "layer"
+            while True:
+                counts[base] = counts.get(base, 0) + 1
+                cand = f"{base}{counts[base]}"
+                if cand not in taken:
+                    break
+            taken.add(cand)
+            names.append(cand)
+
+        nodes: list[Node] = []
+        prev = first
+        for i, (item, nm) in enumerate(zip(items, names)):
+            node = self.instantiate(item, where + (i,), scope, env, nm, prefix + nm, prev, sequential, names[i + 1 :])
+            nodes.append(node)
+            env[nm] = node.output
+            prev = nm
+        return nodes, prev
+
+    def resolve_inputs(
+        self, item: dict[str, Any], where: Path, env: dict[str, Tensor | None], default: str | None,
+        path: str, later: list[str], sequential: bool,
+    ) -> tuple[list[str], list[Tensor | None], bool]:
+        raw = item.get("inputs")
+        if raw is None:
+            names = [default] if default is not None else []
+        else:
+            if sequential:
+                self.error("AC303", "layers inside a Sequential form a chain: 'inputs' is not allowed here", where + ("inputs",), path, key=True,
+                           hint="move the branching layers out of the Sequential, or into a block")
+                return [], [], False
+            names = [raw] if isinstance(raw, str) else raw
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
+                self.error("AC103", f"inputs must be a list of layer or input names, got {_kind(raw)} {_short(raw)}", where + ("inputs",), path)
+                return [], [], False
+        xs: list[Tensor | None] = []
+        ok = True
+        for j, n in enumerate(names):
+            at = where + ("inputs", j) if isinstance(raw, list) else where + ("inputs",)
+            if n in env:
+                xs.append(env[n])
+            elif n in later:
+                self.error("AC302", f"'{n}' is a later layer (or this one): inputs must come before the layer that uses them", at, path,
+                           hint="reorder the layers; cycles are not allowed")
+                ok = False
+            else:
+                guess = did_you_mean(n, [k for k in env if k], ignore_case=False)
+                self.error("AC301", f"no layer or input named '{n}' before this layer", at, path,
+                           hint=f"did you mean '{guess}'?" if guess else f"names available here: {', '.join(k for k in env) or 'none'}")
+                ok = False
+        return names, xs, ok
+
+    # ---- one entry
+
+    def instantiate(
+        self, item: Any, where: Path, scope: dict[str, Any], env: dict[str, Tensor | None], name: str, path: str,
+        default: str | None, sequential: bool, later: list[str],
+    ) -> Node:
+        self.count += 1
+        if self.count > MAX_NODES:
+            if self.count == MAX_NODES + 1:
+                self.error("AC005", f"the network expands to more than {MAX_NODES:,} layers", where, path)
+            return Node(path, name, "?", "layer", where)
+        type_where = where if isinstance(item, str) else where + ("type",)
+        if isinstance(item, str):
+            item = {"type": item}
+        if not isinstance(item, dict):
+            self.error("AC103", f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}", where, path)
+            return Node(path, name, "?", "layer", where)
+        t = item.get("type")
+        if t is None:
+            self.error("AC105", "the layer has no 'type'", where, path, hint="add type: Conv2d (or another torch.nn class name)")
+            return Node(path, name, "?", "layer", where)
+        if not isinstance(t, str):
+            self.error("AC103", f"type must be a layer type name, got {_kind(t)} {_short(t)}", type_where, path)
+            return Node(path, name, "?", "layer", where)
+
+        if "repeat" in item:
+            return self.repeat(item, where, scope, env, name, path, default, sequential, later)
+        names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
+        if t == "Sequential":
+            node = self.sequential(item, where, scope, name, path, names, xs, ok)
+        elif t in self.spec.blocks:
+            node = self.block(item, where, scope, name, path, names, xs, ok)
+        elif t in REGISTRY:
+            node = self.leaf(item, where, scope, name, path, names, xs, ok)
+        else:
+            choices = sorted(REGISTRY) + sorted(self.spec.blocks) + ["Sequential"]
+            guess = did_you_mean(t, choices)
+            self.error("AC102", f"unknown layer type '{t}'", type_where, path,
+                       hint=f"did you mean '{guess}'?" if guess else "see `archcheck types` for the layer types archcheck knows")
+            node = Node(path, name, t, "layer", where, inputs=names)
+        return node
+
+    def repeat(
+        self, item: dict[str, Any], where: Path, scope: dict[str, Any], env: dict[str, Tensor | None], name: str, path: str,
+        default: str | None, sequential: bool, later: list[str],
+    ) -> Node:
+        k = item["repeat"]
+        try:
+            k = substitute(k, scope)
+        except ExprError as e:
+            self.error("AC109", str(e), where + ("repeat",), path)
+            return Node(path, name, "Sequential", "sequential", where)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            self.error("AC104", f"repeat must be an int >= 1, got {_short(k)}", where + ("repeat",), path)
+            return Node(path, name, "Sequential", "sequential", where)
+        names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
+        copy = {key: v for key, v in item.items() if key not in _CONTAINER_FIELDS}
+        node = Node(path, name, "Sequential", "sequential", where, inputs=names, repeat=k)
+        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        if not ok or any(x is None for x in xs) or len(xs) != 1:
+            if ok and len(xs) != 1 and all(x is not None for x in xs):
+                self.error("AC104", f"a repeated layer takes 1 input, got {len(xs)}", where + ("inputs",), path)
+            return node
+        inner: dict[str, Tensor | None] = {"": xs[0]}
+        node.children, last = self.walk_scope([copy] * k, where, scope, inner, path + ".", sequential=True, first="")
+        # The copies all stand at the same place in the file: keep their src.
+        node.output = inner.get(last) if last is not None else None
+        _sum_counts(node)
+        return node
+
+    def sequential(
+        self, item: dict[str, Any], where: Path, scope: dict[str, Any], name: str, path: str,
+        names: list[str], xs: list[Tensor | None], ok: bool,
+    ) -> Node:
+        node = Node(path, name, "Sequential", "sequential", where, inputs=names)
+        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        for key in item:
+            if key not in ("type", "layers", *_CONTAINER_FIELDS):
+                guess = did_you_mean(str(key), ["layers", "name", "inputs", "repeat"])
+                self.error("AC101", f"unknown field '{key}' for Sequential", where + (key,), path, key=True,
+                           hint=f"did you mean '{guess}'?" if guess else "Sequential takes name, inputs, repeat and layers")
+        children = item.get("layers")
+        if not isinstance(children, list) or not children:
+            self.error("AC105", "a Sequential needs a non-empty list 'layers'", where, path)
+            return node
+        if not ok or len(xs) != 1 or xs[0] is None:
+            if ok and len(xs) != 1:
+                self.error("AC104", f"a Sequential takes 1 input, got {len(xs)}", where + ("inputs",), path)
+            return node
+        inner: dict[str, Tensor | None] = {"": xs[0]}
+        node.children, last = self.walk_scope(children, where + ("layers",), scope, inner, path + ".", sequential=True, first="")
+        node.output = inner.get(last) if last is not None else None
+        _sum_counts(node)
+        return node
+
+    def block(
+        self, item: dict[str, Any], where: Path, scope: dict[str, Any], name: str, path: str,
+        names: list[str], xs: list[Tensor | None], ok: bool,
+    ) -> Node:
+        t = item["type"]
+        bdef: BlockDef = self.spec.blocks[t]
+        node = Node(path, name, t, "block", where, inputs=names)
+        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        if t in self.stack:
+            chain = " -> ".join(self.stack[self.stack.index(t) :] + [t])
+            self.error("AC304", f"block {t} contains itself ({chain})", where + ("type",), path,
+                       hint="a block cannot use itself, directly or through other blocks")
+            return node
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            self.error("AC304", f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", where + ("type",), path)
+            return node
+        # Params: the spec's, then the block's defaults overridden by this instance's values.
+        params = dict(self.res.params)
+        failed = False
+        for key in item:
+            if key in ("type", *_CONTAINER_FIELDS) or key in bdef.params:
+                continue
+            guess = did_you_mean(str(key), list(bdef.params))
+            self.error("AC101", f"unknown param '{key}' for block {t}", where + (key,), path, key=True,
+                       hint=f"did you mean '{guess}'?" if guess else f"{t}'s params: {', '.join(bdef.params) or 'none'}")
+            failed = True
+        for pname, default in bdef.params.items():
+            if pname in item:
+                value, at, env_scope = item[pname], where + (pname,), scope
+            else:
+                value, at, env_scope = default, ("blocks", t, "params", pname), params
+            if value is None and pname not in item:
+                self.error("AC105", f"block {t} requires the param '{pname}'", where, path, hint=f"add {pname}: ...")
+                failed = True
+                continue
+            try:
+                params[pname] = substitute(value, env_scope)
+            except ExprError as e:
+                self.error("AC109", str(e), at, path)
+                failed = True
+        node.block_params = {p: params[p] for p in bdef.params if p in params}
+        n_in = len(bdef.inputs)
+        if ok and len(xs) != n_in:
+            self.error("AC104", f"block {t} takes {n_in} input{'s' * (n_in != 1)} ({', '.join(bdef.inputs)}), got {len(xs)}",
+                       where + ("inputs",), path)
+            return node
+        if failed or not ok or any(x is None for x in xs):
+            return node
+        inner: dict[str, Tensor | None] = dict(zip(bdef.inputs, xs))
+        self.stack.append(t)
+        try:
+            node.children, last = self.walk_scope(
+                bdef.layers, ("blocks", t, "layers"), params, inner, path + ".", sequential=False, first=bdef.inputs[0]
+            )
+        finally:
+            self.stack.pop()
+        out_name = bdef.output or last
+        if bdef.output is not None and bdef.output not in inner:
+            self.error("AC301", f"block {t}'s output '{bdef.output}' is not one of its layers", ("blocks", t, "output"), path)
+            return node
+        node.output = inner.get(out_name) if out_name is not None else None
+        _sum_counts(node)
+        return node
+
+    def leaf(
+        self, item: dict[str, Any], where: Path, scope: dict[str, Any], name: str, path: str,
+        names: list[str], xs: list[Tensor | None], ok: bool,
+    ) -> Node:
+        t = item["type"]
+        cls = REGISTRY[t]
+        node = Node(path, name, t, "layer", where, inputs=names)
+        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        fields: dict[str, Any] = {}
+        failed = False
+        for key, v in item.items():
+            if key == "type":
+                continue
+            if key in ("name", "inputs"):
+                fields[key] = v
+                continue
+            try:
+                fields[key] = substitute(v, scope)
+            except ExprError as e:
+                self.error("AC109", str(e), where + (key,), path)
+                failed = True
+        try:
+            layer = cls.model_validate(fields)
+        except ValidationError as e:
+            for d in convert_errors(e, cls, fields, self.src, where, path, t):
+                self.add(d)
+            return node
+        if failed or not ok:
+            return node
+        lo, hi = cls.arity
+        if not (lo <= len(xs) and (hi is None or len(xs) <= hi)):
+            want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi else f"{lo} or more"
+            self.error("AC104", f"{t} takes {want} input{'s' * (want != '1')}, got {len(xs)}", where + ("inputs",), path)
+            return node
+        if any(x is None for x in xs):
+            return node  # an earlier layer failed: it was reported there
+        ctx = Ctx(self, where, path, set(layer.model_fields_set) - {"name", "inputs"})
+        try:
+            out = layer.infer(ctx, xs)  # type: ignore[arg-type]
+        except Exception as exc:  # a bug in a rule must not hide the other findings
+            ctx.error("AC901", f"internal error in the {t} shape rule: {exc!r}; please report it with the spec")
+            out = None
+        if ctx.failed:
+            out = None
+        resolved = layer.model_copy(update=ctx.filled) if ctx.filled else layer
+        node.layer = resolved
+        node.output = out
+        if out is not None:
+            node.params = resolved.param_count()
+            node.macs = resolved.macs(xs, out)  # type: ignore[arg-type]
+        return node
+
+
+def _sum_counts(node: Node) -> None:
+    leaves = [n for n in node.walk() if n.kind == "layer"]
+    node.params = sum(n.params or 0 for n in leaves)
+    macs = [n.macs for n in leaves]
+    node.macs = None if any(m is None for m in macs) else sum(m or 0 for m in macs)
+
+
+def _eval_params(spec: Spec, res: CheckResult, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The spec's params in order (a param may use earlier ones), then overrides."""
+    out: dict[str, Any] = {}
+    raw = spec.model.params if spec.model is not None and isinstance(spec.model.params, dict) else {}
+    for k, v in raw.items():
+        if k in overrides:
+            out[k] = overrides[k]
             continue
-        base = e.type.lower() if e.type.isidentifier() else "layer"
-        while True:
-            counts[base] = counts.get(base, 0) + 1
-            cand = f"{base}{counts[base]}"
-            if cand not in taken:
-                break
-        taken.add(cand)
-        out.append(cand)
+        if (p := name_problem(k)) is not None and not k.isidentifier():
+            res.diagnostics.append(spec.source.locate(Diagnostic("error", "AC107", f"param name: {p}"), ("params", k), key=True))
+            continue
+        try:
+            out[k] = substitute(v, out) if is_expr(v) else v
+        except ExprError as e:
+            res.diagnostics.append(spec.source.locate(Diagnostic("error", "AC109", str(e)), ("params", k)))
+    for k, v in overrides.items():
+        out.setdefault(k, v)
     return out
 
 
-def check(spec: Spec, dims: dict[str, int] | None = None) -> CheckResult:
-    """Propagate shapes through ``spec``; every finding lands in ``result.diagnostics``."""
+def check(spec: Spec, dims: dict[str, int] | None = None, params: dict[str, Any] | None = None) -> CheckResult:
+    """Propagate shapes through ``spec``; every finding lands in ``result.diagnostics``.
+
+    ``dims`` gives free dims values (``{"N": 4}``); ``params`` overrides spec params.
+    """
     res = CheckResult(spec=spec)
     res.diagnostics.extend(spec.source.diagnostics)
     res.diagnostics.extend(spec.diagnostics)
     src = spec.source
     bindings: dict[str, int] = {}
+    ranges: dict[str, DimRange] = {}
     if spec.model is not None and isinstance(spec.model.dims, dict):
-        bindings.update(spec.model.dims)
+        for k, v in spec.model.dims.items():
+            if isinstance(v, int):
+                bindings[k] = v
+            elif isinstance(v, DimRange):
+                ranges[k] = v
     bindings.update(dims or {})
     res.bindings = bindings
+    res.params = _eval_params(spec, res, params or {})
 
     env: dict[str, Tensor | None] = {}
     for nm, inp in spec.inputs.items():
         shape = tuple(D.substitute(d, bindings) for d in inp.shape) if isinstance(inp.shape, list) else ()
-        t = Tensor(
-            shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the model input {nm}"
-        )
+        t = Tensor(shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the model input {nm}")
         env[nm] = t
         res.inputs[nm] = t
 
-    # Names: user names must be unique (and not clash with the inputs).
-    taken = set(env)
-    seen: dict[str, Path] = {}
-    for e in spec.layers:
-        if e.name is None or name_problem(e.name):
-            continue
-        if e.name in seen or e.name in env:
-            d = Diagnostic(
-                "error",
-                "AC106",
-                f"the name '{e.name}' is used twice"
-                if e.name in seen
-                else f"the layer name '{e.name}' is also a model input",
-                path=e.name,
-                hint="give each layer its own name",
-            )
-            if e.name in seen:
-                s = src.span(seen[e.name] + ("name",))
-                if s is not None:
-                    d.notes.append(f"first used at line {s.line}")
-            res.diagnostics.append(src.locate(d, e.src + ("name",)))
-        seen.setdefault(e.name, e.src)
-        taken.add(e.name)
-    names = _auto_names(spec.layers, taken)
+    walker = _Walker(spec, res)
+    if spec.model is not None:
+        res.root, last = walker.walk_scope(
+            spec.raw_layers, ("layers",), res.params, env, "", sequential=False, first=next(iter(env), None)
+        )
+        if isinstance(spec.model.outputs, list):
+            for i, nm in enumerate(spec.model.outputs):
+                if isinstance(nm, str) and nm in env:
+                    res.outputs[nm] = env[nm]
+                else:
+                    guess = did_you_mean(str(nm), [k for k in env], ignore_case=False)
+                    d = Diagnostic("error", "AC301", f"outputs: no layer named '{nm}'", hint=f"did you mean '{guess}'?" if guess else None)
+                    res.diagnostics.append(src.locate(d, ("outputs", i)))
+        elif last is not None:
+            res.outputs[last] = env.get(last)
+        _warn_dead_branches(res, env)
+    if res.conditions:
+        from .conditions import analyse
 
-    prev: str | None = next(iter(env), None)
-    for e, path in zip(spec.layers, names):
-        layer = e.layer
-        if layer is None:  # schema errors were reported: output unknown
-            env[path] = None
-            res.layers.append(LayerResult(path, e.type, None, [], [], None, None, None, e.src))
-            prev = path
-            continue
-        in_names = list(layer.inputs) if layer.inputs else ([prev] if prev is not None else [])
-        ctx = Ctx(res, e, path)
-        xs: list[Tensor | None] = []
-        for i, nm in enumerate(in_names):
-            if nm not in env:
-                ctx.error("AC104", f"inputs: no layer or input named '{nm}' before this layer", field="inputs")
-                xs.append(None)
-            else:
-                xs.append(env[nm])
-        out: Tensor | None = None
-        resolved: Layer | None = layer
-        lo, hi = type(layer).arity
-        if not ctx.failed and not (lo <= len(xs) and (hi is None or len(xs) <= hi)):
-            want = f"{lo}" if lo == hi else f"{lo} or more"
-            ctx.error("AC104", f"{e.type} takes {want} input(s), got {len(xs)}", field="inputs")
-        if not ctx.failed and all(x is not None for x in xs):
-            try:
-                out = layer.infer(ctx, xs)  # type: ignore[arg-type]
-            except Exception as exc:  # a bug in a rule must not hide the others
-                ctx.error("AC901", f"internal error in the {e.type} shape rule: {exc!r}")
-                out = None
-            if ctx.failed:
-                out = None
-            if ctx.filled:
-                resolved = layer.model_copy(update=ctx.filled)
-        params = resolved.param_count() if out is not None and resolved is not None else None
-        macs = resolved.macs(xs, out) if out is not None and resolved is not None else None  # type: ignore[arg-type]
-        shapes = [x.shape if x is not None else None for x in xs]
-        res.layers.append(LayerResult(path, e.type, resolved, in_names, shapes, out, params, macs, e.src))
-        env[path] = out
-        prev = path
-
-    if spec.model is not None and isinstance(spec.model.outputs, list):
-        for i, nm in enumerate(spec.model.outputs):
-            if nm in env:
-                res.outputs[nm] = env[nm]
-            else:
-                res.diagnostics.append(
-                    src.locate(Diagnostic("error", "AC104", f"outputs: no layer named '{nm}'"), ("outputs", i))
-                )
-    elif res.layers:
-        res.outputs[res.layers[-1].path] = res.layers[-1].output
+        analyse(res, ranges)
     res.diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0))
     return res
+
+
+def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None:
+    """A top-level layer whose output nothing uses and that is not an output is dead weight."""
+    used: set[str] = set(res.outputs)
+    for n in res.nodes:
+        used.update(n.inputs)
+    for n in res.root:
+        if n.name not in used and n.output is not None:
+            d = Diagnostic("warning", "AC305", f"the output of '{n.name}' reaches no model output", path=n.path,
+                           hint="use it as an input of a later layer, list it in outputs, or remove it")
+            res.diagnostics.append(res.source.locate(d, n.src))

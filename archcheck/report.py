@@ -73,7 +73,7 @@ def verdict(res: CheckResult) -> str:
         return f"{res.source.file}: {res.name}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     ins = ", ".join(t.describe() for t in res.inputs.values())
     outs = ", ".join(t.describe() for t in res.outputs.values() if t)
-    per = f" per {'·'.join(res.macs_per)}" if res.macs_per else ""
+    per = f" per {'·'.join(res.macs_per)}" if res.macs_per and res.total_macs is not None else ""
     warn = f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
     return (
         f"{res.source.file}: {res.name} ok: {ins} -> {outs}, "

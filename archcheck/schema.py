@@ -63,24 +63,32 @@ class InputSpec(_Strict):
     name: Optional[str] = None
 
 
+class DimRange(_Strict):
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Optional[Annotated[int, Field(ge=1)]] = None
+
+
+class BlockDef(_Strict):
+    description: Optional[str] = None
+    params: dict[str, Any] = {}
+    inputs: list[str] = ["x"]
+    output: Optional[str] = None
+    layers: list[Any]
+
+
+ParamValue = Union[int, float, bool, str, None]
+
+
 class SpecModel(_Strict):
     name: str = "Model"
     description: Optional[str] = None
     input: Optional[InputSpec] = None
     inputs: Optional[dict[str, InputSpec]] = None
     outputs: Optional[list[str]] = None
-    dims: Optional[dict[str, Annotated[int, Field(ge=1)]]] = None
+    dims: Optional[dict[str, Union[Annotated[int, Field(ge=1)], DimRange]]] = None
+    params: Optional[dict[str, ParamValue]] = None
+    blocks: Optional[dict[str, BlockDef]] = None
     layers: list[Any]
-
-
-@dataclass
-class LayerEntry:
-    """A layer as written: its validated model (None if invalid) and where it stands."""
-
-    layer: Layer | None
-    type: str
-    src: Path  # path into the raw data: ("layers", 3)
-    name: str | None
 
 
 @dataclass
@@ -91,8 +99,14 @@ class Spec:
     model: SpecModel | None
     inputs: dict[str, InputSpec] = field(default_factory=dict)
     input_src: dict[str, Path] = field(default_factory=dict)
-    layers: list[LayerEntry] = field(default_factory=list)
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def raw_layers(self) -> list[Any]:
+        data = self.source.data
+        layers = data.get("layers") if isinstance(data, dict) else None
+        return layers if isinstance(layers, list) else []
 
     @property
     def name(self) -> str:
@@ -312,83 +326,27 @@ def parse_spec(src: Source) -> Spec:
         if (p := name_problem(nm)) is not None:
             diags.append(src.locate(Diagnostic("error", "AC107", f"input name: {p}"), where))
 
-    layers = raw.get("layers")
-    if isinstance(layers, list):
-        spec.layers = parse_layers(layers, ("layers",), src, diags)
-        if not layers:
-            diags.append(src.locate(Diagnostic("error", "AC105", "the spec has no layers"), ("layers",)))
+    if isinstance(raw.get("layers"), list) and not raw["layers"]:
+        diags.append(src.locate(Diagnostic("error", "AC105", "the spec has no layers"), ("layers",)))
+    if isinstance(model.blocks, dict):
+        for bname, bdef in model.blocks.items():
+            where = ("blocks", bname)
+            if not isinstance(bdef, BlockDef):
+                continue
+            if (p := name_problem(bname)) is not None:
+                diags.append(src.locate(Diagnostic("error", "AC107", f"block name: {p}"), where, key=True))
+                continue
+            if bname in REGISTRY or bname == "Sequential":
+                diags.append(
+                    src.locate(
+                        Diagnostic("error", "AC107", f"block name '{bname}' is also a layer type", hint="rename the block"),
+                        where,
+                        key=True,
+                    )
+                )
+                continue
+            for pname in list(bdef.params) + list(bdef.inputs):
+                if not isinstance(pname, str) or (p := name_problem(pname)) is not None:
+                    diags.append(src.locate(Diagnostic("error", "AC107", f"block {bname}: {p or pname}"), where))
+            spec.blocks[bname] = bdef
     return spec
-
-
-def parse_layers(items: list[Any], base: Path, src: Source, diags: list[Diagnostic]) -> list[LayerEntry]:
-    out = []
-    for i, item in enumerate(items):
-        out.append(parse_layer(item, base + (i,), src, diags))
-    return out
-
-
-def parse_layer(item: Any, where: Path, src: Source, diags: list[Diagnostic]) -> LayerEntry:
-    if isinstance(item, str):  # `- ReLU` is short for `- {type: ReLU}`
-        item = {"type": item}
-        type_where: Path = where
-    else:
-        type_where = where + ("type",)
-    if not isinstance(item, dict):
-        diags.append(
-            src.locate(
-                Diagnostic(
-                    "error",
-                    "AC103",
-                    f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}",
-                ),
-                where,
-            )
-        )
-        return LayerEntry(None, "?", where, None)
-    name = item.get("name") if isinstance(item.get("name"), str) else None
-    t = item.get("type")
-    if t is None:
-        diags.append(
-            src.locate(
-                Diagnostic(
-                    "error",
-                    "AC105",
-                    "the layer has no 'type'",
-                    path=name,
-                    hint="add type: Conv2d (or another torch.nn class name)",
-                ),
-                where,
-            )
-        )
-        return LayerEntry(None, "?", where, name)
-    if not isinstance(t, str):
-        diags.append(
-            src.locate(
-                Diagnostic("error", "AC103", f"type must be a layer type name, got {_kind(t)} {_short(t)}", path=name),
-                type_where,
-            )
-        )
-        return LayerEntry(None, "?", where, name)
-    cls = REGISTRY.get(t)
-    if cls is None:
-        guess = did_you_mean(t, sorted(REGISTRY))
-        hint = f"did you mean '{guess}'?" if guess else "see `archcheck types` for the layer types archcheck knows"
-        diags.append(
-            src.locate(Diagnostic("error", "AC102", f"unknown layer type '{t}'", path=name, hint=hint), type_where)
-        )
-        return LayerEntry(None, t, where, name)
-    fields = {k: v for k, v in item.items() if k != "type"}
-    layer: Layer | None
-    try:
-        layer = cls.model_validate(fields)
-    except ValidationError as e:
-        diags.extend(convert_errors(e, cls, fields, src, where, name, t))
-        layer = None
-    if name is not None and (p := name_problem(name)) is not None:
-        diags.append(
-            src.locate(
-                Diagnostic("error", "AC107", f"layer name: {p}", path=None, hint="use a name like conv1 or fc_out"),
-                where + ("name",),
-            )
-        )
-    return LayerEntry(layer, t, where, name)
