@@ -89,6 +89,7 @@ class Layer(BaseModel):
     torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for tensor ops
     examples: ClassVar[list[Example]] = []
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs"})
+    tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
 
     @classmethod
     def type_name(cls) -> str:
@@ -119,6 +120,17 @@ class Layer(BaseModel):
     def label(self) -> str:
         """Key hyperparameters for a diagram node, e.g. ``5x5 /2 p2``."""
         return ""
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        """The forward expression for this layer: ``self.conv1(x)``.
+
+        ``ref`` is the module attribute (``self.conv1``) or None for a tensor
+        operation (``torch_name`` None), which must override this.
+        """
+        if ref is None:  # pragma: no cover - every op overrides
+            raise NotImplementedError(f"{type(self).__name__} must define emit_call")
+        call = f"{ref}({', '.join(args)})"
+        return f"{call}[0]" if self.tuple_output else call
 
 
 def register(cls: type[Layer]) -> type[Layer]:

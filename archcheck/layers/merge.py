@@ -68,6 +68,12 @@ class _Elementwise2(Layer):
             shape = out
         return Tensor(tuple(shape), xs[0].dtype, ctx.path)
 
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        return f"torch.cat([{', '.join(args)}], dim={self.dim})"
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        return f" {self.op} ".join(args)
+
 
 @register
 class Add(_Elementwise2):
@@ -122,3 +128,6 @@ class Concat(Layer):
                     )
                     return None
         return Tensor(tuple(shape), xs[0].dtype, ctx.path)
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        return f"torch.cat([{', '.join(args)}], dim={self.dim})"
