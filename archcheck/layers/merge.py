@@ -69,9 +69,6 @@ class _Elementwise2(Layer):
         return Tensor(tuple(shape), xs[0].dtype, ctx.path)
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
-        return f"torch.cat([{', '.join(args)}], dim={self.dim})"
-
-    def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f" {self.op} ".join(args)
 
 
