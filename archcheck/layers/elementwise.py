@@ -48,12 +48,14 @@ class ReLU(_Elementwise):
 @register
 class ReLU6(_Elementwise):
     torch_name = "nn.ReLU6"
+    examples = [Example({}, (4,), (4,))]
     inplace: bool = False
 
 
 @register
 class LeakyReLU(_Elementwise):
     torch_name = "nn.LeakyReLU"
+    examples = [Example({}, (2, 3), (2, 3))]
     negative_slope: float = 0.01
     inplace: bool = False
 
@@ -61,6 +63,7 @@ class LeakyReLU(_Elementwise):
 @register
 class ELU(_Elementwise):
     torch_name = "nn.ELU"
+    examples = [Example({}, (2, 3, 4, 5), (2, 3, 4, 5))]
     alpha: float = 1.0
     inplace: bool = False
 
@@ -68,52 +71,61 @@ class ELU(_Elementwise):
 @register
 class SELU(_Elementwise):
     torch_name = "nn.SELU"
+    examples = [Example({}, (1,), (1,))]
     inplace: bool = False
 
 
 @register
 class GELU(_Elementwise):
     torch_name = "nn.GELU"
+    examples = [Example({}, (2, 7), (2, 7))]
     approximate: Literal["none", "tanh"] = "none"
 
 
 @register
 class SiLU(_Elementwise):
     torch_name = "nn.SiLU"
+    examples = [Example({}, (3, 3), (3, 3))]
     inplace: bool = False
 
 
 @register
 class Mish(_Elementwise):
     torch_name = "nn.Mish"
+    examples = [Example({}, (2, 2, 2), (2, 2, 2))]
     inplace: bool = False
 
 
 @register
 class Sigmoid(_Elementwise):
     torch_name = "nn.Sigmoid"
+    examples = [Example({}, (5,), (5,))]
 
 
 @register
 class Tanh(_Elementwise):
     torch_name = "nn.Tanh"
+    examples = [Example({}, (2, 5), (2, 5))]
 
 
 @register
 class Hardswish(_Elementwise):
     torch_name = "nn.Hardswish"
+    examples = [Example({}, (1, 2, 3), (1, 2, 3))]
     inplace: bool = False
 
 
 @register
 class Hardsigmoid(_Elementwise):
     torch_name = "nn.Hardsigmoid"
+    examples = [Example({}, (4, 1), (4, 1))]
     inplace: bool = False
 
 
 @register
 class Hardtanh(_Elementwise):
     torch_name = "nn.Hardtanh"
+    examples = [Example({}, (2, 3), (2, 3))]
     min_val: float = -1.0
     max_val: float = 1.0
     inplace: bool = False
@@ -122,6 +134,7 @@ class Hardtanh(_Elementwise):
 @register
 class Softplus(_Elementwise):
     torch_name = "nn.Softplus"
+    examples = [Example({}, (6,), (6,))]
     beta: float = 1.0
     threshold: float = 20.0
 
@@ -167,6 +180,13 @@ class _Dropout(_Elementwise):
     p: Prob = 0.5
     inplace: bool = False
 
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        if self.min_rank and self.p in (0.0, 1.0):
+            # torch's feature dropout returns early for p 0 (the input) and 1 (zeros), before it
+            # needs the channel dim (ATen Dropout.cpp, _dropout_impl): any rank passes.
+            return xs[0].passed()
+        return super().infer(ctx, xs)
+
 
 @register
 class Dropout(_Dropout):
@@ -184,22 +204,34 @@ class Dropout1d(_Dropout):
 @register
 class Dropout2d(_Dropout):
     torch_name = "nn.Dropout2d"
-    min_rank = 2
-    examples = [Example({}, (2, 3, 4, 5), (2, 3, 4, 5)), Example({}, (5,), error="AC204")]
+    min_rank = 2  # feature_dropout needs [N, C, ...]; dropout2d does not add a batch dim
+    examples = [
+        Example({}, (2, 3, 4, 5), (2, 3, 4, 5)),
+        Example({}, (5,), error="AC204"),
+        Example({"p": 0.0}, (5,), (5,)),
+    ]
 
 
 @register
 class Dropout3d(_Dropout):
     torch_name = "nn.Dropout3d"
-    min_rank = 2
+    min_rank = 1  # dropout3d unsqueezes a non-5-D input, so a 1-D input becomes [1, C]
+    examples = [
+        Example({}, (2, 3, 4, 5, 6), (2, 3, 4, 5, 6)),
+        Example({}, (5,), (5,)),
+        Example({}, (), error="AC204"),
+        Example({"p": 1.0}, (), ()),
+    ]
 
 
 @register
 class AlphaDropout(_Dropout):
     torch_name = "nn.AlphaDropout"
+    examples = [Example({"p": 0.2}, (3,), (3,))]
 
 
 @register
 class FeatureAlphaDropout(_Dropout):
     torch_name = "nn.FeatureAlphaDropout"
     min_rank = 2
+    examples = [Example({}, (2, 3, 4), (2, 3, 4)), Example({}, (4,), error="AC204")]

@@ -38,6 +38,18 @@ class _BatchNorm(Layer):
             return None
         per_channel = numel_per(x.shape[:1] + x.shape[2:])
         if per_channel == 1 and isinstance(x.shape[0], int):
+            if not self.track_running_stats:
+                # Without running stats torch normalizes with batch statistics in eval mode too.
+                ctx.error(
+                    "AC211",
+                    f"{what} sees one value per channel ({x.describe()}) and has track_running_stats: false, "
+                    "so it uses batch statistics in eval mode too; torch raises "
+                    "'Expected more than 1 value per channel when training' in every mode",
+                    field="track_running_stats",
+                    hint="use a batch larger than 1 (or more positions per channel), or track_running_stats: true "
+                    "and model.eval()",
+                )
+                return None
             ctx.warn(
                 "AC211",
                 f"{what} sees one value per channel ({x.describe()}); in training mode torch raises "
@@ -59,7 +71,13 @@ class BatchNorm1d(_BatchNorm):
     ranks = (2, 3)
     layout = "([N, C] or [N, C, L])"
     torch_name = "nn.BatchNorm1d"
-    examples = [Example({}, (4, 8), (4, 8)), Example({}, (4, 8, 5), (4, 8, 5)), Example({}, (8,), error="AC204")]
+    examples = [
+        Example({}, (4, 8), (4, 8)),
+        Example({}, (4, 8, 5), (4, 8, 5)),
+        Example({}, (8,), error="AC204"),
+        Example({}, (1, 8), (1, 8)),  # a warning (AC211): fails in training mode only
+        Example({"track_running_stats": False}, (1, 8), error="AC211"),
+    ]
 
 
 @register

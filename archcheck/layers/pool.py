@@ -47,6 +47,10 @@ class _WindowPool(_PoolBase):
     def _dilation(self) -> tuple[int, ...]:
         return (1,) * self.nd
 
+    def _check_input_size(self, ctx: Ctx, x: Tensor, axis: int, k: tuple[int, ...]) -> bool:
+        """Extra size checks of one pool type; see AvgPool3d."""
+        return True
+
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         if not self._check_rank(ctx, x):
@@ -65,6 +69,8 @@ class _WindowPool(_PoolBase):
                 )
                 return None
         axis = x.rank - self.nd
+        if not self._check_input_size(ctx, x, axis, k):
+            return None
         out = list(x.shape[:axis])
         for i in range(self.nd):
             o = window_out(
@@ -151,7 +157,27 @@ class AvgPool2d(_AvgPoolDivisor):
 class AvgPool3d(_AvgPoolDivisor):
     nd = 3
     torch_name = "nn.AvgPool3d"
-    examples = [Example({"kernel_size": 2}, (1, 2, 4, 4, 4), (1, 2, 2, 2, 2))]
+    examples = [
+        Example({"kernel_size": 2}, (1, 2, 4, 4, 4), (1, 2, 2, 2, 2)),
+        Example({"kernel_size": 3, "padding": 1}, (1, 2, 2, 6, 6), error="AC203"),
+        Example({"kernel_size": 2, "ceil_mode": True}, (1, 2, 3, 3, 3), (1, 2, 2, 2, 2)),
+    ]
+
+    def _check_input_size(self, ctx: Ctx, x: Tensor, axis: int, k: tuple[int, ...]) -> bool:
+        # Unlike the other pools, avg_pool3d requires the unpadded input to hold a whole kernel
+        # (ATen pool3d_shape_check with check_input_size): padding or ceil_mode do not help.
+        for i in range(self.nd):
+            size = x.shape[axis + i]
+            if isinstance(size, int) and size < k[i]:
+                ctx.error(
+                    "AC203",
+                    f"AvgPool3d's kernel {k[i]} is larger than the input {size} in dim {SPATIAL[3][i]} "
+                    f"(input {x.describe()}); torch requires the input itself, before padding, to hold the kernel",
+                    field="kernel_size",
+                    hint=f"use a kernel of at most {size} in dim {SPATIAL[3][i]}, or pad the input beforehand",
+                )
+                return False
+        return True
 
 
 OutputSize = Union[Pos, list[Optional[Pos]]]
@@ -165,16 +191,23 @@ class _AdaptiveBase(_PoolBase):
     def _arity(cls, v: Any) -> Any:
         if isinstance(v, list) and len(v) != cls.nd:
             raise ValueError(f"expected an int or a list of {cls.nd} entries (int or null), got a list of {len(v)}")
+        if cls.nd == 1 and isinstance(v, list) and v[0] is None:
+            # torch's adaptive_*_pool1d takes ints only: [null] raises a TypeError there.
+            raise ValueError(f"{cls.__name__} takes an int output_size; null (keep the input size) is for 2d/3d only")
         return v
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        if not self._check_rank(ctx, x):
-            return None
         o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
+        if not self._any_rank(x, o) and not self._check_rank(ctx, x):
+            return None
         axis = x.rank - self.nd
         out = list(x.shape[:axis]) + [x.shape[axis + i] if v is None else v for i, v in enumerate(o)]
         return x.derived(tuple(out), ctx.path)
+
+    def _any_rank(self, x: Tensor, o: list[int | None]) -> bool:
+        """Whether torch accepts ``x`` whatever its rank; only AdaptiveAvgPool2d/3d do, see there."""
+        return False
 
     def label(self) -> str:
         o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
@@ -185,25 +218,37 @@ class _AdaptiveMax(_AdaptiveBase):
     return_indices: bool = False
 
 
+class _AdaptiveAvg(_AdaptiveBase):
+    def _any_rank(self, x: Tensor, o: list[int | None]) -> bool:
+        # torch's adaptive_avg_pool2d/3d take a shortcut when the output is all 1s: the mean over
+        # the last nd dims, which works for any input of rank >= nd (ATen AdaptiveAveragePooling*.cpp).
+        if self.nd == 1 or x.rank < self.nd:
+            return False
+        axis = x.rank - self.nd
+        return all((x.shape[axis + i] if v is None else v) == 1 for i, v in enumerate(o))
+
+
 @register
-class AdaptiveAvgPool1d(_AdaptiveBase):
+class AdaptiveAvgPool1d(_AdaptiveAvg):
     nd = 1
     torch_name = "nn.AdaptiveAvgPool1d"
     examples = [Example({"output_size": 4}, (1, 2, 9), (1, 2, 4))]
 
 
 @register
-class AdaptiveAvgPool2d(_AdaptiveBase):
+class AdaptiveAvgPool2d(_AdaptiveAvg):
     nd = 2
     torch_name = "nn.AdaptiveAvgPool2d"
     examples = [
         Example({"output_size": 1}, (2, 512, 7, 7), (2, 512, 1, 1)),
         Example({"output_size": [None, 3]}, (1, 2, 5, 6), (1, 2, 5, 3)),
+        Example({"output_size": 1}, (5, 6), (1, 1)),  # all-1 output: any rank >= 2 (a mean)
+        Example({"output_size": 2}, (5, 6), error="AC204"),
     ]
 
 
 @register
-class AdaptiveAvgPool3d(_AdaptiveBase):
+class AdaptiveAvgPool3d(_AdaptiveAvg):
     nd = 3
     torch_name = "nn.AdaptiveAvgPool3d"
     examples = [Example({"output_size": [1, 2, 2]}, (1, 2, 4, 4, 4), (1, 2, 1, 2, 2))]
@@ -220,7 +265,10 @@ class AdaptiveMaxPool1d(_AdaptiveMax):
 class AdaptiveMaxPool2d(_AdaptiveMax):
     nd = 2
     torch_name = "nn.AdaptiveMaxPool2d"
-    examples = [Example({"output_size": 3}, (1, 2, 5, 6), (1, 2, 3, 3))]
+    examples = [
+        Example({"output_size": 3}, (1, 2, 5, 6), (1, 2, 3, 3)),
+        Example({"output_size": 1}, (5, 6), error="AC204"),
+    ]
 
 
 @register

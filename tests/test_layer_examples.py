@@ -1,0 +1,63 @@
+"""Every registered layer type's ``examples``: archcheck's answer, and torch's.
+
+Each example states fields, an input shape and the expected output shape or
+error code. archcheck must give exactly that; torch, running the real module
+(inferred sizes taken from archcheck's resolved layer) on a tiny tensor, must
+give the same shape and parameter count, or raise exactly when an error is
+expected.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch_util import ac_run, describe, torch_kwargs, torch_run  # noqa: E402
+
+from archcheck.registry import REGISTRY  # noqa: E402
+
+CASES = [
+    pytest.param(name, i, ex, id=f"{name}-{i}")
+    for name, cls in sorted(REGISTRY.items())
+    for i, ex in enumerate(cls.examples)
+]
+
+# Families whose every torch-backed type should carry at least one example.
+OWN_MODULES = {f"archcheck.layers.{m}" for m in ("conv", "pool", "linear", "norm", "elementwise")}
+
+
+@pytest.mark.parametrize("name,i,ex", CASES)
+def test_example(name, i, ex):
+    cls = REGISTRY[name]
+    ac = ac_run(name, ex.fields, ex.input)
+    if ex.error is not None:
+        assert ex.error in ac.errors, f"expected {ex.error}, got {ac.messages}"
+        assert ac.shape is None and ac.params is None
+    else:
+        assert not ac.errors, ac.messages
+        assert ac.shape == tuple(ex.output), f"expected {ex.output}, got {ac.shape}"
+
+    if cls.torch_name is None or not cls.torch_name.startswith("nn."):
+        return  # a tensor op: no module to compare with
+    kw = torch_kwargs(name, ex.fields, ex.input, ac.layer)
+    th = torch_run(name, kw, ex.input)
+    if th.failed and "AC211" in ac.warnings:
+        th = torch_run(name, kw, ex.input, train=False)
+    if ex.error is not None:
+        assert th.failed, "torch accepted an example archcheck rejects" + describe(name, ex.fields, ex.input, ac, th)
+    else:
+        assert not th.failed, "torch rejected the example" + describe(name, ex.fields, ex.input, ac, th)
+        assert th.shape == tuple(ex.output), describe(name, ex.fields, ex.input, ac, th)
+        assert ac.params == th.params, "parameter counts differ" + describe(name, ex.fields, ex.input, ac, th)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, c in REGISTRY.items() if c.__module__ in OWN_MODULES and c.torch_name is not None)
+)
+def test_has_examples(name):
+    assert REGISTRY[name].examples, f"{name} has no examples for the generic layer test"
+
+
+def test_some_examples_exist():
+    assert len(CASES) >= 40

@@ -1,0 +1,167 @@
+"""Shared helpers for comparing archcheck's shape rules with real torch modules.
+
+``ac_run`` checks a one-layer spec with archcheck; ``torch_run`` builds the
+``torch.nn`` module and runs it on a tiny real tensor; ``agree`` asserts they
+agree: an error exactly when torch raises, otherwise the same output shape and
+parameter count. Not a conftest: import it explicitly (``from torch_util import ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import archcheck.engine
+import archcheck.loader
+import archcheck.schema
+from archcheck.registry import REGISTRY
+
+# Sizes that a spec may leave out and archcheck infers, with the input axis torch takes them from.
+INFERRED = ("in_channels", "in_features", "num_features")
+
+
+@dataclass
+class AcOutcome:
+    shape: tuple[int, ...] | None
+    params: int | None
+    errors: list[str]  # codes of error diagnostics
+    warnings: list[str]  # codes of warnings
+    layer: Any  # the resolved layer (inferred fields filled), or None
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+
+class EmptyOutput(Exception):
+    """torch ran, but its output has a dim of size 0."""
+
+
+@dataclass
+class TorchOutcome:
+    shape: tuple[int, ...] | None
+    params: int | None
+    exc: BaseException | None
+    stage: str = ""  # "construct" or "forward" when exc is set
+
+    @property
+    def failed(self) -> bool:
+        return self.exc is not None
+
+
+def spec_text(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> str:
+    data = {"name": "T", "input": {"shape": list(shape)}, "layers": [{"name": "l0", "type": type_, **fields}]}
+    return json.dumps(data)
+
+
+def ac_run(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> AcOutcome:
+    """Check a one-layer spec ``type_(**fields)`` on input ``shape`` with archcheck."""
+    src = archcheck.loader.load_text(spec_text(type_, fields, shape), "t.json")
+    res = archcheck.engine.check(archcheck.schema.parse_spec(src))
+    errs = [d.code for d in res.diagnostics if d.severity == "error"]
+    warns = [d.code for d in res.diagnostics if d.severity == "warning"]
+    msgs = [f"{d.severity} {d.code}: {d.message}" for d in res.diagnostics]
+    lr = res.layers[0] if res.layers else None
+    out = lr.output if lr is not None else None
+    shp = tuple(out.shape) if out is not None else None
+    if shp is not None:
+        assert all(isinstance(d, int) for d in shp), f"symbolic output for a concrete input: {shp}"
+    return AcOutcome(shp, lr.params if lr else None, errs, warns, lr.layer if lr else None, msgs)
+
+
+def torch_module(type_: str, kwargs: dict[str, Any]):
+    import torch.nn as nn
+
+    return getattr(nn, type_)(**kwargs)
+
+
+def torch_run(type_: str, kwargs: dict[str, Any], shape: tuple[int, ...], *, train: bool = True) -> TorchOutcome:
+    """Build ``nn.<type_>(**kwargs)`` and run it on a real tensor of ``shape``."""
+    import torch
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            m = torch_module(type_, kwargs)
+        except Exception as e:  # noqa: BLE001 - any refusal counts
+            return TorchOutcome(None, None, e, "construct")
+        m.train(train)
+        params = sum(p.numel() for p in m.parameters())
+        x = torch.randn(*shape) if shape else torch.randn(())
+        try:
+            with torch.no_grad():
+                y = m(x)
+        except Exception as e:  # noqa: BLE001
+            return TorchOutcome(None, params, e, "forward")
+    if isinstance(y, tuple):  # return_indices=True
+        y = y[0]
+    if 0 in y.shape:
+        # torch returns an empty tensor (e.g. ConvTranspose whose padding eats the whole output).
+        # archcheck's dims are >= 1, so it reports this as an error: count it as a failure.
+        return TorchOutcome(None, params, EmptyOutput(f"torch returned an empty tensor {tuple(y.shape)}"), "empty")
+    return TorchOutcome(tuple(y.shape), params, None)
+
+
+def channel_axis(type_: str, shape: tuple[int, ...]) -> int | None:
+    """The axis torch reads an inferred size from, computed independently of archcheck."""
+    cls = REGISTRY[type_]
+    if type_.startswith(("Conv", "ConvTranspose")):
+        nd = cls.nd  # type: ignore[attr-defined]
+        return len(shape) - nd - 1 if len(shape) in (nd + 1, nd + 2) else None
+    if type_ == "Linear":
+        return -1 if shape else None
+    if type_.startswith("BatchNorm"):
+        return 1 if len(shape) >= 2 else None
+    return None
+
+
+def torch_kwargs(type_: str, fields: dict[str, Any], shape: tuple[int, ...], layer: Any = None) -> dict[str, Any]:
+    """``fields`` plus the inferred sizes torch needs: from the resolved layer when given,
+    else from the input shape (or 1 when the input cannot supply one; torch then fails on rank)."""
+    kw = dict(fields)
+    cls = REGISTRY[type_]
+    for f in INFERRED:
+        if f in cls.model_fields and kw.get(f) is None:
+            v = getattr(layer, f, None) if layer is not None else None
+            if v is None:
+                ax = channel_axis(type_, shape)
+                v = shape[ax] if ax is not None else 1
+            kw[f] = v
+    return kw
+
+
+def describe(type_: str, fields: dict[str, Any], shape: tuple[int, ...], ac: AcOutcome, th: TorchOutcome) -> str:
+    t = f"raised at {th.stage}: {th.exc!r}" if th.exc else f"-> {th.shape}, params {th.params}"
+    return (
+        f"\n  layer: {type_}({fields}) on input {shape}"
+        f"\n  archcheck: {ac.shape}, params {ac.params}, diagnostics {ac.messages}"
+        f"\n  torch: {t}"
+    )
+
+
+def agree(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> tuple[AcOutcome, TorchOutcome]:
+    """Assert that archcheck and torch agree on ``type_(**fields)`` applied to ``shape``.
+
+    torch's inferred sizes are computed from the input shape here, not taken
+    from archcheck, so a wrongly inferred size shows up as a disagreement.
+    """
+    ac = ac_run(type_, fields, shape)
+    kw = torch_kwargs(type_, fields, shape)
+    th = torch_run(type_, kw, shape)
+    if th.failed and not ac.failed and "AC211" in ac.warnings:
+        # archcheck warned that training mode fails; the layer must then work in eval mode.
+        th = torch_run(type_, kw, shape, train=False)
+    assert ac.failed == th.failed, ("archcheck reports an error" if ac.failed else "torch raised") + describe(
+        type_, fields, shape, ac, th
+    )
+    if not ac.failed:
+        assert ac.shape == th.shape, "output shapes differ" + describe(type_, fields, shape, ac, th)
+        assert ac.params == th.params, "parameter counts differ" + describe(type_, fields, shape, ac, th)
+        for f in INFERRED:
+            if f in REGISTRY[type_].model_fields:
+                assert getattr(ac.layer, f) == kw[f], f"inferred {f} differs" + describe(type_, fields, shape, ac, th)
+    return ac, th
