@@ -196,7 +196,8 @@ def _type_of(item: Any) -> str:
 
 
 class _Walker:
-    def __init__(self, spec: Spec, res: CheckResult) -> None:
+    def __init__(self, spec: Spec, res: CheckResult, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        self.overrides = overrides or {}
         self.spec = spec
         self.res = res
         self.src = spec.source
@@ -327,6 +328,8 @@ class _Walker:
         type_where = where if isinstance(item, str) else where + ("type",)
         if isinstance(item, str):
             item = {"type": item}
+        if path in self.overrides and isinstance(item, dict):
+            item = {**item, **self.overrides[path]}
         if not isinstance(item, dict):
             self.error("AC103", f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}", where, path)
             return Node(path, name, "?", "layer", where)
@@ -552,10 +555,16 @@ def _eval_params(spec: Spec, res: CheckResult, overrides: dict[str, Any]) -> dic
     return out
 
 
-def check(spec: Spec, dims: dict[str, int] | None = None, params: dict[str, Any] | None = None) -> CheckResult:
+def check(
+    spec: Spec,
+    dims: dict[str, int] | None = None,
+    params: dict[str, Any] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> CheckResult:
     """Propagate shapes through ``spec``; every finding lands in ``result.diagnostics``.
 
-    ``dims`` gives free dims values (``{"N": 4}``); ``params`` overrides spec params.
+    ``dims`` gives free dims values (``{"N": 4}``); ``params`` overrides spec
+    params; ``overrides`` sets fields by layer path (``{"conv1": {"kernel_size": 5}}``).
     """
     res = CheckResult(spec=spec)
     res.diagnostics.extend(spec.source.diagnostics)
@@ -580,7 +589,7 @@ def check(spec: Spec, dims: dict[str, int] | None = None, params: dict[str, Any]
         env[nm] = t
         res.inputs[nm] = t
 
-    walker = _Walker(spec, res)
+    walker = _Walker(spec, res, overrides)
     if spec.model is not None:
         res.root, last = walker.walk_scope(
             spec.raw_layers, ("layers",), res.params, env, "", sequential=False, first=next(iter(env), None)

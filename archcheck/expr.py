@@ -41,10 +41,15 @@ def evaluate(text: str, scope: dict[str, Any]) -> Any:
         tree = ast.parse(body, mode="eval")
     except SyntaxError as e:
         raise ExprError(f"cannot parse '{text}': {e.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError(f"'{text}' is too deeply nested") from None
     count = sum(1 for _ in ast.walk(tree))
     if count > MAX_NODES:
         raise ExprError(f"the expression has more than {MAX_NODES} parts")
-    return _eval(tree.body, scope, text)
+    try:
+        return _eval(tree.body, scope, text)
+    except RecursionError:
+        raise ExprError(f"'{text}' is too deeply nested") from None
 
 
 _BINOPS = {
@@ -122,3 +127,81 @@ def substitute(value: Any, scope: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [substitute(v, scope) for v in value]
     return value
+
+
+# ------------------------------------------------------------ predicates
+
+_CMPS = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+}
+
+
+def compile_predicate(text: str) -> ast.Expression:
+    """Parse a filter such as ``ok and params < 1e6``; raises ExprError on anything else."""
+    if len(text) > MAX_LEN:
+        raise ExprError(f"the filter is longer than {MAX_LEN} characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as e:
+        raise ExprError(f"cannot parse '{text}': {e.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError(f"'{text}' is too deeply nested") from None
+    allowed = (
+        ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Compare,
+        ast.Name, ast.Load, ast.Constant, ast.BinOp, *_BINOPS, *_CMPS,
+    )
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            raise ExprError(f"'{text}' uses {type(node).__name__}; allowed: names, numbers, strings, "
+                            "+ - * // %, comparisons, and/or/not")
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        raise ExprError(f"the filter has more than {MAX_NODES} parts")
+    return tree
+
+
+def test_predicate(tree: ast.Expression, row: dict[str, Any]) -> bool:
+    """Evaluate a compiled filter against ``row``; unknown values (None) make a comparison false."""
+    return bool(_pred(tree.body, row))
+
+
+def _pred(node: ast.AST, row: dict[str, Any]) -> Any:
+    if isinstance(node, ast.BoolOp):
+        vals = (_pred(v, row) for v in node.values)
+        return all(vals) if isinstance(node.op, ast.And) else any(vals)
+    if isinstance(node, ast.UnaryOp):
+        v = _pred(node.operand, row)
+        if isinstance(node.op, ast.Not):
+            return not v
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.Compare):
+        left = _pred(node.left, row)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = _pred(right_node, row)
+            if left is None or right is None:
+                return False
+            try:
+                if not _CMPS[type(op)](left, right):
+                    return False
+            except TypeError:
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.Name):
+        if node.id not in row:
+            raise ExprError(f"unknown name '{node.id}' in the filter (known: {', '.join(sorted(row))})")
+        return row[node.id]
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.BinOp):
+        a, b = _pred(node.left, row), _pred(node.right, row)
+        if a is None or b is None:
+            return None
+        if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
+            return None
+        return _BINOPS[type(node.op)][1](a, b)
+    raise ExprError(f"unsupported filter element {type(node).__name__}")  # pragma: no cover
