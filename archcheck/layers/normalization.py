@@ -1,0 +1,275 @@
+"""Normalization beyond BatchNorm: LayerNorm, GroupNorm, InstanceNorm1d/2d, LocalResponseNorm.
+
+Rules follow torch 2.13 (``torch/nn/modules/normalization.py``,
+``instancenorm.py`` and ``torch.nn.functional``):
+
+* LayerNorm: the input's trailing dims must equal ``normalized_shape``
+  (inferred as the last dim when left out); any rank >= len(normalized_shape).
+* GroupNorm: input of rank >= 2, channels at dim 1, ``num_channels`` divisible
+  by ``num_groups``; torch refuses a group holding one value
+  ("Expected more than 1 value per channel when training", in eval mode too).
+* InstanceNorm1d takes [N, C, L] or unbatched [C, L]; InstanceNorm2d [N, C, H, W]
+  or [C, H, W]. A ``num_features`` that differs from the channels is only a
+  warning in torch unless ``affine`` or ``track_running_stats`` is set. One
+  spatial element fails whenever input statistics are used (always, unless
+  ``track_running_stats``; then only in training: a warning).
+* LocalResponseNorm: rank >= 3.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Annotated, ClassVar, Optional, Union
+
+from pydantic import Field
+
+from .. import dims as D
+from ..registry import Example, Layer, Pos, Tensor, register
+from ._checks import need_float
+from ._rules import expect_rank, match_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+@register
+class LayerNorm(Layer):
+    family: ClassVar[str] = "norm"
+    torch_name = "nn.LayerNorm"
+    examples = [
+        Example({"normalized_shape": 16}, (2, 5, 16), (2, 5, 16)),
+        Example({"normalized_shape": [5, 16]}, (2, 5, 16), (2, 5, 16)),
+        Example({"normalized_shape": 8}, (2, 5, 16), error="AC213"),
+        Example({"normalized_shape": [4, 16]}, (2, 5, 16), error="AC213"),
+        Example({"normalized_shape": [2, 5, 16]}, (5, 16), error="AC204"),
+    ]
+
+    normalized_shape: Optional[Union[Pos, Annotated[list[Pos], Field(min_length=1)]]] = None
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        ns = self.normalized_shape
+        if x.rank < 1 or (isinstance(ns, list) and x.rank < len(ns)):
+            k = len(ns) if isinstance(ns, list) else 1
+            ctx.error(
+                "AC204",
+                f"LayerNorm with normalized_shape={ns} needs an input with at least {k} dims, "
+                f"but its input is {x.describe()} ({ctx.source(x)})",
+                field="normalized_shape" if ns is not None else None,
+                hint="normalized_shape lists the trailing dims of the input; leave it out to normalize the last dim",
+            )
+            return None
+        if not need_float(ctx, x, "LayerNorm"):
+            return None
+        if not isinstance(ns, list):
+            if match_size(ctx, "normalized_shape", ns, x, -1, "LayerNorm", "AC213", "last dim") is None:
+                return None
+            return x.passed()
+        tail = x.shape[x.rank - len(ns) :]
+        for want, have in zip(ns, tail):
+            if not isinstance(have, int):
+                ctx.error(
+                    "AC207",
+                    f"LayerNorm needs normalized_shape={ns} to match the input's trailing dims "
+                    f"{D.fmt_shape(tail)}, which depend on free dims (input {x.describe()}, {ctx.source(x)})",
+                    field="normalized_shape",
+                    hint="give the free dims a value (--dim ...), or normalize fixed-size dims only",
+                )
+                return None
+        if list(tail) != list(ns):
+            ctx.error(
+                "AC213",
+                f"LayerNorm expects the input's last {len(ns)} dims to be {list(ns)}, "
+                f"but its input is {x.describe()} ({ctx.source(x)})",
+                field="normalized_shape",
+                hint=f"set normalized_shape: {list(tail)}, or leave it out to normalize the last dim ({tail[-1]})",
+            )
+            return None
+        return x.passed()
+
+    def _n(self) -> int:
+        ns = self.normalized_shape
+        assert ns is not None
+        return math.prod(ns) if isinstance(ns, list) else ns
+
+    def param_count(self) -> int:
+        return self._n() * (2 if self.bias else 1) if self.elementwise_affine else 0
+
+    def label(self) -> str:
+        return str(self.normalized_shape)
+
+
+@register
+class GroupNorm(Layer):
+    family: ClassVar[str] = "norm"
+    torch_name = "nn.GroupNorm"
+    examples = [
+        Example({"num_groups": 4, "num_channels": 16}, (2, 16, 5, 5), (2, 16, 5, 5)),
+        Example({"num_groups": 2, "num_channels": 6}, (3, 6), (3, 6)),
+        Example({"num_groups": 3}, (2, 16, 5, 5), error="AC205"),
+        Example({"num_groups": 2, "num_channels": 8}, (2, 16, 5), error="AC201"),
+        Example({"num_groups": 4}, (1, 4), error="AC220"),
+    ]
+
+    num_groups: Pos
+    num_channels: Optional[Pos] = None
+    eps: float = 1e-5
+    affine: bool = True
+    bias: bool = True  # keyword-only in torch
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        if x.rank < 2:
+            ctx.error(
+                "AC204",
+                f"GroupNorm expects an input with at least 2 dims [N, C, *], but its input is {x.describe()} "
+                f"({ctx.source(x)})",
+                hint="GroupNorm has no unbatched form: add a batch dim (Unflatten or Reshape)",
+            )
+            return None
+        if not need_float(ctx, x, "GroupNorm"):
+            return None
+        c = match_size(ctx, "num_channels", self.num_channels, x, 1, "GroupNorm", "AC201", "channels (dim 1)")
+        if c is None:
+            return None
+        if c % self.num_groups:
+            divs = [d for d in range(1, c + 1) if c % d == 0]
+            near = min(divs, key=lambda d: (abs(d - self.num_groups), d))
+            ctx.error(
+                "AC205",
+                f"num_channels={c} is not divisible by num_groups={self.num_groups}",
+                field="num_groups",
+                hint=f"choose num_groups that divides {c} (e.g. {near})",
+            )
+            return None
+        per_group = [x.shape[0], c // self.num_groups, *x.shape[2:]]
+        if all(isinstance(d, int) for d in per_group) and math.prod(per_group) == 1:  # type: ignore[arg-type]
+            ctx.error(
+                "AC220",
+                f"GroupNorm with {self.num_groups} groups of {c // self.num_groups} channel(s) sees one value per "
+                f"group in {x.describe()}; torch raises 'Expected more than 1 value per channel'",
+                field="num_groups",
+                hint="use fewer groups, a larger batch, or a larger input",
+            )
+            return None
+        return x.passed()
+
+    def param_count(self) -> int:
+        assert self.num_channels is not None
+        return self.num_channels * (2 if self.bias else 1) if self.affine else 0
+
+    def label(self) -> str:
+        return f"g{self.num_groups}"
+
+
+class _InstanceNorm(Layer):
+    family: ClassVar[str] = "norm"
+    nd: ClassVar[int] = 1
+
+    num_features: Optional[Pos] = None
+    eps: float = 1e-5
+    momentum: Optional[float] = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+    bias: bool = True  # keyword-only in torch
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        what = type(self).__name__
+        sp = ", ".join(("L",) if self.nd == 1 else ("H", "W"))
+        if not expect_rank(ctx, x, (self.nd + 1, self.nd + 2), what, f"([N, C, {sp}] or unbatched [C, {sp}])"):
+            return None
+        axis = x.rank - self.nd - 1
+        if not need_float(ctx, x, what):
+            return None
+        have = x.shape[axis]
+        strict = self.affine or self.track_running_stats
+        if self.num_features is None or strict or not isinstance(have, int):
+            if match_size(ctx, "num_features", self.num_features, x, axis, what, "AC201", f"channels (dim {axis})") is None:
+                return None
+        elif have != self.num_features:
+            ctx.warn(
+                "AC201",
+                f"{what} has num_features={self.num_features}, but its input {x.describe()} has {have} channels "
+                f"(dim {axis}); torch only warns, since affine and track_running_stats are off",
+                field="num_features",
+                hint=f"set num_features: {have}, or leave it out to have it inferred",
+            )
+        spatial = x.shape[axis + 1 :]
+        if all(isinstance(d, int) for d in spatial) and math.prod(spatial) == 1:  # type: ignore[arg-type]
+            msg = (
+                f"{what} sees one spatial element per channel ({x.describe()}); torch raises "
+                "'Expected more than 1 spatial element when training'"
+            )
+            if self.track_running_stats:
+                ctx.warn("AC220", msg, hint="the layer works in eval mode only; use a larger input")
+            else:
+                ctx.error("AC220", msg + " (in eval mode too, without track_running_stats)", hint="use a larger input")
+                return None
+        return x.passed()
+
+    def param_count(self) -> int:
+        if not self.affine:
+            return 0
+        assert self.num_features is not None
+        return self.num_features * (2 if self.bias else 1)
+
+
+@register
+class InstanceNorm1d(_InstanceNorm):
+    nd = 1
+    torch_name = "nn.InstanceNorm1d"
+    examples = [
+        Example({}, (2, 3, 5), (2, 3, 5)),
+        Example({"affine": True}, (3, 5), (3, 5)),
+        Example({"num_features": 4, "affine": True}, (2, 3, 5), error="AC201"),
+        Example({}, (2, 3, 1), error="AC220"),
+        Example({}, (2, 3, 4, 5), error="AC204"),
+    ]
+
+
+@register
+class InstanceNorm2d(_InstanceNorm):
+    nd = 2
+    torch_name = "nn.InstanceNorm2d"
+    examples = [
+        Example({"affine": True}, (2, 3, 4, 4), (2, 3, 4, 4)),
+        Example({}, (3, 4, 4), (3, 4, 4)),
+        Example({}, (4, 4), error="AC204"),
+    ]
+
+
+@register
+class LocalResponseNorm(Layer):
+    family: ClassVar[str] = "norm"
+    torch_name = "nn.LocalResponseNorm"
+    examples = [
+        Example({"size": 2}, (2, 3, 4), (2, 3, 4)),
+        Example({"size": 5}, (1, 8, 4, 4), (1, 8, 4, 4)),
+        Example({"size": 2}, (2, 3), error="AC204"),
+    ]
+
+    size: Pos
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        if x.rank < 3:
+            ctx.error(
+                "AC204",
+                f"LocalResponseNorm expects an input with at least 3 dims [N, C, *], but its input is "
+                f"{x.describe()} ({ctx.source(x)})",
+                hint="add a batch dim (Unflatten or Reshape)",
+            )
+            return None
+        if not need_float(ctx, x, "LocalResponseNorm"):
+            return None
+        return x.passed()
+
+    def label(self) -> str:
+        return f"size {self.size}"
