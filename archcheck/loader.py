@@ -1,10 +1,23 @@
 """Reading a spec file: safe YAML/JSON with the line and column of every node.
 
-PyYAML's composer gives a node tree with marks; we build plain Python data
-from it and keep, for every path into the data (``("layers", 7,
-"in_features")``), where its key and its value stand in the file. JSON is read
-by the same composer (JSON is YAML's flow style), so both formats carry
-locations; a JSON file the YAML reader rejects falls back to ``json``.
+We drive PyYAML's event parser ourselves (libyaml when present) and compose
+the node tree without recursion, so that hostile input stops early with a
+located diagnostic instead of a crash: nesting deeper than ``MAX_DEPTH``
+(libyaml's own composer recurses in C and overflows the stack), aliases that
+would expand past ``MAX_NODES`` ("billion laughs", counted before anything is
+expanded), scalars longer than ``MAX_SCALAR``, and a wall-clock budget. Then
+we build plain Python data and keep, for every path into it
+(``("layers", 7, "in_features")``), where its key and its value stand.
+
+Only plain data is accepted: null, booleans, ints, floats, strings, lists and
+mappings with string keys. Any other tag (``!!python/...``, ``!!binary``,
+``!!set``, custom ``!tags``) is a diagnostic, never constructed. Floats are
+read as in YAML 1.2 and JSON (``1e-5`` is a number, not a string), ints must
+fit torch's int64 and floats must be finite.
+
+JSON is read by the same composer (JSON is YAML's flow style), so both
+formats carry locations; a ``.json`` file must also be strict JSON (no
+trailing commas, comments or anchors).
 
 Loading never raises on bad input: problems become diagnostics.
 """
@@ -12,6 +25,9 @@ Loading never raises on bad input: problems become diagnostics.
 from __future__ import annotations
 
 import json
+import math
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,14 +37,27 @@ from .diagnostics import Diagnostic
 
 try:  # libyaml is five times faster and keeps the marks we need
     from yaml import CSafeLoader as _Loader
+
+    FAST = True
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-MAX_BYTES = 8 * 1024 * 1024
-MAX_NODES = 500_000  # after alias expansion: stops "billion laughs"
-MAX_DEPTH = 200
+    FAST = False
+
+# The pure-Python parser reads about 1 MB/s: keep its worst case short.
+MAX_BYTES = 8 * 1024 * 1024 if FAST else 1024 * 1024
+MAX_NODES = 200_000  # after alias expansion: stops "billion laughs"
+MAX_DEPTH = 100  # a real spec nests about 10 deep
+MAX_SCALAR = 65_536  # characters in one string, name or number
+TIME_LIMIT = 10.0  # seconds for reading one file
+INT_MAX = 2**63 - 1  # torch's int64: no constructor argument is larger
 
 Path = tuple[Any, ...]
+
+_T = "tag:yaml.org,2002:"
+_PLAIN_SCALARS = {_T + "null", _T + "bool", _T + "int", _T + "float", _T + "str"}
+_FLOAT_12 = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_JSON_CONSTANTS = {"NaN", "Infinity", "-Infinity"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,8 @@ class Source:
     values: dict[Path, Span] = field(default_factory=dict)
     keys: dict[Path, Span] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Paths whose value the loader rejected (and set to None): already reported.
+    reported: set[Path] = field(default_factory=set)
 
     @property
     def lines(self) -> list[str]:
@@ -76,8 +107,12 @@ class Source:
         return d
 
 
-class _TooBig(Exception):
-    pass
+class _Stop(Exception):
+    """Reading stops here: a located diagnostic ends the load."""
+
+    def __init__(self, code: str, message: str, mark: Any = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.mark, self.hint = code, message, mark, hint
 
 
 def _span(node: yaml.Node) -> Span:
@@ -85,144 +120,409 @@ def _span(node: yaml.Node) -> Span:
     return Span(a.line + 1, a.column + 1, b.line + 1, b.column + 1)
 
 
-def load_text(text: str, file: str = "<spec>") -> Source:
-    src = Source(file=file, text=text)
-    if not text.strip():
-        src.diagnostics.append(Diagnostic("error", "AC006", "the file is empty", file=file, line=1, column=1))
-        return src
-    try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as e:
-        if file.endswith(".json"):
-            return _load_json(src)
-        m = e.problem_mark or e.context_mark
-        msg = f"{e.problem or 'cannot parse'}" + (f" ({e.context})" if e.context else "")
-        d = Diagnostic("error", "AC001", f"not valid YAML: {msg}", file=file)
-        if m is not None:
-            d.line, d.column = m.line + 1, m.column + 1
-        src.diagnostics.append(d)
-        return src
-    except (yaml.YAMLError, RecursionError) as e:
-        src.diagnostics.append(Diagnostic("error", "AC001", f"not valid YAML: {e}", file=file, line=1, column=1))
-        return src
-    if node is None:
-        src.diagnostics.append(Diagnostic("error", "AC006", "the file holds no spec", file=file, line=1, column=1))
-        return src
-    budget = [MAX_NODES]
-    try:
-        src.data = _build(node, (), src, loader, budget, 0)
-    except _TooBig as e:
-        src.data = None
-        src.diagnostics.append(Diagnostic("error", "AC005", str(e), file=file, line=1, column=1))
-    return src
+def _diag(src: Source, code: str, message: str, line: int = 1, column: int = 1, **kw: Any) -> Diagnostic:
+    d = Diagnostic("error", code, message, file=src.file, line=line, column=column, **kw)
+    src.diagnostics.append(d)
+    return d
 
 
-def _build(node: yaml.Node, path: Path, src: Source, loader: Any, budget: list[int], depth: int) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooBig(f"the spec expands to more than {MAX_NODES:,} nodes (YAML aliases?)")
-    if depth > MAX_DEPTH:
-        raise _TooBig(f"the spec nests deeper than {MAX_DEPTH} levels")
-    src.values[path] = _span(node)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ------------------------------------------------------------------ composing
+
+
+def _resolve_scalar(loader: Any, ev: yaml.ScalarEvent, json_mode: bool) -> str:
+    tag = ev.tag
+    if tag is None or tag == "!":
+        tag = loader.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag == _T + "str" and ev.implicit[0]:
+            # YAML 1.1 reads 1e-5 as a string; YAML 1.2 and JSON read a number.
+            if _FLOAT_12.match(ev.value) or (json_mode and ev.value in _JSON_CONSTANTS):
+                tag = _T + "float"
+        elif tag == _T + "timestamp" and ev.implicit[0]:
+            tag = _T + "str"  # a bare date is text to us, not a datetime
+    return tag
+
+
+def _compose(text: str, json_mode: bool, deadline: float) -> yaml.Node | None:
+    """Compose the single document of ``text`` into nodes, iteratively and within limits."""
+    loader = _Loader(text)
+    try:
+        anchors: dict[str, tuple[yaml.Node, int]] = {}
+        open_anchors: set[str] = set()
+        # Open collections: [node, anchor, expanded size, children]
+        stack: list[list[Any]] = []
+        expanded = 0  # nodes the open part of the document expands to
+        aliased = False
+        root: yaml.Node | None = None
+        docs = 0
+        count = 0
+
+        def add(node: yaml.Node, size: int, mark: Any) -> None:
+            nonlocal root, expanded, aliased
+            if stack:
+                stack[-1][2] += size
+                stack[-1][3].append(node)
+                expanded += size
+                if expanded > MAX_NODES:
+                    raise _Stop(
+                        "AC005",
+                        f"the spec expands to more than {MAX_NODES:,} values"
+                        + (" through its YAML aliases" if aliased else ""),
+                        mark,
+                        hint="write the repeated part once, or use `repeat:` and blocks",
+                    )
+            else:
+                root = node
+
+        while True:
+            ev = loader.get_event()
+            count += 1
+            if count & 0xFFF == 0 and time.monotonic() > deadline:
+                raise _Stop("AC005", f"reading the file took longer than {TIME_LIMIT:g} s", ev.start_mark)
+            if isinstance(ev, yaml.StreamEndEvent):
+                return root
+            if isinstance(ev, yaml.DocumentStartEvent):
+                docs += 1
+                if docs > 1:
+                    raise _Stop(
+                        "AC001",
+                        "the file holds more than one YAML document",
+                        ev.start_mark,
+                        hint="keep one spec per file (remove the second '---')",
+                    )
+                continue
+            if isinstance(ev, (yaml.StreamStartEvent, yaml.DocumentEndEvent)):
+                continue
+            if isinstance(ev, yaml.AliasEvent):
+                if ev.anchor not in anchors:
+                    why = "refers to the node it is in" if ev.anchor in open_anchors else "has no anchor &" + ev.anchor
+                    raise _Stop("AC001", f"not valid YAML: the alias *{ev.anchor} {why}", ev.start_mark)
+                node, size = anchors[ev.anchor]
+                aliased = True
+                add(node, size, ev.start_mark)
+                continue
+            if isinstance(ev, yaml.ScalarEvent):
+                if len(ev.value) > MAX_SCALAR:
+                    raise _Stop(
+                        "AC005",
+                        f"a value is {len(ev.value):,} characters long (the limit is {MAX_SCALAR:,})",
+                        ev.start_mark,
+                    )
+                tag = _resolve_scalar(loader, ev, json_mode)
+                node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style)
+                if ev.anchor is not None:
+                    anchors[ev.anchor] = (node, 1)
+                add(node, 1, ev.start_mark)
+                continue
+            if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                if len(stack) >= MAX_DEPTH:
+                    raise _Stop(
+                        "AC005",
+                        f"the spec nests deeper than {MAX_DEPTH} levels",
+                        ev.start_mark,
+                        hint="flatten the structure; a spec nests about 10 levels deep",
+                    )
+                seq = isinstance(ev, yaml.SequenceStartEvent)
+                kind = yaml.SequenceNode if seq else yaml.MappingNode
+                tag = ev.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(kind, None, ev.implicit)
+                node = kind(tag, [], ev.start_mark, None, flow_style=ev.flow_style)
+                if ev.anchor is not None:
+                    open_anchors.add(ev.anchor)
+                stack.append([node, ev.anchor, 1, []])
+                expanded += 1
+                continue
+            if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                node, anchor, size, children = stack.pop()
+                expanded -= size
+                node.end_mark = ev.end_mark
+                if isinstance(node, yaml.MappingNode):
+                    node.value = list(zip(children[0::2], children[1::2]))
+                else:
+                    node.value = children
+                if anchor is not None:
+                    open_anchors.discard(anchor)
+                    anchors[anchor] = (node, size)
+                add(node, size, node.start_mark)
+                continue
+    finally:
+        loader.dispose()
+
+
+# ------------------------------------------------------------------ building
+
+
+_BAD = object()  # a value the loader reported; it becomes None in the data
+
+
+class _Builder:
+    """Plain data from nodes, recording spans and reporting what is not plain data."""
+
+    def __init__(self, src: Source, loader: Any, deadline: float) -> None:
+        self.src, self.loader, self.deadline, self.count = src, loader, deadline, 0
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count & 0xFFF == 0 and time.monotonic() > self.deadline:
+            raise _Stop("AC005", f"reading the file took longer than {TIME_LIMIT:g} s", node.start_mark)
+        self.src.values[path] = _span(node)
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node)
+        elif node.tag != _T + ("map" if isinstance(node, yaml.MappingNode) else "seq"):
+            self.unsafe(node)
+            value = _BAD
+        else:
+            return self.collection(node, path)
+        if value is _BAD:
+            self.src.reported.add(path)
+            return None
+        return value
+
+    def collection(self, node: yaml.CollectionNode, path: Path) -> Any:
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, path + (i,)) for i, v in enumerate(node.value)]
+        out: dict[str, Any] = {}
+        merges = []
         for k, v in node.value:
-            key = _scalar(k, path, src, loader) if isinstance(k, yaml.ScalarNode) else None
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                src.diagnostics.append(
-                    src.locate(Diagnostic("error", "AC103", "mapping keys must be plain names"), path)
-                )
-                s = _span(k)
-                src.diagnostics[-1].line, src.diagnostics[-1].column = s.line, s.column
+            if isinstance(k, yaml.ScalarNode) and k.tag == _T + "merge":
+                merges.append(v)
+                continue
+            key = self.key(k)
+            if key is None:
                 continue
             if key in out:
                 s = _span(k)
-                src.diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        "AC004",
-                        f"duplicate key '{key}': the later value would silently replace the earlier one",
-                        file=src.file,
-                        line=s.line,
-                        column=s.column,
-                        end_column=s.end_column,
-                        hint="remove one of the two",
-                    )
+                _diag(
+                    self.src,
+                    "AC004",
+                    f"duplicate key '{_short(key)}': the later value would silently replace the earlier one",
+                    s.line,
+                    s.column,
+                    end_column=s.end_column,
+                    hint="remove one of the two",
                 )
                 continue
-            src.keys[path + (key,)] = _span(k)
-            out[key] = _build(v, path + (key,), src, loader, budget, depth + 1)
+            self.src.keys[path + (key,)] = _span(k)
+            out[key] = self.build(v, path + (key,))
+        for m in merges:  # `<<: *defaults`: keys written here win over merged ones
+            for part in m.value if isinstance(m, yaml.SequenceNode) else [m]:
+                if not isinstance(part, yaml.MappingNode) or part.tag != _T + "map":
+                    s = _span(part)
+                    _diag(self.src, "AC103", "a merge key '<<' takes a mapping or a list of mappings", s.line, s.column)
+                    continue
+                for k, v in part.value:
+                    key = self.key(k)
+                    if key is not None and key not in out:
+                        self.src.keys[path + (key,)] = _span(k)
+                        out[key] = self.build(v, path + (key,))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(v, path + (i,), src, loader, budget, depth + 1) for i, v in enumerate(node.value)]
-    return _scalar(node, path, src, loader)
 
-
-def _scalar(node: yaml.Node, path: Path, src: Source, loader: Any) -> Any:
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError as e:
-        s = _span(node)
-        src.diagnostics.append(
-            Diagnostic(
-                "error",
-                "AC003",
-                f"unsupported YAML tag {node.tag!r}: specs are plain data",
-                file=src.file,
-                line=s.line,
-                column=s.column,
-                hint="remove the tag" if "python" in node.tag else str(e.problem),
+    def key(self, k: yaml.Node) -> str | None:
+        """A mapping key, which must be a string; else report it and return None."""
+        if isinstance(k, yaml.ScalarNode) and k.tag == _T + "str":
+            return k.value
+        s = _span(k)
+        if isinstance(k, yaml.ScalarNode) and k.tag in _PLAIN_SCALARS:
+            kind = k.tag[len(_T) :]
+            _diag(
+                self.src,
+                "AC103",
+                f"mapping keys must be names, got the {kind} {_short(k.value)}",
+                s.line,
+                s.column,
+                end_column=s.end_column if s.end_line == s.line else None,
+                hint=f"quote it if it is meant as a name: '{_short(k.value)}'",
             )
-        )
+        else:
+            _diag(self.src, "AC103", "mapping keys must be names, not lists or mappings", s.line, s.column)
         return None
+
+    def unsafe(self, node: yaml.Node) -> None:
+        s = _span(node)
+        _diag(
+            self.src,
+            "AC003",
+            f"unsupported YAML tag {_short(_tag_name(node.tag), 60)!r}: specs are plain data",
+            s.line,
+            s.column,
+            hint="remove the tag",
+        )
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag not in _PLAIN_SCALARS:
+            self.unsafe(node)
+            return _BAD
+        s = _span(node)
+        if node.tag == _T + "int" and len(node.value.lstrip("+-0").replace("_", "")) > 19:
+            _diag(
+                self.src,
+                "AC104",
+                f"the integer {_short(node.value, 30)} is too large: torch sizes are at most 2**63 - 1",
+                s.line,
+                s.column,
+                end_column=s.end_column if s.end_line == s.line else None,
+            )
+            return _BAD
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError) as e:
+            _diag(self.src, "AC103", f"cannot read {_short(node.value)!r}: {e}", s.line, s.column)
+            return _BAD
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT_MAX:
+            _diag(
+                self.src,
+                "AC104",
+                f"the integer {_short(node.value, 30)} is too large: torch sizes are at most 2**63 - 1",
+                s.line,
+                s.column,
+            )
+            return _BAD
+        if isinstance(value, float) and not math.isfinite(value):
+            _diag(
+                self.src,
+                "AC104",
+                f"{node.value} is not a finite number",
+                s.line,
+                s.column,
+                end_column=s.end_column if s.end_line == s.line else None,
+                hint="give a finite value" + (" (numbers this large overflow to infinity)" if "e" in node.value.lower() else ""),
+            )
+            return _BAD
+        return value
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def load_text(text: str, file: str = "<spec>") -> Source:
+    """Parse ``text`` (named ``file``, whose suffix .json asks for strict JSON)."""
+    src = Source(file=file, text=text)
+    if not text.strip():
+        _diag(src, "AC006", "the file is empty")
+        return src
+    json_mode = file.lower().endswith(".json")
+    deadline = time.monotonic() + TIME_LIMIT
+    try:
+        node = _compose(text, json_mode, deadline)
+    except _Stop as e:
+        return _stopped(src, e)
+    except yaml.MarkedYAMLError as e:
+        if json_mode:
+            return _load_json(src)
+        m = e.problem_mark or e.context_mark
+        msg = f"{e.problem or 'cannot parse'}" + (f" ({e.context})" if e.context else "")
+        d = _diag(src, "AC001", f"not valid YAML: {msg}")
+        if m is not None:
+            d.line, d.column = m.line + 1, m.column + 1
+        return src
+    except yaml.reader.ReaderError as e:
+        line, col = _line_col(text, e.position)
+        _diag(src, "AC002", f"the file holds a character YAML does not allow ({e.reason}: #x{e.character:04x})", line, col)
+        return src
+    except (yaml.YAMLError, RecursionError, MemoryError) as e:  # pragma: no cover - defensive
+        _diag(src, "AC001", f"not valid YAML: {type(e).__name__}: {e}")
+        return src
+    if node is None:
+        _diag(src, "AC006", "the file holds no spec", hint="a spec is a mapping with input and layers")
+        return src
+    if json_mode and _json_error(src):
+        return src
+    loader = _Loader("")
+    try:
+        src.data = _Builder(src, loader, deadline).build(node, ())
+    except _Stop as e:
+        src.data = None
+        return _stopped(src, e)
+    finally:
+        loader.dispose()
+    return src
+
+
+def _stopped(src: Source, e: _Stop) -> Source:
+    line, col = (e.mark.line + 1, e.mark.column + 1) if e.mark is not None else (1, 1)
+    _diag(src, e.code, e.message, line, col, hint=e.hint)
+    src.data = None
+    return src
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _json_error(src: Source) -> bool:
+    """Report (and return True) if a .json file is not strict JSON."""
+    try:
+        json.loads(src.text)
+    except json.JSONDecodeError as e:
+        _diag(src, "AC001", f"not valid JSON: {e.msg}", e.lineno, e.colno)
+        return True
+    except (RecursionError, ValueError) as e:  # pragma: no cover - depth was checked by the composer
+        _diag(src, "AC005", f"not readable as JSON: {e}")
+        return True
+    return False
 
 
 def _load_json(src: Source) -> Source:
+    """A .json file the YAML reader rejected: report JSON's own error, or read it without locations."""
+    if _json_error(src):
+        return src
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                _diag(src, "AC004", f"duplicate key '{_short(k)}': the later value would silently replace the earlier one")
+            out.setdefault(k, v)
+        return out
+
     try:
-        src.data = json.loads(src.text)
-    except json.JSONDecodeError as e:
-        src.diagnostics.append(
-            Diagnostic("error", "AC001", f"not valid JSON: {e.msg}", file=src.file, line=e.lineno, column=e.colno)
-        )
+        src.data = json.loads(src.text, object_pairs_hook=pairs)
+    except (RecursionError, ValueError) as e:  # pragma: no cover - _json_error already parsed it
+        _diag(src, "AC005", f"not readable as JSON: {e}")
     return src
 
 
 def load_file(path: str) -> Source:
-    """Read and parse ``path``. Raises OSError only when the file cannot be opened."""
-    with open(path, "rb") as f:
-        raw = f.read(MAX_BYTES + 1)
+    """Read and parse ``path``. Never raises: an unreadable file is a diagnostic too."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        src = Source(file=path, text="")
+        _diag(src, "AC002", f"cannot read the file: {e.strerror or e}")
+        return src
     if len(raw) > MAX_BYTES:
         src = Source(file=path, text="")
-        src.diagnostics.append(
-            Diagnostic(
-                "error", "AC005", f"the file is larger than {MAX_BYTES // 2**20} MiB", file=path, line=1, column=1
-            )
-        )
+        _diag(src, "AC005", f"the file is larger than {MAX_BYTES // 2**20} MiB")
         return src
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         src = Source(file=path, text="")
-        src.diagnostics.append(
-            Diagnostic(
-                "error",
-                "AC002",
-                f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})",
-                file=path,
-                line=line,
-                column=1,
-            )
+        _diag(
+            src,
+            "AC002",
+            f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})",
+            line,
+            col,
+            hint="save it as UTF-8",
         )
         return src
     if "\x00" in text:
         src = Source(file=path, text="")
-        src.diagnostics.append(
-            Diagnostic("error", "AC002", "the file holds NUL bytes: is it binary?", file=path, line=1, column=1)
-        )
+        pos = text.index("\x00")
+        line, col = _line_col(text, pos)
+        _diag(src, "AC002", "the file holds NUL bytes: is it binary?", line, col)
         return src
     return load_text(text, path)
