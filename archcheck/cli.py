@@ -82,3 +82,113 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
             pretty = fmt == "pretty" or (fmt == "text" and tty)
             click.echo(render_text(res, pretty=pretty, color=tty if color is None else color, table=not quiet))
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUES",
+              help="An axis: a param (width=8,16,32), a free dim (H=28:112:28, inclusive) or PATH.FIELD (conv1.kernel_size=3,5).")
+@_dim_option
+@click.option("--random", "sample", type=click.IntRange(min=1), default=None, help="Check K variants drawn at random.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--sort", "sort_key", default=None, help="Sort by a column (params, macs, memory, or an axis).")
+@click.option("--where", "where", default=None, help='Keep rows matching a filter, e.g. "ok and params < 1e6".')
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a params-vs-MACs PNG with the Pareto front.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes (default: all cores for 2,000+ variants).")
+def explore(spec: str, sets: tuple[str, ...], dims: tuple[str, ...], sample: int | None, seed: int,
+            sort_key: str | None, where: str | None, fmt: str, plot_path: str | None, jobs: int | None) -> None:
+    """Check every combination of settings of SPEC; one row per variant."""
+    import os
+
+    from .api import check, load
+    from .explore import ExploreError, explore as run, parse_axis, plot
+    from .expr import ExprError, compile_predicate, test_predicate
+    from .report import render_text
+
+    base_dims = _parse_dims(dims)
+    s = load(spec)
+    base = check(s, base_dims)
+    if s.model is None or not base.root:
+        click.echo(render_text(base, pretty=False, color=False, table=False))
+        sys.exit(1)
+    if not sets:
+        raise click.UsageError("give at least one axis with --set NAME=VALUES")
+    try:
+        axes = [parse_axis(s, base, t) for t in sets]
+        pred = compile_predicate(where) if where else None
+    except (ExploreError, ExprError) as e:
+        raise click.UsageError(str(e)) from None
+    n_jobs = jobs or (os.cpu_count() or 1)
+    bar_needed = sys.stderr.isatty()
+    try:
+        if bar_needed:
+            from math import prod
+
+            total = sample or prod(len(a.values) for a in axes)
+            with click.progressbar(length=total, label="checking variants", file=sys.stderr) as bar:
+                rows = run(s, axes, base_dims, sample=sample, seed=seed, jobs=n_jobs, progress=bar.update)
+        else:
+            rows = run(s, axes, base_dims, sample=sample, seed=seed, jobs=n_jobs)
+    except ExploreError as e:
+        raise click.UsageError(str(e)) from None
+    if pred is not None:
+        try:
+            rows = [r for r in rows if test_predicate(pred, r)]
+        except ExprError as e:
+            raise click.UsageError(str(e)) from None
+    if sort_key:
+        if rows and sort_key not in rows[0]:
+            raise click.UsageError(f"no column '{sort_key}' (columns: {', '.join(rows[0])})")
+        rows.sort(key=lambda r: (r[sort_key] is None, r[sort_key] if r[sort_key] is not None else 0))
+    keys = [a.key for a in axes]
+    _print_rows(rows, keys, fmt)
+    if plot_path:
+        try:
+            plot(rows, plot_path, s.name)
+        except ImportError:
+            click.echo("archcheck: --plot needs matplotlib: pip install 'archcheck[plot]'", err=True)
+            sys.exit(2)
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
+    cols = keys + ["status", "output", "params", "macs", "memory", "pareto", "error"]
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps({c: r.get(c) for c in cols}))
+        return
+    if fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
+        return
+    from .report import human
+
+    def cell(r: dict[str, Any], c: str) -> str:
+        v = r.get(c)
+        if c in ("params",):
+            return "-" if v is None else f"{v:,}"
+        if c == "macs":
+            return "-" if v is None else human(v)
+        if c == "memory":
+            return "-" if v is None else f"{v / 2**20:.2f} MiB"
+        if c == "pareto":
+            return "*" if v else ""
+        if c == "error":
+            return (v[:70] + "...") if v and len(v) > 73 else (v or "")
+        return str(v)
+
+    head = keys + ["status", "output", "params", "MACs", "act/sample", "front", "error"]
+    table = [head] + [[cell(r, c) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    right = {cols.index("params"), cols.index("macs"), cols.index("memory")}
+    for j, row in enumerate(table):
+        click.echo("  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(row)).rstrip())
+        if j == 0:
+            click.echo("  ".join("-" * w for w in widths))
+    ok = sum(1 for r in rows if r["ok"])
+    click.echo(f"{len(rows)} variants: {ok} ok, {len(rows) - ok} with errors")

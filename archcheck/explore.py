@@ -1,0 +1,271 @@
+"""``archcheck explore``: check every variant of a spec over a grid of settings.
+
+An axis is ``NAME=VALUES``: a spec param (``width=8,16,32``), a free input dim
+(``H=28:112:28``, inclusive), or a layer field by dotted path
+(``conv1.kernel_size=3,5``). The spec is read and schema-checked once; each
+variant re-runs only the shape engine (no file I/O, no re-parsing), which
+keeps a SimpleCNN-size variant well under a millisecond. Large sweeps use
+every core (``--jobs``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from . import dims as D
+from .diagnostics import did_you_mean
+from .engine import CheckResult, check
+from .schema import Spec
+
+MAX_VARIANTS = 1_000_000
+
+
+class ExploreError(Exception):
+    """A usage problem with the sweep (bad axis, bad filter): exit 2."""
+
+
+@dataclass
+class Axis:
+    key: str
+    kind: str  # "param", "dim" or "field"
+    values: list[Any]
+    path: str | None = None
+    field: str | None = None
+
+
+def parse_values(text: str) -> list[Any]:
+    """``8,16,32`` or ``8:64:8`` (inclusive) or ``true,false`` or ``same,valid``."""
+    text = text.strip()
+    if not text:
+        raise ExploreError("no values given")
+    if ":" in text and "," not in text:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(p.strip().lstrip("-").isdigit() for p in parts):
+            raise ExploreError(f"a range is START:STOP[:STEP] of ints, got '{text}'")
+        start, stop = int(parts[0]), int(parts[1])
+        step = int(parts[2]) if len(parts) == 3 else 1
+        if step <= 0 or stop < start:
+            raise ExploreError(f"the range '{text}' is empty (STOP >= START, STEP >= 1)")
+        if (stop - start) // step + 1 > MAX_VARIANTS:
+            raise ExploreError(f"the range '{text}' has more than {MAX_VARIANTS:,} values")
+        return list(range(start, stop + 1, step))
+    return [_scalar(v.strip()) for v in text.split(",")]
+
+
+def _scalar(v: str) -> Any:
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "none"):
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        f = float(v)
+        if math.isfinite(f):
+            return f
+    except ValueError:
+        pass
+    return v
+
+
+def free_dims(spec: Spec) -> list[str]:
+    names: list[str] = []
+    for inp in spec.inputs.values():
+        for d in inp.shape if isinstance(inp.shape, list) else []:
+            if isinstance(d, str) and d not in names:
+                names.append(d)
+    if spec.model is not None and isinstance(spec.model.dims, dict):
+        names += [k for k in spec.model.dims if k not in names]
+    return names
+
+
+def parse_axis(spec: Spec, base: CheckResult, text: str) -> Axis:
+    key, eq, values = text.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise ExploreError(f"--set takes NAME=VALUES, got '{text}'")
+    vals = parse_values(values)
+    params = list(base.params)
+    dims = free_dims(spec)
+    if "." in key:
+        path, field = key.rsplit(".", 1)
+        paths = {n.path: n for n in base.nodes}
+        if path not in paths:
+            guess = did_you_mean(path, list(paths), ignore_case=False)
+            raise ExploreError(f"no layer at path '{path}'" + (f"; did you mean '{guess}'?" if guess else ""))
+        node = paths[path]
+        if node.kind == "layer" and node.layer is not None:
+            fields = [f for f in type(node.layer).model_fields if f not in ("name", "inputs")]
+            if field not in fields:
+                guess = did_you_mean(field, fields)
+                raise ExploreError(
+                    f"{node.type} '{path}' has no field '{field}'" + (f"; did you mean '{guess}'?" if guess else "")
+                )
+        return Axis(key, "field", vals, path, field)
+    if key in params:
+        return Axis(key, "param", vals)
+    if key in dims:
+        for v in vals:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ExploreError(f"dim {key} takes ints >= 1, got {v!r}")
+        return Axis(key, "dim", vals)
+    guess = did_you_mean(key, params + dims, ignore_case=False)
+    known = ", ".join(params + dims) or "none"
+    raise ExploreError(
+        f"'{key}' is neither a param nor a free dim of this spec"
+        + (f"; did you mean '{guess}'?" if guess else f" (params and dims: {known}); for a layer field use PATH.FIELD")
+    )
+
+
+def combinations(axes: list[Axis], sample: int | None = None, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Every combination, or ``sample`` distinct ones drawn at random."""
+    total = math.prod(len(a.values) for a in axes)
+    if sample is None or sample >= total:
+        if total > MAX_VARIANTS:
+            raise ExploreError(f"{total:,} variants is more than {MAX_VARIANTS:,}: use --random K")
+        for combo in itertools.product(*(a.values for a in axes)):
+            yield {a.key: v for a, v in zip(axes, combo)}
+        return
+    rng = random.Random(seed)
+    for idx in sorted(rng.sample(range(total), sample)):
+        combo = {}
+        for a in reversed(axes):
+            idx, r = divmod(idx, len(a.values))
+            combo[a.key] = a.values[r]
+        yield {a.key: combo[a.key] for a in axes}
+
+
+def activation_bytes(res: CheckResult) -> int | None:
+    """Bytes of every layer output for one sample at fp32 (dim 0 is the batch)."""
+    total = 0
+    for n in res.layers:
+        if n.output is None:
+            return None
+        per = D.numel(n.output.shape[1:]) if n.output.rank > 1 else 1
+        if per is None:
+            return None
+        total += per
+    return total * 4
+
+
+def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[str, int]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    vdims = dict(dims)
+    overrides: dict[str, dict[str, Any]] = {}
+    for a in axes:
+        v = combo[a.key]
+        if a.kind == "param":
+            params[a.key] = v
+        elif a.kind == "dim":
+            vdims[a.key] = v
+        else:
+            overrides.setdefault(a.path or "", {})[a.field or ""] = v
+    res = check(spec, vdims, params, overrides)
+    errors = [d for d in res.diagnostics if d.severity == "error"]
+    outs = [t for t in res.outputs.values()]
+    row = dict(combo)
+    row.update(
+        ok=not errors,
+        status="ok" if not errors else errors[0].code,
+        output=", ".join(t.describe() if t else "?" for t in outs),
+        params=res.total_params if not errors else None,
+        macs=res.total_macs if not errors else None,
+        memory=activation_bytes(res) if not errors else None,
+        error=(f"{errors[0].path + ': ' if errors[0].path else ''}{errors[0].message}" if errors else ""),
+    )
+    return row
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(path: str, axes: list[Axis], dims: dict[str, int]) -> None:
+    from .api import load
+
+    _WORKER.update(spec=load(path), axes=axes, dims=dims)
+
+
+def _work(combo: dict[str, Any]) -> dict[str, Any]:
+    return run_variant(_WORKER["spec"], _WORKER["axes"], combo, _WORKER["dims"])
+
+
+def explore(
+    spec: Spec,
+    axes: list[Axis],
+    dims: dict[str, int] | None = None,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    jobs: int = 1,
+    progress: Any = None,
+) -> list[dict[str, Any]]:
+    """Check every variant; returns one row per variant (errors are rows, never exceptions)."""
+    combos = list(combinations(axes, sample, seed))
+    dims = dims or {}
+    if jobs > 1 and len(combos) >= 2000:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        with ctx.Pool(jobs, _init_worker, (spec.source.file, axes, dims)) as pool:
+            rows = []
+            for row in pool.imap(_work, combos, chunksize=256):
+                rows.append(row)
+                if progress:
+                    progress(1)
+        return mark_pareto(rows)
+    rows = []
+    for combo in combos:
+        rows.append(run_variant(spec, axes, combo, dims))
+        if progress:
+            progress(1)
+    return mark_pareto(rows)
+
+
+def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flag the variants no other variant beats on both params and MACs."""
+    pts = sorted(
+        (r for r in rows if r["ok"] and r["params"] is not None and r["macs"] is not None),
+        key=lambda r: (r["params"], r["macs"]),
+    )
+    best = None
+    for r in rows:
+        r["pareto"] = False
+    for r in pts:
+        if best is None or r["macs"] < best:
+            r["pareto"] = True
+            best = r["macs"]
+    return rows
+
+
+def plot(rows: list[dict[str, Any]], out: str, title: str) -> None:
+    """A params-vs-MACs scatter with the Pareto front (needs matplotlib: pip install archcheck[plot])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if r["ok"] and r["params"] is not None and r["macs"] is not None]
+    front = sorted((r for r in ok if r["pareto"]), key=lambda r: r["params"])
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+    ax.scatter([r["params"] for r in ok], [r["macs"] for r in ok], s=18, color="#7f8c8d", label="variant")
+    ax.plot([r["params"] for r in front], [r["macs"] for r in front], "o-", color="#c0392b", label="Pareto front")
+    bad = len(rows) - len(ok)
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("MACs")
+    ax.set_title(f"{title}: {len(ok)} ok, {bad} with errors")
+    if ok and max(r["params"] for r in ok) > 100 * max(1, min(r["params"] for r in ok)):
+        ax.set_xscale("log")
+    if ok and max(r["macs"] for r in ok) > 100 * max(1, min(r["macs"] for r in ok)):
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
