@@ -1,0 +1,196 @@
+"""Embedding and the recurrent layers LSTM, GRU and RNN.
+
+Rules follow torch 2.13 (``torch/nn/modules/sparse.py``, ``rnn.py``):
+
+* Embedding takes integer indices (dtype long/int64 or int32) of any shape
+  and appends ``embedding_dim``; the output is float32. ``padding_idx`` must
+  lie in ``[-num_embeddings, num_embeddings)``.
+* LSTM/GRU/RNN take [L, N, H_in] ([N, L, H_in] with batch_first) or
+  unbatched [L, H_in], of a floating dtype, with H_in == input_size. The spec
+  keeps the first output: the input's leading dims and ``D * H_out`` (D = 2
+  when bidirectional; H_out = proj_size if set, else hidden_size).
+  ``proj_size`` must be smaller than ``hidden_size``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional
+
+from pydantic import Field
+
+from ..registry import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
+from ._checks import INDEX_DTYPES, need_float
+from ._rules import expect_rank, match_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+@register
+class Embedding(Layer):
+    family: ClassVar[str] = "embedding"
+    torch_name = "nn.Embedding"
+    examples = [
+        Example({"num_embeddings": 100, "embedding_dim": 16}, (2, 7), (2, 7, 16), extra={"dtype": "long"}),
+        Example({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 0}, (5,), (5, 4), extra={"dtype": "int32"}),
+        Example({"num_embeddings": 10, "embedding_dim": 4}, (2, 7), error="AC214"),
+        Example({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 10}, (2, 7), error="AC108", extra={"dtype": "long"}),
+    ]
+
+    num_embeddings: Pos
+    embedding_dim: Pos
+    padding_idx: Optional[int] = None
+    max_norm: Optional[float] = None
+    norm_type: float = 2.0
+    scale_grad_by_freq: bool = False
+    sparse: bool = False
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        n = self.num_embeddings
+        if self.padding_idx is not None and not -n <= self.padding_idx < n:
+            ctx.error(
+                "AC108",
+                f"padding_idx={self.padding_idx} must be within num_embeddings ({-n} to {n - 1})",
+                field="padding_idx",
+                hint=f"use an index from 0 to {n - 1} (often 0), or leave padding_idx out",
+            )
+            return None
+        if x.dtype not in INDEX_DTYPES:
+            ctx.error(
+                "AC214",
+                f"Embedding looks up integer indices, but its input has dtype {x.dtype} ({ctx.source(x)})",
+                hint="give the input dtype: long (token ids), or use Linear for float features",
+            )
+            return None
+        return Tensor(tuple(x.shape) + (self.embedding_dim,), "float32", ctx.path)
+
+    def param_count(self) -> int:
+        return self.num_embeddings * self.embedding_dim
+
+    def label(self) -> str:
+        return f"{self.num_embeddings}→{self.embedding_dim}"
+
+
+class _RNNBase(Layer):
+    family: ClassVar[str] = "recurrent"
+    tuple_output: ClassVar[bool] = True
+    gates: ClassVar[int] = 1
+
+    input_size: Optional[Pos] = None
+    hidden_size: Pos
+    num_layers: Pos = 1
+
+    def _proj(self) -> int:
+        return 0
+
+    def _h_out(self) -> int:
+        return self._proj() or self.hidden_size
+
+    def _dirs(self) -> int:
+        return 2 if self.bidirectional else 1  # type: ignore[attr-defined]
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        what = type(self).__name__
+        if self._proj() >= self.hidden_size:
+            ctx.error(
+                "AC108",
+                f"proj_size={self._proj()} must be smaller than hidden_size={self.hidden_size}",
+                field="proj_size",
+                hint=f"use proj_size < {self.hidden_size}, or 0 for no projection",
+            )
+            return None
+        layout = "[N, L, H_in] (batch_first) or unbatched [L, H_in]" if self.batch_first else "[L, N, H_in] or unbatched [L, H_in]"  # type: ignore[attr-defined]
+        if not expect_rank(ctx, x, (2, 3), what, f"({layout})"):
+            return None
+        if not need_float(ctx, x, what):
+            return None
+        if match_size(ctx, "input_size", self.input_size, x, -1, what, "AC202", "last dim") is None:
+            return None
+        return x.derived(tuple(x.shape[:-1]) + (self._dirs() * self._h_out(),), ctx.path)
+
+    def _weights(self) -> tuple[int, int]:
+        """(weight elements, bias elements) over all layers and directions."""
+        assert self.input_size is not None
+        g, h, p = self.gates, self.hidden_size, self._proj()
+        rec = p or h
+        w = b = 0
+        for layer in range(self.num_layers):
+            inp = self.input_size if layer == 0 else self._dirs() * self._h_out()
+            per = g * h * inp + g * h * rec + (p * h if p else 0)
+            w += per * self._dirs()
+            b += 2 * g * h * self._dirs()
+        return w, b
+
+    def param_count(self) -> int:
+        w, b = self._weights()
+        return w + (b if self.bias else 0)  # type: ignore[attr-defined]
+
+    def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
+        steps = numel_per(xs[0].shape[:-1])
+        return None if steps is None else steps * self._weights()[0]
+
+    def label(self) -> str:
+        extra = " bi" if self._dirs() == 2 else ""
+        layers = f" x{self.num_layers}" if self.num_layers > 1 else ""
+        return f"{self.input_size}→{self.hidden_size}{layers}{extra}"
+
+
+@register
+class LSTM(_RNNBase):
+    gates = 4
+    torch_name = "nn.LSTM"
+    examples = [
+        Example({"input_size": 8, "hidden_size": 16}, (5, 2, 8), (5, 2, 16)),
+        Example(
+            {"input_size": 8, "hidden_size": 16, "num_layers": 2, "bidirectional": True, "batch_first": True, "proj_size": 4},
+            (2, 5, 8),
+            (2, 5, 8),
+        ),
+        Example({"input_size": 8, "hidden_size": 16}, (5, 8), (5, 16)),
+        Example({"input_size": 8, "hidden_size": 16}, (5, 2, 6), error="AC202"),
+        Example({"hidden_size": 16, "proj_size": 16}, (5, 2, 8), error="AC108"),
+    ]
+
+    bias: bool = True
+    batch_first: bool = False
+    dropout: Prob = 0.0
+    bidirectional: bool = False
+    proj_size: NonNeg = 0
+
+    def _proj(self) -> int:
+        return self.proj_size
+
+
+@register
+class GRU(_RNNBase):
+    gates = 3
+    torch_name = "nn.GRU"
+    examples = [
+        Example({"input_size": 4, "hidden_size": 6, "batch_first": True}, (2, 5, 4), (2, 5, 6)),
+        Example({"input_size": 4, "hidden_size": 6, "bidirectional": True}, (5, 4), (5, 12)),
+        Example({"hidden_size": 6}, (2, 3, 5, 4), error="AC204"),
+    ]
+
+    bias: bool = True
+    batch_first: bool = False
+    dropout: Prob = 0.0
+    bidirectional: bool = False
+
+
+@register
+class RNN(_RNNBase):
+    gates = 1
+    torch_name = "nn.RNN"
+    examples = [
+        Example({"input_size": 3, "hidden_size": 5, "nonlinearity": "relu"}, (7, 2, 3), (7, 2, 5)),
+        Example({"input_size": 3, "hidden_size": 5, "num_layers": 3}, (7, 3), (7, 5)),
+        Example({"hidden_size": 5}, (3,), error="AC204"),
+    ]
+
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    bias: bool = True
+    batch_first: bool = False
+    dropout: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    bidirectional: bool = False
