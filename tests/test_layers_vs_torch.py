@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from torch_util import ac_run, agree  # noqa: E402
+from torch_util import ac_run, agree, agree_symbolic  # noqa: E402
 
 settings.register_profile(
     "archcheck-ci",
@@ -170,6 +170,8 @@ def pool_case(draw, nd: int, kind: str):
     if kind == "Max":
         if draw(st.booleans()):
             f["dilation"] = int_or_list(draw, nd, 1, 3)
+        if draw(st.integers(0, 5)) == 0:
+            f["return_indices"] = True  # torch returns (values, indices): values are compared
     else:
         if draw(st.booleans()):
             f["count_include_pad"] = draw(st.booleans())
@@ -188,13 +190,16 @@ def test_pool(nd, kind, data):
 
 
 @st.composite
-def adaptive_case(draw, nd: int):
+def adaptive_case(draw, nd: int, kind: str):
     shape = draw(input_shape(nd))
     if draw(st.booleans()):
         out = draw(st.integers(1, 6))
     else:
         out = [draw(st.one_of(st.none(), st.integers(1, 6))) for _ in range(nd)]
-    return {"output_size": out}, shape
+    f = {"output_size": out}
+    if kind == "Max" and draw(st.integers(0, 5)) == 0:
+        f["return_indices"] = True
+    return f, shape
 
 
 @pytest.mark.parametrize("kind", ["Max", "Avg"])
@@ -202,8 +207,40 @@ def adaptive_case(draw, nd: int):
 @prop(0.5)
 @given(data=st.data())
 def test_adaptive_pool(nd, kind, data):
-    fields, shape = data.draw(adaptive_case(nd))
+    fields, shape = data.draw(adaptive_case(nd, kind))
     agree(f"Adaptive{kind}Pool{nd}d", fields, shape)
+
+
+# ------------------------------------------------------------------ symbolic rules
+
+
+@pytest.mark.parametrize("family", ["Conv", "ConvTranspose", "MaxPool", "AvgPool"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@prop(0.5)
+@given(data=st.data())
+def test_symbolic_matches_concrete(family, nd, data):
+    """With free spatial dims, the rule's formula evaluates to the concrete answer."""
+    if family == "Conv":
+        fields, shape = data.draw(conv_case(nd))
+    elif family == "ConvTranspose":
+        fields, shape = data.draw(conv_transpose_case(nd))
+    else:
+        fields, shape = data.draw(pool_case(nd, family[:3]))
+    agree_symbolic(f"{family}{nd}d", fields, shape, nd)
+
+
+@pytest.mark.parametrize(
+    "type_,fields,shape",
+    [
+        # ceil_mode drops a last window that would start in the right padding: 1, not 2.
+        ("MaxPool1d", {"kernel_size": 3, "stride": 3, "padding": 1, "ceil_mode": True}, (1, 2, 2)),
+        ("AvgPool2d", {"kernel_size": 2, "stride": 3, "padding": 1, "ceil_mode": True}, (1, 2, 4, 7)),
+        ("MaxPool3d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}, (2, 5, 5, 6)),
+    ],
+)
+def test_symbolic_ceil_mode(type_, fields, shape):
+    agree(type_, fields, shape)
+    agree_symbolic(type_, fields, shape, int(type_[-2]))
 
 
 # ------------------------------------------------------------------ normalization

@@ -57,8 +57,11 @@ def spec_text(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> str
     return json.dumps(data)
 
 
-def ac_run(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> AcOutcome:
-    """Check a one-layer spec ``type_(**fields)`` on input ``shape`` with archcheck."""
+def ac_run(type_: str, fields: dict[str, Any], shape: tuple[Any, ...], *, symbolic: bool = False) -> AcOutcome:
+    """Check a one-layer spec ``type_(**fields)`` on input ``shape`` with archcheck.
+
+    ``shape`` may name free dims (``("N", 3, "H", "W")``) when ``symbolic``.
+    """
     src = archcheck.loader.load_text(spec_text(type_, fields, shape), "t.json")
     res = archcheck.engine.check(archcheck.schema.parse_spec(src))
     errs = [d.code for d in res.diagnostics if d.severity == "error"]
@@ -67,7 +70,7 @@ def ac_run(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> AcOutc
     lr = res.layers[0] if res.layers else None
     out = lr.output if lr is not None else None
     shp = tuple(out.shape) if out is not None else None
-    if shp is not None:
+    if shp is not None and not symbolic:
         assert all(isinstance(d, int) for d in shp), f"symbolic output for a concrete input: {shp}"
     return AcOutcome(shp, lr.params if lr else None, errs, warns, lr.layer if lr else None, msgs)
 
@@ -165,3 +168,31 @@ def agree(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> tuple[A
             if f in REGISTRY[type_].model_fields:
                 assert getattr(ac.layer, f) == kw[f], f"inferred {f} differs" + describe(type_, fields, shape, ac, th)
     return ac, th
+
+
+def agree_symbolic(type_: str, fields: dict[str, Any], shape: tuple[int, ...], nd: int) -> None:
+    """The symbolic rule, evaluated at ``shape``, equals the concrete rule at ``shape``.
+
+    The last ``nd`` dims (and a leading batch dim, when the input has one) become free
+    dims; whenever the concrete check passes, the symbolic one must pass too and give the
+    same shape and parameter count once the free dims are substituted.
+    """
+    from archcheck import dims as D
+
+    conc = ac_run(type_, fields, shape)
+    if conc.failed or len(shape) < nd:
+        return
+    names = ["D", "H", "W"][3 - nd :] if nd > 1 else ["L"]
+    sym = list(shape)
+    values = {}
+    for i, nm in zip(range(len(shape) - nd, len(shape)), names):
+        sym[i], values[nm] = nm, shape[i]
+    if len(shape) == nd + 2:
+        sym[0], values["N"] = "N", shape[0]
+    ac = ac_run(type_, fields, tuple(sym), symbolic=True)
+    where = f"\n  layer: {type_}({fields}) on {tuple(sym)} with {values}\n  concrete: {conc.shape}\n  symbolic: {ac.shape} {ac.messages}"
+    assert not ac.failed, "the symbolic check fails where the concrete one passes" + where
+    assert ac.shape is not None
+    got = tuple(D.substitute(d, values) for d in ac.shape)
+    assert got == conc.shape, "the symbolic shape evaluates to another shape" + where
+    assert ac.params == conc.params, "parameter counts differ" + where

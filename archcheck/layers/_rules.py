@@ -124,6 +124,12 @@ def window_out(
             return None
         return out
     # Symbolic: "padded >= eff" cannot be decided here; the formula stands.
+    if ceil_mode and pad_left + stride > eff:
+        # torch drops a last window that would start in the right padding. Windows start at
+        # j*stride (padded coordinates); ceil_mode allows j*stride <= padded - eff + stride - 1 and
+        # the rule j*stride <= size + pad_left - 1. The second bound is the smaller one exactly when
+        # pad_left + stride > eff, whatever the size, so the output is a single floor.
+        return D.add(D.floordiv(D.add(size, pad_left - 1), stride), 1)
     out_s = D.add(D.floordiv(D.add(padded, extra - eff), stride), 1)
     return out_s
 
