@@ -275,7 +275,7 @@ class _Walker:
         nodes: list[Node] = []
         prev = first
         for i, (item, nm) in enumerate(zip(items, names)):
-            node = self.instantiate(item, where + (i,), scope, env, nm, prefix + nm, prev, sequential, names[i + 1 :])
+            node = self.instantiate(item, where + (i,), scope, env, nm, prefix + nm, prev, sequential, names[i:])
             nodes.append(node)
             env[nm] = node.output
             prev = nm
@@ -484,7 +484,7 @@ class _Walker:
         node = Node(path, name, t, "layer", where, inputs=names)
         node.input_shapes = [x.shape if x is not None else None for x in xs]
         fields: dict[str, Any] = {}
-        failed = False
+        bad: set[str] = set()
         for key, v in item.items():
             if key == "type":
                 continue
@@ -495,11 +495,12 @@ class _Walker:
                 fields[key] = substitute(v, scope)
             except ExprError as e:
                 self.error("AC109", str(e), where + (key,), path)
-                failed = True
+                bad.add(key)
+        failed = bool(bad)
         try:
             layer = cls.model_validate(fields)
         except ValidationError as e:
-            for d in convert_errors(e, cls, fields, self.src, where, path, t):
+            for d in convert_errors(e, cls, fields, self.src, where, path, t, frozenset(bad)):
                 self.add(d)
             return node
         if failed or not ok:

@@ -196,12 +196,15 @@ def convert_errors(
     base: Path,
     layer_path: str | None,
     what: str,
+    ignore: frozenset[str] = frozenset(),
 ) -> list[Diagnostic]:
-    """Turn pydantic's errors into one located diagnostic per offending field."""
+    """Turn pydantic's errors into one located diagnostic per offending field (except ``ignore``)."""
     out: list[Diagnostic] = []
     by_field: dict[str, list[Any]] = {}
     for e in err.errors():
         f = e["loc"][0] if e["loc"] else ""
+        if f in ignore:
+            continue
         by_field.setdefault(str(f), []).append(e)
     fields = [n for n in model.model_fields if n not in ("inputs",) or "inputs" in raw]
     typo_of = {did_you_mean(f, fields) for f, errs in by_field.items() if errs[0]["type"] == "extra_forbidden"}
