@@ -1,0 +1,693 @@
+"""Graphviz diagrams of a checked network's channel and spatial flow.
+
+The diagram is drawn from a :class:`~archcheck.engine.CheckResult`, never by
+running anything. Each node is one layer, or one block/Sequential collapsed
+into a single box (``Basic ×2`` for ``repeat: 2``). Three visual channels carry
+the story a reader should get without reading a label:
+
+* box **width** grows with log2(channels), so "channels up" widens the flow;
+* box **height** grows with log2(H×W), so "spatial down" flattens it;
+* box **colour** is the layer family (conv, pool, norm, ...), with a legend.
+
+Edges carry the tensor shape without the batch dim (``16×28×28``). A layer
+with an error gets a red border and a note with the message; layers that could
+not be checked because an input is unknown are drawn dashed and grey.
+Parameter-free activations directly after a layer are folded into that
+layer's box (``conv1 + ReLU``), as the legend says.
+
+Only the ``graphviz`` Python package is needed to build the DOT text; the
+``dot`` binary is needed for svg/png/pdf. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from . import dims as D
+from .diagnostics import Diagnostic
+from .engine import CheckResult, Node
+from .registry import REGISTRY, Tensor
+
+# Formats by the output file's suffix; "dot" is written without the binary.
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+
+# Auto depth: open containers level by level while Plan.cost stays this small.
+AUTO_BUDGET = 32
+
+FONT = "Helvetica,Arial,sans-serif"
+
+# Fill colour per layer family (ColorBrewer Set3-like pastels; red is kept for errors).
+FAMILY_COLORS = {
+    "conv": "#80b1d3",
+    "pool": "#fdb462",
+    "norm": "#bebada",
+    "linear": "#b3de69",
+    "activation": "#ffffb3",
+    "dropout": "#d9d9d9",
+    "reshape": "#8dd3c7",
+    "merge": "#fccde5",
+    "recurrent": "#bc80bd",
+    "attention": "#ffed6f",
+    "embedding": "#ccebc5",
+    "resample": "#e5c494",
+    "identity": "#f0f0f0",
+    "other": "#ffffff",
+}
+COLLAPSED_COLOR = "#f2efe6"  # a block or Sequential drawn as one box
+SKIPPED_COLOR = "#eeeeee"
+ERROR_COLOR = "#d62728"
+WARNING_COLOR = "#ff7f0e"
+
+# Families whose rank-3 tensors are [N, C, L] (channels first); others are [N, L, D].
+_CHANNELS_FIRST = {"conv", "pool", "resample"}
+_SEQUENCE = {"linear", "attention", "embedding", "recurrent"}
+
+
+class DotNotFound(RuntimeError):
+    """The Graphviz ``dot`` binary is not on PATH."""
+
+
+INSTALL_HINT = (
+    "the Graphviz 'dot' program is not installed (or not on PATH); install it with "
+    "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
+    "or from https://graphviz.org/download/"
+)
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class Box:
+    """One drawn node: a layer, a collapsed container, or a model input/output."""
+
+    id: str
+    kind: str  # "layer", "collapsed", "input", "output"
+    title: str
+    subtitle: str
+    tensor: Tensor | None
+    family: str
+    node: Node | None = None
+    folded: list[str] = field(default_factory=list)  # activation types folded in
+    run: int = 1  # identical collapsed siblings drawn as this one box
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    skipped: bool = False  # not checked: an input is unknown
+    layout: str = "cf"  # "cf" channels first, "cl" channels last (rank-3 tensors)
+
+
+@dataclass
+class Cluster:
+    """An opened container: its boxes and sub-clusters, drawn inside a frame."""
+
+    id: str
+    label: str
+    node: Node | None = None
+    items: list[Union[Box, Cluster]] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    tensor: Tensor | None
+    layout: str = "cf"
+
+
+@dataclass
+class Src:
+    """What a name in scope resolves to: the box that drew its tensor."""
+
+    box: str
+    tensor: Tensor | None
+    layout: str
+
+
+@dataclass
+class Plan:
+    root: Cluster
+    edges: list[Edge]
+    boxes: dict[str, Box]
+    loose: list[Diagnostic]  # diagnostics with no box or cluster to attach to
+    depth: int | None
+    clusters: int = 0
+
+    @property
+    def cost(self) -> int:
+        """How busy the diagram is: boxes, and nested frames count double."""
+        return len(self.boxes) + 2 * self.clusters
+
+
+def _family(node: Node) -> str:
+    if node.layer is not None:
+        return type(node.layer).family
+    cls = REGISTRY.get(node.type)
+    return cls.family if cls is not None else "other"
+
+
+def _container_depth(nodes: list[Node]) -> int:
+    """How many levels of containers there are below ``nodes``."""
+    best = 0
+    for n in nodes:
+        if n.kind != "layer" and n.children:
+            best = max(best, 1 + _container_depth(n.children))
+    return best
+
+
+class _Planner:
+    def __init__(self, res: CheckResult, depth: int | None, fold: bool) -> None:
+        self.res = res
+        self.depth = depth  # None: open everything
+        self.fold = fold
+        self.boxes: dict[str, Box] = {}
+        self.edges: list[Edge] = []
+        self.by_path: dict[str, list[Diagnostic]] = {}
+        self.loose: list[Diagnostic] = []
+        for d in res.diagnostics:
+            if d.path:
+                self.by_path.setdefault(d.path, []).append(d)
+            else:
+                self.loose.append(d)
+        self.used: set[str] = set()
+        self.clusters = 0
+
+    def plan(self) -> Plan:
+        root = Cluster("root", self.res.name)
+        env: dict[str, Src] = {}
+        for nm, t in self.res.inputs.items():
+            layout = self._input_layout(nm, t)
+            box = Box(f"@in.{nm}", "input", nm, "input", t, "other", layout=layout)
+            self._add(root, box)
+            env[nm] = Src(box.id, t, layout)
+        outputs = list(self.res.spec.model.outputs or []) if self.res.spec.model is not None else []
+        self.scope(self.res.root, env, root, 0, keep=set(outputs) | set(self.res.outputs))
+        for nm, t in self.res.outputs.items():
+            if nm not in env:
+                continue
+            src = env[nm]
+            box = Box(f"@out.{nm}", "output", "output", nm, src.tensor, "other", layout=src.layout)
+            self._add(root, box)
+            self.edges.append(Edge(src.box, box.id, src.tensor, src.layout))
+        self.loose.extend(d for p, ds in self.by_path.items() if p not in self.used for d in ds)
+        self.loose.sort(key=lambda d: (d.line or 0, d.column or 0))
+        return Plan(root, self.edges, self.boxes, self.loose, self.depth, self.clusters)
+
+    def _input_layout(self, name: str, t: Tensor) -> str:
+        if t.rank != 3:
+            return "cf"
+        for n in self.res.root:
+            if name in n.inputs:
+                return "cf" if _family(n) in _CHANNELS_FIRST else "cl"
+        return "cl"
+
+    def _add(self, cluster: Cluster, box: Box) -> None:
+        cluster.items.append(box)
+        self.boxes[box.id] = box
+
+    def _take(self, path: str, prefix: bool = False, peek: bool = False) -> list[Diagnostic]:
+        """The diagnostics at ``path`` (and below it with ``prefix``), marked as drawn."""
+        out: list[Diagnostic] = []
+        for p in list(self.by_path):
+            if p == path or (prefix and p.startswith(path + ".")):
+                if p not in self.used:
+                    out.extend(self.by_path[p])
+                    if not peek:
+                        self.used.add(p)
+        return out
+
+    @staticmethod
+    def _same(a: Node | None, b: Node) -> bool:
+        """Two containers that would draw the same: type, params, repeat and shapes."""
+        if a is None or a.kind == "layer" or b.kind != a.kind or not a.children or not b.children:
+            return False
+        if (a.type, a.block_params, a.repeat) != (b.type, b.block_params, b.repeat):
+            return False
+        if a.output is None or b.output is None or a.output.shape != b.output.shape:
+            return False
+        if a.kind == "sequential" and not a.repeat and [c.type for c in a.children] != [c.type for c in b.children]:
+            return False
+        return True
+
+    def opened(self, node: Node, level: int) -> bool:
+        return node.kind != "layer" and bool(node.children) and (self.depth is None or level < self.depth)
+
+    def scope(self, nodes: list[Node], env: dict[str, Src], cluster: Cluster, level: int, keep: set[str]) -> None:
+        """Draw ``nodes`` (one scope) into ``cluster``; ``env`` maps local names to sources."""
+        consumers: dict[str, int] = {}
+        for n in nodes:
+            for i in n.inputs:
+                consumers[i] = consumers.get(i, 0) + 1
+        prev_box: Box | None = None
+        prev: Node | None = None
+        for n in nodes:
+            srcs = [env[i] for i in n.inputs if i in env]
+            if (
+                self.fold
+                and prev_box is not None
+                and prev is not None
+                and n.kind == "layer"
+                and _family(n) == "activation"
+                and not n.params
+                and n.inputs == [prev.name]
+                and consumers.get(prev.name, 0) == 1
+                and prev.name not in keep
+                and not self.by_path.get(n.path)
+            ):
+                prev_box.folded.append(n.type)
+                if n.output is not None:
+                    prev_box.tensor = n.output
+                env[n.name] = Src(prev_box.id, prev_box.tensor, prev_box.layout)
+                prev = n
+                continue
+            if (
+                prev_box is not None
+                and prev is not None
+                and prev_box.kind == "collapsed"
+                and not self.opened(n, level)
+                and self._same(prev_box.node, n)
+                and n.inputs == [prev.name]
+                and consumers.get(prev.name, 0) == 1
+                and prev.name not in keep
+                and not prev_box.folded
+                and not self._take(n.path, prefix=True, peek=True)
+            ):
+                # Identical blocks in a chain (ResNet's Bottleneck x5) become one box.
+                prev_box.run += 1
+                assert prev_box.node is not None
+                prev_box.title = f"{prev_box.node.path}–{n.name}"
+                prev_box.tensor = n.output
+                env[n.name] = Src(prev_box.id, n.output, prev_box.layout)
+                prev = n
+                continue
+            if self.opened(n, level):
+                self.clusters += 1
+                sub = Cluster(f"cluster_{n.path}", self._cluster_label(n), n, diagnostics=self._take(n.path))
+                cluster.items.append(sub)
+                inner: dict[str, Src] = {}
+                if n.kind == "block":
+                    names = self.res.spec.blocks[n.type].inputs if n.type in self.res.spec.blocks else ["x"]
+                    inner.update(zip(names, srcs))
+                    out_name = self.res.spec.blocks[n.type].output if n.type in self.res.spec.blocks else None
+                else:
+                    inner.update({"": srcs[0]} if srcs else {})
+                    out_name = None
+                out_name = out_name or n.children[-1].name
+                self.scope(n.children, inner, sub, level + 1, keep={out_name})
+                env[n.name] = inner.get(out_name, Src("", None, "cf"))
+                prev_box, prev = None, n
+                continue
+            box = self._box(n, srcs)
+            self._add(cluster, box)
+            for s in srcs:
+                if s.box:
+                    self.edges.append(Edge(s.box, box.id, s.tensor, s.layout))
+            env[n.name] = Src(box.id, n.output, box.layout)
+            prev_box, prev = box, n
+
+    def _box(self, n: Node, srcs: list[Src]) -> Box:
+        fam = _family(n)
+        layout = srcs[0].layout if srcs else "cf"
+        if n.output is not None and n.output.rank == 3:
+            if fam in _CHANNELS_FIRST:
+                layout = "cf"
+            elif fam in _SEQUENCE:
+                layout = "cl"
+        if n.kind == "layer":
+            label = ""
+            if n.layer is not None:
+                try:
+                    label = n.layer.label()
+                except Exception:  # a label is decoration: never fail a diagram on it
+                    label = ""
+            box = Box(n.path, "layer", n.path, f"{n.type} {label}".strip(), n.output, fam, n, layout=layout)
+            box.diagnostics = self._take(n.path)
+        else:
+            box = Box(n.path, "collapsed", n.path, _summary(n), n.output, "block", n, layout=layout)
+            box.diagnostics = self._take(n.path, prefix=True)
+        box.skipped = n.output is None and not any(d.severity == "error" for d in box.diagnostics)
+        return box
+
+    def _cluster_label(self, n: Node) -> str:
+        return f"{n.path}: {_summary(n)}"
+
+
+def _summary(n: Node) -> str:
+    """What a container holds: ``Basic ×2``, ``Down planes=32``, ``Conv2d, BatchNorm2d``."""
+    if n.repeat:
+        inner = n.children[0].type if n.children else "?"
+        return f"{inner} ×{n.repeat}"
+    if n.kind == "block":
+        args = ", ".join(f"{k}={v}" for k, v in n.block_params.items())
+        return f"{n.type} {args}".strip()
+    runs: list[list[Any]] = []
+    for c in n.children:
+        t = f"{c.children[0].type if c.children else '?'} ×{c.repeat}" if c.repeat else c.type
+        if runs and runs[-1][0] == t:
+            runs[-1][1] += 1
+        else:
+            runs.append([t, 1])
+    parts = [t if k == 1 else f"{t} ×{k}" for t, k in runs]
+    if len(parts) > 3:
+        parts = parts[:2] + [f"… ({len(n.children)} layers)"]
+    return "Sequential[" + ", ".join(parts) + "]" if parts else "Sequential"
+
+
+def plan(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> Plan:
+    """Decide what to draw. ``depth``: container levels to open (None: automatic)."""
+    if expand:
+        return _Planner(res, None, fold).plan()
+    if depth is not None:
+        return _Planner(res, depth, fold).plan()
+    # Automatic: the deepest view that stays readable (at most AUTO_BUDGET boxes).
+    most = _container_depth(res.root)
+    best = _Planner(res, 0, fold).plan()
+    for d in range(1, most + 1):
+        p = _Planner(res, d, fold).plan()
+        if p.cost > AUTO_BUDGET:
+            break
+        best = p
+    return best
+
+
+# ---------------------------------------------------------------- geometry
+
+
+# A free spatial dim (H, floor(H/4)) is sized as if it were this, for box heights only.
+NOMINAL_DIM = 224
+
+
+def _nominal(d: Any) -> int | None:
+    if isinstance(d, int):
+        return d
+    try:
+        v = D.substitute(d, {n: NOMINAL_DIM for n in D.free_names(d)})
+    except Exception:  # a dim we cannot evaluate only loses its height cue
+        return None
+    return v if isinstance(v, int) and v > 0 else None
+
+
+def flow(t: Tensor | None, layout: str = "cf") -> tuple[int | None, int | None]:
+    """(channels, H×W) of a tensor, or None where unknown.
+
+    Assumes the batch dim comes first. [N, F] has F channels and no spatial
+    extent; [N, C, *S] is channels first; rank 3 follows ``layout``. Free
+    spatial dims count as NOMINAL_DIM, so ``floor(H/4)`` still draws smaller
+    than ``H``.
+    """
+    if t is None or t.rank < 2:
+        return None, None
+    s = t.shape
+    if t.rank == 2:
+        return (s[1] if isinstance(s[1], int) else None), None
+    if t.rank == 3 and layout == "cl":
+        c, spatial = s[2], s[1:2]
+    else:
+        c, spatial = s[1], s[2:]
+    hw: int | None = 1
+    for d in spatial:
+        v = _nominal(d)
+        hw = hw * v if v is not None and hw is not None else None
+    return (c if isinstance(c, int) else None), hw
+
+
+def box_size(t: Tensor | None, layout: str = "cf") -> tuple[float, float]:
+    """Width and height in inches: width ~ log2(channels), height ~ log2(H×W)."""
+    c, hw = flow(t, layout)
+    width = 1.1 + 0.26 * math.log2(c) if c else 1.6
+    if t is not None and t.rank == 2:
+        height = 0.5
+    else:
+        height = 0.5 + 0.11 * math.log2(hw) if hw else 1.2
+    return round(width, 2), round(height, 2)
+
+
+def shape_label(t: Tensor | None) -> str:
+    """``16×28×28``: the shape without the batch dim."""
+    if t is None:
+        return "?"
+    if t.rank <= 1:
+        return D.fmt_shape(t.shape)
+    return "×".join(D.fmt(d) for d in t.shape[1:])
+
+
+# ---------------------------------------------------------------- DOT
+
+
+def _esc(s: str) -> str:
+    return html.escape(s, quote=True)
+
+
+def _wrap(s: str, width: int = 48) -> list[str]:
+    return textwrap.wrap(s, width, break_long_words=True) or [""]
+
+
+def _diag_lines(ds: list[Diagnostic], limit: int = 3) -> list[tuple[str, str]]:
+    """(severity, text) lines for a note, at most ``limit`` diagnostics."""
+    lines: list[tuple[str, str]] = []
+    for d in ds[:limit]:
+        head = f"{d.severity} {d.code}: {d.message}"
+        for i, line in enumerate(_wrap(head)):
+            lines.append((d.severity if i == 0 else "", line))
+        if d.hint:
+            lines.extend(("hint", line) for line in _wrap(f"hint: {d.hint}"))
+    if len(ds) > limit:
+        lines.append(("", f"… and {len(ds) - limit} more"))
+    return lines
+
+
+def _note_label(ds: list[Diagnostic]) -> str:
+    rows = []
+    for sev, text in _diag_lines(ds):
+        color = ERROR_COLOR if sev == "error" else WARNING_COLOR if sev == "warning" else "#444444"
+        rows.append(f'<tr><td align="left"><font color="{color}">{_esc(text)}</font></td></tr>')
+    return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + "".join(rows) + "</table>>"
+
+
+def _box_label(b: Box) -> str:
+    title = b.title + "".join(f" + {t}" for t in b.folded)
+    lines = [f"<b>{_esc(title)}</b>"]
+    if b.subtitle:
+        lines.append(_esc(b.subtitle + (f" ×{b.run}" if b.run > 1 else "")))
+    shape = shape_label(b.tensor) if b.tensor is not None else ("not checked" if b.skipped else "?")
+    lines.append(f'<font point-size="9">{_esc(shape)}</font>')
+    return "<" + "<br/>".join(lines) + ">"
+
+
+def _worst(ds: list[Diagnostic]) -> str | None:
+    if any(d.severity == "error" for d in ds):
+        return "error"
+    return "warning" if ds else None
+
+
+def _has_free_spatial(p: Plan) -> bool:
+    for b in p.boxes.values():
+        if b.tensor is not None and b.tensor.rank > 2 and any(not isinstance(d, int) for d in b.tensor.shape[1:]):
+            return True
+    return False
+
+
+def _legend(p: Plan) -> str:
+    fams: list[str] = []
+    folded = False
+    collapsed = False
+    for b in p.boxes.values():
+        folded |= bool(b.folded)
+        if b.kind == "collapsed":
+            collapsed = True
+        elif b.kind == "layer" and b.family not in fams:
+            fams.append(b.family)
+        for t in b.folded:
+            cls = REGISTRY.get(t)
+            if cls is not None and cls.family not in fams:
+                fams.append(cls.family)
+    order = list(FAMILY_COLORS)
+    fams.sort(key=lambda f: order.index(f) if f in order else len(order))
+    rows = ['<tr><td colspan="2" align="left"><b>Legend</b></td></tr>']
+    for f in fams:
+        rows.append(f'<tr><td bgcolor="{FAMILY_COLORS.get(f, "#ffffff")}" width="16"> </td><td align="left">{_esc(f)}</td></tr>')
+    if collapsed:
+        rows.append(f'<tr><td bgcolor="{COLLAPSED_COLOR}" width="16"> </td><td align="left">block / Sequential (collapsed)</td></tr>')
+    notes = [
+        "box width ~ log2(channels)",
+        "box height ~ log2(H×W)" + (f" (free dims as {NOMINAL_DIM})" if _has_free_spatial(p) else ""),
+        "edges: shape without the batch dim",
+    ]
+    if collapsed:
+        notes.append("×k: repeated k times")
+    if folded:
+        notes.append('"+ ReLU": a parameter-free activation')
+        notes.append("folded into the layer before it")
+    notes.append("red border: error; dashed: not checked")
+    rows.append('<tr><td colspan="2" align="left"><font point-size="9">' + "<br/>".join(_esc(n) for n in notes) + "</font></td></tr>")
+    return '<<table border="0" cellborder="0" cellspacing="1" cellpadding="2">' + "".join(rows) + "</table>>"
+
+
+def _title(res: CheckResult) -> str:
+    if res.ok:
+        per = f" per {'·'.join(res.macs_per)}" if res.macs_per else ""
+        macs = res.total_macs
+        stats = f"{res.total_params:,} params, " + (f"{_human(macs)} MACs{per}" if macs is not None else "MACs depend on free dims (give --dim)")
+    else:
+        errors = sum(d.severity == "error" for d in res.diagnostics)
+        stats = f"{errors} error{'s' * (errors != 1)}"
+    return f"{res.name} — {stats}"
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> Any:
+    """The diagram as a ``graphviz.Digraph`` (no binary needed until it is rendered)."""
+    import graphviz
+
+    p = plan(res, depth, expand, fold)
+    g = graphviz.Digraph(res.name)
+    g.attr(
+        rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.32", fontname=FONT, fontsize="16",
+        label=_title(res), labelloc="t", labeljust="l", bgcolor="white",
+    )
+    g.attr("node", fontname=FONT, fontsize="10", margin="0.06,0.03")
+    g.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#666666", arrowsize="0.6")
+
+    notes = 0
+
+    def draw(graph: Any, cl: Cluster) -> None:
+        nonlocal notes
+        for item in cl.items:
+            if isinstance(item, Cluster):
+                with graph.subgraph(name=item.id) as sub:
+                    worst = _worst(item.diagnostics)
+                    sub.attr(
+                        label=item.label, labeljust="l", fontsize="10", style="rounded,dashed",
+                        color=ERROR_COLOR if worst == "error" else WARNING_COLOR if worst else "#888888",
+                        penwidth="2" if worst else "1",
+                    )
+                    draw(sub, item)
+                    if item.diagnostics:
+                        notes += 1
+                        sub.node(f"note{notes}", _note_label(item.diagnostics), shape="note", style="filled", fillcolor="#fff4f4", color=ERROR_COLOR)
+                continue
+            b = item
+            w, h = box_size(b.tensor, b.layout)
+            attrs = {"width": str(w), "height": str(h), "label": _box_label(b), "style": "filled", "penwidth": "1"}
+            if b.kind in ("input", "output"):
+                attrs.update(shape="box", style="rounded,filled", fillcolor="white", penwidth="1.5")
+            elif b.kind == "collapsed":
+                attrs.update(shape="box", style="rounded,filled,bold", fillcolor=COLLAPSED_COLOR, peripheries="2")
+            else:
+                attrs.update(shape="box", style="rounded,filled", fillcolor=FAMILY_COLORS.get(b.family, "#ffffff"))
+            if b.skipped:
+                attrs.update(style=attrs["style"].replace("filled", "filled,dashed"), fillcolor=SKIPPED_COLOR, fontcolor="#777777", color="#999999")
+            worst = _worst(b.diagnostics)
+            if worst:
+                attrs.update(color=ERROR_COLOR if worst == "error" else WARNING_COLOR, penwidth="3")
+            graph.node(b.id, **attrs)
+            if b.diagnostics:
+                notes += 1
+                nid = f"note{notes}"
+                graph.node(nid, _note_label(b.diagnostics), shape="note", style="filled", fillcolor="#fff4f4",
+                           color=ERROR_COLOR if worst == "error" else WARNING_COLOR, fontsize="9")
+                with graph.subgraph() as same:
+                    same.attr(rank="same")
+                    same.node(b.id)
+                    same.node(nid)
+                graph.edge(b.id, nid, style="dashed", arrowhead="none", color=ERROR_COLOR if worst == "error" else WARNING_COLOR)
+
+    draw(g, p.root)
+    if p.loose:
+        color = ERROR_COLOR if _worst(p.loose) == "error" else WARNING_COLOR
+        g.node("note_spec", _note_label(p.loose), shape="note", style="filled", fillcolor="#fff4f4", color=color, fontsize="9")
+    for e in p.edges:
+        dashed = e.tensor is None
+        g.edge(e.src, e.dst, label=" " + shape_label(e.tensor), **({"style": "dashed", "color": "#aaaaaa"} if dashed else {}))
+    g.node("legend", _legend(p), shape="box", style="rounded", color="#bbbbbb", fontsize="10")
+    return g
+
+
+def to_dot(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> str:
+    """The diagram as DOT text."""
+    return to_graph(res, depth, expand, fold).source
+
+
+def pipe(res_or_dot: CheckResult | str, fmt: str, **kw: Any) -> bytes:
+    """Run ``dot`` to produce ``fmt`` (svg/png/pdf); raises :class:`DotNotFound`."""
+    import graphviz
+
+    dot = res_or_dot if isinstance(res_or_dot, str) else to_dot(res_or_dot, **kw)
+    try:
+        return graphviz.Source(dot).pipe(format=fmt)
+    except graphviz.ExecutableNotFound as e:
+        raise DotNotFound(INSTALL_HINT) from e
+
+
+def format_for(out: str | Path) -> str | None:
+    """The output format for a file name by its suffix, or None if unsupported."""
+    return FORMATS.get(Path(out).suffix.lower())
+
+
+def write(res: CheckResult, out: str | Path, depth: int | None = None, expand: bool = False) -> Path:
+    """Write the diagram to ``out`` in the format its suffix names.
+
+    Without the ``dot`` binary, the DOT text is written next to ``out``
+    (``net.svg`` -> ``net.dot``) and :class:`DotNotFound` is raised with that path
+    in ``.dot_path``.
+    """
+    out = Path(out)
+    fmt = format_for(out)
+    if fmt is None:
+        raise ValueError(f"unsupported output format '{out.suffix}': use one of {', '.join(sorted(FORMATS))}")
+    dot = to_dot(res, depth, expand)
+    if fmt == "dot":
+        out.write_text(dot, encoding="utf-8")
+        return out
+    try:
+        data = pipe(dot, fmt)
+    except DotNotFound as e:
+        fallback = out.with_suffix(".dot")
+        fallback.write_text(dot, encoding="utf-8")
+        e.dot_path = fallback  # type: ignore[attr-defined]
+        raise
+    out.write_bytes(data)
+    return out
+
+
+def command(spec: str, out: str, *, depth: int | None = None, expand: bool = False,
+            dims: dict[str, int] | None = None, echo: Any = print) -> int:
+    """``archcheck render``: write the diagram; returns the exit code.
+
+    0: written. 1: written, but the spec has errors (they are highlighted), or
+    the ``dot`` binary is missing (the DOT text is written next to ``out``
+    instead, so nothing a caller asked for is silently missing).
+    ``out`` ``-`` prints DOT on stdout.
+    """
+    from .api import check
+
+    res = check(spec, dims)
+    code = 0 if res.ok else 1
+    if not res.ok:
+        errors = sum(d.severity == "error" for d in res.diagnostics)
+        echo(f"archcheck: {spec}: {errors} error{'s' * (errors != 1)}; the diagram marks "
+             "the failing layers (run `archcheck validate` for details)", err=True)
+    if out == "-":
+        echo(to_dot(res, depth, expand), nl=False)
+        return code
+    try:
+        write(res, out, depth, expand)
+    except DotNotFound as e:
+        echo(f"archcheck: cannot write {out}: {e}", err=True)
+        echo(f"archcheck: wrote the DOT source to {getattr(e, 'dot_path', '?')} instead "
+             "(render it later with `dot -Tsvg`)", err=True)
+        return 1
+    echo(f"wrote {out}", err=True)
+    return code
