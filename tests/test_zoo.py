@@ -327,14 +327,52 @@ class UNet(nn.Module):
         return self.outc(x)
 
 
+class LSTMTextClassifier(nn.Module):
+    def __init__(self, vocab_size: int = 20000, embed_dim: int = 128, hidden: int = 256, num_classes: int = 4) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embed_dim, hidden, num_layers=2, batch_first=True, dropout=0.2)
+        self.dropout = nn.Dropout(0.5)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, tokens):
+        out, _ = self.lstm(self.embedding(tokens))
+        return self.fc(self.dropout(out[:, -1]))
+
+
+class TransformerTextClassifier(nn.Module):
+    def __init__(self, vocab_size: int = 20000, max_len: int = 512, d: int = 128, num_classes: int = 4) -> None:
+        super().__init__()
+        self.tok_embed = nn.Embedding(vocab_size, d)
+        self.pos_embed = nn.Embedding(max_len, d)
+        self.encoder = nn.Sequential(
+            *[nn.TransformerEncoderLayer(d, 4, 256, 0.1, batch_first=True, norm_first=True) for _ in range(2)]
+        )
+        self.norm = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, num_classes)
+
+    def forward(self, tokens, positions):
+        x = self.tok_embed(tokens) + self.pos_embed(positions)
+        return self.fc(self.norm(self.encoder(x)).mean(dim=1))
+
+
 def _torch_macs(mod: Any, inp: Any, out: Any) -> int:
-    """torchvision's convention: multiply-accumulates of conv and linear layers."""
+    """torchvision's convention: multiply-accumulates of conv and linear layers; for
+    recurrent layers the weight matrices at each step, for attention also QK^T and AV."""
     if isinstance(mod, nn.Linear):
         return out.numel() * mod.in_features
     if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return out.numel() * (mod.in_channels // mod.groups) * math.prod(mod.kernel_size)
     if isinstance(mod, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
         return inp[0].numel() * (mod.out_channels // mod.groups) * math.prod(mod.kernel_size)
+    if isinstance(mod, nn.LSTM):
+        steps = inp[0].numel() // inp[0].shape[-1]
+        return steps * sum(w.numel() for n, w in mod.named_parameters() if n.startswith("weight_"))
+    if isinstance(mod, nn.TransformerEncoderLayer):
+        assert mod.self_attn.batch_first
+        n, seq, d = inp[0].shape
+        ff = mod.linear1.out_features
+        return n * seq * (4 * d * d + 2 * d * ff) + 2 * n * seq * seq * d
     return 0
 
 
@@ -357,14 +395,22 @@ def compare_with_torch(
 
         return f
 
-    leaves = [(p, m) for p, m in model.named_modules() if p and next(m.children(), None) is None]
-    for path, mod in leaves:
+    # The modules that are leaf layers of the spec (a TransformerEncoderLayer is one),
+    # and every torch leaf module outside them.
+    spec_leaves = {n.path for n in res.layers}
+    hooked = [
+        (p, m)
+        for p, m in model.named_modules()
+        if p in spec_leaves
+        or (p and next(m.children(), None) is None and not any(p.startswith(s + ".") for s in spec_leaves))
+    ]
+    for path, mod in hooked:
         mod.register_forward_hook(hook(path))
     model.eval()
     with torch.no_grad():
-        y = model(x)
+        y = model(*x) if isinstance(x, tuple) else model(x)
     shapes = _node_shapes(res)
-    assert set(seen) == {p for p, _ in leaves}  # every leaf module ran
+    assert set(seen) == {p for p, _ in hooked}  # every module ran
     assert {p: shapes.get(p) for p in seen} == seen
     assert [_shape(t.shape) for t in res.outputs.values() if t is not None] == [list(y.shape)]
     if check_macs:
@@ -395,6 +441,31 @@ def test_unet_vs_milesial() -> None:
     compare_with_torch("unet.yaml", _meta(UNet), x, {"N": 2, "H": 64, "W": 96})
 
 
-# Specs that need layers another part of archcheck provides; filled in below.
-EXTRA: dict[str, tuple[int, int | None, list[Any]]] = {}
+def test_lstm_text_vs_torch() -> None:
+    tokens = torch.randint(0, 20000, (2, 16))
+    res = compare_with_torch("lstm_text.yaml", LSTMTextClassifier(), tokens, {"N": 2, "L": 16})
+    assert res.total_macs == 2 * (16 * 4 * 256 * (128 + 256 + 256 + 256) + 256 * 4)
+
+
+def test_transformer_text_vs_torch() -> None:
+    tokens = torch.randint(0, 20000, (2, 16))
+    positions = torch.arange(16).expand(2, 16)
+    compare_with_torch("transformer_text.yaml", TransformerTextClassifier(), (tokens, positions), {"N": 2, "L": 16})
+
+
+# Specs beyond the table at the top (published figures do not exist for them: the
+# sequence length L is free, so MACs are compared with torch at L=16 above).
+EXTRA: dict[str, tuple[int, int | None, list[Any]]] = {
+    "lstm_text.yaml": (3_482_628, None, ["N", 4]),
+    "transformer_text.yaml": (2_891_268, None, ["N", 4]),
+}
 SKIPPED: set[str] = set()
+
+
+@pytest.mark.parametrize("spec", sorted(EXTRA))
+def test_sequence_models(spec: str) -> None:
+    params, _, out = EXTRA[spec]
+    res = _check(spec)
+    assert _errors(res) == [] and [d.code for d in res.diagnostics] == []
+    assert res.total_params == params
+    assert [_shape(t.shape) for t in res.outputs.values() if t is not None] == [out]
