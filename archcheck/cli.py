@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -82,6 +83,58 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
             pretty = fmt == "pretty" or (fmt == "text" and tty)
             click.echo(render_text(res, pretty=pretty, color=tty if color is None else color, table=not quiet))
     sys.exit(1 if failed else 0)
+
+
+_depth_options = [
+    click.option("--depth", type=click.IntRange(min=0), default=None,
+                 help="How many levels of blocks/Sequentials to open (default: as deep as stays readable)."),
+    click.option("--expand", is_flag=True, help="Open every block and Sequential."),
+]
+
+
+def _with(options: list[Any]) -> Any:
+    def deco(f: Any) -> Any:
+        for o in reversed(options):
+            f = o(f)
+        return f
+
+    return deco
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", required=True, metavar="OUT",
+              help="File to write; the format follows the suffix: .svg .png .pdf .dot. '-' prints DOT.")
+@_with(_depth_options)
+@_dim_option
+def render(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str, ...]) -> None:
+    """Draw SPEC's channel and spatial flow (Graphviz).
+
+    Exit 0 written; 1 written but the spec has errors (marked red in the
+    diagram), or Graphviz's `dot` is missing (the .dot is written next to OUT
+    instead); 2 usage error.
+    """
+    from .render import FORMATS, command
+
+    if out != "-" and Path(out).suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"unknown format '{Path(out).suffix}': use .svg, .png, .pdf or .dot", param_hint="-o")
+    sys.exit(command(spec, out, depth=depth, expand=expand, dims=_parse_dims(dims), echo=click.echo))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", required=True, metavar="OUT.html", help="The HTML file to write.")
+@_with(_depth_options)
+@_dim_option
+def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str, ...]) -> None:
+    """One self-contained HTML page: diagram, layer table, diagnostics.
+
+    Exit 0 written; 1 written but the spec has errors or `dot` is missing
+    (the page then has no diagram); 2 usage error.
+    """
+    from .htmlreport import command
+
+    sys.exit(command(spec, out, depth=depth, expand=expand, dims=_parse_dims(dims), echo=click.echo))
 
 
 @main.command()
@@ -192,3 +245,36 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
             click.echo("  ".join("-" * w for w in widths))
     ok = sum(1 for r in rows if r["ok"])
     click.echo(f"{len(rows)} variants: {ok} ok, {len(rows) - ok} with errors")
+
+
+@main.command("types")
+@click.argument("name", required=False)
+def types_(name: str | None) -> None:
+    """List the layer types archcheck knows, or show one type's fields and defaults."""
+    from . import schema  # noqa: F401  (fills the registry)
+    from .diagnostics import did_you_mean
+    from .registry import REGISTRY
+
+    if name is None:
+        by_family: dict[str, list[str]] = {}
+        for t, cls in sorted(REGISTRY.items()):
+            by_family.setdefault(cls.family, []).append(t)
+        for fam, ts in sorted(by_family.items()):
+            click.echo(f"{fam:<11} {', '.join(ts)}")
+        click.echo("\nAlso: Sequential (nesting), and the blocks a spec defines. `archcheck types Conv2d` shows fields.")
+        return
+    cls = REGISTRY.get(name)
+    if cls is None:
+        guess = did_you_mean(name, sorted(REGISTRY))
+        raise click.UsageError(f"unknown layer type '{name}'" + (f"; did you mean '{guess}'?" if guess else ""))
+    click.echo(f"{name}" + (f"  (torch.{cls.torch_name})" if cls.torch_name else "  (a tensor operation)"))
+    doc = (cls.__doc__ or "").strip().splitlines()
+    if doc and not doc[0].startswith("Base of"):
+        click.echo(f"  {doc[0]}")
+    from .schema import describe_type
+
+    for fname, f in cls.model_fields.items():
+        if fname in ("name", "inputs"):
+            continue
+        req = "required" if f.is_required() else f"default {f.default!r}"
+        click.echo(f"  {fname:<22} {describe_type(f.rebuild_annotation())}; {req}")

@@ -141,11 +141,10 @@ def describe_type(ann: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
     if origin is list:
         (inner,) = typing.get_args(ann)
-        return (
-            f"a list of ({describe_type(inner)})"
-            if " or " in describe_type(inner)
-            else f"a list of {describe_type(inner).replace('an ', '').replace('a ', '')}s"
-        )
+        text = describe_type(inner)
+        for one, many in (("an int", "ints"), ("a number", "numbers"), ("a string", "strings"), ("true or false", "booleans")):
+            text = text.replace(one, many)
+        return f"a list of {text}"
     if origin is dict:
         return "a mapping"
     return {int: "an int", float: "a number", bool: "true or false", str: "a string"}.get(
