@@ -1,0 +1,694 @@
+"""Code generation: a checked spec as a standalone PyTorch module.
+
+The output imports only torch and reads like hand-written code: one class per
+block type and one for the model, the layers in ``__init__`` with literal
+sizes (a comment where a size was inferred), and ``forward`` with the shape
+after each step. Module attribute paths are the spec's dotted paths, so the
+``state_dict`` keys follow the spec.
+
+Safety: nothing from the spec reaches the code unless it is a validated
+identifier (``schema.name_problem`` is None) or a literal of a checked type:
+ints, finite floats, bools, None, and strings only from a field's closed
+``Literal`` set. The finished source is parsed and audited once more
+(:func:`audit`) before it is returned.
+
+Formatting follows ruff's (black's) style at 88 columns: a statement that
+does not fit is split one argument per line with a trailing comma, which the
+formatter keeps as it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from . import dims as D
+from .engine import CheckResult, Node
+from .registry import Layer, Tensor
+from .schema import name_problem
+
+WIDTH = 88
+_IND = "    "
+_TORCH_NAME = re.compile(r"nn\.[A-Za-z][A-Za-z0-9_]*")
+_COMMENT_OK = re.compile(r"[A-Za-z0-9_ .,\[\]()*+\-/=:'<>%]*")
+
+
+class CodegenError(Exception):
+    """The spec cannot be turned into code (it has errors, or fails a safety check)."""
+
+
+# ------------------------------------------------------------------ literals
+
+
+def _literal_strings(ann: Any) -> set[str]:
+    """The strings a field's annotation allows by a ``Literal`` (its closed set)."""
+    if typing.get_origin(ann) is Literal:
+        return {a for a in typing.get_args(ann) if isinstance(a, str)}
+    out: set[str] = set()
+    for a in typing.get_args(ann):
+        out |= _literal_strings(a)
+    return out
+
+
+def literal(value: Any, allowed: set[str] | frozenset[str] = frozenset()) -> str:
+    """``value`` as Python source; refuses anything but checked literal types."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CodegenError(f"cannot emit the non-finite number {value!r}")
+        return repr(float(value))
+    if isinstance(value, str):
+        if value not in allowed:
+            raise CodegenError(f"refusing to emit the string {value[:40]!r}: not one of the field's fixed choices")
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        items = [literal(v, allowed) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise CodegenError(f"cannot emit a value of type {type(value).__name__}")
+
+
+def identifier(name: str) -> str:
+    """``name`` if it is a validated identifier; raise otherwise."""
+    if not isinstance(name, str) or name_problem(name) is not None:
+        raise CodegenError(f"refusing to emit the name {str(name)[:40]!r}: {name_problem(str(name))}")
+    return name
+
+
+def _comment(text: str) -> str:
+    """A ``# ...`` comment; its text is checked to hold no line breaks or quotes that matter."""
+    if not _COMMENT_OK.fullmatch(text):
+        raise CodegenError(f"refusing to emit the comment {text[:40]!r}")
+    return "# " + text
+
+
+def _shape(shape: Any) -> str:
+    for d in shape:
+        for n in D.free_names(d):
+            if not n.isidentifier() or not n.isascii():
+                raise CodegenError(f"the free dim name {n[:40]!r} is not an identifier")
+    return D.fmt_shape(shape)
+
+
+# ------------------------------------------------------------------ expressions and layout
+
+
+@dataclass
+class Call:
+    """``func(args)`` with keyword (``(name, expr)``) or positional (``(None, expr)``) args."""
+
+    func: str
+    args: list[tuple[str | None, Any]] = field(default_factory=list)
+
+    def flat(self) -> str:
+        parts = [(f"{k}={_flat(v)}" if k else _flat(v)) for k, v in self.args]
+        return f"{self.func}({', '.join(parts)})"
+
+
+def _flat(e: Any) -> str:
+    return e.flat() if isinstance(e, Call) else str(e)
+
+
+def _split(prefix: str, e: Any, suffix: str, indent: str) -> list[str]:
+    """Lay out ``prefix + e + suffix`` at ``indent``: one line if it fits, else one arg per line."""
+    line = f"{indent}{prefix}{_flat(e)}{suffix}"
+    if len(line) <= WIDTH or not isinstance(e, Call) or not e.args:
+        return [line]
+    out = [f"{indent}{prefix}{e.func}("]
+    for k, v in e.args:
+        out += _split(f"{k}=" if k else "", v, ",", indent + _IND)
+    out.append(f"{indent})" + suffix)
+    return out
+
+
+def _stmt(lhs: str, e: Any, indent: str, comment: str | None = None) -> list[str]:
+    """``lhs = e`` (or the bare expression when lhs is empty), with an optional comment."""
+    prefix = f"{lhs} = " if lhs else ""
+    lines = _split(prefix, e, "", indent)
+    if comment:
+        c = _comment(comment)
+        if len(lines) == 1 and len(lines[0]) + 2 + len(c) <= WIDTH:
+            lines[0] += "  " + c
+        else:
+            lines.insert(0, indent + c)
+    return lines
+
+
+# ------------------------------------------------------------------ the generator
+
+
+Lit = Callable[[Any, str, "set[str] | frozenset[str]"], str]
+
+
+def _direct(value: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset()) -> str:
+    return literal(value, allowed)
+
+
+@dataclass
+class _Instance:
+    """How one block instance is constructed: its class and keyword arguments (rendered)."""
+
+    cls: str
+    args: list[tuple[str, Any, set[str] | frozenset[str]]]  # (param, value, allowed strings)
+
+
+@dataclass
+class _ClassDef:
+    name: str
+    lines: list[str]
+
+
+def _is_op(layer: Layer) -> bool:
+    return type(layer).torch_name is None
+
+
+def _plain_call(layer: Layer) -> bool:
+    return layer.emit_call("M", ["a"]) == "M(a)"
+
+
+class Generator:
+    """Builds the module source for one ok CheckResult."""
+
+    def __init__(self, res: CheckResult) -> None:
+        if not res.ok:
+            raise CodegenError("the spec has errors: fix them before generating code")
+        self.res = res
+        self.data = res.source.data
+        self.model_name = identifier(res.name)
+        self.taken: set[str] = {self.model_name}
+        self.blocks = res.spec.blocks
+        self.instances: dict[str, _Instance] = {}  # block node path -> how it is built
+        self.classes: list[_ClassDef] = []
+        self.wrappers: dict[str, str] = {}  # wrapper class source key -> class name
+        self.uses_torch = False
+        self.inputs_of: dict[str, list[Tensor]] = {}
+        self._index(res.root, dict(res.inputs))
+        self.block_class: dict[str, str] = {}
+        for b in self.blocks:
+            identifier(b)
+            nm = b if b != self.model_name else b + "Block"
+            self.block_class[b] = self._unique(nm)
+
+    # ---- helpers
+
+    def _unique(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}{k}"
+        self.taken.add(name)
+        return name
+
+    def _index(self, nodes: list[Node], env: dict[str, Tensor | None]) -> None:
+        """Record each node's input tensors (for the provenance of inferred sizes)."""
+        for n in nodes:
+            xs = [env.get(i) for i in n.inputs]
+            self.inputs_of[n.path] = [x for x in xs if x is not None]
+            if n.kind == "sequential":
+                inner: dict[str, Tensor | None] = {"": xs[0] if xs else None}
+                self._index(n.children, inner)
+            elif n.kind == "block":
+                bdef = self.blocks[n.type]
+                self._index(n.children, dict(zip(bdef.inputs, xs)))
+            env[n.name] = n.output
+
+    def _raw(self, node: Node) -> Any:
+        cur = self.data
+        for p in node.src:
+            try:
+                cur = cur[p]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return cur
+
+    def _derived_note(self, node: Node, field_name: str, value: Any, scope_prefix: str) -> str | None:
+        """``in_features 32 * 7 * 7 from pool2`` for a size the spec left out."""
+        raw = self._raw(node)
+        if isinstance(raw, dict) and field_name in raw:
+            return None
+        xs = self.inputs_of.get(node.path) or []
+        if not xs:
+            return None
+        x = xs[0]
+        what = str(value)
+        if x.note and " = " in x.note:
+            what = x.note.split(" = ", 1)[1]
+        src = x.producer
+        local = node.inputs[0] if node.inputs else ""
+        if x.origin and " from " in x.origin and x.note:
+            src = x.origin.rsplit(" from ", 1)[1]
+        elif local and not local.isdigit():
+            src = scope_prefix + local  # the sibling's name: "layer1", not its last inner layer
+        if not scope_prefix:
+            return f"{field_name} {what} from {src or 'the input'}"
+        # In a block class the value may differ between instances: name the source only.
+        if src.startswith(scope_prefix):
+            return f"{field_name} from {src[len(scope_prefix):]}"
+        return None
+
+    # ---- __init__: module construction
+
+    def _layer_expr(self, node: Node, lit: Lit, rel: str, keys: set[str] | None = None) -> Call:
+        layer = node.layer
+        assert layer is not None
+        tn = type(layer).torch_name
+        args = layer.ctor_args()
+        for k in sorted(keys or ()):
+            if k not in args:
+                args[k] = getattr(layer, k)
+        order = list(type(layer).model_fields)
+        items: list[tuple[str | None, Any]] = []
+        for k in sorted(args, key=order.index):
+            ann = type(layer).model_fields[k].annotation
+            items.append((identifier_field(k), lit(args[k], f"{rel}:{k}", _literal_strings(ann))))
+        if tn is None:
+            return Call(self._op_wrapper(layer), [])
+        if not _TORCH_NAME.fullmatch(tn):
+            raise CodegenError(f"bad torch_name {tn!r}")
+        if not _plain_call(layer):
+            return Call(self._module_wrapper(layer), items)
+        return Call(tn, items)
+
+    def _op_wrapper(self, layer: Layer) -> str:
+        """A tensor operation inside an nn.Sequential needs a module: a small class."""
+        body = layer.emit_call(None, ["x"])
+        key = f"op:{type(layer).__name__}:{body}"
+        if key not in self.wrappers:
+            name = self._unique(type(layer).__name__)
+            self.wrappers[key] = name
+            self.uses_torch |= "torch." in body
+            self.classes.append(
+                _ClassDef(
+                    name,
+                    [
+                        f"class {name}(nn.Module):",
+                        f'{_IND}"""{type(layer).__name__} as a module, for use in nn.Sequential."""',
+                        "",
+                        f"{_IND}def forward(self, x):",
+                        f"{_IND * 2}return {body}",
+                    ],
+                )
+            )
+        return self.wrappers[key]
+
+    def _module_wrapper(self, layer: Layer) -> str:
+        """A module whose call is not ``m(x)`` (tuple output, self-attention) inside nn.Sequential."""
+        tn = type(layer).torch_name
+        body = layer.emit_call("super().forward", ["x"])
+        key = f"mod:{tn}:{body}"
+        if key not in self.wrappers:
+            name = self._unique(type(layer).__name__ + "Out")
+            self.wrappers[key] = name
+            self.classes.append(
+                _ClassDef(
+                    name,
+                    [
+                        f"class {name}({tn}):",
+                        f'{_IND}"""{type(layer).__name__} returning only its first output, for nn.Sequential."""',
+                        "",
+                        f"{_IND}def forward(self, x):",
+                        f"{_IND * 2}return {body}",
+                    ],
+                )
+            )
+        return self.wrappers[key]
+
+    def _expr(self, node: Node, lit: Lit, rel: str, keys: dict[str, set[str]]) -> Any | None:
+        """The construction expression of ``node``, or None if it needs statements."""
+        if node.kind == "layer":
+            return self._layer_expr(node, lit, rel, keys.get(rel))
+        if node.kind == "block":
+            inst = self.instances[node.path]
+            return Call(inst.cls, [(p, lit(v, f"{rel}:{p}", allowed)) for p, v, allowed in inst.args])
+        if node.repeat is None and all(c.name.isdigit() for c in node.children):
+            items = [self._expr(c, lit, _join(rel, c.name), keys) for c in node.children]
+            if all(i is not None for i in items):
+                return Call("nn.Sequential", [(None, i) for i in items])
+        return None
+
+    def _module_stmts(self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str) -> list[str]:
+        """Statements that build ``node`` at ``target`` (``self.layer1``)."""
+        comment = None
+        if node.kind == "layer" and node.layer is not None:
+            notes = []
+            for k in ("in_channels", "in_features", "num_features", "num_channels", "normalized_shape",
+                      "input_size", "embed_dim", "d_model"):
+                if k in type(node.layer).model_fields and getattr(node.layer, k) is not None:
+                    note = self._derived_note(node, k, getattr(node.layer, k), self._prefix)
+                    if note:
+                        notes.append(note)
+            comment = "; ".join(notes) or None
+        e = self._expr(node, lit, rel, keys)
+        if e is not None:
+            return _stmt(target, e, ind, comment)
+        return self._fill_sequential(node, target, lit, rel, keys, ind, create=True)
+
+    def _fill_sequential(
+        self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str, create: bool
+    ) -> list[str]:
+        lines = [f"{ind}{target} = nn.Sequential()"] if create else []
+        kids = node.children
+        if node.repeat is not None:
+            # Runs of identical copies become loops; the first copy may differ (its input).
+            exprs = [self._expr(c, lit, _join(rel, c.name), keys) for c in kids]
+            if all(x is not None for x in exprs):
+                flat = [_flat(x) for x in exprs]
+                i = 0
+                while i < len(kids):
+                    j = i
+                    while j + 1 < len(kids) and flat[j + 1] == flat[i]:
+                        j += 1
+                    if j > i:
+                        lines.append(f"{ind}for _ in range({j - i + 1}):")
+                        lines += _stmt("", Call(f"{target}.append", [(None, exprs[i])]), ind + _IND)
+                    else:
+                        lines += _stmt("", Call(f"{target}.append", [(None, exprs[i])]), ind)
+                    i = j + 1
+                return lines
+        for c in kids:
+            crel = _join(rel, c.name)
+            if not c.name.isdigit():
+                lines += self._module_stmts(c, f"{target}.{identifier(c.name)}", lit, crel, keys, ind)
+                continue
+            e = self._expr(c, lit, crel, keys)
+            if e is not None:
+                lines += _stmt("", Call(f"{target}.append", [(None, e)]), ind)
+            else:
+                lines.append(f"{ind}{target}.append(nn.Sequential())")
+                lines += self._fill_sequential(c, f"{target}[{int(c.name)}]", lit, crel, keys, ind, create=False)
+        return lines
+
+    _prefix = ""
+
+    def _init_lines(self, children: list[Node], lit: Lit, keys: dict[str, set[str]], prefix: str) -> list[str]:
+        self._prefix = prefix
+        lines: list[str] = []
+        for c in children:
+            if c.kind == "layer" and c.layer is not None and _is_op(c.layer):
+                continue  # a tensor operation: only in forward
+            lines += self._module_stmts(c, f"self.{identifier(c.name)}", lit, c.name, keys, _IND * 2)
+        return lines
+
+    # ---- forward
+
+    def _forward_lines(
+        self, children: list[Node], inputs: list[str], outputs: list[str], shapes: bool
+    ) -> list[str]:
+        ind = _IND * 2
+        last_use: dict[str, int] = {}
+        uses: dict[str, int] = {}
+        end = len(children)
+        for i, c in enumerate(children):
+            for n in c.inputs:
+                last_use[n] = i
+                uses[n] = uses.get(n, 0) + 1
+        for n in outputs:
+            last_use[n] = end
+            uses[n] = uses.get(n, 0) + 1
+        consumers: dict[str, list[Node]] = {}
+        for c in children:
+            for n in c.inputs:
+                consumers.setdefault(n, []).append(c)
+        var: dict[str, str] = {n: identifier(n) for n in inputs}
+        holder: dict[str, str] = {v: n for n, v in var.items()}  # var -> the name whose value it holds
+
+        def busy(v: str, i: int) -> bool:
+            n = holder.get(v)
+            return n is not None and last_use.get(n, -1) > i
+
+        generic = {"x", "out", *inputs}
+        lines: list[str] = []
+        for i, c in enumerate(children):
+            args = [var[n] for n in c.inputs]
+            ins = c.inputs
+            out_var: str | None = None
+            if len(ins) == 1 and uses.get(ins[0], 0) == 1:
+                out_var = var[ins[0]]
+            elif len(ins) > 1:
+                v0 = var[ins[0]]
+                if v0 in generic and not busy(v0, i):
+                    out_var = v0
+                elif not busy("x", i):
+                    out_var = "x"
+            else:
+                nxt = consumers.get(c.name, [])
+                if uses.get(c.name, 0) == 1 and len(nxt) == 1 and len(nxt[0].inputs) == 1 and not busy("out", i):
+                    out_var = "out"
+            if out_var is None or busy(out_var, i):
+                out_var = identifier(c.name)
+                k = 1
+                while busy(out_var, i):
+                    k += 1
+                    out_var = f"{c.name}_{k}"
+            if c.kind == "layer" and c.layer is not None:
+                ref = None if _is_op(c.layer) else f"self.{c.name}"
+                call = c.layer.emit_call(ref, args)
+                self.uses_torch |= "torch." in call
+            else:
+                call = f"self.{c.name}({', '.join(args)})"
+            comment = _shape(c.output.shape) if shapes and c.output is not None else None
+            lines += _stmt(out_var, call, ind, comment)
+            var[c.name] = out_var
+            holder[out_var] = c.name
+        rets = [var[o] for o in outputs]
+        lines.append(f"{ind}return {', '.join(rets)}")
+        return lines
+
+    # ---- classes
+
+    def _block_classes(self) -> None:
+        """One class per block type (more only if instances differ in structure), inner types first."""
+        all_blocks = [n for n in self.res.nodes if n.kind == "block"]
+        order: list[str] = []
+
+        def visit(t: str, seen: tuple[str, ...]) -> None:
+            if t in order or t in seen:
+                return
+            for n in all_blocks:
+                if n.type == t:
+                    for m in n.walk():
+                        if m is not n and m.kind == "block":
+                            visit(m.type, seen + (t,))
+            order.append(t)
+
+        for n in all_blocks:
+            visit(n.type, ())
+        for t in order:
+            self._block_class(t, [n for n in all_blocks if n.type == t])
+
+    def _block_class(self, t: str, nodes: list[Node]) -> None:
+        bdef = self.blocks[t]
+        # Fields some instance sets: emitted for every instance, so the bodies align.
+        keys: dict[str, set[str]] = {}
+        for n in nodes:
+            for m in n.walk():
+                if m.kind == "layer" and m.layer is not None and m is not n:
+                    keys.setdefault(m.path[len(n.path) + 1 :], set()).update(m.layer.ctor_args())
+        groups: dict[str, list[tuple[Node, list[Any]]]] = {}
+        for n in nodes:
+            slots: list[Any] = []
+
+            def rec(v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset(), slots=slots) -> str:
+                literal(v, allowed)  # checked now: the value may reach a call site
+                slots.append((v, hint, allowed))
+                return f"@{len(slots) - 1}@"
+
+            init = self._init_lines(n.children, rec, keys, n.path + ".")
+            fwd = self._forward_lines(n.children, list(bdef.inputs), [bdef.output or n.children[-1].name], False)
+            groups.setdefault("\n".join(init + fwd), []).append((n, slots))
+        for gi, members in enumerate(groups.values()):
+            name = self.block_class[t] if gi == 0 else self._unique(self.block_class[t])
+            self._emit_block_group(t, name, members, keys)
+
+    def _emit_block_group(self, t: str, name: str, members: list[tuple[Node, list[Any]]], keys: dict[str, set[str]]) -> None:
+        bdef = self.blocks[t]
+        first, first_slots = members[0]
+        params = [p for p in bdef.params if p != "range"]
+        # Slot i becomes a constructor parameter when its value differs between instances.
+        slot_param: dict[int, str] = {}
+        assigned: dict[str, str] = {}
+        taken = set(bdef.params) | {"range"}
+        used: list[str] = []
+        for i, (_, hint, _) in enumerate(first_slots):
+            vec = [s[i][0] for _, s in members]
+            if all(_same(v, vec[0]) for v in vec):
+                continue
+            key = repr([(type(v).__name__, v) for v in vec])
+            pname = assigned.get(key)
+            if pname is None:
+                for p in params:
+                    if all(p in m.block_params and _same(m.block_params[p], v) for (m, _), v in zip(members, vec)):
+                        pname = p
+                        break
+            if pname is None:
+                rel, _, fld = hint.rpartition(":")
+                for cand in (fld, _ident_from_hint(f"{rel}_{fld}")):
+                    if cand not in taken and name_problem(cand) is None:
+                        pname = cand
+                        break
+                else:
+                    base, k = _ident_from_hint(f"{rel}_{fld}"), 1
+                    pname = base
+                    while pname in taken:
+                        k += 1
+                        pname = f"{base}_{k}"
+                taken.add(pname)
+            assigned[key] = pname
+            slot_param[i] = pname
+            if pname not in used:
+                used.append(pname)
+        ordered = [p for p in bdef.params if p in used] + [p for p in used if p not in bdef.params]
+        for p in ordered:
+            identifier(p)
+        counter = iter(range(len(first_slots)))
+
+        def final(v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset()) -> str:
+            i = next(counter)
+            return slot_param[i] if i in slot_param else literal(v, allowed)
+
+        init = self._init_lines(first.children, final, keys, first.path + ".")
+        n_inst = len(members)
+        doc = f"Block {t}" + (f" ({n_inst} instances)" if n_inst > 1 else "") + "."
+        lines = [f"class {name}(nn.Module):", f'{_IND}"""{doc}"""', ""]
+        lines += _split_def(ordered)
+        lines.append(f"{_IND * 2}super().__init__()")
+        lines += init
+        lines.append("")
+        lines.append(f"{_IND}def forward(self, {', '.join(identifier(i) for i in bdef.inputs)}):")
+        if n_inst > 1:
+            lines.append(f"{_IND * 2}{_comment('shapes as in ' + first.path)}")
+        lines += self._forward_lines(first.children, list(bdef.inputs), [bdef.output or first.children[-1].name], True)
+        self.classes.append(_ClassDef(name, lines))
+        for m, slots in members:
+            args = []
+            for p in ordered:
+                i = next(i for i, q in slot_param.items() if q == p)
+                v, _, allowed = slots[i]
+                args.append((p, v, allowed))
+            self.instances[m.path] = _Instance(name, args)
+
+    def _model_class(self) -> _ClassDef:
+        res = self.res
+        name = self.model_name
+        ins = ", ".join(_shape(t.shape) for t in res.inputs.values())
+        outs = ", ".join(_shape(t.shape) for t in res.outputs.values() if t is not None)
+        _comment(f"{ins} -> {outs}")
+        lines = [f"class {name}(nn.Module):", f'{_IND}"""{name}: {ins} -> {outs}."""', ""]
+        lines.append(f"{_IND}def __init__(self):")
+        lines.append(f"{_IND * 2}super().__init__()")
+        lines += self._init_lines(res.root, _direct, {}, "")
+        lines.append("")
+        lines.append(f"{_IND}def forward(self, {', '.join(identifier(i) for i in res.inputs)}):")
+        lines += self._forward_lines(res.root, list(res.inputs), list(res.outputs), True)
+        return _ClassDef(name, lines)
+
+    def source(self) -> str:
+        self._block_classes()
+        model = self._model_class()
+        head = [
+            f'"""{self.model_name}, generated by archcheck from its spec."""',
+            "",
+        ]
+        if self.uses_torch:
+            head.append("import torch")
+        head.append("from torch import nn")
+        body = "\n\n\n".join("\n".join(c.lines) for c in [*self.classes, model])
+        src = "\n".join(head) + "\n\n\n" + body + "\n"
+        audit(src)
+        return src
+
+
+def identifier_field(name: str) -> str:
+    """A layer field name (from the layer class, not the spec): must be an identifier."""
+    if not name.isidentifier():
+        raise CodegenError(f"bad field name {name!r}")
+    return name
+
+
+def _join(rel: str, name: str) -> str:
+    return f"{rel}.{name}" if rel else name
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _ident_from_hint(hint: str) -> str:
+    parts = [p for p in re.split(r"[._]+", hint) if p]
+    name = "_".join(parts)
+    if not name or name[0].isdigit():
+        name = "m_" + name
+    if name_problem(name) is not None:
+        name = name + "_"
+    return name
+
+
+def _split_def(params: list[str]) -> list[str]:
+    line = f"{_IND}def __init__({', '.join(['self', *params])}):"
+    if len(line) <= WIDTH:
+        return [line]
+    return [f"{_IND}def __init__(", *[f"{_IND * 2}{p}," for p in ["self", *params]], f"{_IND}):"]
+
+
+# ------------------------------------------------------------------ the audit
+
+
+_ALLOWED_CALL_ROOTS = {"nn", "torch", "self", "super", "range"}
+
+
+def audit(src: str) -> None:
+    """Check the generated source: only expected names, imports and string constants.
+
+    Every string constant must be a docstring or a Literal choice of some
+    layer field; every import is of torch. A failure here is a bug in archcheck
+    or a layer's emit_call: refuse rather than emit.
+    """
+    from .registry import REGISTRY
+
+    allowed: set[str] = set()
+    for cls in REGISTRY.values():
+        for f in cls.model_fields.values():
+            allowed |= _literal_strings(f.annotation)
+    tree = ast.parse(src)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if [a.name for a in node.names] != ["torch"] or node.names[0].asname:
+                raise CodegenError("audit: unexpected import")
+        elif isinstance(node, ast.ImportFrom):
+            if node.module != "torch" or [a.name for a in node.names] != ["nn"]:
+                raise CodegenError("audit: unexpected import")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings and node.value not in allowed:
+                raise CodegenError(f"audit: unexpected string constant {node.value[:40]!r}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            raise CodegenError("audit: unexpected bytes constant")
+        elif isinstance(node, (ast.Lambda, ast.Global, ast.Nonlocal, ast.AsyncFunctionDef, ast.Await, ast.Delete)):
+            raise CodegenError(f"audit: unexpected {type(node).__name__}")
+        elif isinstance(node, ast.Name) and (node.id.startswith("__") or node.id in _FORBIDDEN):
+            raise CodegenError(f"audit: unexpected name {node.id!r}")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and node.attr != "__init__":
+            raise CodegenError(f"audit: unexpected attribute {node.attr!r}")
+
+
+_FORBIDDEN = {"eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals", "vars",
+              "__import__", "input", "breakpoint", "os", "sys", "subprocess", "builtins"}
+
+
+# ------------------------------------------------------------------ API
+
+
+def generate(res: CheckResult) -> str:
+    """The standalone PyTorch module for an ok result (raises CodegenError otherwise)."""
+    return Generator(res).source()

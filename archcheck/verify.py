@@ -1,0 +1,208 @@
+"""Building the generated module with torch, and checking it against the static result.
+
+``build`` executes the source that ``archcheck generate`` prints, in a fresh
+module namespace. That is safe because the generator only emits validated
+identifiers and checked literals and audits its output (see ``codegen``).
+
+``verify`` runs the built module on the meta device (no memory, no compute;
+tiny real CPU tensors where meta cannot serve) with the free dims set to
+small values, and compares every module's output shape (forward hooks keyed by
+module path) and the parameter counts with what archcheck computed.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from . import dims as D
+from .api import check, load
+from .codegen import CodegenError, generate
+from .engine import CheckResult
+from .schema import Spec
+
+N_DEFAULT = 2
+MAX_SEARCH = 512
+
+
+def module_from_result(res: CheckResult) -> Any:
+    """The generated model class's instance for an ok result."""
+    src = generate(res)
+    mod = types.ModuleType(f"archcheck_generated_{res.name}")
+    code = compile(src, f"<archcheck generated {res.name}>", "exec")
+    exec(code, mod.__dict__)  # noqa: S102 - audited generated code, see codegen.audit
+    return getattr(mod, res.name)()
+
+
+def build(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None) -> Any:
+    """The spec as an ``nn.Module`` (by the same path as ``archcheck generate``).
+
+    Raises ``CodegenError`` (with the diagnostics) when the spec has errors.
+    """
+    res = check(spec_or_path, dims)
+    if not res.ok:
+        msgs = "; ".join(d.message for d in res.diagnostics if d.severity == "error")
+        raise CodegenError(f"the spec has errors: {msgs}")
+    return module_from_result(res)
+
+
+# ------------------------------------------------------------------ verify
+
+
+def free_dims(spec: Spec) -> list[str]:
+    """Names of the free dims of the model inputs, in order of appearance."""
+    out: list[str] = []
+    for inp in spec.inputs.values():
+        for d in inp.shape if isinstance(inp.shape, list) else []:
+            if isinstance(d, str) and d not in out:
+                out.append(d)
+    return out
+
+
+def concrete_dims(spec: Spec, given: dict[str, int] | None = None) -> tuple[dict[str, int], CheckResult]:
+    """Small values for every free dim: N=2 unless given, the others the smallest that check ok.
+
+    The dims without a value are tried together (1, 2, 3, ...) up to MAX_SEARCH,
+    then one by one from there downwards; the first result that checks ok wins.
+    """
+    values = dict(given or {})
+    model_dims = spec.model.dims if spec.model is not None and isinstance(spec.model.dims, dict) else {}
+    names = [n for n in free_dims(spec) if n not in values and not isinstance(model_dims.get(n), int)]
+    if "N" in names:
+        values["N"] = N_DEFAULT
+        names.remove("N")
+    if not names:
+        return values, check(spec, values)
+    lo = {n: (model_dims[n].min if n in model_dims and hasattr(model_dims[n], "min") else 1) for n in names}
+    for v in range(1, MAX_SEARCH + 1):
+        trial = {**values, **{n: max(v, lo[n]) for n in names}}
+        res = check(spec, trial)
+        if res.ok:
+            # Lower each dim on its own while the spec stays ok (H and W may differ).
+            for n in names:
+                for w in range(lo[n], trial[n]):
+                    r2 = check(spec, {**trial, n: w})
+                    if r2.ok:
+                        trial[n], res = w, r2
+                        break
+            return trial, res
+    return {**values, **{n: lo[n] for n in names}}, check(spec, {**values, **{n: lo[n] for n in names}})
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    modules: int = 0
+    params: int = 0
+    dims: dict[str, int] = field(default_factory=dict)
+    device: str = "meta"
+    problems: list[str] = field(default_factory=list)
+
+    def text(self, file: str) -> str:
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims.items())
+        at = f" ({dims}, {self.device})" if dims else f" ({self.device})"
+        if self.ok:
+            return f"{file}: verify: {self.modules} modules, shapes and {self.params:,} params agree with torch{at}"
+        lines = [f"{file}: verify: {p}" for p in self.problems]
+        n = len(self.problems)
+        lines.append(f"{file}: verify: {n} disagreement{'s' * (n != 1)} with torch{at}")
+        return "\n".join(lines)
+
+
+def _inputs(torch: Any, res: CheckResult, device: str) -> list[Any]:
+    dtypes = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+              "bfloat16": torch.bfloat16, "long": torch.long, "int64": torch.long, "int32": torch.int32,
+              "bool": torch.bool}
+    out = []
+    for t in res.inputs.values():
+        shape = tuple(int(d) for d in t.shape)
+        dt = dtypes.get(t.dtype, torch.float32)
+        if dt.is_floating_point:
+            out.append(torch.randn(shape, dtype=dt, device=device))
+        else:  # indices: 0 is valid for every Embedding
+            out.append(torch.zeros(shape, dtype=dt, device=device))
+    return out
+
+
+def _run(torch: Any, res: CheckResult, device: str) -> tuple[Any, dict[str, Any]]:
+    with torch.device(device):
+        model = module_from_result(res)
+    model.eval()
+    seen: dict[str, Any] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if not name:
+            continue
+
+        def hook(mod: Any, args: Any, out: Any, name: str = name) -> None:
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            seen[name] = tuple(out.shape) if hasattr(out, "shape") else None
+
+        hooks.append(m.register_forward_hook(hook))
+    with torch.no_grad():
+        out = model(*_inputs(torch, res, device))
+    for h in hooks:
+        h.remove()
+    return model, {"__out__": out, **seen}
+
+
+def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None) -> tuple[Verdict, CheckResult]:
+    """Build and run the model; compare shapes and parameter counts with the static result."""
+    import torch
+
+    spec = spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
+    values, res = concrete_dims(spec, dims)
+    if not res.ok:
+        return Verdict(False, dims=values, problems=["the spec has errors: run archcheck validate"]), res
+    device = "meta"
+    try:
+        model, seen = _run(torch, res, "meta")
+    except Exception:  # an op without a meta kernel: run it for real, on tiny inputs
+        device = "cpu"
+        try:
+            model, seen = _run(torch, res, "cpu")
+        except Exception as e:
+            return Verdict(False, dims=values, device=device, problems=[f"torch raised {type(e).__name__}: {e}"]), res
+    v = Verdict(True, dims=values, device=device)
+    modules = dict(model.named_modules())
+    problems = v.problems
+    count = 0
+    for node in res.nodes:
+        if node.path not in modules:
+            if node.kind != "layer" or (node.layer is not None and type(node.layer).torch_name is not None):
+                problems.append(f"{node.path}: no module at this path in the built model")
+            continue
+        count += 1
+        want = tuple(D.substitute(d, values) for d in node.output.shape) if node.output is not None else None
+        got = seen.get(node.path)
+        if got is None and node.path not in seen:
+            problems.append(f"{node.path}: the module did not run")
+        elif want != got:
+            problems.append(f"{node.path}: output shape is {list(got) if got else got} in torch, "
+                            f"archcheck says {D.fmt_shape(want) if want else '?'}")
+        n_params = sum(p.numel() for p in modules[node.path].parameters())
+        if n_params != (node.params or 0):
+            problems.append(f"{node.path}: {n_params:,} params in torch, archcheck says {node.params or 0:,}")
+    paths = {n.path for n in res.nodes}
+    for name in modules:
+        if name and name not in paths:
+            problems.append(f"{name}: a module archcheck does not know")
+    total = sum(p.numel() for p in model.parameters())
+    if total != res.total_params:
+        problems.append(f"total params: {total:,} in torch, archcheck says {res.total_params:,}")
+    outs = seen["__out__"]
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    for (name, t), o in zip(res.outputs.items(), outs):
+        want = tuple(D.substitute(d, values) for d in t.shape) if t is not None else None
+        if want != tuple(o.shape):
+            problems.append(f"output {name}: {list(o.shape)} in torch, archcheck says {D.fmt_shape(want or ())}")
+    v.modules = count
+    v.params = total
+    v.ok = not problems
+    return v, res
+
+
+__all__ = ["CodegenError", "build", "verify"]
