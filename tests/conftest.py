@@ -63,3 +63,13 @@ def write_spec(tmp_path):
         return p
 
     return write
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="Rewrite golden files (tests/golden/) from the current output instead of comparing.")
+
+
+@pytest.fixture
+def update_goldens(request) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
