@@ -1,0 +1,109 @@
+"""archcheck explore: every variant checked, errors as rows, exact counts for the rest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archcheck.api import load
+from archcheck.cli import main
+from archcheck.engine import check
+from archcheck.explore import ExploreError, combinations, explore, parse_axis, parse_values
+
+SWEEP = str(Path(__file__).parent / "specs" / "sweep_cnn.yaml")
+
+
+def cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_width_by_h_marks_the_rows_where_h_breaks_in_features():
+    spec = load(SWEEP)
+    base = check(spec)
+    axes = [parse_axis(spec, base, "width=8,16,32"), parse_axis(spec, base, "H=28,56")]
+    rows = explore(spec, axes, {"N": 1})
+    assert len(rows) == 6
+    by = {(r["width"], r["H"]): r for r in rows}
+    # fc1 is fixed at 1568 = 32 * 7 * 7: only width 16 at H 28 fits (and width 8 at H 56 = 16 * 14 * 14 = 3136: no).
+    assert [k for k, r in by.items() if r["ok"]] == [(16, 28)]
+    bad = by[(32, 56)]
+    assert bad["status"] == "AC202" and "12544" in bad["error"] and bad["params"] is None
+    good = by[(16, 28)]
+    # the same numbers a full check gives for that variant
+    ref = check(spec, {"N": 1, "H": 28}, {"width": 16})
+    assert (good["params"], good["macs"]) == (ref.total_params, ref.total_macs) == (215370, 3024384)
+
+
+def test_inferred_in_features_make_every_variant_valid_with_exact_counts():
+    spec = load(SWEEP)
+    base = check(spec)
+    axes = [parse_axis(spec, base, "width=4:12:4"), parse_axis(spec, base, "fc1.in_features=null")]
+    rows = explore(spec, axes, {"N": 1})
+    assert all(r["ok"] for r in rows)
+    for r in rows:
+        w = r["width"]
+        flat = 2 * w * 7 * 7
+        expected = (25 * w + w) + (25 * w * 2 * w + 2 * w) + (flat * 128 + 128) + (128 * 10 + 10)
+        assert r["params"] == expected
+
+
+def test_ranges_and_values():
+    assert parse_values("8:32:8") == [8, 16, 24, 32]
+    assert parse_values("3,5,same,true,0.5") == [3, 5, "same", True, 0.5]
+    for bad in ("", "5:1", "1:2:0", "a:b"):
+        with pytest.raises(ExploreError):
+            parse_values(bad)
+
+
+def test_random_sampling_is_deterministic_and_distinct():
+    spec = load(SWEEP)
+    axes = [parse_axis(spec, check(spec), "width=1:100"), parse_axis(spec, check(spec), "H=8:64")]
+    a = list(combinations(axes, 20, seed=3))
+    assert a == list(combinations(axes, 20, seed=3))
+    assert len({tuple(c.values()) for c in a}) == 20
+
+
+def test_unknown_axis_is_a_usage_error_with_a_suggestion():
+    r = cli("explore", SWEEP, "--set", "widht=8")
+    assert r.exit_code == 2 and "did you mean 'width'" in r.output
+    r = cli("explore", SWEEP, "--set", "conv1.kernal_size=3")
+    assert r.exit_code == 2 and "kernel_size" in r.output
+    r = cli("explore", SWEEP, "--set", "width=8", "--where", "__import__('os')")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_cli_formats_sort_and_filter(tmp_path):
+    r = cli("explore", SWEEP, "--set", "width=8,16,32", "--set", "H=28,56", "--dim", "N=1", "--format", "json")
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert r.exit_code == 0 and len(rows) == 6
+    r = cli("explore", SWEEP, "--set", "width=8,16", "--set", "fc1.in_features=null", "--format", "csv",
+            "--sort", "macs", "--where", "ok and params < 1e6")
+    table = list(csv.DictReader(io.StringIO(r.output)))
+    assert [int(t["width"]) for t in table] == [8, 16]
+    assert int(table[0]["macs"]) < int(table[1]["macs"])
+    r = cli("explore", SWEEP, "--set", "width=8,16,32", "--sort", "macs")
+    assert r.exit_code == 0 and "3 variants: 1 ok, 2 with errors" in r.output
+
+
+def test_plot_marks_pareto_front(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "front.png"
+    r = cli("explore", SWEEP, "--set", "width=4:32:4", "--set", "H=16:64:8", "--set", "fc1.in_features=null",
+            "--plot", str(out))
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parallel_sweep_equals_serial():
+    spec = load(SWEEP)
+    base = check(spec)
+    axes = [parse_axis(spec, base, "width=1:50"), parse_axis(spec, base, "H=8:50")]
+    serial = explore(spec, axes, {"N": 1}, jobs=1)
+    parallel = explore(spec, axes, {"N": 1}, jobs=2)
+    assert len(serial) == 50 * 43 == len(parallel)
+    assert serial == parallel
