@@ -132,19 +132,34 @@ class GroupNorm(Layer):
             return None
         if not need_float(ctx, x, "GroupNorm"):
             return None
-        c = match_size(ctx, "num_channels", self.num_channels, x, 1, "GroupNorm", "AC201", "channels (dim 1)")
-        if c is None:
-            return None
-        if c % self.num_groups:
-            divs = [d for d in range(1, c + 1) if c % d == 0]
-            near = min(divs, key=lambda d: (abs(d - self.num_groups), d))
-            ctx.error(
-                "AC205",
-                f"num_channels={c} is not divisible by num_groups={self.num_groups}",
-                field="num_groups",
-                hint=f"choose num_groups that divides {c} (e.g. {near})",
-            )
-            return None
+        have = x.shape[1]
+        nc = self.num_channels
+        if nc is None or self.affine or not isinstance(have, int):
+            c = match_size(ctx, "num_channels", nc, x, 1, "GroupNorm", "AC201", "channels (dim 1)")
+            if c is None:
+                return None
+        else:
+            c = have
+            if have != nc:
+                ctx.warn(
+                    "AC201",
+                    f"GroupNorm has num_channels={nc}, but its input {x.describe()} has {have} channels (dim 1); "
+                    "torch only notices with affine: true",
+                    field="num_channels",
+                    hint=f"set num_channels: {have}, or leave it out to have it inferred",
+                )
+        for field, n in (("num_channels", nc if nc is not None else c), ("num_groups", c)):
+            if n % self.num_groups:
+                divs = [d for d in range(1, n + 1) if n % d == 0]
+                near = min(divs, key=lambda d: (abs(d - self.num_groups), d))
+                ctx.error(
+                    "AC205",
+                    f"{'num_channels' if field == 'num_channels' else 'the input channels'}={n} is not divisible "
+                    f"by num_groups={self.num_groups}",
+                    field=field if ctx.given(field) else "num_groups",
+                    hint=f"choose num_groups that divides {n} (e.g. {near})",
+                )
+                return None
         per_group = [x.shape[0], c // self.num_groups, *x.shape[2:]]
         if all(isinstance(d, int) for d in per_group) and math.prod(per_group) == 1:  # type: ignore[arg-type]
             ctx.error(

@@ -226,7 +226,7 @@ class Permute(Layer):
         return x.derived(tuple(x.shape[i] for i in w), ctx.path)
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
-        return f"{args[0]}.permute({', '.join(map(str, self.dims))})"
+        return f"{args[0]}.permute({', '.join(map(str, self.dims)) or '()'})"
 
     def label(self) -> str:
         return str(self.dims)
