@@ -245,7 +245,7 @@ def _compose(text: str, json_mode: bool, deadline: float) -> yaml.Node | None:
                 expanded -= size
                 node.end_mark = ev.end_mark
                 if isinstance(node, yaml.MappingNode):
-                    node.value = list(zip(children[0::2], children[1::2]))
+                    node.value = list(zip(children[0::2], children[1::2], strict=False))
                 else:
                     node.value = children
                 if anchor is not None:
@@ -393,7 +393,8 @@ class _Builder:
                 s.line,
                 s.column,
                 end_column=s.end_column if s.end_line == s.line else None,
-                hint="give a finite value" + (" (numbers this large overflow to infinity)" if "e" in node.value.lower() else ""),
+                hint="give a finite value"
+                + (" (numbers this large overflow to infinity)" if "e" in node.value.lower() else ""),
             )
             return _BAD
         return value
@@ -425,7 +426,9 @@ def load_text(text: str, file: str = "<spec>") -> Source:
         return src
     except yaml.reader.ReaderError as e:
         line, col = _line_col(text, e.position)
-        _diag(src, "AC002", f"the file holds a character YAML does not allow ({e.reason}: #x{e.character:04x})", line, col)
+        _diag(
+            src, "AC002", f"the file holds a character YAML does not allow ({e.reason}: #x{e.character:04x})", line, col
+        )
         return src
     except (yaml.YAMLError, RecursionError, MemoryError) as e:  # pragma: no cover - defensive
         _diag(src, "AC001", f"not valid YAML: {type(e).__name__}: {e}")
@@ -480,7 +483,9 @@ def _load_json(src: Source) -> Source:
         out: dict[str, Any] = {}
         for k, v in items:
             if k in out:
-                _diag(src, "AC004", f"duplicate key '{_short(k)}': the later value would silently replace the earlier one")
+                _diag(
+                    src, "AC004", f"duplicate key '{_short(k)}': the later value would silently replace the earlier one"
+                )
             out.setdefault(k, v)
         return out
 

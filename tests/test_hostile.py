@@ -197,7 +197,9 @@ def test_python_object_tag_on_a_scalar(tmp_path):
 
 def test_python_object_tag_on_a_sequence(tmp_path):
     marker = tmp_path / "pwned"
-    out = run(spec(tmp_path, HEAD + f"  - {{type: Linear, out_features: !!python/object/apply:os.system [touch {marker}]}}\n"))
+    out = run(
+        spec(tmp_path, HEAD + f"  - {{type: Linear, out_features: !!python/object/apply:os.system [touch {marker}]}}\n")
+    )
     expect(out, "AC003", 4, 34)
     assert not marker.exists()
 
@@ -292,7 +294,9 @@ def test_json_spec_has_locations(tmp_path):
 
 
 def test_json_trailing_comma(tmp_path):
-    out = run(spec(tmp_path, '{"name": "M",\n "input": {"shape": ["N", 3]},\n "layers": [{"type": "ReLU"},],\n}\n', "s.json"))
+    out = run(
+        spec(tmp_path, '{"name": "M",\n "input": {"shape": ["N", 3]},\n "layers": [{"type": "ReLU"},],\n}\n', "s.json")
+    )
     expect(out, "AC001", 3, 30)
 
 
