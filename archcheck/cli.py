@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -35,15 +36,30 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
-        except Exception as e:  # pragma: no cover - only on bugs
-            if ctx.params.get("debug"):
+        except OSError as e:
+            if e.errno == errno.EPIPE:  # output piped into `head`: click handles it
                 raise
-            click.echo(
-                f"archcheck: internal error ({type(e).__name__}: {e}). Please report it with the spec; "
-                "run with --debug for the traceback.",
-                err=True,
-            )
-            sys.exit(3)
+            _internal_error(ctx, e)
+        except Exception as e:
+            _internal_error(ctx, e)
+
+
+def _internal_error(ctx: click.Context, e: BaseException) -> None:
+    """A bug in archcheck: one line asking for a report and exit 3 (the traceback with --debug)."""
+    if ctx.params.get("debug"):
+        import traceback
+
+        traceback.print_exception(e)
+    sub = f" {ctx.invoked_subcommand}" if ctx.invoked_subcommand else ""
+    what = " ".join(f"{type(e).__name__}: {e}".split())  # one line, whatever the message
+    what = what if len(what) <= 200 else what[:197] + "..."
+    hint = "" if ctx.params.get("debug") else "; --debug shows the traceback"
+    click.echo(
+        f"archcheck{sub}: internal error ({what}). This is a bug in archcheck: "
+        f"please report it with the spec file{hint}.",
+        err=True,
+    )
+    sys.exit(3)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -335,3 +335,54 @@ def test_many_layers_in_linear_time(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("90,000 layers took longer than 15 s")
     assert out.code == 0
+
+
+# ------------------------------------------------------------ the internal-error path
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise ValueError("a bug\nover two lines")
+
+
+def _invoke(args: list[str]):
+    from click.testing import CliRunner
+
+    from archcheck.cli import main
+
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_internal_error_is_one_line_and_exit_3(monkeypatch):
+    monkeypatch.setattr("archcheck.api.check", _boom)
+    r = _invoke(["validate", str(ROOT / "specs" / "simple_cnn.yaml")])
+    assert r.exit_code == 3
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "internal error (ValueError: a bug over two lines)" in lines[0]
+    assert "report" in lines[0] and "--debug" in lines[0]
+    assert "Traceback" not in r.output
+
+
+def test_internal_error_with_debug_shows_the_traceback(monkeypatch):
+    monkeypatch.setattr("archcheck.api.check", _boom)
+    r = _invoke(["--debug", "validate", str(ROOT / "specs" / "simple_cnn.yaml")])
+    assert r.exit_code == 3
+    assert "Traceback" in r.stderr and "_boom" in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("archcheck validate: internal error")
+
+
+def test_broken_pipe_is_not_an_internal_error(monkeypatch):
+    import errno as _errno
+
+    def pipe(*args: Any, **kwargs: Any) -> Any:
+        raise BrokenPipeError(_errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr("archcheck.api.check", pipe)
+    from click.testing import CliRunner
+
+    from archcheck.cli import main
+
+    # click's standalone main turns EPIPE into a quiet exit 1.
+    r = CliRunner().invoke(main, ["validate", str(ROOT / "specs" / "simple_cnn.yaml")])
+    assert r.exit_code != 3
+    assert "internal error" not in r.output
