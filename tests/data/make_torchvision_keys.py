@@ -45,12 +45,11 @@ def main() -> None:
         keys = {k: list(v.shape) for k, v in model.state_dict().items()}
         outputs: dict[str, list[int]] = {}
 
-        def hook(mod: torch.nn.Module, args: object, out: torch.Tensor, path: str = "") -> None:
-            outputs[path] = list(out.shape)
-
         for path, mod in model.named_modules():
             if next(mod.children(), None) is None and next(mod.parameters(recurse=False), None) is not None:
-                mod.register_forward_hook(lambda m, a, o, path=path: hook(m, a, o, path))
+                mod.register_forward_hook(
+                    lambda m, a, o, path=path, outputs=outputs: outputs.__setitem__(path, list(o.shape))
+                )
         model.eval()
         model(torch.empty(1, 3, 224, 224, device="meta"))
         data = {
