@@ -78,11 +78,11 @@ def test_published_figures(spec: str) -> None:
         assert [d.code for d in res.diagnostics] == [], [d.message for d in res.diagnostics]
 
 
-def test_every_zoo_spec_is_listed() -> None:
-    """Each spec with a zoo header is in the table above (broken_* examples are not zoo specs)."""
-    listed = set(ZOO) | set(EXTRA)
-    zoo = {p.name for p in SPECS.glob("*.yaml") if not p.name.startswith("broken_") and p.name != "simple_cnn.yaml"}
-    assert zoo <= listed | SKIPPED, sorted(zoo - listed)
+def test_zoo_specs_have_a_header() -> None:
+    """Each zoo spec starts with a comment saying what it is and where it comes from."""
+    for name in set(ZOO) | set(EXTRA):
+        head = (SPECS / name).read_text().splitlines()[:3]
+        assert all(line.startswith("# ") for line in head), name
 
 
 def test_resnet50_spec_is_short() -> None:
@@ -194,7 +194,7 @@ def test_torchvision_state_dict(spec: str) -> None:
 
 # ---------------------------------------------------------------- hand-written torch references
 
-torch = pytest.importorskip("torch")  # CI installs it (the [torch] extra); the figures above need no torch
+torch = pytest.importorskip("torch")  # the [torch] extra, installed in CI; without it this module is skipped
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -459,7 +459,6 @@ EXTRA: dict[str, tuple[int, int | None, list[Any]]] = {
     "lstm_text.yaml": (3_482_628, None, ["N", 4]),
     "transformer_text.yaml": (2_891_268, None, ["N", 4]),
 }
-SKIPPED: set[str] = set()
 
 
 @pytest.mark.parametrize("spec", sorted(EXTRA))
