@@ -234,7 +234,13 @@ class _Planner:
         return True
 
     def opened(self, node: Node, level: int) -> bool:
-        return node.kind != "layer" and bool(node.children) and (self.depth is None or level < self.depth)
+        if node.kind == "layer" or not node.children:
+            return False
+        if self.depth is None:
+            return True
+        if node.repeat and node.children[0].kind != "layer" and level + 1 >= self.depth:
+            return False  # k identical collapsed copies say no more than "Block ×k"
+        return level < self.depth
 
     def scope(self, nodes: list[Node], env: dict[str, Src], cluster: Cluster, level: int, keep: set[str]) -> None:
         """Draw ``nodes`` (one scope) into ``cluster``; ``env`` maps local names to sources."""
