@@ -294,3 +294,34 @@ def types_(name: str | None) -> None:
             continue
         req = "required" if f.is_required() else f"default {f.default!r}"
         click.echo(f"  {fname:<22} {describe_type(f.rebuild_annotation())}; {req}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write to FILE instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@_dim_option
+def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> None:
+    """Write SPEC as a standalone PyTorch module (imports only torch).
+
+    Exit 0 written; 1 the spec has errors (nothing is generated); 2 usage
+    error, or FILE exists and --force was not given.
+    """
+    from .codegen import command
+
+    sys.exit(command(spec, out, force, _parse_dims(dims), click.echo))
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@_dim_option
+def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
+    """Build SPECS with torch, run them (meta device) and compare with archcheck.
+
+    Every module's output shape and the parameter counts must agree. Free
+    dims get small values (N=2; the others the smallest that check ok) unless
+    given with --dim. Exit 0 all agree; 1 a disagreement or a spec with errors.
+    """
+    from .verify import command
+
+    sys.exit(command(specs, _parse_dims(dims), click.echo))
