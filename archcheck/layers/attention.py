@@ -180,7 +180,7 @@ class MultiheadAttention(Layer):
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         qkv = args * 3 if len(args) == 1 else args
-        return f"{ref}({', '.join(qkv)})[0]"
+        return f"{ref}({', '.join(qkv)}, need_weights=False)[0]"
 
     def label(self) -> str:
         return f"{self.num_heads} heads"
