@@ -254,7 +254,7 @@ class Generator:
 
     # ---- __init__: module construction
 
-    def _layer_expr(self, node: Node, lit: Lit, rel: str, keys: set[str] | None = None) -> Call:
+    def _layer_expr(self, node: Node, lit: Lit, rel: str, keys: set[str] | None, in_seq: bool) -> Call:
         layer = node.layer
         assert layer is not None
         tn = type(layer).torch_name
@@ -268,10 +268,11 @@ class Generator:
             ann = type(layer).model_fields[k].annotation
             items.append((identifier_field(k), lit(args[k], f"{rel}:{k}", _literal_strings(ann))))
         if tn is None:
+            assert in_seq, "a tensor operation is only a module inside nn.Sequential"
             return Call(self._op_wrapper(layer), [])
         if not _TORCH_NAME.fullmatch(tn):
             raise CodegenError(f"bad torch_name {tn!r}")
-        if not _plain_call(layer):
+        if in_seq and not _plain_call(layer):
             return Call(self._module_wrapper(layer), items)
         return Call(tn, items)
 
@@ -319,20 +320,22 @@ class Generator:
             )
         return self.wrappers[key]
 
-    def _expr(self, node: Node, lit: Lit, rel: str, keys: dict[str, set[str]]) -> Any | None:
+    def _expr(self, node: Node, lit: Lit, rel: str, keys: dict[str, set[str]], in_seq: bool) -> Any | None:
         """The construction expression of ``node``, or None if it needs statements."""
         if node.kind == "layer":
-            return self._layer_expr(node, lit, rel, keys.get(rel))
+            return self._layer_expr(node, lit, rel, keys.get(rel), in_seq)
         if node.kind == "block":
             inst = self.instances[node.path]
             return Call(inst.cls, [(p, lit(v, f"{rel}:{p}", allowed)) for p, v, allowed in inst.args])
         if node.repeat is None and all(c.name.isdigit() for c in node.children):
-            items = [self._expr(c, lit, _join(rel, c.name), keys) for c in node.children]
+            items = [self._expr(c, lit, _join(rel, c.name), keys, True) for c in node.children]
             if all(i is not None for i in items):
                 return Call("nn.Sequential", [(None, i) for i in items])
         return None
 
-    def _module_stmts(self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str) -> list[str]:
+    def _module_stmts(
+        self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str, in_seq: bool = False
+    ) -> list[str]:
         """Statements that build ``node`` at ``target`` (``self.layer1``)."""
         comment = None
         if node.kind == "layer" and node.layer is not None:
@@ -344,7 +347,7 @@ class Generator:
                     if note:
                         notes.append(note)
             comment = "; ".join(notes) or None
-        e = self._expr(node, lit, rel, keys)
+        e = self._expr(node, lit, rel, keys, in_seq)
         if e is not None:
             return _stmt(target, e, ind, comment)
         return self._fill_sequential(node, target, lit, rel, keys, ind, create=True)
@@ -356,7 +359,7 @@ class Generator:
         kids = node.children
         if node.repeat is not None:
             # Runs of identical copies become loops; the first copy may differ (its input).
-            exprs = [self._expr(c, lit, _join(rel, c.name), keys) for c in kids]
+            exprs = [self._expr(c, lit, _join(rel, c.name), keys, True) for c in kids]
             if all(x is not None for x in exprs):
                 flat = [_flat(x) for x in exprs]
                 i = 0
@@ -374,9 +377,9 @@ class Generator:
         for c in kids:
             crel = _join(rel, c.name)
             if not c.name.isdigit():
-                lines += self._module_stmts(c, f"{target}.{identifier(c.name)}", lit, crel, keys, ind)
+                lines += self._module_stmts(c, f"{target}.{identifier(c.name)}", lit, crel, keys, ind, in_seq=True)
                 continue
-            e = self._expr(c, lit, crel, keys)
+            e = self._expr(c, lit, crel, keys, True)
             if e is not None:
                 lines += _stmt("", Call(f"{target}.append", [(None, e)]), ind)
             else:
@@ -422,7 +425,6 @@ class Generator:
             n = holder.get(v)
             return n is not None and last_use.get(n, -1) > i
 
-        generic = {"x", "out", *inputs}
         lines: list[str] = []
         for i, c in enumerate(children):
             args = [var[n] for n in c.inputs]
@@ -432,7 +434,7 @@ class Generator:
                 out_var = var[ins[0]]
             elif len(ins) > 1:
                 v0 = var[ins[0]]
-                if v0 in generic and not busy(v0, i):
+                if v0 in ("x", "out") and not busy(v0, i):
                     out_var = v0
                 elif not busy("x", i):
                     out_var = "x"
