@@ -186,7 +186,7 @@ class _Planner:
             env[nm] = Src(box.id, t, layout)
         outputs = list(self.res.spec.model.outputs or []) if self.res.spec.model is not None else []
         self.scope(self.res.root, env, root, 0, keep=set(outputs) | set(self.res.outputs))
-        for nm, t in self.res.outputs.items():
+        for nm in self.res.outputs:
             if nm not in env:
                 continue
             src = env[nm]
@@ -297,7 +297,7 @@ class _Planner:
                 inner: dict[str, Src] = {}
                 if n.kind == "block":
                     names = self.res.spec.blocks[n.type].inputs if n.type in self.res.spec.blocks else ["x"]
-                    inner.update(zip(names, srcs))
+                    inner.update(zip(names, srcs, strict=False))  # fewer srcs: an input failed
                     out_name = self.res.spec.blocks[n.type].output if n.type in self.res.spec.blocks else None
                 else:
                     inner.update({"": srcs[0]} if srcs else {})

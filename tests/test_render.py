@@ -14,17 +14,16 @@ import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SPECS, run_cli
 
 from archcheck import check
 from archcheck import render as R
 from archcheck.htmlreport import build, inline_svg
-
-from conftest import ROOT, SPECS, run_cli
 
 RENDER_SPECS = Path(__file__).resolve().parent / "render_specs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -274,7 +273,7 @@ def _png_pixels(data: bytes) -> tuple[int, int, int, list[bytes]]:
             for i in range(ch, stride):
                 line[i] = (line[i] + line[i - ch]) & 255
         elif f == 2:
-            line = bytearray((a + b) & 255 for a, b in zip(line, prev))
+            line = bytearray((a + b) & 255 for a, b in zip(line, prev, strict=True))
         elif f == 3:
             for i in range(stride):
                 left = line[i - ch] if i >= ch else 0
@@ -318,3 +317,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
     # The inline SVG is drawn: the conv family's fill colour appears.
     conv = bytes(int(R.FAMILY_COLORS["conv"][k : k + 2], 16) for k in (1, 3, 5))
     assert any(row[i : i + 3] == conv for row in rows for i in range(0, len(row), ch))
+
+
+def test_cli_render_dims_fill_free_dims(write_spec):
+    spec = write_spec("name: Free\ninput: {shape: [N, 3, H, W]}\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}\n")
+    free = run_cli("render", str(spec), "-o", "-")
+    assert free.exit_code == 0 and "8×H×W" in free.stdout
+    fixed = run_cli("render", str(spec), "-o", "-", "--dim", "H=32", "--dim", "W=16")
+    assert fixed.exit_code == 0 and "8×32×16" in fixed.stdout
