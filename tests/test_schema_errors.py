@@ -197,7 +197,6 @@ def test_top_level_error_does_not_cascade(cli, write_spec):
     assert [_at(d) for d in diags] == [("AC103", 1, 7)]
 
 
-@pytest.mark.xfail(strict=True, reason="loader.py: a tag on a sequence/mapping node is ignored instead of AC003")
 def test_unsafe_tag_on_a_sequence(cli, write_spec):
     text = HEAD + "  - {type: Linear, out_features: !!python/object/apply:os.system [echo pwned]}\n"
     d = _diags(cli, write_spec(text))[0]
