@@ -297,6 +297,27 @@ def types_(name: str | None) -> None:
 
 
 @main.command()
+@click.argument("code", required=False)
+def explain(code: str | None) -> None:
+    """Explain a diagnostic CODE (AC201, or its name: channel-mismatch); without CODE, list them all."""
+    from .diagnostics import CODES
+    from .explain import find, suggest, text
+
+    if code is None:
+        for c in CODES.values():
+            click.echo(f"{c.code}  {c.name:<26} {c.summary}")
+        return
+    found = find(code)
+    if found is None:
+        guess = suggest(code)
+        raise click.BadParameter(
+            f"no diagnostic code or name {code!r}" + (f"; did you mean '{guess}'?" if guess else ""),
+            param_hint="CODE",
+        )
+    click.echo(text(found.code))
+
+
+@main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")

@@ -1,0 +1,523 @@
+"""Long explanations of the diagnostic codes, for `archcheck explain CODE` and docs/diagnostics.md.
+
+One entry per code of ``diagnostics.CODES``, under fixed headings (as ruff's
+rule docs and rustc's ``--explain``): what it means, why it matters, an
+example spec that triggers it and the same spec fixed. The tests run every
+example through ``check`` (unless ``checked=False``): the example must yield
+its code and the fix must not, so the texts cannot drift from the checker.
+
+``python -m archcheck.explain --markdown > docs/diagnostics.md`` writes the page.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from dataclasses import dataclass
+
+from .diagnostics import BY_NAME, CODES, Code, did_you_mean
+
+
+@dataclass(frozen=True)
+class Explanation:
+    what: str  # What it means
+    why: str  # Why it matters
+    example: str  # a spec (YAML) that triggers the code
+    fix: str  # the same spec, fixed
+    checked: bool = True  # the tests run example and fix through `check`
+
+
+_CNN = "input: {shape: [N, 3, 32, 32]}\nlayers:\n"
+_VEC = "input: {shape: [N, 64]}\nlayers:\n"
+_SEQ = "input: {shape: [N, L, 64]}\nlayers:\n"
+
+EXPLANATIONS: dict[str, Explanation] = {
+    # ------------------------------------------------------------ 0xx: reading the file
+    "AC001": Explanation(
+        what="The file is not well-formed YAML (or, for a `.json` file, not strict JSON): a bracket is not "
+        "closed, indentation is inconsistent, a tab is used for indentation, a `.json` file has a trailing "
+        "comma or a comment, or the file holds several YAML documents.",
+        why="archcheck cannot tell what the spec says, so it checks nothing. The diagnostic points at the "
+        "place where the parser gave up, which is often just after the real mistake.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3\n  - ReLU\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n  - ReLU\n",
+    ),
+    "AC002": Explanation(
+        what="The file cannot be read as UTF-8 text: it holds bytes that are not UTF-8 (a file saved as "
+        "Latin-1 or UTF-16), NUL bytes (a binary file), control characters YAML does not allow, or it "
+        "cannot be opened at all.",
+        why="A spec is text. A stray encoding usually means the file was saved by an editor with another "
+        "default, or the wrong file was passed.",
+        example="# saved as Latin-1: the byte 0xe9 of 'é' is not UTF-8\nname: Réseau\n" + _CNN + "  - ReLU\n",
+        fix="# saved as UTF-8, and the class name is an ASCII identifier\nname: Reseau\n" + _CNN + "  - ReLU\n",
+        checked=False,
+    ),
+    "AC003": Explanation(
+        what="A value carries a YAML tag outside plain data: `!!python/object/apply:...`, `!!binary`, "
+        "`!!set`, `!!timestamp` or a custom `!tag`.",
+        why="Tags like `!!python/object/apply:os.system` make unsafe YAML loaders run code. archcheck never "
+        "constructs them (it reads plain data only: null, booleans, numbers, strings, lists and mappings), "
+        "and says so instead of silently dropping the tag.",
+        example=_CNN + "  - {type: Conv2d, out_channels: !!python/object/apply:os.cpu_count [], kernel_size: 3}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC004": Explanation(
+        what="A mapping has the same key twice, such as two `kernel_size` entries in one layer.",
+        why="YAML and JSON loaders usually keep the last value without a word, so the spec silently says "
+        "something other than what one of the lines says. archcheck keeps the first and reports the second.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, kernel_size: 5}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 5}\n",
+    ),
+    "AC005": Explanation(
+        what="The file or what it expands to exceeds archcheck's limits: the file is larger than 8 MiB, it "
+        "nests deeper than 100 levels, its YAML aliases expand to more than 200,000 values, a single "
+        "string is longer than 65,536 characters, reading it takes longer than 10 seconds, or `repeat` "
+        "and blocks expand the network to more than 100,000 layers.",
+        why='These limits keep a hostile or generated file (a YAML "billion laughs" alias bomb, a deeply '
+        "nested list) from exhausting memory or time; no real network spec comes near them.",
+        example="a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+        "f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+        fix="# repeated structure is written once, with repeat or a block\n"
+        + _CNN
+        + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {type: Conv2d, in_channels: 16, out_channels: 16, kernel_size: 3, padding: 1, repeat: 4}\n",
+    ),
+    "AC006": Explanation(
+        what="The file is empty, or holds only comments.",
+        why="There is nothing to check; usually the wrong file was passed, or a new spec was not written yet.",
+        example="# TODO: the model\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    # ------------------------------------------------------------ 1xx: the schema
+    "AC101": Explanation(
+        what="A field that the layer type (or the spec's top level) does not have. Fields are the torch "
+        "constructor's own argument names.",
+        why="A misspelt field would otherwise be ignored and its default used: `kernel: 5` on a Conv2d is "
+        "not a 5x5 convolution. archcheck rejects unknown fields and suggests the closest real one.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel: 5}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 5}\n",
+    ),
+    "AC102": Explanation(
+        what="A layer `type` that archcheck does not know: not a supported `torch.nn` class name, one of "
+        "archcheck's tensor operations (Add, Concat, Reshape, ...), Sequential, or a block the spec defines.",
+        why="Type names are case-sensitive, as in torch (`Conv2d`, not `Conv2D`). `archcheck types` lists "
+        "the known ones; the hint suggests the closest.",
+        example=_CNN + "  - {type: Conv2D, out_channels: 16, kernel_size: 3}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC103": Explanation(
+        what="A value of the wrong type: a quoted number where an int belongs, a float for a size, a list "
+        "where a single value is expected, or a mapping key that is not a name.",
+        why='The schema is strict, as torch is at run time: `"3"` is a string and `3.0` is not an int. '
+        "Guessing would hide typos. Note that YAML reads `on`, `off`, `yes` and `no` as booleans.",
+        example=_CNN + '  - {type: Conv2d, out_channels: 16, kernel_size: "3"}\n',
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC104": Explanation(
+        what="A value outside its allowed range or set: a probability above 1, a size below 1, a string "
+        "that is not one of the allowed choices, a number that is not finite (`.nan`, `.inf`, `1e400`) "
+        "or an integer beyond torch's int64, or `inputs`/`outputs` naming something that is not there.",
+        why="torch would raise when the module is built, or worse, build something meaningless. archcheck "
+        "says which bound was crossed.",
+        example=_VEC + "  - {type: Dropout, p: 1.5}\n",
+        fix=_VEC + "  - {type: Dropout, p: 0.5}\n",
+    ),
+    "AC105": Explanation(
+        what="A required field is absent: a layer without `type`, a Conv2d without `out_channels`, a spec "
+        "without `input` or `layers`.",
+        why="Sizes that follow from the input (`in_channels`, `in_features`, ...) may be left out, but the "
+        "ones that define the layer cannot be guessed.",
+        example=_CNN + "  - {type: Conv2d, kernel_size: 3}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC106": Explanation(
+        what="Two layers share a name in one scope (the top level, a Sequential or a block), or a layer is "
+        "named like a model input.",
+        why="A name is the attribute of the module in the generated `nn.Module` and what `inputs:` refers "
+        "to; two layers with one name would make both ambiguous.",
+        example=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3}\n"
+        "  - {name: conv, type: Conv2d, out_channels: 32, kernel_size: 3}\n",
+        fix=_CNN + "  - {name: conv1, type: Conv2d, out_channels: 16, kernel_size: 3}\n"
+        "  - {name: conv2, type: Conv2d, out_channels: 32, kernel_size: 3}\n",
+    ),
+    "AC107": Explanation(
+        what="A name that is not a usable Python identifier: it has a dash or a space, starts with a digit "
+        "or `_`, is not ASCII, is a Python keyword, or would shadow an `nn.Module` attribute "
+        "(`forward`, `parameters`, `training`, ...).",
+        why="Layer names become attributes of the generated module and the spec name becomes its class "
+        "name, so they must be valid there and must not break `nn.Module`.",
+        example=_CNN + "  - {name: conv-1, type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+        fix=_CNN + "  - {name: conv1, type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC108": Explanation(
+        what="A combination of options that torch rejects when it builds the layer, although each value is "
+        "valid alone: `padding: same` with a stride above 1, both `input` and `inputs`, an Embedding "
+        "`padding_idx` outside the vocabulary, `align_corners` with a nearest-neighbour Upsample.",
+        why="torch raises these in the constructor; archcheck reports them with the rule, before anything runs.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: same}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}\n",
+    ),
+    "AC109": Explanation(
+        what="A `$` expression that cannot be evaluated: it names a parameter that does not exist, divides "
+        "by zero, uses an operator outside `+ - * // % ( )`, `min` and `max`, is too long, or produces "
+        "an absurdly large value.",
+        why="Expressions are evaluated by a small safe evaluator, never Python's `eval`; anything outside "
+        "its grammar is an error rather than a guess.",
+        example="params: {width: 16}\n" + _CNN + '  - {type: Conv2d, out_channels: "$widht * 2", kernel_size: 3}\n',
+        fix="params: {width: 16}\n" + _CNN + '  - {type: Conv2d, out_channels: "$width * 2", kernel_size: 3}\n',
+    ),
+    # ------------------------------------------------------------ 2xx: shapes
+    "AC201": Explanation(
+        what="The input's channel count (dim 1) differs from the layer's `in_channels` (or `num_features`, "
+        "`num_channels`).",
+        why="torch fails at the first forward pass with `expected input[4, 3, 32, 32] to have 1 channels`. "
+        "archcheck names the layer that produced the input; leaving `in_channels` out has it inferred.",
+        example=_CNN + "  - {type: Conv2d, in_channels: 1, out_channels: 16, kernel_size: 3}\n",
+        fix=_CNN + "  - {type: Conv2d, in_channels: 3, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC202": Explanation(
+        what="The input's last dim differs from a Linear layer's `in_features`.",
+        why="This is the classic `mat1 and mat2 shapes cannot be multiplied (4x1568 and 512x10)`: after "
+        "Flatten the feature count is channels x height x width, easy to get wrong by hand. archcheck "
+        "shows the arithmetic; leaving `in_features` out has it inferred.",
+        example="input: {shape: [N, 1, 28, 28]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 32, kernel_size: 3, padding: 1}\n"
+        "  - {type: MaxPool2d, kernel_size: 4}\n"
+        "  - Flatten\n"
+        "  - {type: Linear, in_features: 512, out_features: 10}\n",
+        fix="input: {shape: [N, 1, 28, 28]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 32, kernel_size: 3, padding: 1}\n"
+        "  - {type: MaxPool2d, kernel_size: 4}\n"
+        "  - Flatten\n"
+        "  - {type: Linear, in_features: 1568, out_features: 10}   # 32 * 7 * 7\n",
+    ),
+    "AC203": Explanation(
+        what="A kernel or pooling window does not fit the (padded) input, so the output would have size 0 or less.",
+        why="Each stride-2 step halves the spatial size; a deep stack on a small input runs out of pixels. "
+        "torch raises `Output size is too small` at run time.",
+        example="input: {shape: [N, 3, 4, 4]}\nlayers:\n  - {type: Conv2d, out_channels: 16, kernel_size: 5}\n",
+        fix="input: {shape: [N, 3, 4, 4]}\nlayers:\n  - {type: Conv2d, out_channels: 16, kernel_size: 5, padding: 2}\n",
+    ),
+    "AC204": Explanation(
+        what="The input has a rank (number of dims) that the layer does not accept: a Conv2d on a 3-d "
+        "tensor, a BatchNorm1d on a 4-d one.",
+        why="Usually a Flatten, Reshape or `unsqueeze` is missing, or the layer's dimensionality (1d/2d/3d) "
+        "is the wrong one.",
+        example=_CNN + "  - {type: BatchNorm1d}\n",
+        fix=_CNN + "  - {type: BatchNorm2d}\n",
+    ),
+    "AC205": Explanation(
+        what="`in_channels` or `out_channels` is not divisible by `groups`.",
+        why="A grouped convolution splits the channels into `groups` equal parts; torch's constructor "
+        "raises otherwise. For a depthwise convolution use `groups` equal to the input channels and an "
+        "`out_channels` that is a multiple of it.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, groups: 3}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 12, kernel_size: 3, groups: 3}\n",
+    ),
+    "AC206": Explanation(
+        what="A pooling layer's padding is larger than half its kernel.",
+        why="torch refuses it (`pad should be at most half of effective kernel size`): the window would "
+        "see only padding.",
+        example=_CNN + "  - {type: MaxPool2d, kernel_size: 2, padding: 2}\n",
+        fix=_CNN + "  - {type: MaxPool2d, kernel_size: 2, padding: 1}\n",
+    ),
+    "AC207": Explanation(
+        what="A layer needs a fixed size, but its input's size depends on a free dim: a Linear after "
+        "Flatten when the height and width are symbols `H` and `W`.",
+        why="The network then works for one input size only. Fix the size (a number, or `--dim H=224`), or "
+        "make the size independent of it with an adaptive pool before Flatten.",
+        example="input: {shape: [N, 3, H, W]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - Flatten\n"
+        "  - {type: Linear, out_features: 10}\n",
+        fix="input: {shape: [N, 3, H, W]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {type: AdaptiveAvgPool2d, output_size: 1}\n"
+        "  - Flatten\n"
+        "  - {type: Linear, out_features: 10}\n",
+    ),
+    "AC208": Explanation(
+        what="A dim index (`dim`, `start_dim`, `dims`, `dim0`, ...) outside the input's rank.",
+        why="torch raises `Dimension out of range`. Negative indices count from the end, as in torch.",
+        example=_VEC + "  - {type: Softmax, dim: 2}\n",
+        fix=_VEC + "  - {type: Softmax, dim: 1}\n",
+    ),
+    "AC209": Explanation(
+        what="Reflect or circular padding that is not smaller than the input dim it pads.",
+        why="Reflection mirrors the input without its edge, so it needs more pixels than the padding; torch "
+        "raises at run time when a small input reaches the layer.",
+        example="input: {shape: [N, 3, 2, 2]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 2, padding_mode: reflect}\n",
+        fix="input: {shape: [N, 3, 2, 2]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 2, padding_mode: zeros}\n",
+    ),
+    "AC210": Explanation(
+        what="A transposed convolution's `output_padding` is not smaller than its stride or its dilation.",
+        why="torch refuses it: `output_padding` only picks among the output sizes a stride allows.",
+        example=_CNN + "  - {type: ConvTranspose2d, out_channels: 16, kernel_size: 3, stride: 2, output_padding: 2}\n",
+        fix=_CNN + "  - {type: ConvTranspose2d, out_channels: 16, kernel_size: 3, stride: 2, output_padding: 1}\n",
+    ),
+    "AC211": Explanation(
+        what="A BatchNorm layer sees a single value per channel (batch size 1 and no spatial dims).",
+        why="In training mode torch raises `Expected more than 1 value per channel when training`; without "
+        "running statistics it fails in eval mode too. This is a warning when only training fails.",
+        example="input: {shape: [1, 64]}\nlayers:\n  - {type: BatchNorm1d, track_running_stats: false}\n",
+        fix="input: {shape: [8, 64]}\nlayers:\n  - {type: BatchNorm1d, track_running_stats: false}\n",
+    ),
+    "AC212": Explanation(
+        what="Softmax or LogSoftmax without `dim`.",
+        why="torch then picks a dim by a legacy rule and warns; the choice changes with the input's rank, "
+        "which is rarely what was meant. Say which dim holds the classes.",
+        example=_VEC + "  - {type: Linear, out_features: 10}\n  - Softmax\n",
+        fix=_VEC + "  - {type: Linear, out_features: 10}\n  - {type: Softmax, dim: 1}\n",
+    ),
+    "AC213": Explanation(
+        what="LayerNorm's `normalized_shape` differs from the input's trailing dims.",
+        why="LayerNorm normalizes over the last dims, which must equal `normalized_shape` exactly; leaving it "
+        "out has it inferred from the last dim.",
+        example=_SEQ + "  - {type: LayerNorm, normalized_shape: 32}\n",
+        fix=_SEQ + "  - {type: LayerNorm, normalized_shape: 64}\n",
+    ),
+    "AC214": Explanation(
+        what="The input's dtype is one the layer cannot take: an Embedding fed floats, a convolution fed "
+        "integer indices.",
+        why="torch raises at run time (`Expected tensor for argument #1 'indices' to have scalar type Long`). "
+        "Declare token inputs with `dtype: long`.",
+        example="input: {shape: [N, L]}\nlayers:\n  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n",
+        fix="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n",
+    ),
+    "AC215": Explanation(
+        what="A size is not divisible by a factor the layer needs: `embed_dim` by `num_heads` in attention, "
+        "channels by `upscale_factor**2` in PixelShuffle, spatial size by the factor in PixelUnshuffle.",
+        why="torch's constructor or forward raises; each attention head gets `embed_dim // num_heads` dims "
+        "and they must add up.",
+        example=_SEQ + "  - {type: MultiheadAttention, embed_dim: 64, num_heads: 6}\n",
+        fix=_SEQ + "  - {type: MultiheadAttention, embed_dim: 64, num_heads: 8}\n",
+    ),
+    "AC216": Explanation(
+        what="Reshape or Unflatten sizes that do not multiply to the input's number of elements.",
+        why="torch raises `shape '[...]' is invalid for input of size ...`. A single `-1` lets one size be computed.",
+        example="input: {shape: [N, 48]}\nlayers:\n  - {type: Unflatten, dim: 1, unflattened_size: [3, 4, 5]}\n",
+        fix="input: {shape: [N, 48]}\nlayers:\n  - {type: Unflatten, dim: 1, unflattened_size: [3, 4, 4]}\n",
+    ),
+    "AC217": Explanation(
+        what="A Reshape whose first dim is not the input's batch dim.",
+        why="This is the silent bug of `x.view(-1, 392)`: with a wrong feature count, a batch of 4 becomes a "
+        "batch of 16 and training goes on with garbage. Keep the batch dim first (write `N`, or "
+        "`[N, -1]`).",
+        example="input: {shape: [N, 32, 7, 7]}\nlayers:\n  - {type: Reshape, shape: [-1, 392]}\n",
+        fix="input: {shape: [N, 32, 7, 7]}\nlayers:\n  - {type: Reshape, shape: [N, -1]}\n",
+    ),
+    "AC218": Explanation(
+        what="An index outside the size of the selected dim (Select's `index`).",
+        why="torch raises `index out of range`; negative indices count from the end.",
+        example=_SEQ.replace("N, L", "N, 10") + "  - {type: Select, dim: 1, index: 10}\n",
+        fix=_SEQ.replace("N, L", "N, 10") + "  - {type: Select, dim: 1, index: -1}\n",
+    ),
+    "AC219": Explanation(
+        what="Attention inputs that do not fit together: query, key and value (or a decoder's target and "
+        "memory) with different batch sizes, embedding sizes, or key and value of different lengths.",
+        why="torch raises deep inside the attention code with a message about internal shapes; archcheck "
+        "names the inputs that disagree.",
+        example="inputs:\n  q: {shape: [N, L, 64]}\n  k: {shape: [N, 10, 64]}\n  v: {shape: [N, 12, 64]}\nlayers:\n"
+        "  - {type: MultiheadAttention, embed_dim: 64, num_heads: 4, batch_first: true, inputs: [q, k, v]}\n",
+        fix="inputs:\n  q: {shape: [N, L, 64]}\n  kv: {shape: [N, 10, 64]}\nlayers:\n"
+        "  - {type: MultiheadAttention, embed_dim: 64, num_heads: 4, batch_first: true, inputs: [q, kv, kv]}\n",
+    ),
+    "AC220": Explanation(
+        what="GroupNorm or InstanceNorm sees a single value per group or per instance (for example "
+        "InstanceNorm on a 1x1 feature map).",
+        why="The variance of one value is zero: torch raises (`Expected more than 1 spatial element when "
+        "training`), or the output is all zeros.",
+        example="input: {shape: [N, 8, 1, 1]}\nlayers:\n  - {type: InstanceNorm2d, num_features: 8}\n",
+        fix="input: {shape: [N, 8, 4, 4]}\nlayers:\n  - {type: InstanceNorm2d, num_features: 8}\n",
+    ),
+    # ------------------------------------------------------------ 3xx: graphs, composition, free dims
+    "AC301": Explanation(
+        what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",
+        why="Usually a typo or a renamed layer; the hint suggests the closest existing name.",
+        example=_CNN + "  - {name: conv1, type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {name: skip, type: Add, inputs: [conv1, conv0]}\n",
+        fix=_CNN + "  - {name: conv1, type: Conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n"
+        "  - {name: skip, type: Add, inputs: [conv1, x]}\n",
+    ),
+    "AC302": Explanation(
+        what="`inputs` names a later layer, or the layer itself.",
+        why="Layers are evaluated in the order written, so this would be a cycle. Move the layer after the "
+        "ones it reads.",
+        example=_CNN + "  - {name: sum, type: Add, inputs: [x, conv1]}\n"
+        "  - {name: conv1, type: Conv2d, out_channels: 3, kernel_size: 3, padding: 1, inputs: [x]}\n",
+        fix=_CNN + "  - {name: conv1, type: Conv2d, out_channels: 3, kernel_size: 3, padding: 1, inputs: [x]}\n"
+        "  - {name: sum, type: Add, inputs: [x, conv1]}\n",
+    ),
+    "AC303": Explanation(
+        what="A layer inside a Sequential (or a `repeat`) names its `inputs`.",
+        why="A Sequential is a chain: each layer takes the previous one's output, as in `nn.Sequential`. "
+        "Branching belongs at the top level or in a block.",
+        example=_CNN + "  - type: Sequential\n    layers:\n"
+        "      - {name: a, type: Conv2d, out_channels: 8, kernel_size: 3}\n"
+        "      - {type: ReLU, inputs: [a]}\n",
+        fix=_CNN + "  - type: Sequential\n    layers:\n"
+        "      - {name: a, type: Conv2d, out_channels: 8, kernel_size: 3}\n"
+        "      - ReLU\n",
+    ),
+    "AC304": Explanation(
+        what="A block that contains itself, directly or through other blocks (or blocks nested too deeply).",
+        why="Expanding it would never end.",
+        example="blocks:\n  Stage: {layers: [{type: Conv2d, out_channels: 3, kernel_size: 1}, Stage]}\n"
+        + _CNN
+        + "  - Stage\n",
+        fix="blocks:\n  Stage: {layers: [{type: Conv2d, out_channels: 3, kernel_size: 1}, ReLU]}\n"
+        + _CNN
+        + "  - Stage\n  - Stage\n",
+    ),
+    "AC305": Explanation(
+        what="A layer whose output reaches no model output (a warning).",
+        why="Its parameters are trained by nothing and its compute is wasted; usually an `inputs:` entry "
+        "points at the wrong layer, or `outputs:` forgets a head.",
+        example=_VEC + "  - {name: a, type: Linear, out_features: 32}\n"
+        "  - {name: b, type: Linear, out_features: 32, inputs: [x]}\n",
+        fix=_VEC + "  - {name: a, type: Linear, out_features: 32}\n"
+        "  - {name: b, type: Linear, out_features: 32, inputs: [x]}\n"
+        "  - {name: sum, type: Add, inputs: [a, b]}\n",
+    ),
+    "AC306": Explanation(
+        what="The network works only for some sizes of a free dim, for example when a downsampled branch "
+        "and an upsampled one are added: the sizes agree only when `H` is even. The diagnostic states the "
+        "condition (a warning while the dim is free).",
+        why="It will fail for inputs that break the condition, which tests with one image size never show. "
+        "Give the dim a value that satisfies it (`--dim H=224`), or pad or crop so that any size works.",
+        example="input: {shape: [N, 8, H, W]}\nlayers:\n"
+        "  - {name: down, type: MaxPool2d, kernel_size: 2}\n"
+        "  - {name: up, type: Upsample, scale_factor: 2}\n"
+        "  - {name: sum, type: Add, inputs: [x, up]}\n",
+        fix="input: {shape: [N, 8, H, W]}\ndims: {H: 32, W: 32}\nlayers:\n"
+        "  - {name: down, type: MaxPool2d, kernel_size: 2}\n"
+        "  - {name: up, type: Upsample, scale_factor: 2}\n"
+        "  - {name: sum, type: Add, inputs: [x, up]}\n",
+    ),
+    "AC307": Explanation(
+        what="No size of the free dims makes the network work: a merge or a layer fails whatever value they take.",
+        why="The network cannot run at all; usually one branch of a merge downsamples and the other does not.",
+        example="input: {shape: [N, 8, H, W]}\nlayers:\n"
+        "  - {name: down, type: MaxPool2d, kernel_size: 2}\n"
+        "  - {name: sum, type: Add, inputs: [x, down]}\n",
+        fix="input: {shape: [N, 8, H, W]}\nlayers:\n"
+        "  - {name: same, type: MaxPool2d, kernel_size: 3, stride: 1, padding: 1}\n"
+        "  - {name: sum, type: Add, inputs: [x, same]}\n",
+    ),
+    "AC308": Explanation(
+        what="Tensors joined by Add, Multiply or Concat do not line up: the ranks differ, a dim differs "
+        "where broadcasting needs equal sizes or 1, or a dim other than Concat's `dim` differs.",
+        why="torch raises `The size of tensor a (16) must match the size of tensor b (32)` at run time; in a "
+        "residual block this means the shortcut needs a projection (a 1x1 conv).",
+        example=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {name: sum, type: Add, inputs: [x, conv]}\n",
+        fix=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {name: proj, type: Conv2d, out_channels: 16, kernel_size: 1, inputs: [x]}\n"
+        "  - {name: sum, type: Add, inputs: [proj, conv]}\n",
+    ),
+    # ------------------------------------------------------------ 9xx: archcheck itself
+    "AC901": Explanation(
+        what="archcheck itself failed while checking a layer: a bug in a shape rule, not in the spec.",
+        why="The other layers are still checked, but this one's result is unknown. Please report it with "
+        "the spec (or the smallest part of it that shows the failure); the CLI exits 3 on such bugs "
+        "and `archcheck --debug` shows the traceback.",
+        example="# any spec that makes a shape rule fail unexpectedly\n",
+        fix="# nothing to change in the spec: report the bug\n",
+        checked=False,
+    ),
+}
+
+
+HEADINGS = ("What it means", "Why it matters", "Example", "Fix")
+
+
+def find(query: str) -> Code | None:
+    """The code for ``query``: a code (``AC201``, ``ac201``, ``201``) or a kebab name (``channel-mismatch``)."""
+    q = query.strip()
+    if q.upper() in CODES:
+        return CODES[q.upper()]
+    if q.isdigit() and f"AC{q.zfill(3)}" in CODES:
+        return CODES[f"AC{q.zfill(3)}"]
+    key = q.lower().replace("_", "-").replace(" ", "-")
+    return BY_NAME.get(key)
+
+
+def suggest(query: str) -> str | None:
+    """The closest code or name to an unknown ``query``, for 'did you mean'."""
+    q = query.strip()
+    if q.upper().startswith("AC") and (c := find("AC" + q[2:].upper().replace("O", "0").replace("I", "1"))):
+        return c.code  # AC2O1: a letter O for a zero
+    return did_you_mean(q, list(CODES) + list(BY_NAME))
+
+
+def _indent(text: str, pad: str = "    ") -> str:
+    return "\n".join(pad + line if line else line for line in text.rstrip("\n").splitlines())
+
+
+def text(code: str) -> str:
+    """The explanation of ``code`` for a terminal."""
+    c, e = CODES[code], EXPLANATIONS[code]
+
+    def wrap(s: str) -> str:
+        return textwrap.fill(s, 88, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)
+
+    return "\n\n".join(
+        [
+            f"{c.code} {c.name}: {c.summary}",
+            f"{HEADINGS[0]}\n{wrap(e.what)}",
+            f"{HEADINGS[1]}\n{wrap(e.why)}",
+            f"{HEADINGS[2]}\n{_indent(e.example)}",
+            f"{HEADINGS[3]}\n{_indent(e.fix)}",
+        ]
+    )
+
+
+def markdown() -> str:
+    """docs/diagnostics.md: a table of all codes, then one section per code."""
+    out = [
+        "# Diagnostic codes",
+        "",
+        "<!-- Generated by `python -m archcheck.explain --markdown > docs/diagnostics.md`; do not edit. -->",
+        "",
+        "Every finding archcheck reports has a stable code and a short name. `archcheck explain CODE` "
+        "(or the name, e.g. `archcheck explain channel-mismatch`) prints the text below in a terminal.",
+        "",
+        "| code | name | summary |",
+        "| --- | --- | --- |",
+    ]
+    for c in CODES.values():
+        out.append(f"| [{c.code}](#{c.code.lower()}-{c.name}) | `{c.name}` | {c.summary} |")
+    for c in CODES.values():
+        e = EXPLANATIONS.get(c.code)
+        out += ["", f"## {c.code} {c.name}", "", f"*{c.summary}*", ""]
+        if e is None:
+            out.append("(no explanation yet)")
+            continue
+        out += [f"**{HEADINGS[0]}.** {e.what}", "", f"**{HEADINGS[1]}.** {e.why}", ""]
+        out += [f"**{HEADINGS[2]}:**", "", "```yaml", e.example.rstrip("\n"), "```", ""]
+        out += [f"**{HEADINGS[3]}:**", "", "```yaml", e.fix.rstrip("\n"), "```"]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m archcheck.explain --markdown`` prints docs/diagnostics.md; ``CODE`` prints one text."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--markdown"]:
+        sys.stdout.write(markdown())
+        return 0
+    if len(args) == 1 and (c := find(args[0])) is not None:
+        print(text(c.code))
+        return 0
+    print("usage: python -m archcheck.explain --markdown | CODE", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
