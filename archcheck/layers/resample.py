@@ -269,6 +269,9 @@ class _Pad(Layer):
                 )
                 return None
             o = D.add(size, lo + hi)
+            cropped = D.add(size, min(lo, 0) + min(hi, 0))  # constant mode crops first, then pads
+            if self.mode == "constant" and isinstance(cropped, int) and cropped < 0:
+                o = cropped
             if isinstance(o, int) and o < 1:
                 ctx.error(
                     "AC203",
