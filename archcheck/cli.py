@@ -74,10 +74,11 @@ def main(debug: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "pretty", "short"]),
+    type=click.Choice(["text", "json", "pretty", "short", "sarif"]),
     default="text",
     show_default=True,
-    help="text: rustc-style on a terminal, one line per finding when piped; json: one object per spec.",
+    help="text: rustc-style on a terminal, one line per finding when piped; json: one object per spec; "
+    "sarif: one SARIF 2.1.0 log for CI code scanning.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only diagnostics and the verdict, no layer table.")
 @click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
@@ -90,14 +91,21 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
     values = _parse_dims(dims)
     tty = sys.stdout.isatty()
     failed = False
+    results = []
     for path in specs:
         res = check(path, values)
         failed |= not res.ok
-        if fmt == "json":
+        if fmt == "sarif":
+            results.append(res)
+        elif fmt == "json":
             click.echo(json.dumps(to_json(res)))
         else:
             pretty = fmt == "pretty" or (fmt == "text" and tty)
             click.echo(render_text(res, pretty=pretty, color=tty if color is None else color, table=not quiet))
+    if fmt == "sarif":
+        from .sarif import to_sarif
+
+        click.echo(json.dumps(to_sarif(results), indent=2))
     sys.exit(1 if failed else 0)
 
 
@@ -346,3 +354,18 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     from .verify import command
 
     sys.exit(command(specs, _parse_dims(dims), click.echo))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@_dim_option
+@click.option("--depth", type=click.IntRange(min=1), default=None, help="Open blocks and Sequentials K levels deep (default: all).")
+@click.option("--torchinfo", "with_torchinfo", is_flag=True, help="Also run torchinfo.summary on the built model and print its totals.")
+def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo: bool) -> None:
+    """A torchinfo/Keras-style table of SPEC: shapes, params, MACs, receptive field, memory.
+
+    Exit 0 ok; 1 the spec has errors; 2 usage error.
+    """
+    from .summary import command
+
+    sys.exit(command(spec, _parse_dims(dims), depth, with_torchinfo, click.echo))

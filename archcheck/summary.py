@@ -1,0 +1,286 @@
+"""``archcheck summary``: the layer table users of torchinfo and Keras expect.
+
+One row per module (nested paths indented), its type, output shape, params
+and MACs; along the main path of a conv/pool stack the receptive field and
+the cumulative stride (``n/a`` once a flatten, a global pool, an upsampling
+or a merge of differently strided branches makes them ambiguous); then
+totals: params, trainable params, parameter memory at fp32, activation
+memory per sample, MACs and FLOPs.
+
+Conventions: MACs are multiply-accumulates, counted for one sample (the
+batch dim counts as 1); FLOPs = 2 x MACs. Activation memory is the sum of
+every layer's output elements x 4 bytes (fp32), for one sample. Nothing here
+imports torch, except ``--torchinfo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import dims as D
+from .engine import CheckResult, Node
+from .registry import Layer, Tensor, as_tuple
+from .report import human
+
+BYTES = 4  # fp32
+
+# Layer families that keep the spatial layout as it is (receptive field passes through).
+_PASS = frozenset({"activation", "norm", "dropout", "identity"})
+
+
+@dataclass
+class Field:
+    """Receptive field and cumulative stride per spatial dim (None: n/a)."""
+
+    rf: tuple[int, ...]
+    jump: tuple[int, ...]
+
+    def text(self) -> tuple[str, str]:
+        return _dims_text(self.rf), _dims_text(self.jump)
+
+
+def _dims_text(v: tuple[int, ...]) -> str:
+    return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
+
+
+def _broadcast(v: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return v * n if len(v) == 1 else v
+
+
+def _step(layer: Layer, f: Field | None) -> Field | None:
+    """The receptive field after ``layer``, from the one before it."""
+    if f is None:
+        return None
+    fam = type(layer).family
+    if fam in _PASS:
+        return f
+    nd = getattr(type(layer), "nd", None)
+    fields = type(layer).model_fields
+    if fam not in ("conv", "pool") or nd is None or "kernel_size" not in fields or "output_padding" in fields:
+        return None  # flatten, linear, global/adaptive pools, transposed convs, upsampling: n/a
+    k = as_tuple(layer.kernel_size, nd)  # type: ignore[attr-defined]
+    stride = getattr(layer, "stride", None)
+    s = as_tuple(stride if stride is not None else layer.kernel_size, nd)  # type: ignore[attr-defined]
+    d = as_tuple(getattr(layer, "dilation", 1), nd)
+    rf, jump = _broadcast(f.rf, nd), _broadcast(f.jump, nd)
+    if len(rf) != nd:
+        return None
+    rf2 = tuple(r + di * (ki - 1) * j for r, di, ki, j in zip(rf, d, k, jump))
+    return Field(rf2, tuple(j * si for j, si in zip(jump, s)))
+
+
+def _merge(fs: list[Field | None]) -> Field | None:
+    """Branches that meet: the largest field if they are equally strided, else n/a."""
+    if any(f is None for f in fs) or not fs:
+        return None
+    n = max(len(f.rf) for f in fs if f)
+    jumps = {_broadcast(f.jump, n) for f in fs if f}
+    if len(jumps) != 1:
+        return None
+    rfs = [_broadcast(f.rf, n) for f in fs if f]
+    return Field(tuple(max(r[i] for r in rfs) for i in range(n)), jumps.pop())
+
+
+def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
+    """Receptive field and cumulative stride at every node's output, by path."""
+    out: dict[str, Field | None] = {}
+    blocks = res.spec.blocks
+
+    def scope(nodes: list[Node], env: dict[str, Field | None]) -> None:
+        for n in nodes:
+            fs = [env.get(i) for i in n.inputs]
+            if n.kind == "layer":
+                if n.layer is None:
+                    f = None
+                elif len(fs) == 1:
+                    f = _step(n.layer, fs[0])
+                else:
+                    f = _merge(fs) if type(n.layer).family == "merge" else None
+            elif n.kind == "sequential":
+                inner: dict[str, Field | None] = {"": fs[0] if fs else None}
+                scope(n.children, inner)
+                f = out.get(n.children[-1].path) if n.children else None
+            else:
+                bdef = blocks[n.type]
+                inner = dict(zip(bdef.inputs, fs))
+                scope(n.children, inner)
+                last = bdef.output or (n.children[-1].name if n.children else None)
+                f = inner.get(last) if last else None
+            out[n.path] = f
+            env[n.name] = f
+
+    start = Field((1,), (1,))
+    scope(res.root, {k: start for k in res.inputs})
+    return out
+
+
+def per_sample(shape: Any, batch: Any) -> int | None:
+    """Elements of one sample: the batch dim (a free dim named like the input's dim 0) counts as 1."""
+    dims = list(shape)
+    if dims and isinstance(batch, str) and dims[0] == batch:
+        dims = dims[1:]
+    return D.numel(tuple(dims))
+
+
+def _batch_dim(res: CheckResult) -> Any:
+    for t in res.inputs.values():
+        if t.shape and isinstance(t.shape[0], str):
+            return t.shape[0]
+    return None
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def _total(n: int | None, per: str, unknown: str) -> str:
+    if n is None:
+        return "?" + unknown
+    return f"{n:,}{per} ({human(n)})"
+
+
+def _count(n: int | None) -> str:
+    return "?" if n is None else "--" if n == 0 else f"{n:,}"
+
+
+def rows(res: CheckResult, depth: int | None = None) -> list[tuple[str, ...]]:
+    """The table rows (header first); ``depth`` limits how deep containers are opened."""
+    fields = receptive_fields(res)
+    head = ("Layer (path)", "Type", "Output shape", "Params", "MACs", "RF", "Stride")
+    out = [head]
+
+    def add(nodes: list[Node], level: int) -> None:
+        for n in nodes:
+            f = fields.get(n.path)
+            rf, jump = f.text() if f else ("n/a", "n/a")
+            label = "  " * level + (n.path if level == 0 else n.name)
+            kind = n.type if n.kind != "sequential" or n.repeat is None else f"Sequential (x{n.repeat})"
+            out.append((
+                label,
+                kind,
+                D.fmt_shape(n.output.shape) if n.output is not None else "?",
+                _count(n.params),
+                _count(n.macs),
+                rf,
+                jump,
+            ))
+            if n.children and (depth is None or level + 1 < depth):
+                add(n.children, level + 1)
+
+    add(res.root, 0)
+    return out
+
+
+def table(res: CheckResult, depth: int | None = None) -> str:
+    rs = rows(res, depth)
+    widths = [max(len(r[i]) for r in rs) for i in range(len(rs[0]))]
+    right = {3, 4, 5, 6}
+    lines = []
+    for j, r in enumerate(rs):
+        cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(len(r))]
+        lines.append("  ".join(cells).rstrip())
+        if j == 0:
+            lines.append("=" * len(lines[0]))
+    lines.append("=" * len(lines[0]))
+    return "\n".join(lines)
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable: int
+    param_bytes: int
+    activation_bytes: int | None
+    macs: int | None
+    macs_per: list[str]
+
+    @property
+    def flops(self) -> int | None:
+        return None if self.macs is None else 2 * self.macs
+
+
+def totals(res: CheckResult) -> Totals:
+    batch = _batch_dim(res)
+    act: int | None = 0
+    for n in res.layers:
+        e = per_sample(n.output.shape, batch) if n.output is not None else None
+        act = None if e is None or act is None else act + e
+    p = res.total_params
+    return Totals(p, p, p * BYTES, None if act is None else act * BYTES, res.total_macs, res.macs_per)
+
+
+def render(res: CheckResult, depth: int | None = None) -> str:
+    """The whole summary: table, totals, conventions."""
+    t = totals(res)
+    ins = ", ".join(f"{k} {D.fmt_shape(v.shape)}" for k, v in res.inputs.items())
+    per = f" per {'·'.join(t.macs_per)}" if t.macs_per else ""
+    other = [d for d in t.macs_per if d != _batch_dim(res)]
+    act_note = f" (free dims {', '.join(other)} counted as 1)" if other else ""
+    free = sorted({n for v in res.inputs.values() for d in v.shape for n in D.free_names(d)} - {_batch_dim(res)})
+    unknown = f" (depends on {', '.join(free)}: give --dim {free[0]}=...)" if free else ""
+    lines = [
+        f"{res.name}: input {ins}",
+        table(res, depth),
+        f"Total params:          {t.params:,}",
+        f"Trainable params:      {t.trainable:,}",
+        "Non-trainable params:  0",
+        f"Param memory (fp32):   {_bytes(t.param_bytes)}",
+        f"Activations / sample:  {_bytes(t.activation_bytes)}{act_note if t.activation_bytes is not None else unknown}",
+        f"MACs:                  {_total(t.macs, per, unknown)}",
+        f"FLOPs:                 {_total(t.flops, per, unknown)}",
+        "Conventions: MACs are multiply-accumulates for one sample (batch dim = 1); FLOPs = 2 x MACs;",
+        "activation memory = sum of every layer's output elements x 4 bytes (fp32) for one sample;",
+        "RF = receptive field and Stride = cumulative stride of the main path, in input pixels",
+        "(n/a after a flatten, a global pool, an upsampling or a merge of differently strided branches).",
+    ]
+    return "\n".join(lines)
+
+
+def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """Run torchinfo.summary on the built model (batch 1); its totals, beside archcheck's."""
+    import torch
+    import torchinfo
+
+    from .verify import _inputs, concrete_dims, module_from_result
+
+    values, r1 = concrete_dims(res.spec, {**{k: 1 for k in ("N",) if k not in dims}, **dims})
+    if not r1.ok:
+        return "torchinfo: the spec does not check with " + ", ".join(f"{k}={v}" for k, v in values.items()), {}
+    model = module_from_result(r1)
+    info = torchinfo.summary(model, input_data=_inputs(torch, r1, "cpu"), verbose=0, depth=99)
+    got = {"params": int(info.total_params), "mult_adds": int(info.total_mult_adds)}
+    at = ", ".join(f"{k}={v}" for k, v in values.items())
+    lines = [
+        f"torchinfo ({at}):",
+        f"  {'':20}{'archcheck':>16}{'torchinfo':>16}",
+        f"  {'params':20}{r1.total_params:>16,}{got['params']:>16,}",
+        f"  {'MACs / mult-adds':20}{(r1.total_macs or 0):>16,}{got['mult_adds']:>16,}",
+        "  (torchinfo's mult-adds also count e.g. BatchNorm's and biases' operations as it sees fit;",
+        "   parameter counts must agree exactly)",
+    ]
+    return "\n".join(lines), got
+
+
+def command(spec: str, dims: dict[str, int], depth: int | None, with_torchinfo: bool, echo: Callable[..., Any]) -> int:
+    """``archcheck summary``: exit 0 ok, 1 the spec has errors."""
+    from .api import check
+    from .report import render_text
+
+    res = check(spec, dims)
+    if not res.ok:
+        echo(render_text(res, pretty=False, color=False, table=False))
+        return 1
+    echo(render(res, depth))
+    if with_torchinfo:
+        text, _ = torchinfo_totals(res, dims)
+        echo(text)
+    return 0
+
+
+__all__ = ["Field", "Tensor", "receptive_fields", "render", "rows", "table", "totals"]
