@@ -23,8 +23,9 @@ import ast
 import math
 import re
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from . import dims as D
 from .engine import CheckResult, Node
@@ -215,7 +216,7 @@ class Generator:
                 self._index(n.children, inner)
             elif n.kind == "block":
                 bdef = self.blocks[n.type]
-                self._index(n.children, dict(zip(bdef.inputs, xs)))
+                self._index(n.children, dict(zip(bdef.inputs, xs, strict=False)))
             env[n.name] = n.output
 
     def _raw(self, node: Node) -> Any:
@@ -525,7 +526,7 @@ class Generator:
             pname = assigned.get(key)
             if pname is None:
                 for p in params:
-                    if all(p in m.block_params and _same(m.block_params[p], v) for (m, _), v in zip(members, vec)):
+                    if all(p in m.block_params and _same(m.block_params[p], v) for (m, _), v in zip(members, vec, strict=False)):
                         pname = p
                         break
             if pname is None:

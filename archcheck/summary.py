@@ -15,8 +15,9 @@ imports torch, except ``--torchinfo``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import dims as D
 from .engine import CheckResult, Node
@@ -66,8 +67,8 @@ def _step(layer: Layer, f: Field | None) -> Field | None:
     rf, jump = _broadcast(f.rf, nd), _broadcast(f.jump, nd)
     if len(rf) != nd:
         return None
-    rf2 = tuple(r + di * (ki - 1) * j for r, di, ki, j in zip(rf, d, k, jump))
-    return Field(rf2, tuple(j * si for j, si in zip(jump, s)))
+    rf2 = tuple(r + di * (ki - 1) * j for r, di, ki, j in zip(rf, d, k, jump, strict=False))
+    return Field(rf2, tuple(j * si for j, si in zip(jump, s, strict=False)))
 
 
 def _merge(fs: list[Field | None]) -> Field | None:
@@ -103,7 +104,7 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
                 f = out.get(n.children[-1].path) if n.children else None
             else:
                 bdef = blocks[n.type]
-                inner = dict(zip(bdef.inputs, fs))
+                inner = dict(zip(bdef.inputs, fs, strict=False))
                 scope(n.children, inner)
                 last = bdef.output or (n.children[-1].name if n.children else None)
                 f = inner.get(last) if last else None

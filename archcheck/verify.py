@@ -196,7 +196,7 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
         problems.append(f"total params: {total:,} in torch, archcheck says {res.total_params:,}")
     outs = seen["__out__"]
     outs = outs if isinstance(outs, tuple) else (outs,)
-    for (name, t), o in zip(res.outputs.items(), outs):
+    for (name, t), o in zip(res.outputs.items(), outs, strict=False):
         want = tuple(D.substitute(d, values) for d in t.shape) if t is not None else None
         if want != tuple(o.shape):
             problems.append(f"output {name}: {list(o.shape)} in torch, archcheck says {D.fmt_shape(want or ())}")
