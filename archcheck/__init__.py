@@ -10,5 +10,13 @@ from .api import check, load
 from .engine import CheckResult
 from .schema import Spec
 
-__all__ = ["CheckResult", "Spec", "check", "load"]
+__all__ = ["CheckResult", "Spec", "build", "check", "load"]
+
+
+def __getattr__(name: str):  # build imports torch: only when asked for
+    if name == "build":
+        from .verify import build
+
+        return build
+    raise AttributeError(f"module 'archcheck' has no attribute {name!r}")
 __version__ = "0.1.0"
