@@ -52,17 +52,38 @@ class TorchOutcome:
         return self.exc is not None
 
 
-def spec_text(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> str:
-    data = {"name": "T", "input": {"shape": list(shape)}, "layers": [{"name": "l0", "type": type_, **fields}]}
+def split_extra(extra: dict[str, Any] | None) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """An Example's ``extra``: ``dtype`` of the input, and further named inputs (``memory: shape``)."""
+    extra = dict(extra or {})
+    dtype = extra.pop("dtype", "float32")
+    return dtype, {k: tuple(v) for k, v in extra.items()}
+
+
+def spec_text(type_: str, fields: dict[str, Any], shape: tuple[Any, ...], extra: dict[str, Any] | None = None) -> str:
+    dtype, more = split_extra(extra)
+    layer = {"name": "l0", "type": type_, **fields}
+    if more:
+        inputs = {"x": {"shape": list(shape), "dtype": dtype}} | {k: {"shape": list(v)} for k, v in more.items()}
+        data = {"name": "T", "inputs": inputs, "layers": [{**layer, "inputs": list(inputs)}]}
+    else:
+        data = {"name": "T", "input": {"shape": list(shape), "dtype": dtype}, "layers": [layer]}
     return json.dumps(data)
 
 
-def ac_run(type_: str, fields: dict[str, Any], shape: tuple[Any, ...], *, symbolic: bool = False) -> AcOutcome:
+def ac_run(
+    type_: str,
+    fields: dict[str, Any],
+    shape: tuple[Any, ...],
+    *,
+    symbolic: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> AcOutcome:
     """Check a one-layer spec ``type_(**fields)`` on input ``shape`` with archcheck.
 
-    ``shape`` may name free dims (``("N", 3, "H", "W")``) when ``symbolic``.
+    ``shape`` may name free dims (``("N", 3, "H", "W")``) when ``symbolic``; ``extra`` is an
+    Example's: the input's ``dtype`` and further named inputs.
     """
-    src = archcheck.loader.load_text(spec_text(type_, fields, shape), "t.json")
+    src = archcheck.loader.load_text(spec_text(type_, fields, shape, extra), "t.json")
     res = archcheck.engine.check(archcheck.schema.parse_spec(src))
     errs = [d.code for d in res.diagnostics if d.severity == "error"]
     warns = [d.code for d in res.diagnostics if d.severity == "warning"]
@@ -81,26 +102,61 @@ def torch_module(type_: str, kwargs: dict[str, Any]):
     return getattr(nn, type_)(**kwargs)
 
 
-def torch_run(type_: str, kwargs: dict[str, Any], shape: tuple[int, ...], *, train: bool = True) -> TorchOutcome:
-    """Build ``nn.<type_>(**kwargs)`` and run it on a real tensor of ``shape``."""
+TORCH_DTYPES = {"long": "long", "int64": "long", "int32": "int32", "bool": "bool"}
+
+
+def make_tensor(shape: tuple[int, ...], dtype: str = "float32"):
+    """A real tensor: random floats, or zeros for integer dtypes (a valid index everywhere)."""
     import torch
 
+    if dtype in TORCH_DTYPES:
+        return torch.zeros(shape, dtype=getattr(torch, TORCH_DTYPES[dtype]))
+    return torch.randn(shape, dtype=getattr(torch, dtype))
+
+
+def torch_run(
+    type_: str,
+    kwargs: dict[str, Any],
+    shape: tuple[int, ...],
+    *,
+    train: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> TorchOutcome:
+    """Build ``nn.<type_>(**kwargs)`` and run it on a real tensor of ``shape`` (plus ``extra`` inputs).
+
+    The module is called the way generated code calls it (the layer's ``emit_call``), so
+    MultiheadAttention gets (x, x, x) and tuple outputs give their first item; a tensor
+    operation (no torch module) is evaluated from its ``emit_call`` expression.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    cls = REGISTRY[type_]
+    dtype, more = split_extra(extra)
+    names = list(kwargs.get("inputs") or ["x", *more])
+    env: dict[str, Any] = {"torch": torch, "F": F, "nn": torch.nn}
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            m = torch_module(type_, kwargs)
-        except Exception as e:  # noqa: BLE001 - any refusal counts
-            return TorchOutcome(None, None, e, "construct")
-        m.train(train)
-        params = sum(p.numel() for p in m.parameters())
-        x = torch.randn(*shape) if shape else torch.randn(())
+        params = 0
+        if cls.torch_name is not None:
+            try:
+                m = torch_module(type_, {k: v for k, v in kwargs.items() if k not in cls.meta_fields})
+            except Exception as e:  # noqa: BLE001 - any refusal counts
+                return TorchOutcome(None, None, e, "construct")
+            m.train(train)
+            params = sum(p.numel() for p in m.parameters())
+            env["m"] = m
+        expr = cls.model_construct(**kwargs).emit_call("m" if cls.torch_name is not None else None, names)
+        env["x"] = make_tensor(shape, dtype)
+        for k, v in more.items():
+            env[k] = make_tensor(v)
         try:
             with torch.no_grad():
-                y = m(x)
+                y = eval(expr, env)  # generated-code expression, e.g. "m(x)" or "x.permute(0, 2, 1)"
         except Exception as e:  # noqa: BLE001
             return TorchOutcome(None, params, e, "forward")
-    if isinstance(y, tuple):  # return_indices=True
+    if isinstance(y, tuple):  # return_indices=True, RNNs: generated code keeps the first item
         y = y[0]
     if 0 in y.shape:
         # torch returns an empty tensor (e.g. ConvTranspose whose padding eats the whole output).

@@ -222,7 +222,10 @@ class _AdaptiveAvg(_AdaptiveBase):
     def _any_rank(self, x: Tensor, o: list[int | None]) -> bool:
         # torch's adaptive_avg_pool2d/3d take a shortcut when the output is all 1s: the mean over
         # the last nd dims, which works for any input of rank >= nd (ATen AdaptiveAveragePooling*.cpp).
-        if self.nd == 1 or x.rank < self.nd:
+        # A list output_size first meets torch.nn.functional's _list_with_default, which wants
+        # rank >= nd + 1 ("Input dimension should be at least ...").
+        need = self.nd + 1 if isinstance(self.output_size, list) else self.nd
+        if self.nd == 1 or x.rank < need:
             return False
         axis = x.rank - self.nd
         return all((x.shape[axis + i] if v is None else v) == 1 for i, v in enumerate(o))
@@ -244,6 +247,8 @@ class AdaptiveAvgPool2d(_AdaptiveAvg):
         Example({"output_size": [None, 3]}, (1, 2, 5, 6), (1, 2, 5, 3)),
         Example({"output_size": 1}, (5, 6), (1, 1)),  # all-1 output: any rank >= 2 (a mean)
         Example({"output_size": 2}, (5, 6), error="AC204"),
+        Example({"output_size": [1, 1]}, (5, 6), error="AC204"),
+        Example({"output_size": [1, None]}, (2, 3, 4, 5, 1), (2, 3, 4, 1, 1)),
     ]
 
 
