@@ -1,0 +1,158 @@
+"""Generated code: goldens, ruff-clean, runs, state_dict keys follow the spec; the CLI's generate/verify/summary."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archcheck
+from archcheck.codegen import generate
+
+from conftest import ROOT, SPECS
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden"
+CASES = {"simple_cnn": SPECS / "simple_cnn.yaml", "resnet_branch": HERE / "specs" / "resnet_branch.yaml"}
+
+
+def _source(spec: Path) -> str:
+    return generate(archcheck.check(spec))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name: str, update_goldens: bool) -> None:
+    src = _source(CASES[name])
+    golden = GOLDEN / f"codegen_{name}.py"
+    if update_goldens or not golden.exists():
+        golden.write_text(src, encoding="utf-8")
+    assert src == golden.read_text(encoding="utf-8"), f"run pytest --update-goldens if the change to {golden.name} is intended"
+
+
+def _ruff(args: list[str], src: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    f = tmp_path / "model.py"
+    f.write_text(src, encoding="utf-8")
+    return subprocess.run([shutil.which("ruff") or "ruff", *args, "--isolated", str(f)], capture_output=True, text=True)
+
+
+def _valid_specs() -> list[Path]:
+    return sorted(p for p in SPECS.glob("*.y*ml") if not p.name.startswith("broken_")) + [CASES["resnet_branch"]]
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
+@pytest.mark.parametrize("spec", _valid_specs(), ids=lambda p: p.stem)
+def test_ruff_clean(spec: Path, tmp_path: Path) -> None:
+    src = _source(spec)
+    lint = _ruff(["check", "--select", "E,F,W,I,B,UP", "--ignore", "E501"], src, tmp_path)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = _ruff(["format", "--check", "--diff"], src, tmp_path)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert max(len(line) for line in src.splitlines()) <= 88
+
+
+def test_deterministic() -> None:
+    assert _source(CASES["resnet_branch"]) == _source(CASES["resnet_branch"])
+
+
+def test_simple_cnn_runs() -> None:
+    torch = pytest.importorskip("torch")
+    ns: dict = {}
+    exec(compile(_source(CASES["simple_cnn"]), "simple_cnn_generated", "exec"), ns)
+    model = ns["SimpleCNN"]()
+    out = model(torch.randn(4, 1, 28, 28))
+    assert tuple(out.shape) == (4, 10)
+    assert sum(p.numel() for p in model.parameters()) == 215370
+    assert list(model.state_dict()) == [
+        "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+    ]
+
+
+def test_build_state_dict_follows_spec_paths() -> None:
+    pytest.importorskip("torch")
+    model = archcheck.build(CASES["resnet_branch"])
+    res = archcheck.check(CASES["resnet_branch"])
+    keys = set(model.state_dict())
+    modules = dict(model.named_modules())
+    for n in res.nodes:
+        if n.kind != "layer" or type(n.layer).torch_name is not None:
+            assert n.path in modules, n.path
+    assert "layer2.0.downsample.0.weight" in keys and "stem.conv.weight" in keys and "layer1.1.bn2.running_mean" in keys
+    assert type(modules["layer1.0"]).__name__ == "BasicBlock" and type(modules["layer2.1"]).__name__ == "BasicBlock"
+
+
+def test_block_class_takes_varying_params() -> None:
+    src = _source(CASES["resnet_branch"])
+    assert "def __init__(self, planes):" in src
+    assert "BasicBlock(planes=16)" in src and "BasicBlock(planes=32)" in src
+    assert src.count("class BasicBlock(") == 1
+
+
+def test_generate_cli(cli, tmp_path: Path) -> None:
+    r = cli("generate", "specs/simple_cnn.yaml")
+    assert r.exit_code == 0 and "class SimpleCNN(nn.Module):" in r.stdout
+    out = tmp_path / "m.py"
+    assert cli("generate", "specs/simple_cnn.yaml", "-o", str(out)).exit_code == 0
+    assert out.read_text() == r.stdout
+    again = cli("generate", "specs/simple_cnn.yaml", "-o", str(out))
+    assert again.exit_code == 2 and "--force" in again.output
+    assert cli("generate", "specs/simple_cnn.yaml", "-o", str(out), "--force").exit_code == 0
+
+
+def test_generate_refuses_broken_spec(cli, tmp_path: Path) -> None:
+    out = tmp_path / "m.py"
+    r = cli("generate", "specs/broken_fc1_in_features.yaml", "-o", str(out))
+    assert r.exit_code == 1 and "AC202" in r.output and not out.exists()
+    assert "class " not in r.stdout
+
+
+@pytest.mark.parametrize("spec", _valid_specs(), ids=lambda p: p.stem)
+def test_verify_specs(cli, spec: Path) -> None:
+    pytest.importorskip("torch")
+    r = cli("verify", str(spec))
+    assert r.exit_code == 0, r.output
+    assert "agree with torch" in r.stdout
+
+
+def test_verify_reports_disagreement(monkeypatch) -> None:
+    pytest.importorskip("torch")
+    from archcheck import verify as V
+    from archcheck.layers.linear import Linear
+
+    monkeypatch.setattr(Linear, "param_count", lambda self: 7)
+    v, _ = V.verify(SPECS / "simple_cnn.yaml")
+    assert not v.ok and any("fc1" in p and "params" in p for p in v.problems)
+
+
+def test_summary(cli) -> None:
+    r = cli("summary", "specs/simple_cnn.yaml")
+    assert r.exit_code == 0
+    for text in ("conv1", "[N, 16, 28, 28]", "215,370", "FLOPs", "2 x MACs", "RF", "n/a"):
+        assert text in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("pool2"))
+    assert row.split()[-2:] == ["16", "4"]  # receptive field 16, cumulative stride 4
+    nested = cli("summary", "tests/specs/resnet_branch.yaml", "--depth", "1")
+    assert "layer1.0" not in nested.stdout and "  0 " not in nested.stdout
+    assert cli("summary", "specs/broken_shapes.yaml").exit_code == 1
+
+
+def test_summary_torchinfo(cli) -> None:
+    pytest.importorskip("torchinfo")
+    r = cli("summary", "specs/simple_cnn.yaml", "--torchinfo")
+    assert r.exit_code == 0
+    line = next(x for x in r.stdout.splitlines() if x.strip().startswith("params"))
+    assert line.split()[1:] == ["215,370", "215,370"]
+
+
+def test_summary_and_generate_do_not_import_torch() -> None:
+    code = (
+        "import sys; from click.testing import CliRunner; from archcheck.cli import main\n"
+        "for cmd in ('summary', 'generate'):\n"
+        "    r = CliRunner().invoke(main, [cmd, 'specs/simple_cnn.yaml'])\n"
+        "    assert r.exit_code == 0, r.output\n"
+        "assert 'torch' not in sys.modules\n"
+        "import archcheck; assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
