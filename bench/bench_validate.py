@@ -145,9 +145,13 @@ def main() -> None:
         res = archcheck.check(big[2000])
         assert res.ok and len(res.layers) == 2000, res.diagnostics[:3]
         rows.append(("in-process load() of the 1,000-layer file", time_call(lambda: archcheck.load(big[1000]), r)))
-        rows.append(("in-process load()+check() of the 2,000-layer file", time_call(lambda: archcheck.check(big[2000]), r)))
+        rows.append(
+            ("in-process load()+check() of the 2,000-layer file", time_call(lambda: archcheck.check(big[2000]), r))
+        )
 
-    print(f"python {sys.version.split()[0]}, median of {r} runs (after 1 warm-up) each; load average {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"python {sys.version.split()[0]}, median of {r} runs (after 1 warm-up) each; load average {os.getloadavg()[0]:.1f}\n"
+    )
     width = max(len(n) for n, _ in rows)
     print(f"  {'':<{width}}  {'wall':>8}     {'CPU':>8}")
     for name, t in rows:
@@ -156,7 +160,9 @@ def main() -> None:
     print()
     v, f = "archcheck validate specs/simple_cnn.yaml", "floor: import yaml, pydantic.BaseModel, click"
     print(f"  validate / floor      = {t_validate / t_floor:5.2f}x wall, {CPU[v] / CPU[f]:5.2f}x CPU   (aim <= 1.5x)")
-    print(f"  validate - floor      = {(t_validate - t_floor) * 1000:5.1f} ms wall, {(CPU[v] - CPU[f]) * 1000:5.1f} ms CPU")
+    print(
+        f"  validate - floor      = {(t_validate - t_floor) * 1000:5.1f} ms wall, {(CPU[v] - CPU[f]) * 1000:5.1f} ms CPU"
+    )
     if t_torchinfo is not None:
         ti = "torch + torchinfo.summary(SimpleCNN)"
         print(f"  torchinfo / validate  = {t_torchinfo / t_validate:5.2f}x wall, {CPU[ti] / CPU[v]:5.2f}x CPU")

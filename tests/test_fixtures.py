@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
 import archcheck
-from conftest import FIXTURES
 
 MARK = re.compile(r"#\s*([EW]):\s*(AC\d{3})\b")
 SEVERITY = {"E": "error", "W": "warning"}

@@ -101,7 +101,11 @@ def test_top_level_typo(cli, write_spec):
 
 
 def test_duplicate_yaml_key(cli, write_spec):
-    d = _one(cli, write_spec, HEAD + "  - name: c\n    type: Conv2d\n    out_channels: 4\n    out_channels: 8\n    kernel_size: 3\n")
+    d = _one(
+        cli,
+        write_spec,
+        HEAD + "  - name: c\n    type: Conv2d\n    out_channels: 4\n    out_channels: 8\n    kernel_size: 3\n",
+    )
     assert _at(d) == ("AC004", 8, 5)
     assert "out_channels" in d["message"]
 
@@ -177,21 +181,18 @@ def test_error_on_a_later_layer_keeps_earlier_shapes(cli, write_spec):
 # ---- known bugs in archcheck/schema.py (lead-owned); see the report in the PR.
 
 
-@pytest.mark.xfail(strict=True, reason="schema.py: errors nested under 'input' are reported at 'input' itself")
 def test_nested_input_typo(cli, write_spec):
     d = _one(cli, write_spec, "name: A\ninput:\n  shape: [N, 3]\n  dtyp: float32\nlayers: [ReLU]\n")
     assert _at(d) == ("AC101", 4, 3)
     assert "did you mean 'dtype'?" in d["hint"]
 
 
-@pytest.mark.xfail(strict=True, reason="schema.py: a bad input dim is reported as 'input must be >= 1, got {...}'")
 def test_nested_input_dim_out_of_range(cli, write_spec):
     d = _one(cli, write_spec, "name: A\ninput:\n  shape: [N, 3, 0]\nlayers: [ReLU]\n")
     assert _at(d) == ("AC104", 3, 17)
     assert "got 0" in d["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="schema.py: any top-level schema error drops the inputs, so layer 1 gets a 2nd error")
 def test_top_level_error_does_not_cascade(cli, write_spec):
     diags = _diags(cli, write_spec("name: 5\ninput: {shape: [N, 3]}\nlayers: [ReLU]\n"))
     assert [_at(d) for d in diags] == [("AC103", 1, 7)]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import archcheck
 from conftest import ROOT
+
+import archcheck
 
 BROKEN = "specs/broken_fc1_in_features.yaml"
 
