@@ -468,3 +468,32 @@ def test_sequence_models(spec: str) -> None:
     assert _errors(res) == [] and [d.code for d in res.diagnostics] == []
     assert res.total_params == params
     assert [_shape(t.shape) for t in res.outputs.values() if t is not None] == [out]
+
+
+# ---------------------------------------------------------------- the generated module
+
+
+@pytest.mark.parametrize("spec", sorted(TORCHVISION))
+def test_generated_module_has_torchvision_state_dict(spec: str) -> None:
+    """archcheck.build (the generate path) yields torchvision's state_dict, keys in order, and runs."""
+    data = json.loads((TV_DATA / f"{TORCHVISION[spec]}.json").read_text())
+    with torch.device("meta"):
+        model = archcheck.build(SPECS / spec)
+    assert [(k, list(v.shape)) for k, v in model.state_dict().items()] == list(data["state_dict"].items())
+    model.eval()
+    y = model(torch.empty(*data["input"], device="meta"))
+    assert list(y.shape) == [1, 1000]
+
+
+@pytest.mark.parametrize(
+    ("spec", "ref"),
+    [("lenet5.yaml", LeNet5), ("audio_m5.yaml", M5), ("video_c3d.yaml", SmallC3D), ("unet.yaml", UNet),
+     ("lstm_text.yaml", LSTMTextClassifier), ("transformer_text.yaml", TransformerTextClassifier)],
+)  # fmt: skip
+def test_generated_module_matches_reference(spec: str, ref: type) -> None:
+    with torch.device("meta"):
+        dims = {"N": 2, "H": 64, "W": 64} if spec == "unet.yaml" else {"N": 2}
+        model, want = archcheck.build(SPECS / spec, dims=dims), ref()
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == {
+        k: list(v.shape) for k, v in want.state_dict().items()
+    }
