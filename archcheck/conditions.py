@@ -106,7 +106,7 @@ def analyse(res: CheckResult, ranges: dict[str, DimRange]) -> None:
             d = Diagnostic(
                 "error",
                 "AC307",
-                f"no size of {name} from {lo} to {hi} lets the merges line up",
+                f"no size of {name} from {lo} to {hi} makes the shapes line up",
                 path=first.path,
                 notes=notes,
                 hint="check the strides and paddings of the branches that are merged",
@@ -117,7 +117,7 @@ def analyse(res: CheckResult, ranges: dict[str, DimRange]) -> None:
             d = Diagnostic(
                 "warning",
                 "AC306",
-                describe(name, valid, lo, hi).replace(" (smallest", " for the merges to line up (smallest", 1),
+                describe(name, valid, lo, hi).replace(" (smallest", " for the shapes to line up (smallest", 1),
                 path=None if site else first.path,
                 notes=notes,
                 hint=f"fix {name} with --dim {name}={valid[0]} or in the spec, or pad/crop before the merge",

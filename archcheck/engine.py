@@ -108,18 +108,30 @@ class CheckResult:
 
     @property
     def total_macs(self) -> int | None:
+        """MACs of the whole network; None when unknown or when layers count per different free dims."""
         if any(r.macs is None and r.output is not None for r in self.layers):
             return None
+        pers = {tuple(_macs_per(r)) for r in self.layers if r.macs}
+        if len(pers) > 1:
+            return None  # e.g. an LSTM counted per N*L beside a Linear counted per N
         return sum(r.macs or 0 for r in self.layers)
 
     @property
     def macs_per(self) -> list[str]:
-        """Free dims the MACs are counted per (bare symbols such as the batch N)."""
+        """Free dims the MACs are counted per (bare symbols such as the batch N), e.g. ["N"]."""
         names: set[str] = set()
         for r in self.layers:
-            if r.output is not None:
-                names.update(d for d in r.output.shape if isinstance(d, str))
+            if r.macs:
+                names.update(_macs_per(r))
         return sorted(names)
+
+
+def _macs_per(n: Node) -> list[str]:
+    """The bare free dims a layer's MACs are counted per: those of its input and output shapes."""
+    names = {d for shape in n.input_shapes if shape for d in shape if isinstance(d, str)}
+    if n.output is not None:
+        names.update(d for d in n.output.shape if isinstance(d, str))
+    return sorted(names)
 
 
 class Ctx:
@@ -185,6 +197,18 @@ class Ctx:
 
 
 _CONTAINER_FIELDS = ("name", "inputs", "repeat")
+
+
+class _Later:
+    """Whether a name belongs to this layer or a later one in its scope (a cycle if referenced)."""
+
+    __slots__ = ("_pos", "_i")
+
+    def __init__(self, pos: dict[str, int], i: int) -> None:
+        self._pos, self._i = pos, i
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._pos.get(name, -1) >= self._i
 
 
 def _type_of(item: Any) -> str:
@@ -274,8 +298,10 @@ class _Walker:
 
         nodes: list[Node] = []
         prev = first
+        pos = {nm: i for i, nm in enumerate(names)}
         for i, (item, nm) in enumerate(zip(items, names)):
-            node = self.instantiate(item, where + (i,), scope, env, nm, prefix + nm, prev, sequential, names[i:])
+            later = _Later(pos, i)
+            node = self.instantiate(item, where + (i,), scope, env, nm, prefix + nm, prev, sequential, later)
             nodes.append(node)
             env[nm] = node.output
             prev = nm
@@ -283,7 +309,7 @@ class _Walker:
 
     def resolve_inputs(
         self, item: dict[str, Any], where: Path, env: dict[str, Tensor | None], default: str | None,
-        path: str, later: list[str], sequential: bool,
+        path: str, later: _Later, sequential: bool,
     ) -> tuple[list[str], list[Tensor | None], bool]:
         raw = item.get("inputs")
         if raw is None:
@@ -318,7 +344,7 @@ class _Walker:
 
     def instantiate(
         self, item: Any, where: Path, scope: dict[str, Any], env: dict[str, Tensor | None], name: str, path: str,
-        default: str | None, sequential: bool, later: list[str],
+        default: str | None, sequential: bool, later: _Later,
     ) -> Node:
         self.count += 1
         if self.count > MAX_NODES:
@@ -360,7 +386,7 @@ class _Walker:
 
     def repeat(
         self, item: dict[str, Any], where: Path, scope: dict[str, Any], env: dict[str, Tensor | None], name: str, path: str,
-        default: str | None, sequential: bool, later: list[str],
+        default: str | None, sequential: bool, later: _Later,
     ) -> Node:
         k = item["repeat"]
         try:
@@ -370,6 +396,10 @@ class _Walker:
             return Node(path, name, "Sequential", "sequential", where)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             self.error("AC104", f"repeat must be an int >= 1, got {_short(k)}", where + ("repeat",), path)
+            return Node(path, name, "Sequential", "sequential", where)
+        if self.count + k > MAX_NODES:
+            self.error("AC005", f"repeat {k:,} would make the network larger than {MAX_NODES:,} layers", where + ("repeat",), path)
+            self.count = MAX_NODES + 1
             return Node(path, name, "Sequential", "sequential", where)
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
         copy = {key: v for key, v in item.items() if key not in _CONTAINER_FIELDS}
@@ -590,6 +620,8 @@ def check(
         env[nm] = t
         res.inputs[nm] = t
 
+    for nm in spec.unknown_inputs:  # invalid input specs were reported: their shapes are unknown
+        env.setdefault(nm, None)
     walker = _Walker(spec, res, overrides)
     if spec.model is not None:
         res.root, last = walker.walk_scope(

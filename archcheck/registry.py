@@ -27,7 +27,60 @@ from .dims import Shape
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Ctx
 
-REGISTRY: dict[str, type[Layer]] = {}
+
+
+class _Registry(dict):  # type: ignore[type-arg]
+    """``{type name: Layer class}``, importing layer families on demand (see layers/__init__.py)."""
+
+    _all = False
+
+    def _ensure(self, name: object) -> None:
+        if isinstance(name, str) and not dict.__contains__(self, name):
+            from .layers import load_type
+
+            load_type(name)
+
+    def _ensure_all(self) -> None:
+        if not self._all:
+            from .layers import load_all
+
+            load_all()
+            self._all = True
+
+    def __contains__(self, name: object) -> bool:
+        self._ensure(name)
+        return dict.__contains__(self, name)
+
+    def __getitem__(self, name: str) -> type[Layer]:
+        self._ensure(name)
+        return dict.__getitem__(self, name)  # type: ignore[no-any-return]
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._ensure(name)
+        return dict.get(self, name, default)
+
+    def __iter__(self) -> Any:
+        self._ensure_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._ensure_all()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:  # type: ignore[override]
+        self._ensure_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:  # type: ignore[override]
+        self._ensure_all()
+        return dict.values(self)
+
+    def items(self) -> Any:  # type: ignore[override]
+        self._ensure_all()
+        return dict.items(self)
+
+
+REGISTRY: _Registry = _Registry()
 
 # Field types shared by many layers. Strict: no "5" for 5, no true for 1.
 Pos = Annotated[int, Field(ge=1)]
@@ -135,7 +188,7 @@ class Layer(BaseModel):
 
 def register(cls: type[Layer]) -> type[Layer]:
     """Class decorator: make ``cls`` available as ``type: <ClassName>`` in specs."""
-    REGISTRY[cls.type_name()] = cls
+    dict.__setitem__(REGISTRY, cls.type_name(), cls)
     return cls
 
 

@@ -13,9 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import layers as _layers  # noqa: F401  (fills the registry)
 from .diagnostics import Diagnostic, did_you_mean
 from .loader import Path, Source
 from .registry import REGISTRY, Layer
@@ -59,6 +58,15 @@ DimSpec = Union[Annotated[int, Field(ge=1)], str]
 
 class InputSpec(_Strict):
     shape: list[DimSpec]
+
+    @field_validator("shape")
+    @classmethod
+    def _names(cls, v: list[Any]) -> list[Any]:
+        for i, d in enumerate(v):
+            if isinstance(d, str) and not (d.isidentifier() and d.isascii()):
+                hint = " (write it without quotes)" if d.strip().isdigit() else ""
+                raise ValueError(f"shape[{i}] = {d!r}: a free dim is a name such as N or H{hint}")
+        return v
     dtype: Literal["float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool"] = "float32"
     name: Optional[str] = None
 
@@ -77,6 +85,20 @@ class BlockDef(_Strict):
 
 
 ParamValue = Union[int, float, bool, str, None]
+
+
+class _Top(_Strict):
+    """The top level with its nested parts left raw: each is validated on its own, located."""
+
+    name: str = "Model"
+    description: Optional[str] = None
+    input: Optional[dict[str, Any]] = None
+    inputs: Optional[dict[str, dict[str, Any]]] = None
+    outputs: Optional[list[str]] = None
+    dims: Optional[dict[str, Any]] = None
+    params: Optional[dict[str, ParamValue]] = None
+    blocks: Optional[dict[str, dict[str, Any]]] = None
+    layers: list[Any]
 
 
 class SpecModel(_Strict):
@@ -101,6 +123,7 @@ class Spec:
     input_src: dict[str, Path] = field(default_factory=dict)
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    unknown_inputs: list[str] = field(default_factory=list)  # given but invalid: shapes unknown
 
     @property
     def raw_layers(self) -> list[Any]:
@@ -202,8 +225,8 @@ def convert_errors(
     by_field: dict[str, list[Any]] = {}
     for e in err.errors():
         f = e["loc"][0] if e["loc"] else ""
-        if f in ignore:
-            continue
+        if f in ignore or any(p[: len(base) + 1] == base + (f,) for p in src.reported):
+            continue  # an expression that failed, or a value the loader already reported
         by_field.setdefault(str(f), []).append(e)
     fields = [n for n in model.model_fields if n not in ("inputs",) or "inputs" in raw]
     typo_of = {did_you_mean(f, fields) for f, errs in by_field.items() if errs[0]["type"] == "extra_forbidden"}
@@ -226,16 +249,22 @@ def convert_errors(
         expected = describe_type(model.model_fields[f].rebuild_annotation()) if ann is not None else "a valid value"
         # Locate at the deepest element pydantic names (a list item), if it exists.
         sub: Path = ()
+        key = f
         for e in errs:
             rest = [p for p in e["loc"][1:] if isinstance(p, int)]
             if rest:
                 sub = tuple(rest[:1])
+        if sub and isinstance(value, list) and 0 <= sub[0] < len(value):
+            range_here = [e for e in errs if e["type"] in _RANGE and sub[0] in e["loc"][1:]]
+            if range_here:  # name the item: "shape[2] must be >= 1, got 0"
+                f, value, errs = f"{f}[{sub[0]}]", value[sub[0]], range_here
         range_errs = [e for e in errs if e["type"] in _RANGE]
         if range_errs and not isinstance(value, bool):
             e = range_errs[0]
             ctx = e.get("ctx", {})
             if e["type"] == "value_error":
-                msg = f"{f}: {ctx.get('error', e['msg'])}"
+                err_text = str(ctx.get("error", e["msg"]))
+                msg = err_text if err_text.startswith(f) else f"{f}: {err_text}"
             elif e["type"] == "literal_error":
                 msg = f"{f} must be {ctx.get('expected')}, got {_short(value)}"
             elif e["type"] in ("too_short", "too_long"):
@@ -257,7 +286,7 @@ def convert_errors(
             )
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 d.hint = f"write {f}: {value.strip()} without quotes"
-        out.append(src.locate(d, base + (f,) + sub))
+        out.append(src.locate(d, base + (key,) + sub))
     return out
 
 
@@ -273,6 +302,59 @@ def _literals(ann: Any) -> list[str]:
 # ------------------------------------------------------------ spec building
 
 
+def _sub(model: type[BaseModel], raw: Any, src: Source, where: Path, what: str, diags: list[Diagnostic]) -> Any:
+    """Validate one nested part at its own place in the file; None if it is invalid."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        diags.extend(convert_errors(e, model, raw if isinstance(raw, dict) else {}, src, where, None, what))
+        return None
+
+
+def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> SpecModel | None:
+    """The spec's top level, keeping every valid part when another is wrong, so nothing cascades."""
+    try:
+        top = _Top.model_validate(raw)
+    except ValidationError as e:
+        diags.extend(convert_errors(e, _Top, raw, src, (), None, "a spec"))
+        bad = {err["loc"][0] for err in e.errors() if err["loc"]}
+        if "layers" in bad or not isinstance(raw.get("layers"), list):
+            return None
+        top = _Top.model_construct(**{k: v for k, v in raw.items() if k in _Top.model_fields and k not in bad})
+    inp = _sub(InputSpec, top.input, src, ("input",), "input", diags) if top.input is not None else None
+    inputs = None
+    if top.inputs is not None:
+        inputs = {}
+        for nm, v in top.inputs.items():
+            got = _sub(InputSpec, v, src, ("inputs", nm), f"input {nm}", diags)
+            if got is not None:
+                inputs[nm] = got
+    blocks = None
+    if top.blocks is not None:
+        blocks = {}
+        for nm, v in top.blocks.items():
+            got = _sub(BlockDef, v, src, ("blocks", nm), f"block {nm}", diags)
+            if got is not None:
+                blocks[nm] = got
+    dims: dict[str, Any] | None = None
+    if top.dims is not None:
+        dims = {}
+        for nm, v in top.dims.items():
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+                dims[nm] = v
+            elif isinstance(v, dict):
+                got = _sub(DimRange, v, src, ("dims", nm), f"dim {nm}", diags)
+                if got is not None:
+                    dims[nm] = got
+            else:
+                d = Diagnostic("error", "AC104", f"dim {nm} must be an int >= 1 or {{min: .., max: ..}}, got {_short(v)}")
+                diags.append(src.locate(d, ("dims", nm)))
+    return SpecModel.model_construct(
+        name=top.name, description=top.description, input=inp, inputs=inputs, outputs=top.outputs,
+        dims=dims, params=top.params, blocks=blocks, layers=top.layers,
+    )
+
+
 def parse_spec(src: Source) -> Spec:
     """Schema-check the loaded data; never raises on bad input."""
     spec = Spec(source=src, model=None)
@@ -285,16 +367,9 @@ def parse_spec(src: Source) -> Spec:
             src.locate(Diagnostic("error", "AC103", f"a spec is a mapping with 'layers', got {_kind(raw)}"), ())
         )
         return spec
-    try:
-        model = SpecModel.model_validate(raw)
-    except ValidationError as e:
-        diags.extend(convert_errors(e, SpecModel, raw, src, (), None, "a spec"))
-        if not isinstance(raw.get("layers"), list):
-            return spec
-        try:  # keep going with what is valid, so layer errors show too
-            model = SpecModel.model_construct(**{k: v for k, v in raw.items() if k in SpecModel.model_fields})
-        except Exception:  # pragma: no cover
-            return spec
+    model = _validate_top(raw, src, diags)
+    if model is None:
+        return spec
     spec.model = model
     if isinstance(raw.get("name"), str) and (p := name_problem(raw["name"])) is not None:
         diags.append(
@@ -318,7 +393,13 @@ def parse_spec(src: Source) -> Spec:
             if isinstance(inp, InputSpec):
                 spec.inputs[nm] = inp
                 spec.input_src[nm] = ("inputs", nm)
-    elif model.input is None and model.inputs is None:
+    raw_in, raw_ins = raw.get("input"), raw.get("inputs")
+    if raw_in is not None and model.input is None:
+        nm = raw_in.get("name") if isinstance(raw_in, dict) else None
+        spec.unknown_inputs.append(nm if isinstance(nm, str) else "x")
+    if isinstance(raw_ins, dict):
+        spec.unknown_inputs += [k for k in raw_ins if isinstance(k, str) and k not in spec.inputs]
+    if model.input is None and model.inputs is None and raw_in is None and raw_ins is None:
         diags.append(
             src.locate(
                 Diagnostic("error", "AC105", "the spec has no input", hint="add input: {shape: [N, C, H, W]}"), ()

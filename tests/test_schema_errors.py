@@ -187,7 +187,6 @@ def test_nested_input_typo(cli, write_spec):
     assert "did you mean 'dtype'?" in d["hint"]
 
 
-@pytest.mark.xfail(strict=True, reason="schema.py: a bad input dim says 'shape must be >= 1, got [...]', not the item")
 def test_nested_input_dim_out_of_range(cli, write_spec):
     d = _one(cli, write_spec, "name: A\ninput:\n  shape: [N, 3, 0]\nlayers: [ReLU]\n")
     assert _at(d) == ("AC104", 3, 17)

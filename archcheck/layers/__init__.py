@@ -1,3 +1,118 @@
-"""Layer types, one module per family. Importing this package fills the registry."""
+"""Layer types, one module per family, loaded on first use.
 
-from . import attention, conv, elementwise, linear, merge, norm, normalization, pool, recurrent, resample, tensor_ops  # noqa: F401
+Importing every family costs about 0.1 s of pydantic class creation, which
+``archcheck validate`` of a small spec should not pay. So the registry
+(``archcheck.registry.REGISTRY``) imports a family the first time one of its
+types is looked up, and all of them when it is iterated. ``INDEX`` says which
+module holds each type; ``tests/test_registry.py`` checks it against the
+classes that ``@register`` actually records, so a new layer type that is
+missing here fails the suite with the line to add.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+INDEX: dict[str, str] = {
+    # attention.py
+    "MultiheadAttention": "attention",
+    "TransformerDecoderLayer": "attention",
+    "TransformerEncoderLayer": "attention",
+    # conv.py
+    "Conv1d": "conv",
+    "Conv2d": "conv",
+    "Conv3d": "conv",
+    "ConvTranspose1d": "conv",
+    "ConvTranspose2d": "conv",
+    "ConvTranspose3d": "conv",
+    # elementwise.py
+    "AlphaDropout": "elementwise",
+    "Dropout": "elementwise",
+    "Dropout1d": "elementwise",
+    "Dropout2d": "elementwise",
+    "Dropout3d": "elementwise",
+    "ELU": "elementwise",
+    "FeatureAlphaDropout": "elementwise",
+    "GELU": "elementwise",
+    "Hardsigmoid": "elementwise",
+    "Hardswish": "elementwise",
+    "Hardtanh": "elementwise",
+    "LeakyReLU": "elementwise",
+    "LogSoftmax": "elementwise",
+    "Mish": "elementwise",
+    "ReLU": "elementwise",
+    "ReLU6": "elementwise",
+    "SELU": "elementwise",
+    "SiLU": "elementwise",
+    "Sigmoid": "elementwise",
+    "Softmax": "elementwise",
+    "Softplus": "elementwise",
+    "Tanh": "elementwise",
+    # linear.py
+    "Flatten": "linear",
+    "Identity": "linear",
+    "Linear": "linear",
+    # merge.py
+    "Add": "merge",
+    "Concat": "merge",
+    "Multiply": "merge",
+    # norm.py
+    "BatchNorm1d": "norm",
+    "BatchNorm2d": "norm",
+    "BatchNorm3d": "norm",
+    # normalization.py
+    "GroupNorm": "normalization",
+    "InstanceNorm1d": "normalization",
+    "InstanceNorm2d": "normalization",
+    "LayerNorm": "normalization",
+    "LocalResponseNorm": "normalization",
+    # pool.py
+    "AdaptiveAvgPool1d": "pool",
+    "AdaptiveAvgPool2d": "pool",
+    "AdaptiveAvgPool3d": "pool",
+    "AdaptiveMaxPool1d": "pool",
+    "AdaptiveMaxPool2d": "pool",
+    "AdaptiveMaxPool3d": "pool",
+    "AvgPool1d": "pool",
+    "AvgPool2d": "pool",
+    "AvgPool3d": "pool",
+    "MaxPool1d": "pool",
+    "MaxPool2d": "pool",
+    "MaxPool3d": "pool",
+    # recurrent.py
+    "Embedding": "recurrent",
+    "GRU": "recurrent",
+    "LSTM": "recurrent",
+    "RNN": "recurrent",
+    # resample.py
+    "ConstantPad1d": "resample",
+    "ConstantPad2d": "resample",
+    "PixelShuffle": "resample",
+    "PixelUnshuffle": "resample",
+    "ReflectionPad1d": "resample",
+    "ReflectionPad2d": "resample",
+    "ReplicationPad1d": "resample",
+    "ReplicationPad2d": "resample",
+    "Upsample": "resample",
+    "ZeroPad1d": "resample",
+    "ZeroPad2d": "resample",
+    # tensor_ops.py
+    "Mean": "tensor_ops",
+    "Permute": "tensor_ops",
+    "Reshape": "tensor_ops",
+    "Select": "tensor_ops",
+    "Transpose": "tensor_ops",
+    "Unflatten": "tensor_ops",
+}
+
+
+def load_type(name: str) -> None:
+    """Import the module that registers ``name``, if the index knows it."""
+    mod = INDEX.get(name)
+    if mod is not None:
+        importlib.import_module(f"{__name__}.{mod}")
+
+
+def load_all() -> None:
+    for mod in sorted(set(INDEX.values())):
+        importlib.import_module(f"{__name__}.{mod}")
