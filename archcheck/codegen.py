@@ -244,6 +244,8 @@ class Generator:
         local = node.inputs[0] if node.inputs else ""
         if x.origin and " from " in x.origin and x.note:
             src = x.origin.rsplit(" from ", 1)[1]
+        elif x.producer.startswith(scope_prefix) and "." not in x.producer[len(scope_prefix) :]:
+            pass  # the sibling that last changed the shape: "from fc1", not the ReLU after it
         elif local and not local.isdigit():
             src = scope_prefix + local  # the sibling's name: "layer1", not its last inner layer
         if not scope_prefix:

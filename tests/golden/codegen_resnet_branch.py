@@ -19,7 +19,7 @@ class BasicBlock(nn.Module):
         )
         self.bn1 = nn.BatchNorm2d(num_features=planes)  # num_features from conv1
         self.relu1 = nn.ReLU()
-        # in_channels from relu1
+        # in_channels from conv1
         self.conv2 = nn.Conv2d(
             in_channels=planes,
             out_channels=planes,
@@ -58,7 +58,7 @@ class DownBlock(nn.Module):
         )
         self.bn1 = nn.BatchNorm2d(num_features=32)  # num_features from conv1
         self.relu1 = nn.ReLU()
-        # in_channels from relu1
+        # in_channels from conv1
         self.conv2 = nn.Conv2d(
             in_channels=32,
             out_channels=32,

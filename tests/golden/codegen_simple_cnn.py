@@ -23,7 +23,7 @@ class SimpleCNN(nn.Module):
         self.flatten1 = nn.Flatten()
         self.fc1 = nn.Linear(in_features=1568, out_features=128)
         self.relu3 = nn.ReLU()
-        # in_features 128 from relu3
+        # in_features 128 from fc1
         self.fc2 = nn.Linear(in_features=128, out_features=10)
 
     def forward(self, x):
