@@ -325,6 +325,19 @@ def explain(code: str | None) -> None:
     click.echo(text(found.code))
 
 
+@main.command("schema")
+@click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write to FILE instead of stdout.")
+def schema_(out: str | None) -> None:
+    """Print the JSON Schema (draft-07) of the spec format, for editor completion and validation."""
+    from .jsonschema import schema_text
+
+    text = schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+
+
 @main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write to FILE instead of stdout.")

@@ -1,0 +1,245 @@
+"""The JSON Schema of the spec format, for editors (``archcheck schema``).
+
+Draft-07, the draft the YAML language server (the redhat.vscode-yaml
+extension) supports best. It is built from the same pydantic models that
+validate specs: the top level from ``schema.SpecModel``, each layer type from
+its registered model's ``model_json_schema()``. A layer is
+
+* a bare type name (``- ReLU``): an enum of the known types, or a block name;
+* a mapping, one ``oneOf`` branch per known type, discriminated by
+  ``type: {const: Conv2d}`` and closed with ``additionalProperties: false`` so
+  that a typo'd field is flagged in the editor; plus ``Sequential`` (with
+  ``layers``) and block instances (any other identifier as ``type``; their
+  params are defined by the spec, so any further field is allowed).
+
+Every field that is not a plain string also accepts a ``$`` expression string
+(``$width * 2``), as the engine evaluates those before validating; inside
+lists too. ``repeat`` is accepted on every layer.
+
+What JSON Schema cannot see, archcheck still checks: whether a block type is
+defined in the spec's ``blocks:``, names and references, shapes. One
+approximation: a block whose name equals a known type's up to case
+(``BatchNorm2D``) is flagged by the schema, because it is far more often a
+typo of the type than a block.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+from .registry import REGISTRY, Layer
+from .schema import SpecModel
+
+SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EXPR_DEF: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\$",
+    "description": "A $ expression over the spec's params, e.g. $width * 2",
+}
+EXPR: dict[str, Any] = {"$ref": "#/definitions/expr"}
+REPEAT: dict[str, Any] = {
+    "anyOf": [{"type": "integer", "minimum": 1}, EXPR],
+    "description": "Make an nn.Sequential of k copies of this layer, named 0..k-1.",
+}
+_NON_EXPR_FIELDS = frozenset({"name", "inputs"})  # the engine passes these through unevaluated
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/definitions/{name}"}
+
+
+# ------------------------------------------------------------ $ expressions
+
+
+def _plain_string(s: dict[str, Any]) -> bool:
+    """A schema every string satisfies (so "$..." already is)."""
+    return s.get("type") == "string" and not ({"enum", "const", "pattern", "minLength", "maxLength", "format"} & s.keys())
+
+
+def _with_expr(s: dict[str, Any]) -> dict[str, Any]:
+    """``s``, also accepting a ``$`` expression (and list items that are)."""
+    s = dict(s)
+    if "items" in s and isinstance(s["items"], dict):
+        s["items"] = _with_expr(s["items"])
+    if "anyOf" in s:
+        branches = [_with_expr(b) if "anyOf" in b else _items_expr(b) for b in s["anyOf"]]
+        if not any(_plain_string(b) or b == EXPR for b in branches) and any(b.get("type") != "null" for b in branches):
+            branches.append(EXPR)
+        s["anyOf"] = branches
+        return s
+    if s.get("type") == "null" or _plain_string(s) or "$ref" in s or s == {} or s == EXPR:
+        return s
+    keep = {k: s.pop(k) for k in ("title", "description", "default") if k in s}
+    return {**keep, "anyOf": [s, EXPR]}
+
+
+def _items_expr(s: dict[str, Any]) -> dict[str, Any]:
+    if "items" in s and isinstance(s["items"], dict):
+        s = dict(s)
+        s["items"] = _with_expr(s["items"])
+    return s
+
+
+# ------------------------------------------------------------ layer types
+
+
+def _first_line(doc: str | None) -> str:
+    lines = (doc or "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def _describe(cls: type[Layer]) -> str:
+    own = cls.__dict__.get("__doc__")
+    parts = [_first_line(own)] if own else []
+    if cls.torch_name:
+        full = f"torch.{cls.torch_name}"
+        parts.append(
+            f"{full}: the same arguments, names and defaults. "
+            f"https://pytorch.org/docs/stable/generated/{full}.html"
+        )
+    else:
+        parts.append("A tensor operation (no nn module): emitted as a torch function call.")
+    mod = _first_line(sys.modules[cls.__module__].__doc__)
+    if mod:
+        parts.append(f"Family: {mod}")
+    return " ".join(parts)
+
+
+def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
+    raw = cls.model_json_schema(ref_template="#/definitions/{model}")
+    if "$defs" in raw:  # pragma: no cover - layer fields are plain types today
+        raise ValueError(f"{tname}: nested models in a layer schema are not supported")
+    props: dict[str, Any] = {
+        "type": {"const": tname, "description": f"The layer type {tname}."},
+        "repeat": REPEAT,
+    }
+    for fname, fs in raw.get("properties", {}).items():
+        fs = dict(fs)
+        info = cls.model_fields.get(fname)
+        if info is not None and info.description and "description" not in fs:
+            fs["description"] = info.description
+        props[fname] = fs if fname in _NON_EXPR_FIELDS else _with_expr(fs)
+    props["name"]["description"] = "The module's attribute name (a Python identifier); made up if left out."
+    props["inputs"]["description"] = "Earlier layers (or model inputs) this layer takes; default: the previous layer."
+    return {
+        "title": tname,
+        "description": _describe(cls),
+        "type": "object",
+        "properties": props,
+        "required": ["type", *[r for r in raw.get("required", []) if r != "type"]],
+        "additionalProperties": False,
+    }
+
+
+def _ci_pattern(names: list[str]) -> str:
+    """A pattern matching any of ``names`` regardless of case (ECMA regex has no (?i))."""
+
+    def one(n: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in n)
+
+    return "^(?:" + "|".join(one(n) for n in names) + ")$"
+
+
+# ------------------------------------------------------------ the whole schema
+
+
+def _defs_of(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    raw = model.model_json_schema(ref_template="#/definitions/{model}")
+    defs = raw.pop("$defs", {})
+    return raw, defs
+
+
+def build_schema() -> dict[str, Any]:
+    """The JSON Schema (draft-07) of archcheck specs, as a dict; deterministic."""
+    types = sorted(REGISTRY)
+    known = [*types, "Sequential"]
+    block_type = {
+        "type": "string",
+        "pattern": IDENT,
+        "not": {"pattern": _ci_pattern(sorted(known))},
+        "description": "A block defined under the spec's blocks:",
+    }
+    defs: dict[str, Any] = {}
+
+    top, model_defs = _defs_of(SpecModel)
+    for k, v in model_defs.items():
+        defs[k] = v
+    layer_list = {"type": "array", "items": _ref("layer")}
+    top["properties"]["layers"] = {
+        **layer_list,
+        "description": "The layers; each takes the previous one's output unless 'inputs' says otherwise.",
+    }
+    defs["BlockDef"]["properties"]["layers"] = {**layer_list, "description": "The block's layers; its input is x."}
+
+    descriptions = {
+        "name": "The model's name: the generated nn.Module class name.",
+        "input": "The model's one input, referred to as x (or its name).",
+        "inputs": "Several named model inputs.",
+        "outputs": "The layers whose outputs are the model's outputs (default: the last layer).",
+        "dims": "Values (or ranges) of free dims such as N, H, W.",
+        "params": "Spec parameters used in $ expressions, e.g. width: 16.",
+        "blocks": "Named, parameterised blocks, used as a layer {type: BlockName, param: value}.",
+    }
+    for k, d in descriptions.items():
+        top["properties"][k].setdefault("description", d)
+    defs["InputSpec"]["properties"]["shape"].setdefault("description", "Ints, or names (N, H, W, ...) for free dims.")
+
+    layer_defs = {f"layer.{t}": _layer_schema(t, REGISTRY[t]) for t in types}
+    defs.update(layer_defs)
+    defs["layer.Sequential"] = {
+        "title": "Sequential",
+        "description": "nn.Sequential: nested layers forming a chain; unnamed children are numbered 0, 1, ...",
+        "type": "object",
+        "properties": {
+            "type": {"const": "Sequential"},
+            "name": {"type": "string"},
+            "inputs": {"type": "array", "items": {"type": "string"}},
+            "repeat": REPEAT,
+            "layers": {**layer_list, "minItems": 1},
+        },
+        "required": ["type", "layers"],
+        "additionalProperties": False,
+    }
+    defs["layer.block"] = {
+        "title": "block instance",
+        "description": "An instance of a block defined under blocks:; the other fields are the block's params.",
+        "type": "object",
+        "properties": {
+            "type": _ref("blockType"),
+            "name": {"type": "string"},
+            "inputs": {"type": "array", "items": {"type": "string"}},
+            "repeat": REPEAT,
+        },
+        "required": ["type"],
+        "additionalProperties": True,
+    }
+    defs["expr"] = EXPR_DEF
+    defs["blockType"] = block_type
+    defs["layer"] = {
+        "description": "A layer: a mapping with 'type', or a bare type name (ReLU for {type: ReLU}).",
+        "oneOf": [
+            {"title": "type name", "type": "string", "enum": types},
+            {**_ref("blockType"), "title": "block name"},
+            *[_ref(f"layer.{t}") for t in known],
+            _ref("layer.block"),
+        ],
+    }
+    return {
+        "$schema": SCHEMA_URI,
+        "title": "archcheck spec",
+        "description": "A declarative neural-network spec checked by archcheck (see its README).",
+        **{k: v for k, v in top.items() if k not in ("title",)},
+        "definitions": dict(sorted(defs.items())),
+    }
+
+
+def schema_text() -> str:
+    """The schema as it is written to docs/archcheck.schema.json."""
+    return json.dumps(copy.deepcopy(build_schema()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
