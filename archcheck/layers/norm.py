@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 from pydantic import Field
 
+from .. import dims as D
 from ..registry import Example, Layer, Pos, Tensor, numel_per, register
 from ._rules import expect_rank, match_size
 
@@ -34,7 +35,18 @@ class _BatchNorm(Layer):
         what = type(self).__name__
         if not expect_rank(ctx, x, self.ranks, what, self.layout):
             return None
-        if match_size(ctx, "num_features", self.num_features, x, 1, what, "AC201", "channels (dim 1)") is None:
+        c = x.shape[1]
+        if not self.affine and not self.track_running_stats and self.num_features is not None and c != self.num_features:
+            # No weight, bias or running stats: nothing has num_features entries, and torch never
+            # compares it with the input. Not an error, but surely not what was meant.
+            ctx.warn(
+                "AC201",
+                f"{what} has num_features={self.num_features}, but its input is {x.describe()} ({ctx.source(x)}), "
+                f"with {D.fmt(c)} channels (dim 1); torch does not check it without affine or running stats",
+                field="num_features",
+                hint=f"set num_features: {D.fmt(c)}, or leave it out to have it inferred",
+            )
+        elif match_size(ctx, "num_features", self.num_features, x, 1, what, "AC201", "channels (dim 1)") is None:
             return None
         per_channel = numel_per(x.shape[:1] + x.shape[2:])
         if per_channel == 1 and isinstance(x.shape[0], int):
@@ -89,6 +101,8 @@ class BatchNorm2d(_BatchNorm):
         Example({"num_features": 16}, (4, 16, 7, 7), (4, 16, 7, 7)),
         Example({"num_features": 16}, (4, 8, 7, 7), error="AC201"),
         Example({}, (8, 7, 7), error="AC204"),
+        # Without affine and running stats nothing has num_features entries: torch runs (a warning here).
+        Example({"num_features": 4, "affine": False, "track_running_stats": False}, (2, 8, 3, 3), (2, 8, 3, 3)),
     ]
 
 
