@@ -172,9 +172,12 @@ def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
 @click.option("--where", "where", default=None, help='Keep rows matching a filter, e.g. "ok and params < 1e6".')
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a params-vs-MACs PNG with the Pareto front.")
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
+              help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes (default: all cores for 2,000+ variants).")
 def explore(spec: str, sets: tuple[str, ...], dims: tuple[str, ...], sample: int | None, seed: int,
-            sort_key: str | None, where: str | None, fmt: str, plot_path: str | None, jobs: int | None) -> None:
+            sort_key: str | None, where: str | None, fmt: str, plot_path: str | None, jobs: int | None,
+            report_path: str | None = None) -> None:
     """Check every combination of settings of SPEC; one row per variant."""
     import os
 
@@ -227,6 +230,12 @@ def explore(spec: str, sets: tuple[str, ...], dims: tuple[str, ...], sample: int
             click.echo("archcheck: --plot needs matplotlib: pip install 'archcheck[plot]'", err=True)
             sys.exit(2)
         click.echo(f"wrote {plot_path}", err=True)
+    if report_path:
+        from .htmlreport import explore_page
+
+        with open(report_path, "w", encoding="utf-8") as f:
+            f.write(explore_page(rows, keys, s.name))
+        click.echo(f"wrote {report_path}", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:

@@ -201,3 +201,173 @@ def command(spec: str, out: str, *, depth: int | None = None, expand: bool = Fal
         echo(f"archcheck: {spec} has errors; the report lists them", err=True)
     echo(f"wrote {out}", err=True)
     return code
+
+
+# ---------------------------------------------------------------- explore sweeps
+
+
+EXPLORE_CSS = """
+.plot { border: 1px solid #ddd; border-radius: 6px; padding: 8px; display: inline-block; }
+.plot svg { max-width: 100%; height: auto; }
+table.layers tr.pareto td { background: #fdecea; font-weight: bold; }
+ul.errs li { margin: 3px 0; }
+"""
+
+FRONT_COLOR = "#c0392b"
+POINT_COLOR = "#7f8c8d"
+
+
+def _short(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            v = n / size
+            return f"{v:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    """Axis ticks: powers of ten (with 2 and 5 when few) on a log axis, 5 nice steps on a linear one."""
+    import math
+
+    if log:
+        ticks: list[float] = []
+        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+            ticks += [m * 10.0**e for m in (1, 2, 5)]
+        inside = [t for t in ticks if lo <= t <= hi]
+        if len([t for t in inside if math.log10(t).is_integer()]) >= 2:
+            inside = [t for t in inside if math.log10(t).is_integer()]
+        return inside or [lo, hi]
+    span = hi - lo or abs(hi) or 1.0
+    raw = span / 5
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 640, height: int = 420) -> str:
+    """Params (x) vs MACs (y) of the ok variants as an inline SVG, the Pareto front in red and connected.
+
+    Each point is a ``<circle class="point">`` (``class="point pareto"`` on the
+    front) with a ``<title>`` naming the variant. An axis is logarithmic when
+    its values span more than a factor of 20.
+    """
+    import math
+
+    ok = [r for r in rows if r.get("ok") and r.get("params") is not None and r.get("macs") is not None]
+    ml, mr, mt, mb = 78, 20, 20, 52
+    pw, ph = width - ml - mr, height - mt - mb
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           'font-family="Helvetica, Arial, sans-serif" font-size="11" role="img" aria-label="params vs MACs">',
+           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
+    if not ok:
+        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#a11">no variant checked ok: nothing to plot</text></svg>')
+        return "".join(out)
+    xs = [float(r["params"]) for r in ok]
+    ys = [float(r["macs"]) for r in ok]
+
+    def scale(vals: list[float]) -> tuple[bool, float, float]:
+        lo, hi = min(vals), max(vals)
+        log = lo > 0 and hi / lo > 20
+        if log:
+            return True, math.log10(lo) - 0.05, math.log10(hi) + 0.05
+        pad = (hi - lo) * 0.06 or max(abs(hi) * 0.1, 1.0)
+        return False, max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad
+
+    xlog, x0, x1 = scale(xs)
+    ylog, y0, y1 = scale(ys)
+
+    def px(v: float) -> float:
+        t = math.log10(v) if xlog else v
+        return ml + (t - x0) / (x1 - x0) * pw
+
+    def py(v: float) -> float:
+        t = math.log10(v) if ylog else v
+        return mt + ph - (t - y0) / (y1 - y0) * ph
+
+    out.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="#fbfbfb" stroke="#999"/>')
+    xlo, xhi = (10**x0, 10**x1) if xlog else (x0, x1)
+    ylo, yhi = (10**y0, 10**y1) if ylog else (y0, y1)
+    for t in _ticks(xlo, xhi, xlog):
+        x = px(t)
+        out.append(f'<line x1="{x:.1f}" y1="{mt}" x2="{x:.1f}" y2="{mt + ph}" stroke="#e4e4e4"/>')
+        out.append(f'<text x="{x:.1f}" y="{mt + ph + 15}" text-anchor="middle" fill="#444">{_short(t)}</text>')
+    for t in _ticks(ylo, yhi, ylog):
+        y = py(t)
+        out.append(f'<line x1="{ml}" y1="{y:.1f}" x2="{ml + pw}" y2="{y:.1f}" stroke="#e4e4e4"/>')
+        out.append(f'<text x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{_short(t)}</text>')
+    out.append(f'<text x="{ml + pw / 2}" y="{height - 12}" text-anchor="middle" fill="#222">parameters{" (log scale)" if xlog else ""}</text>')
+    out.append(f'<text x="16" y="{mt + ph / 2}" text-anchor="middle" fill="#222" transform="rotate(-90 16 {mt + ph / 2})">'
+               f'MACs{" (log scale)" if ylog else ""}</text>')
+
+    def name(r: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={r.get(k)}" for k in axis_keys) + f": {r['params']:,} params, {r['macs']:,} MACs"
+
+    front = sorted((r for r in ok if r.get("pareto")), key=lambda r: (r["params"], r["macs"]))
+    for r in ok:
+        if not r.get("pareto"):
+            out.append(f'<circle class="point" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="4" fill="{POINT_COLOR}" '
+                       f'fill-opacity="0.75"><title>{_e(name(r))}</title></circle>')
+    if len(front) > 1:
+        pts = " ".join(f"{px(r['params']):.1f},{py(r['macs']):.1f}" for r in front)
+        out.append(f'<polyline class="front" points="{pts}" fill="none" stroke="{FRONT_COLOR}" stroke-width="2"/>')
+    for r in front:
+        out.append(f'<circle class="point pareto" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="5.5" fill="{FRONT_COLOR}" '
+                   f'stroke="#ffffff" stroke-width="1"><title>{_e(name(r))} (Pareto front)</title></circle>')
+    lx = ml + pw - 150
+    out.append(f'<rect x="{lx}" y="{mt + 8}" width="142" height="40" fill="#ffffff" stroke="#ccc"/>')
+    out.append(f'<circle cx="{lx + 12}" cy="{mt + 20}" r="4" fill="{POINT_COLOR}"/><text x="{lx + 22}" y="{mt + 24}">variant</text>')
+    out.append(f'<line x1="{lx + 4}" y1="{mt + 37}" x2="{lx + 20}" y2="{mt + 37}" stroke="{FRONT_COLOR}" stroke-width="2"/>'
+               f'<circle cx="{lx + 12}" cy="{mt + 37}" r="5" fill="{FRONT_COLOR}"/><text x="{lx + 26}" y="{mt + 41}">Pareto front</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -> str:
+    """``archcheck explore --report``: one offline page with the params-vs-MACs plot,
+    the Pareto front, the variants with errors and the full table."""
+    ok = [r for r in rows if r.get("ok")]
+    bad = [r for r in rows if not r.get("ok")]
+    front = sorted((r for r in ok if r.get("pareto")), key=lambda r: (r["params"], r["macs"]))
+
+    def axes(r: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={r.get(k)}" for k in axis_keys)
+
+    front_html = "".join(f"<li><b>{_e(axes(r))}</b>: {_num(r['params'])} params, {_num(r['macs'])} MACs</li>" for r in front)
+    errs = "".join(f'<li><b>{_e(axes(r))}</b> <span class="sev">{_e(r.get("status"))}</span> {_e(r.get("error", ""))}</li>' for r in bad)
+    head = "".join(f"<th>{_e(k)}</th>" for k in axis_keys) + (
+        '<th>status</th><th>output</th><th class="num">params</th><th class="num">MACs</th>'
+        '<th class="num">act/sample</th><th>error</th>')
+    body = []
+    for r in rows:
+        cls = "pareto" if r.get("pareto") else ("" if r.get("ok") else "error")
+        cells = "".join(f"<td>{_e(r.get(k))}</td>" for k in axis_keys)
+        mem = r.get("memory")
+        body.append(
+            f'<tr class="{cls}">{cells}<td>{_e(r.get("status"))}{" ★" if r.get("pareto") else ""}</td>'
+            f'<td class="mono">{_e(r.get("output", ""))}</td><td class="num">{_num(r.get("params"))}</td>'
+            f'<td class="num">{_num(r.get("macs"))}</td><td class="num">{"?" if mem is None else _short(mem) + "B"}</td>'
+            f'<td>{_e(r.get("error", ""))}</td></tr>'
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{_e(title)} — archcheck explore</title>
+<style>{CSS}{EXPLORE_CSS}</style>
+</head>
+<body>
+<h1>{_e(title)} <span class="verdict {'ok' if not bad else 'bad'}">{len(ok)} ok, {len(bad)} with errors</span></h1>
+<div class="sub">{len(rows)} variants over {_e(", ".join(axis_keys) or "no axes")} · {len(front)} on the Pareto front (no other variant has fewer params and fewer MACs)</div>
+<h2>Parameters vs MACs</h2>
+<div class="plot">{scatter_svg(rows, axis_keys)}</div>
+<h2>Pareto front</h2>
+{f'<ol>{front_html}</ol>' if front else '<p>No variant checked ok.</p>'}
+<h2>Variants with errors</h2>
+{f'<ul class="errs">{errs}</ul>' if bad else '<p>None.</p>'}
+<h2>All variants</h2>
+<table class="layers"><tr>{head}</tr>{"".join(body)}</table>
+<p class="note">MACs are multiply-accumulates per sample (FLOPs ≈ 2 × MACs); act/sample is the fp32 size of every layer output for one sample. ★: on the Pareto front. Generated by archcheck.</p>
+</body>
+</html>
+"""
