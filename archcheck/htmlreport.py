@@ -314,7 +314,7 @@ def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 6
     for r in front:
         out.append(f'<circle class="point pareto" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="5.5" fill="{FRONT_COLOR}" '
                    f'stroke="#ffffff" stroke-width="1"><title>{_e(name(r))} (Pareto front)</title></circle>')
-    lx = ml + pw - 150
+    lx = ml + 8  # top left: params and MACs grow together, so that corner is usually empty
     out.append(f'<rect x="{lx}" y="{mt + 8}" width="142" height="40" fill="#ffffff" stroke="#ccc"/>')
     out.append(f'<circle cx="{lx + 12}" cy="{mt + 20}" r="4" fill="{POINT_COLOR}"/><text x="{lx + 22}" y="{mt + 24}">variant</text>')
     out.append(f'<line x1="{lx + 4}" y1="{mt + 37}" x2="{lx + 20}" y2="{mt + 37}" stroke="{FRONT_COLOR}" stroke-width="2"/>'
