@@ -137,11 +137,12 @@ def _macs_per(n: Node) -> list[str]:
 class Ctx:
     """What a shape rule may do: report, fill in inferred fields, describe inputs."""
 
-    def __init__(self, walker: _Walker, src: Path, path: str, given: set[str]) -> None:
+    def __init__(self, walker: _Walker, src: Path, path: str, given: set[str], inputs: list[str] | None = None) -> None:
         self._w = walker
         self._src = src
         self._given = given
         self.path = path
+        self.input_names = list(inputs or [])  # as written in the spec's scope ("" for a container's input)
         self.filled: dict[str, Any] = {}
         self.failed = False
 
@@ -413,7 +414,7 @@ class _Walker:
         node.children, last = self.walk_scope([copy] * k, where, scope, inner, path + ".", sequential=True, first="")
         # The copies all stand at the same place in the file: keep their src.
         node.output = inner.get(last) if last is not None else None
-        _sum_counts(node)
+        _finish(node)
         return node
 
     def sequential(
@@ -438,7 +439,7 @@ class _Walker:
         inner: dict[str, Tensor | None] = {"": xs[0]}
         node.children, last = self.walk_scope(children, where + ("layers",), scope, inner, path + ".", sequential=True, first="")
         node.output = inner.get(last) if last is not None else None
-        _sum_counts(node)
+        _finish(node)
         return node
 
     def block(
@@ -502,7 +503,7 @@ class _Walker:
             self.error("AC301", f"block {t}'s output '{bdef.output}' is not one of its layers", ("blocks", t, "output"), path)
             return node
         node.output = inner.get(out_name) if out_name is not None else None
-        _sum_counts(node)
+        _finish(node)
         return node
 
     def leaf(
@@ -542,7 +543,7 @@ class _Walker:
             return node
         if any(x is None for x in xs):
             return node  # an earlier layer failed: it was reported there
-        ctx = Ctx(self, where, path, set(layer.model_fields_set) - {"name", "inputs"})
+        ctx = Ctx(self, where, path, set(layer.model_fields_set) - {"name", "inputs"}, names)
         try:
             out = layer.infer(ctx, xs)  # type: ignore[arg-type]
         except Exception as exc:  # a bug in a rule must not hide the other findings
@@ -557,6 +558,14 @@ class _Walker:
             node.params = resolved.param_count()
             node.macs = resolved.macs(xs, out)  # type: ignore[arg-type]
         return node
+
+
+def _finish(node: Node) -> None:
+    """A container's totals; its output is named after it ("output of down2"), not its last inner layer."""
+    _sum_counts(node)
+    if node.output is not None:
+        o = node.output
+        node.output = Tensor(o.shape, o.dtype, node.path, o.origin, o.note)
 
 
 def _sum_counts(node: Node) -> None:

@@ -20,7 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _who(ctx: Ctx, x: Tensor, i: int) -> str:
-    return f"input {i + 1} ({x.producer or 'the model input'}) {x.describe()}"
+    """'input 2 (skip: output of down2.conv) [N, 64, 28, 28]'."""
+    name = ctx.input_names[i] if i < len(ctx.input_names) else ""
+    where = ctx.source(x)
+    label = f"{name}: {where}" if name and not where.endswith(name) else where
+    return f"input {i + 1} ({label}) {x.describe()}"
 
 
 class _Elementwise2(Layer):
