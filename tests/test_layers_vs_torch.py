@@ -23,7 +23,7 @@ from torch_util import ac_run, agree, agree_symbolic  # noqa: E402
 
 settings.register_profile(
     "archcheck-ci",
-    max_examples=120,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
@@ -32,8 +32,6 @@ settings.register_profile(
     "archcheck-thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "archcheck-ci"))
-if os.environ.get("HYPOTHESIS_PROFILE") not in (None, "archcheck-ci", "archcheck-thorough"):
-    PROFILE = settings.get_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 
 def prop(n: int = 1):

@@ -241,7 +241,7 @@ def agree_symbolic(type_: str, fields: dict[str, Any], shape: tuple[int, ...], n
     names = ["D", "H", "W"][3 - nd :] if nd > 1 else ["L"]
     sym = list(shape)
     values = {}
-    for i, nm in zip(range(len(shape) - nd, len(shape)), names):
+    for i, nm in zip(range(len(shape) - nd, len(shape)), names, strict=True):
         sym[i], values[nm] = nm, shape[i]
     if len(shape) == nd + 2:
         sym[0], values["N"] = "N", shape[0]

@@ -55,7 +55,7 @@ class _ConvBase(Layer):
         ):
             return None
         axis = x.rank - nd - 1
-        cin = match_size(ctx, "in_channels", self.in_channels, x, axis, what, "AC201", "channels (dim %d)" % axis)
+        cin = match_size(ctx, "in_channels", self.in_channels, x, axis, what, "AC201", f"channels (dim {axis})")
         if cin is None:
             return None
         ok = check_groups(ctx, cin, self.groups, "in_channels")
@@ -97,7 +97,7 @@ class _ConvNd(_ConvBase):
         axis, _ = got
         k, s, d = self._k(), as_tuple(self.stride, self.nd), as_tuple(self.dilation, self.nd)
         if self.padding == "same":
-            totals = [di * (ki - 1) for ki, di in zip(k, d)]
+            totals = [di * (ki - 1) for ki, di in zip(k, d, strict=True)]
             pads = [(t // 2, t - t // 2) for t in totals]
         elif self.padding == "valid":
             pads = [(0, 0)] * self.nd

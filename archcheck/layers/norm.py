@@ -36,7 +36,12 @@ class _BatchNorm(Layer):
         if not expect_rank(ctx, x, self.ranks, what, self.layout):
             return None
         c = x.shape[1]
-        if not self.affine and not self.track_running_stats and self.num_features is not None and c != self.num_features:
+        if (
+            not self.affine
+            and not self.track_running_stats
+            and self.num_features is not None
+            and c != self.num_features
+        ):
             # No weight, bias or running stats: nothing has num_features entries, and torch never
             # compares it with the input. Not an error, but surely not what was meant.
             ctx.warn(

@@ -7,6 +7,7 @@ most half the kernel (``pool2d_shape_check``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
 from pydantic import field_validator
@@ -205,7 +206,7 @@ class _AdaptiveBase(_PoolBase):
         out = list(x.shape[:axis]) + [x.shape[axis + i] if v is None else v for i, v in enumerate(o)]
         return x.derived(tuple(out), ctx.path)
 
-    def _any_rank(self, x: Tensor, o: list[int | None]) -> bool:
+    def _any_rank(self, x: Tensor, o: Sequence[Optional[int]]) -> bool:
         """Whether torch accepts ``x`` whatever its rank; only AdaptiveAvgPool2d/3d do, see there."""
         return False
 
@@ -219,7 +220,7 @@ class _AdaptiveMax(_AdaptiveBase):
 
 
 class _AdaptiveAvg(_AdaptiveBase):
-    def _any_rank(self, x: Tensor, o: list[int | None]) -> bool:
+    def _any_rank(self, x: Tensor, o: Sequence[Optional[int]]) -> bool:
         # torch's adaptive_avg_pool2d/3d take a shortcut when the output is all 1s: the mean over
         # the last nd dims, which works for any input of rank >= nd (ATen AdaptiveAveragePooling*.cpp).
         # A list output_size first meets torch.nn.functional's _list_with_default, which wants
