@@ -58,6 +58,7 @@ _T = "tag:yaml.org,2002:"
 _PLAIN_SCALARS = {_T + "null", _T + "bool", _T + "int", _T + "float", _T + "str"}
 _FLOAT_12 = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _JSON_CONSTANTS = {"NaN", "Infinity", "-Infinity"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -409,6 +410,12 @@ def load_text(text: str, file: str = "<spec>") -> Source:
     if not text.strip():
         _diag(src, "AC006", "the file is empty")
         return src
+    bad = _SURROGATE.search(text)
+    if bad is not None:  # only from the API (files are decoded strictly): libyaml cannot encode it
+        line, col = _line_col(text, bad.start())
+        what = f"the text holds a lone surrogate (U+{ord(bad.group()):04X}), which is not Unicode"
+        _diag(src, "AC002", what, line, col)
+        return src
     json_mode = file.lower().endswith(".json")
     deadline = time.monotonic() + TIME_LIMIT
     try:
@@ -425,7 +432,10 @@ def load_text(text: str, file: str = "<spec>") -> Source:
             d.line, d.column = m.line + 1, m.column + 1
         return src
     except yaml.reader.ReaderError as e:
-        line, col = _line_col(text, e.position)
+        pos = e.position
+        if getattr(yaml, "CSafeLoader", None) is not None and issubclass(_Loader, yaml.CSafeLoader):
+            pos = len(text.encode("utf-8")[:pos].decode("utf-8", "ignore"))  # libyaml counts UTF-8 bytes
+        line, col = _line_col(text, pos)
         _diag(
             src, "AC002", f"the file holds a character YAML does not allow ({e.reason}: #x{e.character:04x})", line, col
         )

@@ -28,6 +28,8 @@ import re
 import signal
 import tempfile
 import threading
+import types
+import typing
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -191,16 +193,41 @@ ints = st.one_of(st.integers(-4, 64), huge_ints, st.integers())
 floats = st.floats(allow_nan=True, allow_infinity=True)
 dollar = st.one_of(
     st.sampled_from(
-        ["$width", "$width * 2", "$c // $r", "$x // 0", "$x % 0", "min($a, $b)", "$", "$$", "$(", "$1 +",
-         "$width ** 999", "$a * $a * $a * $a * $a * $a", "$-1", "$max()", "$__import__('os')", "$" + "(" * 200,
-         "$9999999999999999999999 * 99999999999999999999", "$N", "$H // 2", "$ depth", "$width.real"]
+        [
+            "$width",
+            "$width * 2",
+            "$c // $r",
+            "$x // 0",
+            "$x % 0",
+            "min($a, $b)",
+            "$",
+            "$$",
+            "$(",
+            "$1 +",
+            "$width ** 999",
+            "$a * $a * $a * $a * $a * $a",
+            "$-1",
+            "$max()",
+            "$__import__('os')",
+            "$" + "(" * 200,
+            "$9999999999999999999999 * 99999999999999999999",
+            "$N",
+            "$H // 2",
+            "$ depth",
+            "$width.real",
+        ]
     ),
     st.builds(lambda s: "$" + s, st.text(max_size=12)),
-    st.builds(lambda a, op, b: f"${a} {op} {b}", st.sampled_from(NAMES), st.sampled_from(["+", "-", "*", "//", "%"]),
-              st.one_of(st.integers(-3, 10**20).map(str), st.sampled_from(NAMES).map(lambda n: "$" + n))),
+    st.builds(
+        lambda a, op, b: f"${a} {op} {b}",
+        st.sampled_from(NAMES),
+        st.sampled_from(["+", "-", "*", "//", "%"]),
+        st.one_of(st.integers(-3, 10**20).map(str), st.sampled_from(NAMES).map(lambda n: "$" + n)),
+    ),
 )
 strings = st.one_of(
     st.text(max_size=20),
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2),  # lone surrogates
     st.sampled_from(TYPES),
     st.sampled_from(FIELDS),
     st.sampled_from(NAMES + ["long", "float32", "int64", "zeros", "reflect", "nearest", "-1", "1e-5", "null", "yes"]),
@@ -226,10 +253,64 @@ layer = st.one_of(
     st.builds(
         lambda t, fs: {"type": t, **fs},
         st.one_of(st.sampled_from(TYPES), strings),
-        st.dictionaries(st.one_of(st.sampled_from(FIELDS + ["repeat", "inputs", "layers"]), keys), field_values,
-                        max_size=5),
+        st.dictionaries(
+            st.one_of(st.sampled_from(FIELDS + ["repeat", "inputs", "layers"]), keys), field_values, max_size=5
+        ),
     ),
 )
+
+
+def _for(ann: Any) -> st.SearchStrategy[Any]:
+    """Small values of a field's annotation (ints mostly 1..9, a few 0 and -1)."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Annotated:
+        return _for(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of([_for(a) for a in args])
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin is list:
+        return st.lists(_for(args[0]) if args else scalars, min_size=1, max_size=3)
+    if ann is type(None):
+        return st.none()
+    if ann is bool:
+        return st.booleans()
+    if ann is int:
+        return st.one_of(st.integers(1, 9), st.integers(-2, 64))
+    if ann is float:
+        return st.sampled_from([0.0, 0.1, 0.5, 1e-5, 1.0, 2.0, 3.5, -1.0])
+    if ann is str:
+        return st.sampled_from(["a", "x", "N", "-1", "relu"])
+    return scalars
+
+
+@st.composite
+def plausible_layer(draw: st.DrawFn) -> Any:
+    """A registered type with its required fields and a few others, of the right types (reaches the shape rules)."""
+    t = draw(st.sampled_from(sorted(REGISTRY)))
+    model = REGISTRY[t].model_fields
+    fields = [f for f in model if f not in ("name", "inputs")]
+    chosen = [f for f in fields if model[f].is_required()]
+    chosen += draw(st.lists(st.sampled_from(fields), max_size=3)) if fields else []
+    fs = {f: draw(_for(model[f].annotation)) for f in chosen}
+    return {"type": t, **fs} if fs or draw(st.booleans()) else t
+
+
+@st.composite
+def plausible_spec(draw: st.DrawFn) -> dict[str, Any]:
+    """A chain with a sensible input (rank 2-5, small sizes or free dims) and plausible layers."""
+    rank = draw(st.integers(2, 5))
+    shape = ["N"] + draw(
+        st.lists(
+            st.one_of(st.integers(1, 40), st.sampled_from(["H", "W", "L", "C"])), min_size=rank - 1, max_size=rank - 1
+        )
+    )
+    dtype = draw(st.sampled_from([{}, {"dtype": "long"}, {"dtype": "float32"}]))
+    layers = draw(st.lists(plausible_layer(), min_size=1, max_size=6))
+    if draw(st.integers(0, 3)) == 0:  # a branch and a merge
+        layers = [{"name": "a", **(layers[0] if isinstance(layers[0], dict) else {"type": layers[0]})}] + layers[1:]
+        layers.append({"type": draw(st.sampled_from(["Add", "Multiply", "Concat"])), "inputs": ["a", "x"]})
+    return {"name": "M", "input": {"shape": shape, **dtype}, "layers": layers}
 
 
 @st.composite
@@ -244,7 +325,10 @@ def spec_like(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.integers(0, 4)) == 0:
         out["inputs"] = {n: {"shape": shape} for n in draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3))}
     else:
-        out["input"] = {"shape": shape, **draw(st.dictionaries(st.sampled_from(["dtype", "name"]), strings, max_size=1))}
+        out["input"] = {
+            "shape": shape,
+            **draw(st.dictionaries(st.sampled_from(["dtype", "name"]), strings, max_size=1)),
+        }
     layers = draw(st.lists(layer, max_size=8))
     for item in layers:  # some references between layers
         if isinstance(item, dict) and draw(st.integers(0, 5)) == 0:
@@ -273,7 +357,7 @@ def test_arbitrary_trees(data: Any, as_json: bool) -> None:
 
 
 @fuzz(150)
-@given(spec_like(), st.booleans())
+@given(st.one_of(spec_like(), plausible_spec()), st.booleans())
 def test_spec_shaped_trees(data: Any, as_json: bool) -> None:
     text, name = (dump_json(data), "spec.json") if as_json else (dump_yaml(data), "spec.yaml")
     check_everything(text, name)
@@ -323,14 +407,26 @@ def _typo(draw: st.DrawFn, word: str) -> str:
     return word[:i] + draw(st.sampled_from("_-. 0aZé$")) + word[i:]
 
 
-MUTATIONS = ["delete", "rename", "replace", "duplicate", "remove", "reorder", "type", "inputs", "expr", "repeat",
-             "int", "param"]
+MUTATIONS = [
+    "delete",
+    "rename",
+    "replace",
+    "duplicate",
+    "remove",
+    "reorder",
+    "type",
+    "inputs",
+    "expr",
+    "repeat",
+    "int",
+    "param",
+]
 
 
 def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
     """Apply a few random mutations to ``tree`` in place; returns what was done (for the report)."""
     done = []
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3, 4]))):
         paths = _paths(tree)
         op = draw(st.sampled_from(MUTATIONS))
         if op in ("delete", "rename"):
@@ -376,8 +472,15 @@ def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
         elif op == "inputs":
             cands = [p for p in paths if len(p) >= 2 and p[-2] == "inputs" and isinstance(p[-1], int)]
             cands += [p for p in paths if len(p) >= 2 and p[-2] == "outputs" and isinstance(p[-1], int)]
-            layers = [p for p in paths if p and isinstance(p[-1], int) and len(p) >= 2 and p[-2] == "layers"
-                      and isinstance(_get(tree, p), dict)]
+            layers = [
+                p
+                for p in paths
+                if p
+                and isinstance(p[-1], int)
+                and len(p) >= 2
+                and p[-2] == "layers"
+                and isinstance(_get(tree, p), dict)
+            ]
             if cands and draw(st.booleans()):
                 p = draw(st.sampled_from(cands))
                 _get(tree, p[:-1])[p[-1]] = draw(st.sampled_from(_names(tree)))
@@ -398,12 +501,19 @@ def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
                 params = list(tree.get("params") or {}) if isinstance(tree, dict) else []
                 params += ["width", "nowhere"]
                 a = draw(st.sampled_from(params))
-                new = draw(st.one_of(
-                    st.just(f"${a}"),
-                    st.builds(lambda o, n: f"${a} {o} {n}", st.sampled_from(["+", "-", "*", "//", "%"]),
-                              st.integers(-2, 10**6)),
-                    st.just(f"min(${a}, {v})"), st.just(f"${a} // 0"), dollar,
-                ))
+                new = draw(
+                    st.one_of(
+                        st.just(f"${a}"),
+                        st.builds(
+                            lambda o, n: f"${a} {o} {n}",
+                            st.sampled_from(["+", "-", "*", "//", "%"]),
+                            st.integers(-2, 10**6),
+                        ),
+                        st.just(f"min(${a}, {v})"),
+                        st.just(f"${a} // 0"),
+                        dollar,
+                    )
+                )
             _get(tree, p[:-1])[p[-1]] = new
             done.append(f"{op} {p}={new!r}")
         elif op == "repeat":
@@ -411,8 +521,9 @@ def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
             if not cands:
                 continue
             p = draw(st.sampled_from(cands))
-            r = draw(st.sampled_from([0, -1, 1, 2, 7, 100_000, 10**7, 2**62, 2**63 - 1, "$depth * 1000000", 1.5,
-                                      "many"]))
+            r = draw(
+                st.sampled_from([0, -1, 1, 2, 7, 100_000, 10**7, 2**62, 2**63 - 1, "$depth * 1000000", 1.5, "many"])
+            )
             _get(tree, p)["repeat"] = r
             done.append(f"repeat {p}={r!r}")
         elif op == "param":
@@ -445,8 +556,23 @@ def test_mutated_specs(m: tuple[str, Any, list[str]], as_json: bool) -> None:
         explore_once(write(text, fname), res)
 
 
-EXPLORE_VALUES = ["1,2", "8,16,32", "0,-1", "3:12:3", "a,b", "", "1e3", "2**70", "9223372036854775808", "1:1000000:1",
-                  "$width", "1,,2", "null", "true", "1.5"]
+EXPLORE_VALUES = [
+    "1,2",
+    "8,16,32",
+    "0,-1",
+    "3:12:3",
+    "a,b",
+    "",
+    "1e3",
+    "2**70",
+    "9223372036854775808",
+    "1:1000000:1",
+    "$width",
+    "1,,2",
+    "null",
+    "true",
+    "1.5",
+]
 
 
 def explore_once(path: Path, res: Any) -> None:
@@ -457,13 +583,38 @@ def explore_once(path: Path, res: Any) -> None:
 
 
 @fuzz(40)
-@given(st.sampled_from(["simple_cnn.yaml", "transformer_text.yaml", "resnet18.yaml"]),
-       st.lists(st.tuples(st.sampled_from(["width", "num_classes", "N", "H", "W", "L", "d_model", "conv1.kernel_size",
-                                           "fc1.out_features", "layer1.0.conv1.stride", "encoder.nhead", "x", ""]),
-                          st.one_of(st.sampled_from(EXPLORE_VALUES), st.text(max_size=12))),
-                min_size=1, max_size=3),
-       st.one_of(st.none(), st.sampled_from(["ok", "params < 1e6", "ok and", "__import__('os')", "macs > 0 or",
-                                             "params // 0 > 1"]), st.text(max_size=10)))
+@given(
+    st.sampled_from(["simple_cnn.yaml", "transformer_text.yaml", "resnet18.yaml"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "width",
+                    "num_classes",
+                    "N",
+                    "H",
+                    "W",
+                    "L",
+                    "d_model",
+                    "conv1.kernel_size",
+                    "fc1.out_features",
+                    "layer1.0.conv1.stride",
+                    "encoder.nhead",
+                    "x",
+                    "",
+                ]
+            ),
+            st.one_of(st.sampled_from(EXPLORE_VALUES), st.text(max_size=12)),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.one_of(
+        st.none(),
+        st.sampled_from(["ok", "params < 1e6", "ok and", "__import__('os')", "macs > 0 or", "params // 0 > 1"]),
+        st.text(max_size=10),
+    ),
+)
 def test_explore_axes(spec: str, sets: list[tuple[str, str]], where: str | None) -> None:
     args = ["explore", str(SPECS / spec), "-j", "1", "--format", "json"]
     for k, v in sets:
@@ -496,9 +647,28 @@ def test_ok_mutants_build(m: tuple[str, Any, list[str]]) -> None:
 
 # ------------------------------------------------------------------ c. raw text and bytes
 
-SYNTAX = list(":-[]{},&*!|>'\"#%@`?\t\n \r\\") + ["\ufeff", "\u2028", "\x85", "é", "层", "\U0001f600", "\x00", "\x07",
-                                                   "---", "...", "<<: ", "*a", "&a ", "!!str ", "!!python/name:os ",
-                                                   "$", "${", "  - ", "\n  ", "\t- "]
+SYNTAX = list(":-[]{},&*!|>'\"#%@`?\t\n \r\\") + [
+    "\ufeff",
+    "\u2028",
+    "\x85",
+    "é",
+    "层",
+    "\U0001f600",
+    "\x00",
+    "\x07",
+    "---",
+    "...",
+    "<<: ",
+    "*a",
+    "&a ",
+    "!!str ",
+    "!!python/name:os ",
+    "$",
+    "${",
+    "  - ",
+    "\n  ",
+    "\t- ",
+]
 
 
 @st.composite
@@ -554,3 +724,26 @@ def test_byte_mutations(m: tuple[str, str], edits: list[tuple[int, bytes]]) -> N
 
 
 # ------------------------------------------------------------------ regressions found by fuzzing
+
+
+@pytest.mark.parametrize(
+    "text, name, line, column",
+    [
+        # libyaml reports a reader error's position in UTF-8 bytes: the location
+        # was past the end of the line (or the file) after non-ASCII text.
+        ('{\n "\xa0\xa0\xa0\xa0\u0800\u0800\U00010000": null,\n "\x7f": null\n}', "spec.json", 3, 3),
+        ('a: "\U00010000x\x7f"\n', "spec.yaml", 1, 7),
+        ("name: caf\xe9 \u5c42\nlayers: [Re\x07LU]\n", "spec.yaml", 2, 12),
+    ],
+)
+def test_reader_error_is_located_in_characters(text: str, name: str, line: int, column: int) -> None:
+    res = check_api(text, name)
+    assert [(d.code, d.line, d.column) for d in res.diagnostics] == [("AC002", line, column)]
+
+
+@pytest.mark.parametrize("text", ["a: \ud800\n", "\udfff", "input: {shape: [N, 3]}\nlayers: [Re\udc80LU]\n"])
+def test_lone_surrogate_in_api_text(text: str) -> None:
+    # load(text=) with a str that is not Unicode (e.g. read with surrogateescape):
+    # libyaml's encoder raised UnicodeEncodeError out of the API.
+    res = check_api(text, "spec.yaml")
+    assert [d.code for d in res.diagnostics] == ["AC002"]
