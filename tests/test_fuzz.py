@@ -505,7 +505,7 @@ def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
                     st.one_of(
                         st.just(f"${a}"),
                         st.builds(
-                            lambda o, n: f"${a} {o} {n}",
+                            lambda o, n, a=a: f"${a} {o} {n}",
                             st.sampled_from(["+", "-", "*", "//", "%"]),
                             st.integers(-2, 10**6),
                         ),
