@@ -5,9 +5,19 @@ running anything. Each node is one layer, or one block/Sequential collapsed
 into a single box (``Basic ×2`` for ``repeat: 2``). Three visual channels carry
 the story a reader should get without reading a label:
 
-* box **width** grows with log2(channels), so "channels up" widens the flow;
-* box **height** grows with log2(H×W), so "spatial down" flattens it;
-* box **colour** is the layer family (conv, pool, norm, ...), with a legend.
+* box **width** grows with log2(channels), so "channels up" widens the flow,
+  and a **channel bar** inside the box (length and a light-to-dark ramp by
+  log2(channels)) says the same even where a label would stretch the box;
+  edges thicken with the channels they carry;
+* box **height** grows with log2(H×W), so "spatial down" flattens it (a free
+  dim counts as the smallest size the AC306 condition allows, else 224);
+* box **colour** is the layer family (conv, pool, norm, ...), with a legend; a
+  collapsed block or Sequential (double border) takes the colour of the family
+  that holds most of its parameters, so a block of convs is a conv block.
+
+A network that upsamples back to sizes it had before (a U-Net) is drawn as a
+U: the upsampling path climbs back up beside the path down, and each skip
+connection runs across between boxes of the same size.
 
 Edges carry the tensor shape without the batch dim (``16×28×28``). A layer
 with an error gets a red border and a note with the message; layers that could
@@ -58,7 +68,10 @@ FAMILY_COLORS = {
     "identity": "#f0f0f0",
     "other": "#ffffff",
 }
-COLLAPSED_COLOR = "#f2efe6"  # a block or Sequential drawn as one box
+COLLAPSED_COLOR = "#f2efe6"  # a collapsed container with no family (empty, or all unknown)
+# Channel ramp, light to dark by log2(C) from 1 to 4096 (a YlGnBu-like scale).
+CHANNEL_RAMP = ["#ffffd9", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8", "#253494", "#081d58"]
+CHANNEL_MAX_BITS = 12
 SKIPPED_COLOR = "#eeeeee"
 ERROR_COLOR = "#d62728"
 WARNING_COLOR = "#ff7f0e"
@@ -136,6 +149,7 @@ class Plan:
     loose: list[Diagnostic]  # diagnostics with no box or cluster to attach to
     depth: int | None
     clusters: int = 0
+    nominal: dict[str, int] = field(default_factory=dict)  # free dim -> size used for heights
 
     @property
     def cost(self) -> int:
@@ -148,6 +162,40 @@ def _family(node: Node) -> str:
         return type(node.layer).family
     cls = REGISTRY.get(node.type)
     return cls.family if cls is not None else "other"
+
+
+_MINOR = {"activation", "identity", "dropout", "reshape", "other"}
+
+
+def _block_family(node: Node) -> str:
+    """The family a collapsed container is drawn in: the one with most parameters inside.
+
+    Parameter-free blocks go by the count of their layers; activations, dropout
+    and reshapes only decide when nothing else is inside.
+    """
+    weight: dict[str, float] = {}
+    for n in node.walk():
+        if n.kind != "layer":
+            continue
+        fam = _family(n)
+        weight[fam] = weight.get(fam, 0.0) + (n.params or 0) + 1e-3 * (fam not in _MINOR)
+    if not weight:
+        return "block"
+    major = {f: w for f, w in weight.items() if f not in _MINOR} or weight
+    return max(major, key=lambda f: (major[f], -list(FAMILY_COLORS).index(f) if f in FAMILY_COLORS else 0))
+
+
+def nominal_sizes(res: CheckResult) -> dict[str, int]:
+    """Sizes for free dims in box heights: the smallest one AC306 allows (from its hint)."""
+    import re
+
+    out: dict[str, int] = {}
+    for d in res.diagnostics:
+        if d.code == "AC306" and d.hint:
+            m = re.search(r"--dim (\w+)=(\d+)", d.hint)
+            if m and int(m.group(2)) > 0:
+                out.setdefault(m.group(1), int(m.group(2)))
+    return out
 
 
 def _container_depth(nodes: list[Node]) -> int:
@@ -195,7 +243,7 @@ class _Planner:
             self.edges.append(Edge(src.box, box.id, src.tensor, src.layout))
         self.loose.extend(d for p, ds in self.by_path.items() if p not in self.used for d in ds)
         self.loose.sort(key=lambda d: (d.line or 0, d.column or 0))
-        return Plan(root, self.edges, self.boxes, self.loose, self.depth, self.clusters)
+        return Plan(root, self.edges, self.boxes, self.loose, self.depth, self.clusters, nominal_sizes(self.res))
 
     def _input_layout(self, name: str, t: Tensor) -> str:
         if t.rank != 3:
@@ -333,7 +381,7 @@ class _Planner:
             box = Box(n.path, "layer", n.path, f"{n.type} {label}".strip(), n.output, fam, n, layout=layout)
             box.diagnostics = self._take(n.path)
         else:
-            box = Box(n.path, "collapsed", n.path, _summary(n), n.output, "block", n, layout=layout)
+            box = Box(n.path, "collapsed", n.path, _summary(n), n.output, _block_family(n), n, layout=layout)
             box.diagnostics = self._take(n.path, prefix=True)
         box.skipped = n.output is None and not any(d.severity == "error" for d in box.diagnostics)
         return box
@@ -387,23 +435,24 @@ def plan(res: CheckResult, depth: int | None = None, expand: bool = False, fold:
 NOMINAL_DIM = 224
 
 
-def _nominal(d: Any) -> int | None:
+def _nominal(d: Any, sizes: dict[str, int] | None = None) -> int | None:
     if isinstance(d, int):
         return d
+    sizes = sizes or {}
     try:
-        v = D.substitute(d, {n: NOMINAL_DIM for n in D.free_names(d)})
+        v = D.substitute(d, {n: sizes.get(n, NOMINAL_DIM) for n in D.free_names(d)})
     except Exception:  # a dim we cannot evaluate only loses its height cue
         return None
     return v if isinstance(v, int) and v > 0 else None
 
 
-def flow(t: Tensor | None, layout: str = "cf") -> tuple[int | None, int | None]:
+def flow(t: Tensor | None, layout: str = "cf", nominal: dict[str, int] | None = None) -> tuple[int | None, int | None]:
     """(channels, H×W) of a tensor, or None where unknown.
 
     Assumes the batch dim comes first. [N, F] has F channels and no spatial
     extent; [N, C, *S] is channels first; rank 3 follows ``layout``. Free
-    spatial dims count as NOMINAL_DIM, so ``floor(H/4)`` still draws smaller
-    than ``H``.
+    spatial dims count as ``nominal[name]`` (the smallest valid size) or
+    NOMINAL_DIM, so ``floor(H/4)`` still draws smaller than ``H``.
     """
     if t is None or t.rank < 2:
         return None, None
@@ -416,20 +465,42 @@ def flow(t: Tensor | None, layout: str = "cf") -> tuple[int | None, int | None]:
         c, spatial = s[1], s[2:]
     hw: int | None = 1
     for d in spatial:
-        v = _nominal(d)
+        v = _nominal(d, nominal)
         hw = hw * v if v is not None and hw is not None else None
     return (c if isinstance(c, int) else None), hw
 
 
-def box_size(t: Tensor | None, layout: str = "cf") -> tuple[float, float]:
-    """Width and height in inches: width ~ log2(channels), height ~ log2(H×W)."""
-    c, hw = flow(t, layout)
-    width = 1.1 + 0.26 * math.log2(c) if c else 1.6
+def box_size(t: Tensor | None, layout: str = "cf", nominal: dict[str, int] | None = None) -> tuple[float, float]:
+    """Width and height in inches: width ~ log2(channels), height ~ log2(H×W).
+
+    Labels are wrapped to fit the width (see :func:`text_chars`), so a long
+    label never widens a box past what its channels say.
+    """
+    c, hw = flow(t, layout, nominal)
+    width = 0.9 + 0.32 * math.log2(c) if c else 1.6
     if t is not None and t.rank == 2:
-        height = 0.5
+        height = 0.75
     else:
-        height = 0.5 + 0.11 * math.log2(hw) if hw else 1.2
+        height = 0.75 + 0.12 * math.log2(hw) if hw else 1.2
     return round(width, 2), round(height, 2)
+
+
+def text_chars(width: float, size: float = 10) -> int:
+    """How many characters of ``size``-point Helvetica fit in a box ``width`` inches wide."""
+    return max(9, int((width - 0.2) * 72 / (0.52 * size)))
+
+
+def channel_color(c: int | None) -> str:
+    """The channel ramp colour for ``c`` channels (light: few, dark: many)."""
+    if not c:
+        return "#ffffff"
+    f = min(1.0, max(0.0, math.log2(c) / CHANNEL_MAX_BITS))
+    return CHANNEL_RAMP[min(len(CHANNEL_RAMP) - 1, int(f * len(CHANNEL_RAMP)))]
+
+
+def channel_bar(c: int | None) -> int:
+    """The channel bar's length in points: 6 + 9 per doubling."""
+    return 6 + round(9 * math.log2(c)) if c else 0
 
 
 def shape_label(t: Tensor | None) -> str:
@@ -474,14 +545,31 @@ def _note_label(ds: list[Diagnostic]) -> str:
     return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + "".join(rows) + "</table>>"
 
 
-def _box_label(b: Box) -> str:
+def _lines(s: str, chars: int, most: int = 2) -> list[str]:
+    """``s`` wrapped to ``chars`` per line, at most ``most`` lines (the last one cut with …)."""
+    out = textwrap.wrap(s.replace("[", "[ "), chars, break_long_words=True, break_on_hyphens=False) or [""]
+    out = [t.replace("[ ", "[") for t in out]
+    if len(out) > most:
+        out = out[:most]
+        out[-1] = out[-1][: max(1, chars - 1)].rstrip() + "…"
+    return out
+
+
+def _box_label(b: Box, width: float = 2.0, channels: int | None = None) -> str:
+    """The node label: title, type, shape (each wrapped to the box width) and the channel bar."""
     title = b.title + "".join(f" + {t}" for t in b.folded)
-    lines = [f"<b>{_esc(title)}</b>"]
+    chars = text_chars(width)
+    rows = [f"<b>{_esc(t)}</b>" for t in _lines(title, chars)]
     if b.subtitle:
-        lines.append(_esc(b.subtitle + (f" ×{b.run}" if b.run > 1 else "")))
+        rows += [_esc(t) for t in _lines(b.subtitle + (f" ×{b.run}" if b.run > 1 else ""), chars)]
     shape = shape_label(b.tensor) if b.tensor is not None else ("not checked" if b.skipped else "?")
-    lines.append(f'<font point-size="9">{_esc(shape)}</font>')
-    return "<" + "<br/>".join(lines) + ">"
+    rows += [f'<font point-size="9">{_esc(t)}</font>' for t in _lines(shape, text_chars(width, 9))]
+    cells = "".join(f"<tr><td>{r}</td></tr>" for r in rows)
+    if channels and not b.skipped:
+        bar = (f'<table border="1" color="#333333" cellborder="0" cellspacing="0" cellpadding="0" fixedsize="true" '
+               f'width="{channel_bar(channels)}" height="6" bgcolor="{channel_color(channels)}"><tr><td></td></tr></table>')
+        cells += f'<tr><td cellpadding="2">{bar}</td></tr>'
+    return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="0">' + cells + "</table>>"
 
 
 def _worst(ds: list[Diagnostic]) -> str | None:
@@ -497,7 +585,7 @@ def _has_free_spatial(p: Plan) -> bool:
     return False
 
 
-def _legend(p: Plan) -> str:
+def _legend(p: Plan, climbs: bool = False) -> str:
     fams: list[str] = []
     folded = False
     collapsed = False
@@ -505,7 +593,7 @@ def _legend(p: Plan) -> str:
         folded |= bool(b.folded)
         if b.kind == "collapsed":
             collapsed = True
-        elif b.kind == "layer" and b.family not in fams:
+        if b.kind in ("layer", "collapsed") and b.family not in fams:
             fams.append(b.family)
         for t in b.folded:
             cls = REGISTRY.get(t)
@@ -514,23 +602,94 @@ def _legend(p: Plan) -> str:
     order = list(FAMILY_COLORS)
     fams.sort(key=lambda f: order.index(f) if f in order else len(order))
     rows = ['<tr><td colspan="2" align="left"><b>Legend</b></td></tr>']
+    swatches = []
     for f in fams:
-        rows.append(f'<tr><td bgcolor="{FAMILY_COLORS.get(f, "#ffffff")}" width="16"> </td><td align="left">{_esc(f)}</td></tr>')
-    if collapsed:
-        rows.append(f'<tr><td bgcolor="{COLLAPSED_COLOR}" width="16"> </td><td align="left">block / Sequential (collapsed)</td></tr>')
+        color = FAMILY_COLORS.get(f, COLLAPSED_COLOR if f == "block" else "#ffffff")
+        swatches.append(f'<tr><td bgcolor="{color}" width="16" height="12" fixedsize="true"></td><td align="left">{_esc(f)}</td></tr>')
+    if swatches:
+        rows.append('<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="1" cellpadding="2">'
+                    + "".join(swatches) + "</table></td></tr>")
+    ramp = "".join(f'<td bgcolor="{c}" width="14" height="8"></td>' for c in CHANNEL_RAMP)
+    rows.append(
+        '<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="0" cellpadding="0">'
+        f'<tr><td colspan="{len(CHANNEL_RAMP)}" align="left"><font point-size="9">channel bar: length and shade ~ log2(C)</font></td></tr>'
+        f'<tr>{ramp}</tr><tr><td colspan="{len(CHANNEL_RAMP) // 2}" align="left"><font point-size="8">C=1</font></td>'
+        f'<td colspan="{len(CHANNEL_RAMP) - len(CHANNEL_RAMP) // 2}" align="right"><font point-size="8">{2 ** CHANNEL_MAX_BITS}</font></td></tr>'
+        "</table></td></tr>"
+    )
+    free = ""
+    if _has_free_spatial(p):
+        named = ", ".join(f"{k}={v}" for k, v in sorted(p.nominal.items()))
+        free = f" (free dims as {named}, the smallest valid)" if named else f" (free dims as {NOMINAL_DIM})"
+        if named and any(n not in p.nominal for n in _free_names(p)):
+            free = f" (free dims as {named}, the smallest valid; others {NOMINAL_DIM})"
     notes = [
-        "box width ~ log2(channels)",
-        "box height ~ log2(H×W)" + (f" (free dims as {NOMINAL_DIM})" if _has_free_spatial(p) else ""),
+        "box width, edge width ~ log2(channels)",
+        "box height ~ log2(H×W)" + free,
         "edges: shape without the batch dim",
     ]
     if collapsed:
+        notes.append("double border: a collapsed block / Sequential,")
+        notes.append("coloured by the family with most parameters")
         notes.append("×k: repeated k times")
+    if climbs:
+        notes.append("upward arrows: the upsampling path, drawn")
+        notes.append("climbing back up beside the path down (a U)")
     if folded:
         notes.append('"+ ReLU": a parameter-free activation')
         notes.append("folded into the layer before it")
     notes.append("red border: error; dashed: not checked")
     rows.append('<tr><td colspan="2" align="left"><font point-size="9">' + "<br/>".join(_esc(n) for n in notes) + "</font></td></tr>")
     return '<<table border="0" cellborder="0" cellspacing="1" cellpadding="2">' + "".join(rows) + "</table>>"
+
+
+def _free_names(p: Plan) -> list[str]:
+    names: list[str] = []
+    for b in p.boxes.values():
+        if b.tensor is not None and b.tensor.rank > 2:
+            for d in b.tensor.shape[1:]:
+                if not isinstance(d, int):
+                    names += [n for n in D.free_names(d) if n not in names]
+    return names
+
+
+def _u_layout(p: Plan) -> tuple[set[int], list[tuple[str, str]]]:
+    """Which edges to lay out upwards, and which box pairs share a rank, for a U.
+
+    An edge into a larger H×W than it leaves (upsampling) climbs; so does an
+    edge out of a climbing box that does not shrink H×W again. A skip
+    connection into a climbing box from a box of the same size is drawn level.
+    """
+    hw = {b.id: flow(b.tensor, b.layout, p.nominal)[1] if b.tensor is not None and b.tensor.rank > 2 else None
+          for b in p.boxes.values()}
+    up: set[int] = set()
+    climbing: set[str] = set()
+    for i, e in enumerate(p.edges):
+        a, b = hw.get(e.src), hw.get(e.dst)
+        if a is not None and b is not None and b > a:
+            up.add(i)
+            climbing.add(e.dst)
+    if not up:
+        return up, []
+    changed = True
+    while changed:
+        changed = False
+        for i, e in enumerate(p.edges):
+            if i in up or e.src not in climbing:
+                continue
+            a, b = hw.get(e.src), hw.get(e.dst)
+            if b is None and e.dst.startswith("@out.") or (a is not None and b is not None and b >= a):
+                if not any(f.dst == e.dst and f.src not in climbing and j not in up for j, f in enumerate(p.edges)
+                           if hw.get(f.src) is not None and hw.get(f.src) != hw.get(e.dst)):
+                    up.add(i)
+                    if e.dst not in climbing:
+                        climbing.add(e.dst)
+                        changed = True
+    level: list[tuple[str, str]] = []
+    for i, e in enumerate(p.edges):
+        if i not in up and e.dst in climbing and e.src not in climbing and hw.get(e.src) == hw.get(e.dst):
+            level.append((e.src, e.dst))
+    return up, level
 
 
 def _title(res: CheckResult) -> str:
@@ -585,12 +744,14 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
                         sub.node(f"note{notes}", _note_label(item.diagnostics), shape="note", style="filled", fillcolor="#fff4f4", color=ERROR_COLOR)
                 continue
             b = item
-            w, h = box_size(b.tensor, b.layout)
-            attrs = {"width": str(w), "height": str(h), "label": _box_label(b), "style": "filled", "penwidth": "1"}
+            w, h = box_size(b.tensor, b.layout, p.nominal)
+            c = flow(b.tensor, b.layout, p.nominal)[0]
+            attrs = {"width": str(w), "height": str(h), "label": _box_label(b, w, c), "style": "filled", "penwidth": "1"}
             if b.kind in ("input", "output"):
                 attrs.update(shape="box", style="rounded,filled", fillcolor="white", penwidth="1.5")
             elif b.kind == "collapsed":
-                attrs.update(shape="box", style="rounded,filled,bold", fillcolor=COLLAPSED_COLOR, peripheries="2")
+                attrs.update(shape="box", style="rounded,filled,bold", peripheries="2",
+                             fillcolor=FAMILY_COLORS.get(b.family, COLLAPSED_COLOR))
             else:
                 attrs.update(shape="box", style="rounded,filled", fillcolor=FAMILY_COLORS.get(b.family, "#ffffff"))
             if b.skipped:
@@ -614,10 +775,25 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     if p.loose:
         color = ERROR_COLOR if _worst(p.loose) == "error" else WARNING_COLOR
         g.node("note_spec", _note_label(p.loose), shape="note", style="filled", fillcolor="#fff4f4", color=color, fontsize="9")
-    for e in p.edges:
+    up, level = _u_layout(p)
+    for i, e in enumerate(p.edges):
         dashed = e.tensor is None
-        g.edge(e.src, e.dst, label=" " + shape_label(e.tensor), **({"style": "dashed", "color": "#aaaaaa"} if dashed else {}))
-    g.node("legend", _legend(p), shape="box", style="rounded", color="#bbbbbb", fontsize="10")
+        attrs = {"style": "dashed", "color": "#aaaaaa"} if dashed else {}
+        c = flow(e.tensor, e.layout, p.nominal)[0] if e.tensor is not None else None
+        if c:
+            attrs["penwidth"] = f"{0.7 + 0.2 * math.log2(c):.1f}"
+        if i in up:  # laid out upwards, drawn from src to dst
+            g.edge(e.dst, e.src, label=" " + shape_label(e.tensor), dir="back", **attrs)
+        elif (e.src, e.dst) in level:
+            g.edge(e.src, e.dst, label=" " + shape_label(e.tensor), constraint="false", **attrs)
+        else:
+            g.edge(e.src, e.dst, label=" " + shape_label(e.tensor), **attrs)
+    for a, b in level:
+        with g.subgraph() as same:
+            same.attr(rank="same")
+            same.node(a)
+            same.node(b)
+    g.node("legend", _legend(p, bool(up)), shape="box", style="rounded", color="#bbbbbb", fontsize="10")
     return g
 
 
