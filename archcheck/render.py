@@ -605,9 +605,9 @@ def _legend(p: Plan, climbs: bool = False) -> str:
     swatches = []
     for f in fams:
         color = FAMILY_COLORS.get(f, COLLAPSED_COLOR if f == "block" else "#ffffff")
-        swatches.append(f'<tr><td bgcolor="{color}" width="16" height="12" fixedsize="true"></td><td align="left">{_esc(f)}</td></tr>')
+        swatches.append(f'<tr><td align="left"><font color="{color}" point-size="14">■</font> {_esc(f)}</td></tr>')
     if swatches:
-        rows.append('<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="1" cellpadding="2">'
+        rows.append('<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="0" cellpadding="0">'
                     + "".join(swatches) + "</table></td></tr>")
     ramp = "".join(f'<td bgcolor="{c}" width="14" height="8"></td>' for c in CHANNEL_RAMP)
     rows.append(
