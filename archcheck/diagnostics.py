@@ -157,6 +157,10 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
     if d.line and source_lines and 0 < d.line <= len(source_lines):
         text = source_lines[d.line - 1].rstrip("\n").replace("\t", " ")
         col = max((d.column or 1) - 1, 0)
+        if len(text) > 160:  # a minified or huge line: show a window around the caret
+            start = max(col - 60, 0)
+            text = ("..." if start else "") + text[start : start + 120] + ("..." if start + 120 < len(text) else "")
+            col = col - start + (3 if start else 0)
         width = max(((d.end_column or 0) - (d.column or 0)), 1)
         width = min(width, max(len(text) - col, 1))
         out.append(f"{gutter} {c(_BLUE, '|')}")
