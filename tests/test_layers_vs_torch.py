@@ -351,6 +351,37 @@ def test_activation(type_, data):
     agree(type_, f, shape)
 
 
+# ------------------------------------------------------------------ dtypes
+
+# Integer and bool inputs (which fail in every float-only kernel, on every device) and float64
+# with the module cast to it. float16/bfloat16 are left out on purpose: which kernels take them
+# depends on the device (CPU has no half avg_pool3d), and archcheck does not judge precision.
+DTYPES = ["float32", "float64", "long", "int32", "bool"]
+DTYPE_CASES = {
+    **{f"Conv{n}d": lambda d, n=n: d(conv_case(n)) for n in (1, 2)},
+    "ConvTranspose1d": lambda d: d(conv_transpose_case(1)),
+    **{f"{k}Pool{n}d": lambda d, n=n, k=k: d(pool_case(n, k)) for n in (1, 2, 3) for k in ("Max", "Avg")},
+    **{f"Adaptive{k}Pool{n}d": lambda d, n=n, k=k: d(adaptive_case(n, k)) for n in (1, 2) for k in ("Max", "Avg")},
+    **{f"BatchNorm{n}d": lambda d: d(bn_case()) for n in (1, 2)},
+    "Linear": lambda d: ({"out_features": 3}, d(any_shape(1, 3))),
+    "Flatten": lambda d: ({}, d(any_shape(0, 4))),
+    "Softmax": lambda d: ({"dim": -1}, d(any_shape(1, 3))),
+    **{
+        t: lambda d: ({"p": d(st.sampled_from([0.0, 0.5, 1.0]))}, d(any_shape(0, 5, hi=3)))
+        for t in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
+    },
+    **{t: lambda d, t=t: ({}, d(any_shape(0, 3))) for t in ACTIVATIONS},
+}
+
+
+@pytest.mark.parametrize("type_", sorted(DTYPE_CASES))
+@prop(0.1)
+@given(data=st.data())
+def test_dtype(type_, data):
+    fields, shape = DTYPE_CASES[type_](data.draw)
+    agree(type_, fields, shape, data.draw(st.sampled_from(DTYPES)))
+
+
 # ------------------------------------------------------------------ schema: sizes < 1
 
 

@@ -145,6 +145,8 @@ def torch_run(
             except Exception as e:  # noqa: BLE001 - any refusal counts
                 return TorchOutcome(None, None, e, "construct")
             m.train(train)
+            if dtype in ("float64", "float16", "bfloat16"):
+                m.to(getattr(torch, dtype))  # a model run at that precision: model.double() etc.
             params = sum(p.numel() for p in m.parameters())
             env["m"] = m
         expr = cls.model_construct(**kwargs).emit_call("m" if cls.torch_name is not None else None, names)
@@ -193,33 +195,38 @@ def torch_kwargs(type_: str, fields: dict[str, Any], shape: tuple[int, ...], lay
     return kw
 
 
-def describe(type_: str, fields: dict[str, Any], shape: tuple[int, ...], ac: AcOutcome, th: TorchOutcome) -> str:
+def describe(
+    type_: str, fields: dict[str, Any], shape: tuple[int, ...], ac: AcOutcome, th: TorchOutcome, dtype: str = "float32"
+) -> str:
     t = f"raised at {th.stage}: {th.exc!r}" if th.exc else f"-> {th.shape}, params {th.params}"
     return (
-        f"\n  layer: {type_}({fields}) on input {shape}"
+        f"\n  layer: {type_}({fields}) on input {shape}{'' if dtype == 'float32' else ' of ' + dtype}"
         f"\n  archcheck: {ac.shape}, params {ac.params}, diagnostics {ac.messages}"
         f"\n  torch: {t}"
     )
 
 
-def agree(type_: str, fields: dict[str, Any], shape: tuple[int, ...]) -> tuple[AcOutcome, TorchOutcome]:
+def agree(
+    type_: str, fields: dict[str, Any], shape: tuple[int, ...], dtype: str = "float32"
+) -> tuple[AcOutcome, TorchOutcome]:
     """Assert that archcheck and torch agree on ``type_(**fields)`` applied to ``shape``.
 
     torch's inferred sizes are computed from the input shape here, not taken
     from archcheck, so a wrongly inferred size shows up as a disagreement.
     """
-    ac = ac_run(type_, fields, shape)
+    extra = {"dtype": dtype}
+    ac = ac_run(type_, fields, shape, extra=extra)
     kw = torch_kwargs(type_, fields, shape)
-    th = torch_run(type_, kw, shape)
+    th = torch_run(type_, kw, shape, extra=extra)
     if th.failed and not ac.failed and "AC211" in ac.warnings:
         # archcheck warned that training mode fails; the layer must then work in eval mode.
-        th = torch_run(type_, kw, shape, train=False)
+        th = torch_run(type_, kw, shape, train=False, extra=extra)
     assert ac.failed == th.failed, ("archcheck reports an error" if ac.failed else "torch raised") + describe(
-        type_, fields, shape, ac, th
+        type_, fields, shape, ac, th, dtype
     )
     if not ac.failed:
-        assert ac.shape == th.shape, "output shapes differ" + describe(type_, fields, shape, ac, th)
-        assert ac.params == th.params, "parameter counts differ" + describe(type_, fields, shape, ac, th)
+        assert ac.shape == th.shape, "output shapes differ" + describe(type_, fields, shape, ac, th, dtype)
+        assert ac.params == th.params, "parameter counts differ" + describe(type_, fields, shape, ac, th, dtype)
         for f in INFERRED:
             if f in REGISTRY[type_].model_fields:
                 assert getattr(ac.layer, f) == kw[f], f"inferred {f} differs" + describe(type_, fields, shape, ac, th)

@@ -13,6 +13,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
+# Input dtypes beyond the floating ones that a layer's CPU kernels take (torch's dispatch macros).
+NO_INTS: frozenset[str] = frozenset()
+LONG_ONLY = frozenset({"long", "int64"})  # avg_pool*d: integer kernels for int64 only
+INTS = frozenset({"long", "int64", "int32"})  # relu, hardtanh, max_pool2d/3d: integers, not bool
+ANY_DTYPE = INTS | {"bool"}  # shape-only or dtype-generic ops (Flatten, Identity, Sigmoid, Tanh)
+FLOATS = frozenset({"float32", "float64", "float16", "bfloat16"})
+
 
 def rank_words(ranks: tuple[int, ...]) -> str:
     names = [f"{r}-D" for r in ranks]
@@ -149,3 +156,21 @@ def check_groups(ctx: Ctx, channels: int, groups: int, field: str) -> bool:
 def _divisor_near(n: int, g: int) -> int:
     divs = [d for d in range(1, n + 1) if n % d == 0]
     return min(divs, key=lambda d: (abs(d - g), d))
+
+
+def check_dtype(ctx: Ctx, x: Tensor, what: str, ints: frozenset[str]) -> bool:
+    """Report unless ``x``'s dtype is floating or one of the non-float dtypes ``ints`` the layer takes.
+
+    Only integer/bool inputs are judged: which float precisions run depends on the device
+    and the model's own dtype (``model.double()``), not on the spec.
+    """
+    if x.dtype in FLOATS or x.dtype in ints:
+        return True
+    takes = "floating-point" if not ints else "floating-point or " + "/".join(sorted(ints))
+    ctx.error(
+        "AC214",
+        f"{what} needs a {takes} input, but its input has dtype {x.dtype} ({ctx.source(x)})",
+        hint="feed it float values (an Embedding turns integer indices into float vectors), "
+        "or give the input dtype: float32",
+    )
+    return False

@@ -16,7 +16,7 @@ from pydantic import field_validator
 
 from .. import dims as D
 from ..registry import Example, Layer, NonNegOrList, PaddingMode, Pos, PosOrList, Tensor, as_tuple, numel_per, register
-from ._rules import SPATIAL, check_groups, expect_rank, match_size, window_out
+from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, window_out
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Ctx
@@ -50,6 +50,8 @@ class _ConvBase(Layer):
         nd = self.nd
         what = type(self).__name__
         sp = "".join(SPATIAL[nd])
+        if not check_dtype(ctx, x, what, frozenset()):
+            return None
         if not expect_rank(
             ctx, x, (nd + 1, nd + 2), what, f"([N, C, {', '.join(SPATIAL[nd])}] or unbatched [C, {sp}])"
         ):
@@ -217,6 +219,7 @@ class Conv2d(_ConvNd):
         ),
         Example({"out_channels": 8, "kernel_size": 3, "padding": "same", "stride": 2}, (1, 4, 8, 8), error="AC108"),
         Example({"out_channels": 8, "kernel_size": 3}, (4, 8), error="AC204"),
+        Example({"out_channels": 8, "kernel_size": 3}, (1, 4, 7, 7), error="AC214", extra={"dtype": "long"}),
     ]
 
 

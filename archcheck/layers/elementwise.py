@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
 from ..registry import Example, Layer, Prob, Tensor, register
-from ._rules import rank_words
+from ._rules import ANY_DTYPE, INTS, NO_INTS, check_dtype, rank_words
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,10 +20,13 @@ class _Elementwise(Layer):
     family: ClassVar[str] = "activation"
     min_rank: ClassVar[int] = 0
     ranks: ClassVar[tuple[int, ...] | None] = None
+    int_dtypes: ClassVar[frozenset[str]] = NO_INTS  # non-float input dtypes torch takes
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
+        if not check_dtype(ctx, x, what, self.int_dtypes):
+            return None
         if self.ranks is not None and x.rank not in self.ranks:
             ctx.error(
                 "AC204",
@@ -41,13 +44,19 @@ class _Elementwise(Layer):
 @register
 class ReLU(_Elementwise):
     torch_name = "nn.ReLU"
-    examples = [Example({}, (2, 3, 4), (2, 3, 4))]
+    int_dtypes = INTS
+    examples = [
+        Example({}, (2, 3, 4), (2, 3, 4)),
+        Example({}, (2, 3), (2, 3), extra={"dtype": "long"}),
+        Example({}, (2, 3), error="AC214", extra={"dtype": "bool"}),
+    ]
     inplace: bool = False
 
 
 @register
 class ReLU6(_Elementwise):
     torch_name = "nn.ReLU6"
+    int_dtypes = INTS
     examples = [Example({}, (4,), (4,))]
     inplace: bool = False
 
@@ -99,12 +108,14 @@ class Mish(_Elementwise):
 @register
 class Sigmoid(_Elementwise):
     torch_name = "nn.Sigmoid"
+    int_dtypes = ANY_DTYPE
     examples = [Example({}, (5,), (5,))]
 
 
 @register
 class Tanh(_Elementwise):
     torch_name = "nn.Tanh"
+    int_dtypes = ANY_DTYPE
     examples = [Example({}, (2, 5), (2, 5))]
 
 
@@ -125,6 +136,7 @@ class Hardsigmoid(_Elementwise):
 @register
 class Hardtanh(_Elementwise):
     torch_name = "nn.Hardtanh"
+    int_dtypes = INTS
     examples = [Example({}, (2, 3), (2, 3))]
     min_val: float = -1.0
     max_val: float = 1.0
@@ -145,6 +157,8 @@ class _SoftmaxBase(_Elementwise):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
+        if not check_dtype(ctx, x, what, self.int_dtypes):
+            return None
         if self.dim is None:
             implicit = 0 if x.rank in (0, 1, 3) else 1
             ctx.warn(
@@ -181,9 +195,10 @@ class _Dropout(_Elementwise):
     inplace: bool = False
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
-        if self.min_rank and self.p in (0.0, 1.0):
-            # torch's feature dropout returns early for p 0 (the input) and 1 (zeros), before it
-            # needs the channel dim (ATen Dropout.cpp, _dropout_impl): any rank passes.
+        if self.p in (0.0, 1.0) and (self.ranks is None or xs[0].rank in self.ranks):
+            # torch's dropouts return early for p 0 (the input) and 1 (zeros), before the feature
+            # dropouts need a channel dim and before any float-only kernel (ATen Dropout.cpp,
+            # _dropout_impl): any rank and dtype pass. Dropout1d's rank check comes first, in Python.
             return xs[0].passed()
         return super().infer(ctx, xs)
 
@@ -191,7 +206,11 @@ class _Dropout(_Elementwise):
 @register
 class Dropout(_Dropout):
     torch_name = "nn.Dropout"
-    examples = [Example({"p": 0.1}, (2, 3), (2, 3))]
+    examples = [
+        Example({"p": 0.1}, (2, 3), (2, 3)),
+        Example({"p": 0.1}, (2, 3), error="AC214", extra={"dtype": "long"}),
+        Example({"p": 0.0}, (2, 3), (2, 3), extra={"dtype": "long"}),  # p 0 returns the input untouched
+    ]
 
 
 @register

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 
 from .. import dims as D
 from ..registry import Example, Layer, Pos, Tensor, numel_per, register
-from ._rules import match_size
+from ._rules import check_dtype, match_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Ctx
@@ -34,6 +34,8 @@ class Linear(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
+        if not check_dtype(ctx, x, "Linear", frozenset()):
+            return None
         if x.rank < 1:
             ctx.error(
                 "AC204", f"Linear needs an input with at least 1 dim, but its input is a scalar ({ctx.source(x)})"

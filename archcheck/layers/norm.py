@@ -13,7 +13,7 @@ from pydantic import Field
 
 from .. import dims as D
 from ..registry import Example, Layer, Pos, Tensor, numel_per, register
-from ._rules import expect_rank, match_size
+from ._rules import check_dtype, expect_rank, match_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Ctx
@@ -33,6 +33,8 @@ class _BatchNorm(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
+        if not check_dtype(ctx, x, what, frozenset()):
+            return None
         if not expect_rank(ctx, x, self.ranks, what, self.layout):
             return None
         c = x.shape[1]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 from pydantic import field_validator
 
 from ..registry import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
-from ._rules import SPATIAL, expect_rank, window_out
+from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, window_out
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Ctx
@@ -23,11 +23,14 @@ class _PoolBase(Layer):
     nd: ClassVar[int] = 2
     family: ClassVar[str] = "pool"
     ranks: ClassVar[tuple[int, ...]] = ()
+    int_dtypes: ClassVar[frozenset[str]] = NO_INTS  # non-float input dtypes torch takes
 
     def _ranks(self) -> tuple[int, ...]:
         return self.ranks or (self.nd + 1, self.nd + 2)
 
     def _check_rank(self, ctx: Ctx, x: Tensor) -> bool:
+        if not check_dtype(ctx, x, type(self).__name__, self.int_dtypes):
+            return False
         sp = ", ".join(SPATIAL[self.nd])
         return expect_rank(ctx, x, self._ranks(), type(self).__name__, f"([N, C, {sp}] or [C, {sp}])")
 
@@ -107,6 +110,7 @@ class _MaxPoolNd(_WindowPool):
 
 
 class _AvgPoolNd(_WindowPool):
+    int_dtypes = LONG_ONLY
     count_include_pad: bool = True
 
 
@@ -124,18 +128,22 @@ class MaxPool1d(_MaxPoolNd):
 @register
 class MaxPool2d(_MaxPoolNd):
     nd = 2
+    int_dtypes = INTS  # max_pool1d has no integer kernel; 2d/3d have
     torch_name = "nn.MaxPool2d"
     examples = [
         Example({"kernel_size": 2, "stride": 2}, (4, 16, 28, 28), (4, 16, 14, 14)),
         Example({"kernel_size": 3, "stride": 2, "ceil_mode": True}, (1, 2, 6, 6), (1, 2, 3, 3)),
         Example({"kernel_size": 3, "padding": 2}, (1, 2, 5, 5), error="AC206"),
         Example({"kernel_size": 5}, (1, 2, 3, 3), error="AC203"),
+        Example({"kernel_size": 2}, (1, 2, 4, 4), (1, 2, 2, 2), extra={"dtype": "int32"}),
+        Example({"kernel_size": 2}, (1, 2, 4, 4), error="AC214", extra={"dtype": "bool"}),
     ]
 
 
 @register
 class MaxPool3d(_MaxPoolNd):
     nd = 3
+    int_dtypes = INTS
     torch_name = "nn.MaxPool3d"
     examples = [Example({"kernel_size": [1, 2, 2]}, (1, 2, 3, 8, 8), (1, 2, 3, 4, 4))]
 
@@ -151,7 +159,11 @@ class AvgPool1d(_AvgPoolNd):
 class AvgPool2d(_AvgPoolDivisor):
     nd = 2
     torch_name = "nn.AvgPool2d"
-    examples = [Example({"kernel_size": 2}, (1, 2, 7, 7), (1, 2, 3, 3))]
+    examples = [
+        Example({"kernel_size": 2}, (1, 2, 7, 7), (1, 2, 3, 3)),
+        Example({"kernel_size": 2}, (1, 2, 4, 4), (1, 2, 2, 2), extra={"dtype": "long"}),
+        Example({"kernel_size": 2}, (1, 2, 4, 4), error="AC214", extra={"dtype": "int32"}),
+    ]
 
 
 @register
@@ -200,6 +212,8 @@ class _AdaptiveBase(_PoolBase):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
+        if not check_dtype(ctx, x, type(self).__name__, self.int_dtypes):
+            return None
         if not self._any_rank(x, o) and not self._check_rank(ctx, x):
             return None
         axis = x.rank - self.nd
