@@ -76,7 +76,7 @@ def _with_expr(s: dict[str, Any]) -> dict[str, Any]:
         return s
     if s.get("type") == "null" or _plain_string(s) or "$ref" in s or s == {} or s == EXPR:
         return s
-    keep = {k: s.pop(k) for k in ("title", "description", "default") if k in s}
+    keep: dict[str, Any] = {k: s.pop(k) for k in ("title", "description", "default") if k in s}
     return {**keep, "anyOf": [s, EXPR]}
 
 
