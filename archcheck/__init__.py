@@ -6,6 +6,8 @@
 (True, 215370)
 """
 
+from typing import Any
+
 from .api import check, load
 from .engine import CheckResult
 from .schema import Spec
@@ -13,10 +15,12 @@ from .schema import Spec
 __all__ = ["CheckResult", "Spec", "build", "check", "load"]
 
 
-def __getattr__(name: str):  # build imports torch: only when asked for
+def __getattr__(name: str) -> Any:  # build imports torch: only when asked for
     if name == "build":
         from .verify import build
 
         return build
     raise AttributeError(f"module 'archcheck' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

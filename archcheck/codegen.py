@@ -252,7 +252,7 @@ class Generator:
             return f"{field_name} {what} from {src or 'the input'}"
         # In a block class the value may differ between instances: name the source only.
         if src.startswith(scope_prefix):
-            return f"{field_name} from {src[len(scope_prefix):]}"
+            return f"{field_name} from {src[len(scope_prefix) :]}"
         return None
 
     # ---- __init__: module construction
@@ -343,8 +343,16 @@ class Generator:
         comment = None
         if node.kind == "layer" and node.layer is not None:
             notes = []
-            for k in ("in_channels", "in_features", "num_features", "num_channels", "normalized_shape",
-                      "input_size", "embed_dim", "d_model"):
+            for k in (
+                "in_channels",
+                "in_features",
+                "num_features",
+                "num_channels",
+                "normalized_shape",
+                "input_size",
+                "embed_dim",
+                "d_model",
+            ):
                 if k in type(node.layer).model_fields and getattr(node.layer, k) is not None:
                     note = self._derived_note(node, k, getattr(node.layer, k), self._prefix)
                     if note:
@@ -403,9 +411,7 @@ class Generator:
 
     # ---- forward
 
-    def _forward_lines(
-        self, children: list[Node], inputs: list[str], outputs: list[str], shapes: bool
-    ) -> list[str]:
+    def _forward_lines(self, children: list[Node], inputs: list[str], outputs: list[str], shapes: bool) -> list[str]:
         ind = _IND * 2
         last_use: dict[str, int] = {}
         uses: dict[str, int] = {}
@@ -499,7 +505,9 @@ class Generator:
         for n in nodes:
             slots: list[Any] = []
 
-            def rec(v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset(), slots=slots) -> str:
+            def rec(
+                v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset(), slots: list[Any] = slots
+            ) -> str:
                 literal(v, allowed)  # checked now: the value may reach a call site
                 slots.append((v, hint, allowed))
                 return f"@{len(slots) - 1}@"
@@ -511,7 +519,9 @@ class Generator:
             name = self.block_class[t] if gi == 0 else self._unique(self.block_class[t])
             self._emit_block_group(t, name, members, keys)
 
-    def _emit_block_group(self, t: str, name: str, members: list[tuple[Node, list[Any]]], keys: dict[str, set[str]]) -> None:
+    def _emit_block_group(
+        self, t: str, name: str, members: list[tuple[Node, list[Any]]], keys: dict[str, set[str]]
+    ) -> None:
         bdef = self.blocks[t]
         first, first_slots = members[0]
         params = [p for p in bdef.params if p != "range"]
@@ -528,7 +538,10 @@ class Generator:
             pname = assigned.get(key)
             if pname is None:
                 for p in params:
-                    if all(p in m.block_params and _same(m.block_params[p], v) for (m, _), v in zip(members, vec, strict=False)):
+                    if all(
+                        p in m.block_params and _same(m.block_params[p], v)
+                        for (m, _), v in zip(members, vec, strict=False)
+                    ):
                         pname = p
                         break
             if pname is None:
@@ -687,8 +700,25 @@ def audit(src: str) -> None:
             raise CodegenError(f"audit: unexpected attribute {node.attr!r}")
 
 
-_FORBIDDEN = {"eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals", "vars",
-              "__import__", "input", "breakpoint", "os", "sys", "subprocess", "builtins"}
+_FORBIDDEN = {
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "getattr",
+    "setattr",
+    "delattr",
+    "globals",
+    "locals",
+    "vars",
+    "__import__",
+    "input",
+    "breakpoint",
+    "os",
+    "sys",
+    "subprocess",
+    "builtins",
+}
 
 
 # ------------------------------------------------------------------ API

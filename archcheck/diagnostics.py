@@ -58,7 +58,9 @@ _CODES = [
     Code("AC217", "batch-dim-lost", "a Reshape whose first dim is not the input's batch dim"),
     Code("AC218", "index-out-of-range", "an index outside the size of the selected dim"),
     Code("AC219", "attention-mismatch", "query, key and value (or tgt and memory) have shapes that do not fit"),
-    Code("AC220", "single-value-norm", "GroupNorm/InstanceNorm sees one value per group or instance, which torch refuses"),
+    Code(
+        "AC220", "single-value-norm", "GroupNorm/InstanceNorm sees one value per group or instance, which torch refuses"
+    ),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

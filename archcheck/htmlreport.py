@@ -110,16 +110,18 @@ def layer_rows(res: CheckResult) -> list[dict[str, Any]]:
                 label = n.layer.label()
             except Exception:  # decoration only
                 label = ""
-        rows.append({
-            "node": n,
-            "path": n.path,
-            "type": n.type,
-            "args": label,
-            "shape": n.output.describe() if n.output is not None else "?",
-            "chw": shape_label(n.output) if n.output is not None else "?",
-            "params": n.params,
-            "macs": n.macs,
-        })
+        rows.append(
+            {
+                "node": n,
+                "path": n.path,
+                "type": n.type,
+                "args": label,
+                "shape": n.output.describe() if n.output is not None else "?",
+                "chw": shape_label(n.output) if n.output is not None else "?",
+                "params": n.params,
+                "macs": n.macs,
+            }
+        )
     return rows
 
 
@@ -128,8 +130,10 @@ def _table(res: CheckResult) -> str:
     for d in res.diagnostics:
         if d.path and by_path.get(d.path) != "error":
             by_path[d.path] = d.severity
-    head = ('<tr><th>#</th><th>path</th><th>type</th><th>args</th><th>output shape</th>'
-            '<th class="num">params</th><th class="num">MACs</th></tr>')
+    head = (
+        "<tr><th>#</th><th>path</th><th>type</th><th>args</th><th>output shape</th>"
+        '<th class="num">params</th><th class="num">MACs</th></tr>'
+    )
     body = []
     for i, r in enumerate(layer_rows(res)):
         cls = _row_class(r["node"], by_path)
@@ -153,7 +157,9 @@ def build(res: CheckResult, svg: str | None, note: str | None = None) -> str:
     errors = sum(d.severity == "error" for d in res.diagnostics)
     warnings = sum(d.severity == "warning" for d in res.diagnostics)
     ok = res.ok
-    badge = ("ok" if ok else f"{errors} error{'s' * (errors != 1)}") + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
+    badge = ("ok" if ok else f"{errors} error{'s' * (errors != 1)}") + (
+        f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
+    )
     ins = ", ".join(f"{k}: {t.describe()}" for k, t in res.inputs.items())
     outs = ", ".join(f"{k}: {t.describe() if t else '?'}" for k, t in res.outputs.items())
     diagram = f'<div class="diagram">{inline_svg(svg)}</div>' if svg else f"<p>{_e(note or 'no diagram')}</p>"
@@ -165,7 +171,7 @@ def build(res: CheckResult, svg: str | None, note: str | None = None) -> str:
 <style>{CSS}</style>
 </head>
 <body>
-<h1>{_e(res.name)} <span class="verdict {'ok' if ok else 'bad'}">{_e(badge)}</span></h1>
+<h1>{_e(res.name)} <span class="verdict {"ok" if ok else "bad"}">{_e(badge)}</span></h1>
 <div class="sub"><span class="mono">{_e(res.source.file)}</span> · inputs {_e(ins)} · outputs {_e(outs)}</div>
 <div class="sub">{_e(verdict(res))}</div>
 <h2>Diagnostics</h2>
@@ -180,8 +186,15 @@ def build(res: CheckResult, svg: str | None, note: str | None = None) -> str:
 """
 
 
-def command(spec: str, out: str, *, depth: int | None = None, expand: bool = False,
-            dims: dict[str, int] | None = None, echo: Any = print) -> int:
+def command(
+    spec: str,
+    out: str,
+    *,
+    depth: int | None = None,
+    expand: bool = False,
+    dims: dict[str, int] | None = None,
+    echo: Any = print,
+) -> int:
     """``archcheck report``: write the page; returns the exit code (see the CLI help)."""
     from .api import check
     from .render import DotNotFound, pipe, to_dot
@@ -257,11 +270,15 @@ def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 6
     ok = [r for r in rows if r.get("ok") and r.get("params") is not None and r.get("macs") is not None]
     ml, mr, mt, mb = 78, 20, 20, 52
     pw, ph = width - ml - mr, height - mt - mb
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           'font-family="Helvetica, Arial, sans-serif" font-size="11" role="img" aria-label="params vs MACs">',
-           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="11" role="img" aria-label="params vs MACs">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
     if not ok:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#a11">no variant checked ok: nothing to plot</text></svg>')
+        out.append(
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#a11">no variant checked ok: nothing to plot</text></svg>'
+        )
         return "".join(out)
     xs = [float(r["params"]) for r in ok]
     ys = [float(r["macs"]) for r in ok]
@@ -296,9 +313,13 @@ def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 6
         y = py(t)
         out.append(f'<line x1="{ml}" y1="{y:.1f}" x2="{ml + pw}" y2="{y:.1f}" stroke="#e4e4e4"/>')
         out.append(f'<text x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{_short(t)}</text>')
-    out.append(f'<text x="{ml + pw / 2}" y="{height - 12}" text-anchor="middle" fill="#222">parameters{" (log scale)" if xlog else ""}</text>')
-    out.append(f'<text x="16" y="{mt + ph / 2}" text-anchor="middle" fill="#222" transform="rotate(-90 16 {mt + ph / 2})">'
-               f'MACs{" (log scale)" if ylog else ""}</text>')
+    out.append(
+        f'<text x="{ml + pw / 2}" y="{height - 12}" text-anchor="middle" fill="#222">parameters{" (log scale)" if xlog else ""}</text>'
+    )
+    out.append(
+        f'<text x="16" y="{mt + ph / 2}" text-anchor="middle" fill="#222" transform="rotate(-90 16 {mt + ph / 2})">'
+        f"MACs{' (log scale)' if ylog else ''}</text>"
+    )
 
     def name(r: dict[str, Any]) -> str:
         return ", ".join(f"{k}={r.get(k)}" for k in axis_keys) + f": {r['params']:,} params, {r['macs']:,} MACs"
@@ -306,19 +327,27 @@ def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 6
     front = sorted((r for r in ok if r.get("pareto")), key=lambda r: (r["params"], r["macs"]))
     for r in ok:
         if not r.get("pareto"):
-            out.append(f'<circle class="point" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="4" fill="{POINT_COLOR}" '
-                       f'fill-opacity="0.75"><title>{_e(name(r))}</title></circle>')
+            out.append(
+                f'<circle class="point" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="4" fill="{POINT_COLOR}" '
+                f'fill-opacity="0.75"><title>{_e(name(r))}</title></circle>'
+            )
     if len(front) > 1:
         pts = " ".join(f"{px(r['params']):.1f},{py(r['macs']):.1f}" for r in front)
         out.append(f'<polyline class="front" points="{pts}" fill="none" stroke="{FRONT_COLOR}" stroke-width="2"/>')
     for r in front:
-        out.append(f'<circle class="point pareto" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="5.5" fill="{FRONT_COLOR}" '
-                   f'stroke="#ffffff" stroke-width="1"><title>{_e(name(r))} (Pareto front)</title></circle>')
+        out.append(
+            f'<circle class="point pareto" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="5.5" fill="{FRONT_COLOR}" '
+            f'stroke="#ffffff" stroke-width="1"><title>{_e(name(r))} (Pareto front)</title></circle>'
+        )
     lx = ml + 8  # top left: params and MACs grow together, so that corner is usually empty
     out.append(f'<rect x="{lx}" y="{mt + 8}" width="142" height="40" fill="#ffffff" stroke="#ccc"/>')
-    out.append(f'<circle cx="{lx + 12}" cy="{mt + 20}" r="4" fill="{POINT_COLOR}"/><text x="{lx + 22}" y="{mt + 24}">variant</text>')
-    out.append(f'<line x1="{lx + 4}" y1="{mt + 37}" x2="{lx + 20}" y2="{mt + 37}" stroke="{FRONT_COLOR}" stroke-width="2"/>'
-               f'<circle cx="{lx + 12}" cy="{mt + 37}" r="5" fill="{FRONT_COLOR}"/><text x="{lx + 26}" y="{mt + 41}">Pareto front</text>')
+    out.append(
+        f'<circle cx="{lx + 12}" cy="{mt + 20}" r="4" fill="{POINT_COLOR}"/><text x="{lx + 22}" y="{mt + 24}">variant</text>'
+    )
+    out.append(
+        f'<line x1="{lx + 4}" y1="{mt + 37}" x2="{lx + 20}" y2="{mt + 37}" stroke="{FRONT_COLOR}" stroke-width="2"/>'
+        f'<circle cx="{lx + 12}" cy="{mt + 37}" r="5" fill="{FRONT_COLOR}"/><text x="{lx + 26}" y="{mt + 41}">Pareto front</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -333,11 +362,17 @@ def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -
     def axes(r: dict[str, Any]) -> str:
         return ", ".join(f"{k}={r.get(k)}" for k in axis_keys)
 
-    front_html = "".join(f"<li><b>{_e(axes(r))}</b>: {_num(r['params'])} params, {_num(r['macs'])} MACs</li>" for r in front)
-    errs = "".join(f'<li><b>{_e(axes(r))}</b> <span class="sev">{_e(r.get("status"))}</span> {_e(r.get("error", ""))}</li>' for r in bad)
+    front_html = "".join(
+        f"<li><b>{_e(axes(r))}</b>: {_num(r['params'])} params, {_num(r['macs'])} MACs</li>" for r in front
+    )
+    errs = "".join(
+        f'<li><b>{_e(axes(r))}</b> <span class="sev">{_e(r.get("status"))}</span> {_e(r.get("error", ""))}</li>'
+        for r in bad
+    )
     head = "".join(f"<th>{_e(k)}</th>" for k in axis_keys) + (
         '<th>status</th><th>output</th><th class="num">params</th><th class="num">MACs</th>'
-        '<th class="num">act/sample</th><th>error</th>')
+        '<th class="num">act/sample</th><th>error</th>'
+    )
     body = []
     for r in rows:
         cls = "pareto" if r.get("pareto") else ("" if r.get("ok") else "error")
@@ -347,7 +382,7 @@ def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -
             f'<tr class="{cls}">{cells}<td>{_e(r.get("status"))}{" ★" if r.get("pareto") else ""}</td>'
             f'<td class="mono">{_e(r.get("output", ""))}</td><td class="num">{_num(r.get("params"))}</td>'
             f'<td class="num">{_num(r.get("macs"))}</td><td class="num">{"?" if mem is None else _short(mem) + "B"}</td>'
-            f'<td>{_e(r.get("error", ""))}</td></tr>'
+            f"<td>{_e(r.get('error', ''))}</td></tr>"
         )
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -357,14 +392,14 @@ def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -
 <style>{CSS}{EXPLORE_CSS}</style>
 </head>
 <body>
-<h1>{_e(title)} <span class="verdict {'ok' if not bad else 'bad'}">{len(ok)} ok, {len(bad)} with errors</span></h1>
+<h1>{_e(title)} <span class="verdict {"ok" if not bad else "bad"}">{len(ok)} ok, {len(bad)} with errors</span></h1>
 <div class="sub">{len(rows)} variants over {_e(", ".join(axis_keys) or "no axes")} · {len(front)} on the Pareto front (no other variant has fewer params and fewer MACs)</div>
 <h2>Parameters vs MACs</h2>
 <div class="plot">{scatter_svg(rows, axis_keys)}</div>
 <h2>Pareto front</h2>
-{f'<ol>{front_html}</ol>' if front else '<p>No variant checked ok.</p>'}
+{f"<ol>{front_html}</ol>" if front else "<p>No variant checked ok.</p>"}
 <h2>Variants with errors</h2>
-{f'<ul class="errs">{errs}</ul>' if bad else '<p>None.</p>'}
+{f'<ul class="errs">{errs}</ul>' if bad else "<p>None.</p>"}
 <h2>All variants</h2>
 <table class="layers"><tr>{head}</tr>{"".join(body)}</table>
 <p class="note">MACs are multiply-accumulates per sample (FLOPs ≈ 2 × MACs); act/sample is the fp32 size of every layer output for one sample. ★: on the Pareto front. Generated by archcheck.</p>

@@ -40,7 +40,7 @@ try:  # libyaml is five times faster and keeps the marks we need
 
     FAST = True
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment, unused-ignore]  # (used with types-PyYAML)
 
     FAST = False
 
@@ -139,7 +139,7 @@ def _short(text: str, n: int = 40) -> str:
 
 
 def _resolve_scalar(loader: Any, ev: yaml.ScalarEvent, json_mode: bool) -> str:
-    tag = ev.tag
+    tag: str | None = ev.tag
     if tag is None or tag == "!":
         tag = loader.resolve(yaml.ScalarNode, ev.value, ev.implicit)
         if tag == _T + "str" and ev.implicit[0]:
@@ -329,7 +329,8 @@ class _Builder:
     def key(self, k: yaml.Node) -> str | None:
         """A mapping key, which must be a string; else report it and return None."""
         if isinstance(k, yaml.ScalarNode) and k.tag == _T + "str":
-            return k.value
+            value: str = k.value
+            return value
         s = _span(k)
         if isinstance(k, yaml.ScalarNode) and k.tag in _PLAIN_SCALARS:
             kind = k.tag[len(_T) :]

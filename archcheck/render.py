@@ -566,8 +566,10 @@ def _box_label(b: Box, width: float = 2.0, channels: int | None = None) -> str:
     rows += [f'<font point-size="9">{_esc(t)}</font>' for t in _lines(shape, text_chars(width, 9))]
     cells = "".join(f"<tr><td>{r}</td></tr>" for r in rows)
     if channels and not b.skipped:
-        bar = (f'<table border="1" color="#333333" cellborder="0" cellspacing="0" cellpadding="0" fixedsize="true" '
-               f'width="{channel_bar(channels)}" height="6" bgcolor="{channel_color(channels)}"><tr><td></td></tr></table>')
+        bar = (
+            f'<table border="1" color="#333333" cellborder="0" cellspacing="0" cellpadding="0" fixedsize="true" '
+            f'width="{channel_bar(channels)}" height="6" bgcolor="{channel_color(channels)}"><tr><td></td></tr></table>'
+        )
         cells += f'<tr><td cellpadding="2">{bar}</td></tr>'
     return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="0">' + cells + "</table>>"
 
@@ -607,14 +609,17 @@ def _legend(p: Plan, climbs: bool = False) -> str:
         color = FAMILY_COLORS.get(f, COLLAPSED_COLOR if f == "block" else "#ffffff")
         swatches.append(f'<tr><td align="left"><font color="{color}" point-size="14">■</font> {_esc(f)}</td></tr>')
     if swatches:
-        rows.append('<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="0" cellpadding="0">'
-                    + "".join(swatches) + "</table></td></tr>")
+        rows.append(
+            '<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="0" cellpadding="0">'
+            + "".join(swatches)
+            + "</table></td></tr>"
+        )
     ramp = "".join(f'<td bgcolor="{c}" width="14" height="8"></td>' for c in CHANNEL_RAMP)
     rows.append(
         '<tr><td colspan="2" align="left"><table border="0" cellborder="0" cellspacing="0" cellpadding="0">'
         f'<tr><td colspan="{len(CHANNEL_RAMP)}" align="left"><font point-size="9">channel bar: length and shade ~ log2(C)</font></td></tr>'
         f'<tr>{ramp}</tr><tr><td colspan="{len(CHANNEL_RAMP) // 2}" align="left"><font point-size="8">C=1</font></td>'
-        f'<td colspan="{len(CHANNEL_RAMP) - len(CHANNEL_RAMP) // 2}" align="right"><font point-size="8">{2 ** CHANNEL_MAX_BITS}</font></td></tr>'
+        f'<td colspan="{len(CHANNEL_RAMP) - len(CHANNEL_RAMP) // 2}" align="right"><font point-size="8">{2**CHANNEL_MAX_BITS}</font></td></tr>'
         "</table></td></tr>"
     )
     free = ""
@@ -639,7 +644,11 @@ def _legend(p: Plan, climbs: bool = False) -> str:
         notes.append('"+ ReLU": a parameter-free activation')
         notes.append("folded into the layer before it")
     notes.append("red border: error; dashed: not checked")
-    rows.append('<tr><td colspan="2" align="left"><font point-size="9">' + "<br/>".join(_esc(n) for n in notes) + "</font></td></tr>")
+    rows.append(
+        '<tr><td colspan="2" align="left"><font point-size="9">'
+        + "<br/>".join(_esc(n) for n in notes)
+        + "</font></td></tr>"
+    )
     return '<<table border="0" cellborder="0" cellspacing="1" cellpadding="2">' + "".join(rows) + "</table>>"
 
 
@@ -660,8 +669,10 @@ def _u_layout(p: Plan) -> tuple[set[int], list[tuple[str, str]]]:
     edge out of a climbing box that does not shrink H×W again. A skip
     connection into a climbing box from a box of the same size is drawn level.
     """
-    hw = {b.id: flow(b.tensor, b.layout, p.nominal)[1] if b.tensor is not None and b.tensor.rank > 2 else None
-          for b in p.boxes.values()}
+    hw = {
+        b.id: flow(b.tensor, b.layout, p.nominal)[1] if b.tensor is not None and b.tensor.rank > 2 else None
+        for b in p.boxes.values()
+    }
     up: set[int] = set()
     climbing: set[str] = set()
     for i, e in enumerate(p.edges):
@@ -679,8 +690,11 @@ def _u_layout(p: Plan) -> tuple[set[int], list[tuple[str, str]]]:
                 continue
             a, b = hw.get(e.src), hw.get(e.dst)
             if b is None and e.dst.startswith("@out.") or (a is not None and b is not None and b >= a):
-                if not any(f.dst == e.dst and f.src not in climbing and j not in up for j, f in enumerate(p.edges)
-                           if hw.get(f.src) is not None and hw.get(f.src) != hw.get(e.dst)):
+                if not any(
+                    f.dst == e.dst and f.src not in climbing and j not in up
+                    for j, f in enumerate(p.edges)
+                    if hw.get(f.src) is not None and hw.get(f.src) != hw.get(e.dst)
+                ):
                     up.add(i)
                     if e.dst not in climbing:
                         climbing.add(e.dst)
@@ -696,7 +710,9 @@ def _title(res: CheckResult) -> str:
     if res.ok:
         per = f" per {'·'.join(res.macs_per)}" if res.macs_per else ""
         macs = res.total_macs
-        stats = f"{res.total_params:,} params, " + (f"{_human(macs)} MACs{per}" if macs is not None else "MACs depend on free dims (give --dim)")
+        stats = f"{res.total_params:,} params, " + (
+            f"{_human(macs)} MACs{per}" if macs is not None else "MACs depend on free dims (give --dim)"
+        )
     else:
         errors = sum(d.severity == "error" for d in res.diagnostics)
         stats = f"{errors} error{'s' * (errors != 1)}"
@@ -719,8 +735,16 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     p = plan(res, depth, expand, fold)
     g = graphviz.Digraph(res.name)
     g.attr(
-        rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.32", fontname=FONT, fontsize="16",
-        label=_title(res), labelloc="t", labeljust="l", bgcolor="white",
+        rankdir="TB",
+        newrank="true",
+        nodesep="0.3",
+        ranksep="0.32",
+        fontname=FONT,
+        fontsize="16",
+        label=_title(res),
+        labelloc="t",
+        labeljust="l",
+        bgcolor="white",
     )
     g.attr("node", fontname=FONT, fontsize="10", margin="0.06,0.03")
     g.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#666666", arrowsize="0.6")
@@ -734,28 +758,53 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
                 with graph.subgraph(name=item.id) as sub:
                     worst = _worst(item.diagnostics)
                     sub.attr(
-                        label=item.label, labeljust="l", fontsize="10", style="rounded,dashed",
+                        label=item.label,
+                        labeljust="l",
+                        fontsize="10",
+                        style="rounded,dashed",
                         color=ERROR_COLOR if worst == "error" else WARNING_COLOR if worst else "#888888",
                         penwidth="2" if worst else "1",
                     )
                     draw(sub, item)
                     if item.diagnostics:
                         notes += 1
-                        sub.node(f"note{notes}", _note_label(item.diagnostics), shape="note", style="filled", fillcolor="#fff4f4", color=ERROR_COLOR)
+                        sub.node(
+                            f"note{notes}",
+                            _note_label(item.diagnostics),
+                            shape="note",
+                            style="filled",
+                            fillcolor="#fff4f4",
+                            color=ERROR_COLOR,
+                        )
                 continue
             b = item
             w, h = box_size(b.tensor, b.layout, p.nominal)
             c = flow(b.tensor, b.layout, p.nominal)[0]
-            attrs = {"width": str(w), "height": str(h), "label": _box_label(b, w, c), "style": "filled", "penwidth": "1"}
+            attrs = {
+                "width": str(w),
+                "height": str(h),
+                "label": _box_label(b, w, c),
+                "style": "filled",
+                "penwidth": "1",
+            }
             if b.kind in ("input", "output"):
                 attrs.update(shape="box", style="rounded,filled", fillcolor="white", penwidth="1.5")
             elif b.kind == "collapsed":
-                attrs.update(shape="box", style="rounded,filled,bold", peripheries="2",
-                             fillcolor=FAMILY_COLORS.get(b.family, COLLAPSED_COLOR))
+                attrs.update(
+                    shape="box",
+                    style="rounded,filled,bold",
+                    peripheries="2",
+                    fillcolor=FAMILY_COLORS.get(b.family, COLLAPSED_COLOR),
+                )
             else:
                 attrs.update(shape="box", style="rounded,filled", fillcolor=FAMILY_COLORS.get(b.family, "#ffffff"))
             if b.skipped:
-                attrs.update(style=attrs["style"].replace("filled", "filled,dashed"), fillcolor=SKIPPED_COLOR, fontcolor="#777777", color="#999999")
+                attrs.update(
+                    style=attrs["style"].replace("filled", "filled,dashed"),
+                    fillcolor=SKIPPED_COLOR,
+                    fontcolor="#777777",
+                    color="#999999",
+                )
             worst = _worst(b.diagnostics)
             if worst:
                 attrs.update(color=ERROR_COLOR if worst == "error" else WARNING_COLOR, penwidth="3")
@@ -763,18 +812,39 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
             if b.diagnostics:
                 notes += 1
                 nid = f"note{notes}"
-                graph.node(nid, _note_label(b.diagnostics), shape="note", style="filled", fillcolor="#fff4f4",
-                           color=ERROR_COLOR if worst == "error" else WARNING_COLOR, fontsize="9")
+                graph.node(
+                    nid,
+                    _note_label(b.diagnostics),
+                    shape="note",
+                    style="filled",
+                    fillcolor="#fff4f4",
+                    color=ERROR_COLOR if worst == "error" else WARNING_COLOR,
+                    fontsize="9",
+                )
                 with graph.subgraph() as same:
                     same.attr(rank="same")
                     same.node(b.id)
                     same.node(nid)
-                graph.edge(b.id, nid, style="dashed", arrowhead="none", color=ERROR_COLOR if worst == "error" else WARNING_COLOR)
+                graph.edge(
+                    b.id,
+                    nid,
+                    style="dashed",
+                    arrowhead="none",
+                    color=ERROR_COLOR if worst == "error" else WARNING_COLOR,
+                )
 
     draw(g, p.root)
     if p.loose:
         color = ERROR_COLOR if _worst(p.loose) == "error" else WARNING_COLOR
-        g.node("note_spec", _note_label(p.loose), shape="note", style="filled", fillcolor="#fff4f4", color=color, fontsize="9")
+        g.node(
+            "note_spec",
+            _note_label(p.loose),
+            shape="note",
+            style="filled",
+            fillcolor="#fff4f4",
+            color=color,
+            fontsize="9",
+        )
     up, level = _u_layout(p)
     for i, e in enumerate(p.edges):
         dashed = e.tensor is None
@@ -844,8 +914,15 @@ def write(res: CheckResult, out: str | Path, depth: int | None = None, expand: b
     return out
 
 
-def command(spec: str, out: str, *, depth: int | None = None, expand: bool = False,
-            dims: dict[str, int] | None = None, echo: Any = print) -> int:
+def command(
+    spec: str,
+    out: str,
+    *,
+    depth: int | None = None,
+    expand: bool = False,
+    dims: dict[str, int] | None = None,
+    echo: Any = print,
+) -> int:
     """``archcheck render``: write the diagram; returns the exit code.
 
     0: written. 1: written, but the spec has errors (they are highlighted), or
@@ -859,8 +936,11 @@ def command(spec: str, out: str, *, depth: int | None = None, expand: bool = Fal
     code = 0 if res.ok else 1
     if not res.ok:
         errors = sum(d.severity == "error" for d in res.diagnostics)
-        echo(f"archcheck: {spec}: {errors} error{'s' * (errors != 1)}; the diagram marks "
-             "the failing layers (run `archcheck validate` for details)", err=True)
+        echo(
+            f"archcheck: {spec}: {errors} error{'s' * (errors != 1)}; the diagram marks "
+            "the failing layers (run `archcheck validate` for details)",
+            err=True,
+        )
     if out == "-":
         echo(to_dot(res, depth, expand), nl=False)
         return code
@@ -868,8 +948,11 @@ def command(spec: str, out: str, *, depth: int | None = None, expand: bool = Fal
         write(res, out, depth, expand)
     except DotNotFound as e:
         echo(f"archcheck: cannot write {out}: {e}", err=True)
-        echo(f"archcheck: wrote the DOT source to {getattr(e, 'dot_path', '?')} instead "
-             "(render it later with `dot -Tsvg`)", err=True)
+        echo(
+            f"archcheck: wrote the DOT source to {getattr(e, 'dot_path', '?')} instead "
+            "(render it later with `dot -Tsvg`)",
+            err=True,
+        )
         return 1
     echo(f"wrote {out}", err=True)
     return code

@@ -112,7 +112,7 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
             env[n.name] = f
 
     start = Field((1,), (1,))
-    scope(res.root, {k: start for k in res.inputs})
+    scope(res.root, dict.fromkeys(res.inputs, start))
     return out
 
 
@@ -154,7 +154,7 @@ def rows(res: CheckResult, depth: int | None = None) -> list[tuple[str, ...]]:
     """The table rows (header first); ``depth`` limits how deep containers are opened."""
     fields = receptive_fields(res)
     head = ("Layer (path)", "Type", "Output shape", "Params", "MACs", "RF", "Stride")
-    out = [head]
+    out: list[tuple[str, ...]] = [head]
 
     def add(nodes: list[Node], level: int) -> None:
         for n in nodes:
@@ -162,15 +162,17 @@ def rows(res: CheckResult, depth: int | None = None) -> list[tuple[str, ...]]:
             rf, jump = f.text() if f else ("n/a", "n/a")
             label = "  " * level + (n.path if level == 0 else n.name)
             kind = n.type if n.kind != "sequential" or n.repeat is None else f"Sequential (x{n.repeat})"
-            out.append((
-                label,
-                kind,
-                D.fmt_shape(n.output.shape) if n.output is not None else "?",
-                _count(n.params),
-                _count(n.macs),
-                rf,
-                jump,
-            ))
+            out.append(
+                (
+                    label,
+                    kind,
+                    D.fmt_shape(n.output.shape) if n.output is not None else "?",
+                    _count(n.params),
+                    _count(n.macs),
+                    rf,
+                    jump,
+                )
+            )
             if n.children and (depth is None or level + 1 < depth):
                 add(n.children, level + 1)
 

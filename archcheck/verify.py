@@ -21,7 +21,7 @@ from . import dims as D
 from .api import check, load
 from .codegen import CodegenError, generate
 from .engine import CheckResult
-from .schema import Spec
+from .schema import DimRange, Spec
 
 N_DEFAULT = 2
 MAX_SEARCH = 512
@@ -75,7 +75,7 @@ def concrete_dims(spec: Spec, given: dict[str, int] | None = None) -> tuple[dict
         names.remove("N")
     if not names:
         return values, check(spec, values)
-    lo = {n: (model_dims[n].min if n in model_dims and hasattr(model_dims[n], "min") else 1) for n in names}
+    lo = {n: (d.min if isinstance(d := model_dims.get(n), DimRange) else 1) for n in names}
     for v in range(1, MAX_SEARCH + 1):
         trial = {**values, **{n: max(v, lo[n]) for n in names}}
         res = check(spec, trial)
@@ -112,9 +112,16 @@ class Verdict:
 
 
 def _inputs(torch: Any, res: CheckResult, device: str) -> list[Any]:
-    dtypes = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-              "bfloat16": torch.bfloat16, "long": torch.long, "int64": torch.long, "int32": torch.int32,
-              "bool": torch.bool}
+    dtypes = {
+        "float32": torch.float32,
+        "float64": torch.float64,
+        "float16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "long": torch.long,
+        "int64": torch.long,
+        "int32": torch.int32,
+        "bool": torch.bool,
+    }
     out = []
     for t in res.inputs.values():
         shape = tuple(int(d) for d in t.shape)
@@ -181,8 +188,10 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
         if got is None and node.path not in seen:
             problems.append(f"{node.path}: the module did not run")
         elif want != got:
-            problems.append(f"{node.path}: output shape is {list(got) if got else got} in torch, "
-                            f"archcheck says {D.fmt_shape(want) if want else '?'}")
+            problems.append(
+                f"{node.path}: output shape is {list(got) if got else got} in torch, "
+                f"archcheck says {D.fmt_shape(want) if want else '?'}"
+            )
         n_params = sum(p.numel() for p in modules[node.path].parameters())
         if n_params != (node.params or 0):
             problems.append(f"{node.path}: {n_params:,} params in torch, archcheck says {node.params or 0:,}")

@@ -66,8 +66,12 @@ def write_spec(tmp_path):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-goldens", action="store_true", default=False,
-                     help="Rewrite golden files (tests/golden/) from the current output instead of comparing.")
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="Rewrite golden files (tests/golden/) from the current output instead of comparing.",
+    )
 
 
 @pytest.fixture

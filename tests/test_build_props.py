@@ -36,8 +36,16 @@ def step(draw, i: int) -> list[dict]:
     kind = draw(st.sampled_from(["conv", "pool", "bn", "relu", "seq", "block", "branch"]))
     ch = draw(st.integers(1, 6))
     if kind == "conv":
-        return [{"name": f"conv{i}", "type": "Conv2d", "out_channels": ch, "kernel_size": draw(st.integers(1, 3)),
-                 "stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, 1))}]
+        return [
+            {
+                "name": f"conv{i}",
+                "type": "Conv2d",
+                "out_channels": ch,
+                "kernel_size": draw(st.integers(1, 3)),
+                "stride": draw(st.integers(1, 2)),
+                "padding": draw(st.integers(0, 1)),
+            }
+        ]
     if kind == "pool":
         return [{"name": f"pool{i}", "type": draw(st.sampled_from(["MaxPool2d", "AvgPool2d"])), "kernel_size": 2}]
     if kind == "bn":
@@ -45,8 +53,13 @@ def step(draw, i: int) -> list[dict]:
     if kind == "relu":
         return ["ReLU"]
     if kind == "seq":
-        return [{"name": f"seq{i}", "type": "Sequential",
-                 "layers": [{"type": "Conv2d", "out_channels": ch, "kernel_size": 3, "padding": 1}, "ReLU"]}]
+        return [
+            {
+                "name": f"seq{i}",
+                "type": "Sequential",
+                "layers": [{"type": "Conv2d", "out_channels": ch, "kernel_size": 3, "padding": 1}, "ReLU"],
+            }
+        ]
     if kind == "block":
         item = {"name": f"unit{i}", "type": "Unit", "c": ch}
         reps = draw(st.integers(1, 3))

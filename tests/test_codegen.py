@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SPECS
 
 import archcheck
 from archcheck.codegen import generate
-
-from conftest import ROOT, SPECS
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -29,7 +28,9 @@ def test_golden(name: str, update_goldens: bool) -> None:
     golden = GOLDEN / f"codegen_{name}.py"
     if update_goldens or not golden.exists():
         golden.write_text(src, encoding="utf-8")
-    assert src == golden.read_text(encoding="utf-8"), f"run pytest --update-goldens if the change to {golden.name} is intended"
+    assert src == golden.read_text(encoding="utf-8"), (
+        f"run pytest --update-goldens if the change to {golden.name} is intended"
+    )
 
 
 def _ruff(args: list[str], src: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -66,7 +67,14 @@ def test_simple_cnn_runs() -> None:
     assert tuple(out.shape) == (4, 10)
     assert sum(p.numel() for p in model.parameters()) == 215370
     assert list(model.state_dict()) == [
-        "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+        "conv1.weight",
+        "conv1.bias",
+        "conv2.weight",
+        "conv2.bias",
+        "fc1.weight",
+        "fc1.bias",
+        "fc2.weight",
+        "fc2.bias",
     ]
 
 

@@ -198,8 +198,13 @@ def test_simple_cnn_free_dims_error_at_fc1_and_adaptive_pool_fix():
 
 @pytest.mark.parametrize(
     "text, scope, value",
-    [("$width * 2", {"width": 8}, 16), ("$c // $r", {"c": 64, "r": 4}, 16), ("$max($c // 4, 8)", {"c": 16}, 8),
-     ("$min(3, 2) + 1 - -1", {}, 4), ("$(a + 1) % 3", {"a": 4}, 2)],
+    [
+        ("$width * 2", {"width": 8}, 16),
+        ("$c // $r", {"c": 64, "r": 4}, 16),
+        ("$max($c // 4, 8)", {"c": 16}, 8),
+        ("$min(3, 2) + 1 - -1", {}, 4),
+        ("$(a + 1) % 3", {"a": 4}, 2),
+    ],
 )
 def test_expressions(text, scope, value):
     assert evaluate(text, scope) == value
@@ -207,8 +212,19 @@ def test_expressions(text, scope, value):
 
 @pytest.mark.parametrize(
     "text",
-    ["$9**9**9", "$a.__class__", "$__import__('os')", "$open('f')", "$[1]", "$x if x else 1", "$a / 2",
-     "$" + "9" * 40, "$" + "-" * 600 + "1", "$lambda: 1", "$a and a"],
+    [
+        "$9**9**9",
+        "$a.__class__",
+        "$__import__('os')",
+        "$open('f')",
+        "$[1]",
+        "$x if x else 1",
+        "$a / 2",
+        "$" + "9" * 40,
+        "$" + "-" * 600 + "1",
+        "$lambda: 1",
+        "$a and a",
+    ],
 )
 def test_hostile_expressions_are_refused(text):
     with pytest.raises(ExprError):

@@ -133,7 +133,13 @@ def _apply(layer, ins):
 @given(dags())
 def test_dag_agrees_with_torch(dag):
     shape, layers = dag
-    spec = {"name": "Dag", "input": {"shape": shape}, "blocks": BLOCKS, "layers": layers, "outputs": [layers[-1]["name"]]}
+    spec = {
+        "name": "Dag",
+        "input": {"shape": shape},
+        "blocks": BLOCKS,
+        "layers": layers,
+        "outputs": [layers[-1]["name"]],
+    }
     res = check(parse_spec(load_text(json.dumps(spec), "dag.json")))
     want = torch_eval(shape, layers)
     failed = {d.path.split(".")[0] for d in res.diagnostics if d.severity == "error" and d.path}

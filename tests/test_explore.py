@@ -81,8 +81,20 @@ def test_cli_formats_sort_and_filter(tmp_path):
     r = cli("explore", SWEEP, "--set", "width=8,16,32", "--set", "H=28,56", "--dim", "N=1", "--format", "json")
     rows = [json.loads(line) for line in r.output.splitlines()]
     assert r.exit_code == 0 and len(rows) == 6
-    r = cli("explore", SWEEP, "--set", "width=8,16", "--set", "fc1.in_features=null", "--format", "csv",
-            "--sort", "macs", "--where", "ok and params < 1e6")
+    r = cli(
+        "explore",
+        SWEEP,
+        "--set",
+        "width=8,16",
+        "--set",
+        "fc1.in_features=null",
+        "--format",
+        "csv",
+        "--sort",
+        "macs",
+        "--where",
+        "ok and params < 1e6",
+    )
     table = list(csv.DictReader(io.StringIO(r.output)))
     assert [int(t["width"]) for t in table] == [8, 16]
     assert int(table[0]["macs"]) < int(table[1]["macs"])
@@ -93,8 +105,18 @@ def test_cli_formats_sort_and_filter(tmp_path):
 def test_plot_marks_pareto_front(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "front.png"
-    r = cli("explore", SWEEP, "--set", "width=4:32:4", "--set", "H=16:64:8", "--set", "fc1.in_features=null",
-            "--plot", str(out))
+    r = cli(
+        "explore",
+        SWEEP,
+        "--set",
+        "width=4:32:4",
+        "--set",
+        "H=16:64:8",
+        "--set",
+        "fc1.in_features=null",
+        "--plot",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

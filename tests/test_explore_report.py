@@ -17,8 +17,20 @@ from test_render import _browser, _png_pixels
 from archcheck.htmlreport import FRONT_COLOR, explore_page, scatter_svg
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
-SWEEP = ("explore", "specs/transformer_text.yaml", "--dim", "L=64", "--set", "d_model=32,64,128",
-         "--set", "depth=1,2", "--set", "nhead=3,4", "--format", "json")
+SWEEP = (
+    "explore",
+    "specs/transformer_text.yaml",
+    "--dim",
+    "L=64",
+    "--set",
+    "d_model=32,64,128",
+    "--set",
+    "depth=1,2",
+    "--set",
+    "nhead=3,4",
+    "--format",
+    "json",
+)
 
 
 class _Parse(HTMLParser):
@@ -100,9 +112,19 @@ def test_explore_report_renders_in_headless_chromium(sweep, tmp_path):
     shot = tmp_path / "shot.png"
     profile = tempfile.mkdtemp(dir=tmp_path)
     cmd = [
-        _browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=900,700", out.as_uri(),
+        _browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--screenshot={shot}",
+        "--window-size=900,700",
+        out.as_uri(),
     ]
     subprocess.run(cmd, check=True, timeout=120, capture_output=True, env={**os.environ, "HOME": str(tmp_path)})
     w, h, ch, rows = _png_pixels(shot.read_bytes())

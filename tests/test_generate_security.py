@@ -10,7 +10,18 @@ import pytest
 import archcheck
 from archcheck.codegen import CodegenError, audit, generate, identifier, literal
 
-HOSTILE_NAMES = ["__import__", "os.system", "x; import os", "__class__", "a\nimport os", "self", "torch", "nn", "def", "é"]
+HOSTILE_NAMES = [
+    "__import__",
+    "os.system",
+    "x; import os",
+    "__class__",
+    "a\nimport os",
+    "self",
+    "torch",
+    "nn",
+    "def",
+    "é",
+]
 MARKERS = ("import os", "os.system", "__import__", "__class__", "rm -rf")
 
 

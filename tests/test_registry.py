@@ -13,7 +13,9 @@ def test_index_lists_every_registered_type_in_its_module():
     load_all()
     actual = {t: cls.__module__.rsplit(".", 1)[1] for t, cls in dict.items(REGISTRY)}
     missing = {t: m for t, m in actual.items() if INDEX.get(t) != m}
-    assert not missing, "add to archcheck/layers/__init__.py INDEX: " + ", ".join(f'"{t}": "{m}"' for t, m in missing.items())
+    assert not missing, "add to archcheck/layers/__init__.py INDEX: " + ", ".join(
+        f'"{t}": "{m}"' for t, m in missing.items()
+    )
     assert set(INDEX) == set(actual)
 
 

@@ -96,7 +96,7 @@ def test_plan_collapses_repeats_and_folds_activations():
     # Expanded: every leaf is drawn, apart from the folded activations.
     full = R.plan(res, expand=True)
     folded = {f"{b.id}+{t}" for b in full.boxes.values() for t in b.folded}
-    leaves = [n for n in res.layers]
+    leaves = list(res.layers)
     drawn = [n for n in leaves if n.path in full.boxes]
     assert len(drawn) + len(folded) == len(leaves)
     # The Add has two in-edges (branch + shortcut).
@@ -149,7 +149,12 @@ def test_svg_has_every_layer_name_and_shape():
         assert n.path in texts, n.path
         assert R.shape_label(n.output) in texts, n.path
     # Edge labels carry the shapes too.
-    edge_texts = {(t.text or "").strip() for g in root.iter(SVG_NS + "g") if g.get("class") == "edge" for t in g.iter(SVG_NS + "text")}
+    edge_texts = {
+        (t.text or "").strip()
+        for g in root.iter(SVG_NS + "g")
+        if g.get("class") == "edge"
+        for t in g.iter(SVG_NS + "text")
+    }
     assert {"16×32×32", "32×16×16", "48×16×16", "48"} <= edge_texts
 
 
@@ -183,7 +188,9 @@ def test_cli_render_broken_exit_1_and_still_draws():
 
 
 @needs_dot
-@pytest.mark.parametrize(("suffix", "magic"), [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"), (".dot", b"digraph")])
+@pytest.mark.parametrize(
+    ("suffix", "magic"), [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"), (".dot", b"digraph")]
+)
 def test_cli_render_formats_by_suffix(tmp_path, suffix, magic):
     out = tmp_path / f"net{suffix}"
     r = run_cli("render", "specs/simple_cnn.yaml", "-o", str(out), "--depth", "1")
@@ -305,9 +312,19 @@ def test_report_renders_in_headless_chromium(tmp_path):
     shot = tmp_path / "shot.png"
     profile = tempfile.mkdtemp(dir=tmp_path)
     cmd = [
-        _browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=900,700", out.as_uri(),
+        _browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--screenshot={shot}",
+        "--window-size=900,700",
+        out.as_uri(),
     ]
     subprocess.run(cmd, check=True, timeout=120, capture_output=True, env={**os.environ, "HOME": str(tmp_path)})
     w, h, ch, rows = _png_pixels(shot.read_bytes())
@@ -320,7 +337,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 
 def test_cli_render_dims_fill_free_dims(write_spec):
-    spec = write_spec("name: Free\ninput: {shape: [N, 3, H, W]}\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}\n")
+    spec = write_spec(
+        "name: Free\ninput: {shape: [N, 3, H, W]}\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}\n"
+    )
     free = run_cli("render", str(spec), "-o", "-")
     assert free.exit_code == 0 and "8×H×W" in free.stdout
     fixed = run_cli("render", str(spec), "-o", "-", "--dim", "H=32", "--dim", "W=16")

@@ -23,7 +23,12 @@ import archcheck.engine  # noqa: E402
 import archcheck.loader  # noqa: E402
 import archcheck.schema  # noqa: E402
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("VOCAB_EXAMPLES", "60")), deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("VOCAB_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 TORCH_DTYPE = {"float32": torch.float32, "long": torch.long, "int32": torch.int32}
 # Fields archcheck infers: torch needs them, computed here from the input independently.
 TUPLE_FIELDS = {"scale_factor", "size", "padding", "unflattened_size"}
@@ -48,7 +53,9 @@ def ac_check(type_: str, fields: dict[str, Any], shapes: list[tuple[int, ...]], 
     return errs, warns, (tuple(out) if out is not None else None), (lr.params if lr else None), msgs
 
 
-def torch_call(type_: str, kw: dict[str, Any], shapes: list[tuple[int, ...]], dtype: str = "float32", train=True, fn=None):
+def torch_call(
+    type_: str, kw: dict[str, Any], shapes: list[tuple[int, ...]], dtype: str = "float32", train=True, fn=None
+):
     torch.manual_seed(0)
     kw = {k: (tuple(v) if k in TUPLE_FIELDS and isinstance(v, list) else v) for k, v in kw.items()}
     with warnings.catch_warnings():
@@ -179,9 +186,13 @@ def test_upsample(data):
         if data.draw(st.booleans()):
             fields["scale_factor"] = data.draw(st.sampled_from([0.3, 0.5, 1.5, 2, 3, 1.1]))
         else:
-            fields["scale_factor"] = [data.draw(st.sampled_from([0.5, 2.0, 1.7])) for _ in range(data.draw(st.sampled_from([nsp, nsp + 1])))]
+            fields["scale_factor"] = [
+                data.draw(st.sampled_from([0.5, 2.0, 1.7])) for _ in range(data.draw(st.sampled_from([nsp, nsp + 1])))
+            ]
     if how in ("size", "both"):
-        fields["size"] = data.draw(st.one_of(st.integers(1, 6), st.lists(st.integers(1, 6), min_size=nsp, max_size=nsp + 1)))
+        fields["size"] = data.draw(
+            st.one_of(st.integers(1, 6), st.lists(st.integers(1, 6), min_size=nsp, max_size=nsp + 1))
+        )
     ac = data.draw(st.sampled_from([None, None, True, False]))
     if ac is not None:
         fields["align_corners"] = ac
@@ -203,7 +214,18 @@ def test_pixel_shuffle(shape, r, up):
 @SETTINGS
 @given(
     st.data(),
-    st.sampled_from(["ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d"]),
+    st.sampled_from(
+        [
+            "ZeroPad1d",
+            "ZeroPad2d",
+            "ConstantPad1d",
+            "ConstantPad2d",
+            "ReflectionPad1d",
+            "ReflectionPad2d",
+            "ReplicationPad1d",
+            "ReplicationPad2d",
+        ]
+    ),
 )
 def test_padding(data, type_):
     shape = data.draw(shape_st(1, 5))
@@ -273,8 +295,13 @@ def test_multihead_attention(data):
             return (length, last)
         return (batch, length, last) if bf else (length, batch, last)
 
-    fields: dict[str, Any] = {"num_heads": heads, "batch_first": bf, "bias": data.draw(st.booleans()),
-                              "add_bias_kv": data.draw(st.booleans()), "add_zero_attn": data.draw(st.booleans())}
+    fields: dict[str, Any] = {
+        "num_heads": heads,
+        "batch_first": bf,
+        "bias": data.draw(st.booleans()),
+        "add_bias_kv": data.draw(st.booleans()),
+        "add_zero_attn": data.draw(st.booleans()),
+    }
     if kd is not None:
         fields["kdim"] = kd
     if vd is not None:
@@ -378,7 +405,12 @@ def test_select(shape, d, i):
 
 
 @SETTINGS
-@given(shape_st(0, 4), st.one_of(st.none(), st.integers(-4, 4), st.lists(st.integers(-4, 4), max_size=3)), st.booleans(), st.sampled_from(["float32", "long"]))
+@given(
+    shape_st(0, 4),
+    st.one_of(st.none(), st.integers(-4, 4), st.lists(st.integers(-4, 4), max_size=3)),
+    st.booleans(),
+    st.sampled_from(["float32", "long"]),
+)
 def test_mean(shape, dim, keep, dtype):
     fields: dict[str, Any] = {"keepdim": keep}
     if dim is not None:

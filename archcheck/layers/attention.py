@@ -42,7 +42,16 @@ def _heads(ctx: Ctx, e: int, h: int, e_field: str, h_field: str) -> bool:
 
 
 def _check_kv(
-    ctx: Ctx, what: str, q: Tensor, k: Tensor, v: Tensor, e: int, kdim: int, vdim: int, batch_first: bool, names: tuple[str, str, str]
+    ctx: Ctx,
+    what: str,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    e: int,
+    kdim: int,
+    vdim: int,
+    batch_first: bool,
+    names: tuple[str, str, str],
 ) -> bool:
     """The key/value checks of ``F.multi_head_attention_forward`` (ranks, dims, batch)."""
     qn, kn, vn = names
@@ -234,7 +243,11 @@ class TransformerEncoderLayer(_TransformerLayer):
     torch_name = "nn.TransformerEncoderLayer"
     examples = [
         Example({"d_model": 16, "nhead": 4, "dim_feedforward": 32}, (5, 2, 16), (5, 2, 16)),
-        Example({"d_model": 8, "nhead": 2, "dim_feedforward": 16, "batch_first": True, "norm_first": True}, (2, 5, 8), (2, 5, 8)),
+        Example(
+            {"d_model": 8, "nhead": 2, "dim_feedforward": 16, "batch_first": True, "norm_first": True},
+            (2, 5, 8),
+            (2, 5, 8),
+        ),
         Example({"nhead": 3}, (5, 2, 16), error="AC215"),
         Example({"d_model": 16, "nhead": 4}, (5, 2, 8), error="AC202"),
         Example({"nhead": 4}, (16,), error="AC204"),
@@ -260,7 +273,9 @@ class TransformerDecoderLayer(_TransformerLayer):
     n_attn = 2
     n_norm = 3
     examples = [
-        Example({"d_model": 16, "nhead": 4, "dim_feedforward": 32}, (5, 2, 16), (5, 2, 16), extra={"memory": (7, 2, 16)}),
+        Example(
+            {"d_model": 16, "nhead": 4, "dim_feedforward": 32}, (5, 2, 16), (5, 2, 16), extra={"memory": (7, 2, 16)}
+        ),
         Example({"nhead": 4}, (5, 2, 16), error="AC219", extra={"memory": (7, 16)}),
     ]
 
@@ -271,7 +286,9 @@ class TransformerDecoderLayer(_TransformerLayer):
             return None
         if not need_float(ctx, mem, "TransformerDecoderLayer"):
             return None
-        if not _check_kv(ctx, "TransformerDecoderLayer", tgt, mem, mem, e, e, e, self.batch_first, ("tgt", "memory", "memory")):
+        if not _check_kv(
+            ctx, "TransformerDecoderLayer", tgt, mem, mem, e, e, e, self.batch_first, ("tgt", "memory", "memory")
+        ):
             return None
         return tgt.derived(tuple(tgt.shape), ctx.path)
 

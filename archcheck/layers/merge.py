@@ -39,7 +39,7 @@ class _Elementwise2(Layer):
             r = max(len(shape), x.rank)
             a = [1] * (r - len(shape)) + shape
             b = [1] * (r - x.rank) + list(x.shape)
-            out = []
+            out: list[D.Dim] = []
             for j, (p, q) in enumerate(zip(a, b)):
                 if isinstance(p, int) and isinstance(q, int):
                     if p == q or q == 1:
@@ -118,7 +118,11 @@ class Concat(Layer):
                     shape[j] = D.add(shape[j], x.shape[j])
                     continue
                 p, q = xs[0].shape[j], x.shape[j]
-                eq = (p == q) if isinstance(p, int) and isinstance(q, int) else ctx.require_equal(p, q, f"Concat dim {j}")
+                eq = (
+                    (p == q)
+                    if isinstance(p, int) and isinstance(q, int)
+                    else ctx.require_equal(p, q, f"Concat dim {j}")
+                )
                 if eq is False:
                     ctx.error(
                         "AC308",

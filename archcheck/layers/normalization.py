@@ -69,7 +69,7 @@ class LayerNorm(Layer):
                 return None
             return x.passed()
         tail = x.shape[x.rank - len(ns) :]
-        for want, have in zip(ns, tail):
+        for _want, have in zip(ns, tail):
             if not isinstance(have, int):
                 ctx.error(
                     "AC207",
@@ -161,7 +161,7 @@ class GroupNorm(Layer):
                 )
                 return None
         per_group = [x.shape[0], c // self.num_groups, *x.shape[2:]]
-        if all(isinstance(d, int) for d in per_group) and math.prod(per_group) == 1:  # type: ignore[arg-type]
+        if all(isinstance(d, int) for d in per_group) and math.prod(per_group) == 1:
             ctx.error(
                 "AC220",
                 f"GroupNorm with {self.num_groups} groups of {c // self.num_groups} channel(s) sees one value per "
@@ -203,7 +203,10 @@ class _InstanceNorm(Layer):
         have = x.shape[axis]
         strict = self.affine or self.track_running_stats
         if self.num_features is None or strict or not isinstance(have, int):
-            if match_size(ctx, "num_features", self.num_features, x, axis, what, "AC201", f"channels (dim {axis})") is None:
+            if (
+                match_size(ctx, "num_features", self.num_features, x, axis, what, "AC201", f"channels (dim {axis})")
+                is None
+            ):
                 return None
         elif have != self.num_features:
             ctx.warn(
@@ -214,7 +217,7 @@ class _InstanceNorm(Layer):
                 hint=f"set num_features: {have}, or leave it out to have it inferred",
             )
         spatial = x.shape[axis + 1 :]
-        if all(isinstance(d, int) for d in spatial) and math.prod(spatial) == 1:  # type: ignore[arg-type]
+        if all(isinstance(d, int) for d in spatial) and math.prod(spatial) == 1:
             msg = (
                 f"{what} sees one spatial element per channel ({x.describe()}); torch raises "
                 "'Expected more than 1 spatial element when training'"

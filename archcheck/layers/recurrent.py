@@ -34,7 +34,12 @@ class Embedding(Layer):
         Example({"num_embeddings": 100, "embedding_dim": 16}, (2, 7), (2, 7, 16), extra={"dtype": "long"}),
         Example({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 0}, (5,), (5, 4), extra={"dtype": "int32"}),
         Example({"num_embeddings": 10, "embedding_dim": 4}, (2, 7), error="AC214"),
-        Example({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 10}, (2, 7), error="AC108", extra={"dtype": "long"}),
+        Example(
+            {"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 10},
+            (2, 7),
+            error="AC108",
+            extra={"dtype": "long"},
+        ),
     ]
 
     num_embeddings: Pos
@@ -80,6 +85,8 @@ class _RNNBase(Layer):
     input_size: Optional[Pos] = None
     hidden_size: Pos
     num_layers: Pos = 1
+    if TYPE_CHECKING:  # a field of each subclass, placed in torch's argument order there
+        batch_first: bool
 
     def _proj(self) -> int:
         return 0
@@ -101,7 +108,11 @@ class _RNNBase(Layer):
                 hint=f"use proj_size < {self.hidden_size}, or 0 for no projection",
             )
             return None
-        layout = "[N, L, H_in] (batch_first) or unbatched [L, H_in]" if self.batch_first else "[L, N, H_in] or unbatched [L, H_in]"  # type: ignore[attr-defined]
+        layout = (
+            "[N, L, H_in] (batch_first) or unbatched [L, H_in]"
+            if self.batch_first
+            else "[L, N, H_in] or unbatched [L, H_in]"
+        )
         if not expect_rank(ctx, x, (2, 3), what, f"({layout})"):
             return None
         if not need_float(ctx, x, what):
@@ -144,7 +155,14 @@ class LSTM(_RNNBase):
     examples = [
         Example({"input_size": 8, "hidden_size": 16}, (5, 2, 8), (5, 2, 16)),
         Example(
-            {"input_size": 8, "hidden_size": 16, "num_layers": 2, "bidirectional": True, "batch_first": True, "proj_size": 4},
+            {
+                "input_size": 8,
+                "hidden_size": 16,
+                "num_layers": 2,
+                "bidirectional": True,
+                "batch_first": True,
+                "proj_size": 4,
+            },
             (2, 5, 8),
             (2, 5, 8),
         ),

@@ -69,7 +69,9 @@ class Upsample(Layer):
         if (self.size is None) == (self.scale_factor is None):
             ctx.error(
                 "AC108",
-                "Upsample needs either size or scale_factor" if self.size is None else "give size or scale_factor, not both",
+                "Upsample needs either size or scale_factor"
+                if self.size is None
+                else "give size or scale_factor, not both",
                 field="scale_factor" if self.scale_factor is not None else None,
                 hint="scale_factor: 2 doubles H and W; size: [H, W] sets them",
             )
@@ -106,7 +108,7 @@ class Upsample(Layer):
                     hint=f"give {nsp} sizes, or one int for all",
                 )
                 return None
-            out = list(as_tuple(self.size, nsp))
+            out: list[Dim] = list(as_tuple(self.size, nsp))
         else:
             sf = self.scale_factor
             if isinstance(sf, list) and len(sf) != nsp:
@@ -118,6 +120,7 @@ class Upsample(Layer):
                 )
                 return None
             factors = sf if isinstance(sf, list) else [sf] * nsp
+            # sf is not None here: exactly one of size and scale_factor is set (checked above)
             out = [_scaled(d, f) for d, f in zip(spatial, factors)]  # type: ignore[arg-type]
             for d, o in zip(spatial, out):
                 if isinstance(o, int) and o < 1:
@@ -249,7 +252,9 @@ class _Pad(Layer):
                     f"{what} pads the last {nd} dim(s), but its input is {x.describe()} ({ctx.source(x)})",
                 )
                 return None
-        elif not expect_rank(ctx, x, (nd + 1, nd + 2), what, f"({rank_words((nd + 1, nd + 2))} [*, C, {'W' if nd == 1 else 'H, W'}])"):
+        elif not expect_rank(
+            ctx, x, (nd + 1, nd + 2), what, f"({rank_words((nd + 1, nd + 2))} [*, C, {'W' if nd == 1 else 'H, W'}])"
+        ):
             return None
         p = self._pads()
         out = list(x.shape)
@@ -354,7 +359,10 @@ class ReflectionPad2d(_Pad2):
 class ReplicationPad1d(_Pad1):
     mode = "replicate"
     torch_name = "nn.ReplicationPad1d"
-    examples = [Example({"padding": [3, 1]}, (1, 2, 2), (1, 2, 6)), Example({"padding": 1}, (2, 2, 2, 2), error="AC204")]
+    examples = [
+        Example({"padding": [3, 1]}, (1, 2, 2), (1, 2, 6)),
+        Example({"padding": 1}, (2, 2, 2, 2), error="AC204"),
+    ]
 
 
 @register

@@ -51,8 +51,11 @@ def _split(ctx: Ctx, what: str, total: Dim, sizes: list[Dim], field: str, x: Ten
             sp = D.sp()
             qe = sp.simplify(D.to_expr(total) / D.to_expr(known))
             q, ok = D.normalize(qe), None
-            if qe.is_Integer or (getattr(qe, "is_polynomial", lambda: False)() and qe.as_poly() is not None
-                                 and all(getattr(c, "is_Integer", False) for c in qe.as_poly().coeffs())):
+            if qe.is_Integer or (
+                getattr(qe, "is_polynomial", lambda: False)()
+                and qe.as_poly() is not None
+                and all(getattr(c, "is_Integer", False) for c in qe.as_poly().coeffs())
+            ):
                 ok = True
             else:
                 q = D.normalize(sp.floor(qe))
@@ -154,8 +157,7 @@ class Reshape(Layer):
         if len(later) > 1 or (later and -1 in self.shape):
             ctx.error(
                 "AC104",
-                "Reshape can name a free dim after the first entry only as the one size to infer: "
-                "write -1 for it",
+                "Reshape can name a free dim after the first entry only as the one size to infer: write -1 for it",
                 field="shape",
             )
             return None
@@ -173,7 +175,8 @@ class Reshape(Layer):
                     f"Reshape to {list(self.shape)} makes dim 0 {D.fmt(out0)}, but the input's batch dim is "
                     f"{D.fmt(in0)} (input {x.describe()}, {ctx.source(x)}): the batch would be mixed up",
                     field="shape",
-                    hint=f"keep the batch first: shape: [{', '.join(alt)}]" + (", with -1 for one of the other sizes" if alt is keep else ""),
+                    hint=f"keep the batch first: shape: [{', '.join(alt)}]"
+                    + (", with -1 for one of the other sizes" if alt is keep else ""),
                 )
                 return None
         return x.derived(tuple(sizes), ctx.path)
@@ -359,4 +362,3 @@ class Mean(Layer):
 
     def label(self) -> str:
         return f"dim {self.dim}"
-
