@@ -523,13 +523,15 @@ def load_file(path: str) -> Source:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        # e.start counts from after a BOM; the column is in characters, as everywhere else.
+        start = e.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw[:start].count(b"\n") + 1
+        col = len(raw[raw.rfind(b"\n", 0, start) + 1 : start].decode("utf-8-sig")) + 1
         src = Source(file=path, text="")
         _diag(
             src,
             "AC002",
-            f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})",
+            f"the file is not UTF-8 text (byte 0x{raw[start]:02x} at offset {start})",
             line,
             col,
             hint="save it as UTF-8",

@@ -498,7 +498,7 @@ def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
             if op == "int":
                 new: Any = draw(st.sampled_from([0, -1, 1, v + 1, v - 1, v * 2, v // 2, v * 1000, 2**63 - 1, -v]))
             else:
-                params = list(tree.get("params") or {}) if isinstance(tree, dict) else []
+                params = list(tree["params"]) if isinstance(tree, dict) and isinstance(tree.get("params"), dict) else []
                 params += ["width", "nowhere"]
                 a = draw(st.sampled_from(params))
                 new = draw(
@@ -566,7 +566,8 @@ EXPLORE_VALUES = [
     "1e3",
     "2**70",
     "9223372036854775808",
-    "1:1000000:1",
+    "1:1000001:1",  # above explore's limit: a usage error
+    "1:300:1",
     "$width",
     "1,,2",
     "null",
@@ -747,3 +748,21 @@ def test_lone_surrogate_in_api_text(text: str) -> None:
     # libyaml's encoder raised UnicodeEncodeError out of the API.
     res = check_api(text, "spec.yaml")
     assert [d.code for d in res.diagnostics] == ["AC002"]
+
+
+@pytest.mark.parametrize(
+    "raw, line, column, byte",
+    [
+        # The column of a byte that is not UTF-8 was counted in bytes, so it
+        # could lie past the end of the line after non-ASCII text.
+        ('[{"\U00010000": "'.encode() + b"\xed\xa0\x80" + b'"}]', 1, 9, "0xed"),
+        ("name: caf\xe9 \u5c42 ".encode() + b"\xff\n", 1, 14, "0xff"),
+        # After a BOM the offset was off by 3 and the message named the wrong byte (':').
+        (b"\xef\xbb\xbfname: M\xff\n", 1, 8, "0xff"),
+    ],
+)
+def test_non_utf8_byte_is_located_in_characters(raw: bytes, line: int, column: int, byte: str) -> None:
+    path = write(raw, "bytes.json")
+    res = api.check(str(path))
+    assert [(d.code, d.line, d.column) for d in res.diagnostics] == [("AC002", line, column)]
+    assert f"byte {byte} at offset {raw.index(bytes.fromhex(byte[2:]))}" in res.diagnostics[0].message
