@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import archcheck.api as api
@@ -423,12 +423,15 @@ MUTATIONS = [
 ]
 
 
-def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
+GENTLE = ["int", "duplicate", "remove", "reorder", "repeat", "param", "expr"]  # more often still ok
+
+
+def mutate(draw: st.DrawFn, tree: Any, ops: list[str] = MUTATIONS) -> list[str]:
     """Apply a few random mutations to ``tree`` in place; returns what was done (for the report)."""
     done = []
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3, 4]))):
         paths = _paths(tree)
-        op = draw(st.sampled_from(MUTATIONS))
+        op = draw(st.sampled_from(ops))
         if op in ("delete", "rename"):
             cands = [p for p in paths if isinstance(_get(tree, p), dict) and _get(tree, p)]
             if not cands:
@@ -539,10 +542,10 @@ def mutate(draw: st.DrawFn, tree: Any) -> list[str]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, names: list[str] | None = None) -> tuple[str, Any, list[str]]:
+def mutated(draw: st.DrawFn, names: list[str] | None = None, ops: list[str] = MUTATIONS) -> tuple[str, Any, list[str]]:
     name = draw(st.sampled_from(names or sorted(DATA)))
     tree = json.loads(json.dumps(DATA[name]))
-    done = mutate(draw, tree)
+    done = mutate(draw, tree, ops)
     return name, tree, done
 
 
@@ -629,7 +632,7 @@ def test_explore_axes(spec: str, sets: list[tuple[str, str]], where: str | None)
 
 
 @fuzz(20, build=True)
-@given(mutated([p.name for p in SMALL]))
+@given(mutated([p.name for p in SMALL], GENTLE))
 def test_ok_mutants_build(m: tuple[str, Any, list[str]]) -> None:
     """If archcheck says ok, the generated module constructs (and runs on the meta device)."""
     torch = pytest.importorskip("torch")
@@ -638,8 +641,7 @@ def test_ok_mutants_build(m: tuple[str, Any, list[str]]) -> None:
     name, tree, done = m
     text = dump_yaml(tree)
     res = check_api(text, "mutant.yaml")
-    if not res.ok:
-        return
+    assume(res.ok)  # 20 ok variants are built
     path = write(text, "mutant.yaml")
     with time_limit(60):
         model = archcheck.build(path, {"N": 2})
