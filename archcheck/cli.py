@@ -110,8 +110,12 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
 
 
 _depth_options = [
-    click.option("--depth", type=click.IntRange(min=0), default=None,
-                 help="How many levels of blocks/Sequentials to open (default: as deep as stays readable)."),
+    click.option(
+        "--depth",
+        type=click.IntRange(min=0),
+        default=None,
+        help="How many levels of blocks/Sequentials to open (default: as deep as stays readable).",
+    ),
     click.option("--expand", is_flag=True, help="Open every block and Sequential."),
 ]
 
@@ -127,8 +131,14 @@ def _with(options: list[Any]) -> Any:
 
 @main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "out", required=True, metavar="OUT",
-              help="File to write; the format follows the suffix: .svg .png .pdf .dot. '-' prints DOT.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    metavar="OUT",
+    help="File to write; the format follows the suffix: .svg .png .pdf .dot. '-' prints DOT.",
+)
 @_with(_depth_options)
 @_dim_option
 def render(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str, ...]) -> None:
@@ -163,26 +173,55 @@ def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
 
 @main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUES",
-              help="An axis: a param (width=8,16,32), a free dim (H=28:112:28, inclusive) or PATH.FIELD (conv1.kernel_size=3,5).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUES",
+    help="An axis: a param (width=8,16,32), a free dim (H=28:112:28, inclusive) or PATH.FIELD (conv1.kernel_size=3,5).",
+)
 @_dim_option
 @click.option("--random", "sample", type=click.IntRange(min=1), default=None, help="Check K variants drawn at random.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
 @click.option("--sort", "sort_key", default=None, help="Sort by a column (params, macs, memory, or an axis).")
 @click.option("--where", "where", default=None, help='Keep rows matching a filter, e.g. "ok and params < 1e6".')
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a params-vs-MACs PNG with the Pareto front.")
-@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
-              help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes (default: all cores for 2,000+ variants).")
-def explore(spec: str, sets: tuple[str, ...], dims: tuple[str, ...], sample: int | None, seed: int,
-            sort_key: str | None, where: str | None, fmt: str, plot_path: str | None, jobs: int | None,
-            report_path: str | None = None) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write a params-vs-MACs PNG with the Pareto front.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table.",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes (default: all cores for 2,000+ variants)."
+)
+def explore(
+    spec: str,
+    sets: tuple[str, ...],
+    dims: tuple[str, ...],
+    sample: int | None,
+    seed: int,
+    sort_key: str | None,
+    where: str | None,
+    fmt: str,
+    plot_path: str | None,
+    jobs: int | None,
+    report_path: str | None = None,
+) -> None:
     """Check every combination of settings of SPEC; one row per variant."""
     import os
 
     from .api import check, load
-    from .explore import ExploreError, explore as run, parse_axis, plot
+    from .explore import ExploreError, parse_axis, plot
+    from .explore import explore as run
     from .expr import ExprError, compile_predicate, test_predicate
     from .report import render_text
 
@@ -273,7 +312,9 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     right = {cols.index("params"), cols.index("macs"), cols.index("memory")}
     for j, row in enumerate(table):
-        click.echo("  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(row)).rstrip())
+        click.echo(
+            "  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(row)).rstrip()
+        )
         if j == 0:
             click.echo("  ".join("-" * w for w in widths))
     ok = sum(1 for r in rows if r["ok"])
@@ -294,7 +335,9 @@ def types_(name: str | None) -> None:
             by_family.setdefault(cls.family, []).append(t)
         for fam, ts in sorted(by_family.items()):
             click.echo(f"{fam:<11} {', '.join(ts)}")
-        click.echo("\nAlso: Sequential (nesting), and the blocks a spec defines. `archcheck types Conv2d` shows fields.")
+        click.echo(
+            "\nAlso: Sequential (nesting), and the blocks a spec defines. `archcheck types Conv2d` shows fields."
+        )
         return
     cls = REGISTRY.get(name)
     if cls is None:
@@ -381,8 +424,18 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @_dim_option
-@click.option("--depth", type=click.IntRange(min=1), default=None, help="Open blocks and Sequentials K levels deep (default: all).")
-@click.option("--torchinfo", "with_torchinfo", is_flag=True, help="Also run torchinfo.summary on the built model and print its totals.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open blocks and Sequentials K levels deep (default: all).",
+)
+@click.option(
+    "--torchinfo",
+    "with_torchinfo",
+    is_flag=True,
+    help="Also run torchinfo.summary on the built model and print its totals.",
+)
 def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo: bool) -> None:
     """A torchinfo/Keras-style table of SPEC: shapes, params, MACs, receptive field, memory.
 

@@ -13,7 +13,8 @@ it exactly.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import dims as D
 from .diagnostics import Diagnostic

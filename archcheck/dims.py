@@ -126,7 +126,7 @@ def add(a: Dim, b: Dim) -> Dim:
         return a
     if a == 0:
         return b
-    if isinstance(b, int) and not isinstance(a, str):
+    if isinstance(b, int) and not isinstance(a, (int, str)):  # (a is not an int: both ints returned above)
         # floor(X/n) + c == floor((X + c*n)/n): keeps a conv's "+ 1" inside the floor.
         s = sp()
         const, terms = a.as_coeff_add()
@@ -209,6 +209,7 @@ def substitute(d: Dim, values: dict[str, int]) -> Dim:
 
 def numel(shape: Shape) -> int | None:
     """The number of elements, or None when a free dim is involved."""
-    if all(isinstance(d, int) for d in shape):
-        return math.prod(shape)  # type: ignore[arg-type]
+    ints = [d for d in shape if isinstance(d, int)]
+    if len(ints) == len(shape):
+        return math.prod(ints)
     return None

@@ -163,7 +163,7 @@ class Ctx:
             where = self._src + ("type",)
         self._w.src.locate(d, where)
         if dims:
-            d.bindings = {k: self._w.bindings.get(k, "free") for k in dims}  # type: ignore[misc]
+            d.bindings = {k: self._w.bindings.get(k, "free") for k in dims}
         self._w.add(d)
         if severity == "error":
             self.failed = True
@@ -215,8 +215,8 @@ class _Later:
 def _type_of(item: Any) -> str:
     if isinstance(item, str):
         return item
-    if isinstance(item, dict) and isinstance(item.get("type"), str):
-        return item["type"]
+    if isinstance(item, dict) and isinstance(t := item.get("type"), str):
+        return t
     return "layer"
 
 
@@ -241,7 +241,16 @@ class _Walker:
         self._seen.add(key)
         self.res.diagnostics.append(d)
 
-    def error(self, code: str, message: str, where: Path, path: str | None = None, *, key: bool = False, hint: str | None = None) -> None:
+    def error(
+        self,
+        code: str,
+        message: str,
+        where: Path,
+        path: str | None = None,
+        *,
+        key: bool = False,
+        hint: str | None = None,
+    ) -> None:
         self.add(self.src.locate(Diagnostic("error", code, message, path=path or None, hint=hint), where, key=key))
 
     # ---- scopes
@@ -269,7 +278,11 @@ class _Walker:
                 continue
             if nm in user or nm in env:
                 first_at = self.src.span(user[nm] + ("name",)) if nm in user else None
-                msg = f"the name '{nm}' is used twice in this scope" if nm in user else f"the layer name '{nm}' is also an input's name"
+                msg = (
+                    f"the name '{nm}' is used twice in this scope"
+                    if nm in user
+                    else f"the layer name '{nm}' is also an input's name"
+                )
                 d = Diagnostic("error", "AC106", msg, path=prefix + nm, hint="give each layer its own name")
                 if first_at:
                     d.notes.append(f"first used at line {first_at.line}")
@@ -309,20 +322,37 @@ class _Walker:
         return nodes, prev
 
     def resolve_inputs(
-        self, item: dict[str, Any], where: Path, env: dict[str, Tensor | None], default: str | None,
-        path: str, later: _Later, sequential: bool,
+        self,
+        item: dict[str, Any],
+        where: Path,
+        env: dict[str, Tensor | None],
+        default: str | None,
+        path: str,
+        later: _Later,
+        sequential: bool,
     ) -> tuple[list[str], list[Tensor | None], bool]:
         raw = item.get("inputs")
         if raw is None:
             names = [default] if default is not None else []
         else:
             if sequential:
-                self.error("AC303", "layers inside a Sequential form a chain: 'inputs' is not allowed here", where + ("inputs",), path, key=True,
-                           hint="move the branching layers out of the Sequential, or into a block")
+                self.error(
+                    "AC303",
+                    "layers inside a Sequential form a chain: 'inputs' is not allowed here",
+                    where + ("inputs",),
+                    path,
+                    key=True,
+                    hint="move the branching layers out of the Sequential, or into a block",
+                )
                 return [], [], False
             names = [raw] if isinstance(raw, str) else raw
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
-                self.error("AC103", f"inputs must be a list of layer or input names, got {_kind(raw)} {_short(raw)}", where + ("inputs",), path)
+                self.error(
+                    "AC103",
+                    f"inputs must be a list of layer or input names, got {_kind(raw)} {_short(raw)}",
+                    where + ("inputs",),
+                    path,
+                )
                 return [], [], False
         xs: list[Tensor | None] = []
         ok = True
@@ -331,21 +361,41 @@ class _Walker:
             if n in env:
                 xs.append(env[n])
             elif n in later:
-                self.error("AC302", f"'{n}' is a later layer (or this one): inputs must come before the layer that uses them", at, path,
-                           hint="reorder the layers; cycles are not allowed")
+                self.error(
+                    "AC302",
+                    f"'{n}' is a later layer (or this one): inputs must come before the layer that uses them",
+                    at,
+                    path,
+                    hint="reorder the layers; cycles are not allowed",
+                )
                 ok = False
             else:
                 guess = did_you_mean(n, [k for k in env if k], ignore_case=False)
-                self.error("AC301", f"no layer or input named '{n}' before this layer", at, path,
-                           hint=f"did you mean '{guess}'?" if guess else f"names available here: {', '.join(k for k in env) or 'none'}")
+                self.error(
+                    "AC301",
+                    f"no layer or input named '{n}' before this layer",
+                    at,
+                    path,
+                    hint=f"did you mean '{guess}'?"
+                    if guess
+                    else f"names available here: {', '.join(k for k in env) or 'none'}",
+                )
                 ok = False
         return names, xs, ok
 
     # ---- one entry
 
     def instantiate(
-        self, item: Any, where: Path, scope: dict[str, Any], env: dict[str, Tensor | None], name: str, path: str,
-        default: str | None, sequential: bool, later: _Later,
+        self,
+        item: Any,
+        where: Path,
+        scope: dict[str, Any],
+        env: dict[str, Tensor | None],
+        name: str,
+        path: str,
+        default: str | None,
+        sequential: bool,
+        later: _Later,
     ) -> Node:
         self.count += 1
         if self.count > MAX_NODES:
@@ -358,11 +408,22 @@ class _Walker:
         if path in self.overrides and isinstance(item, dict):
             item = {**item, **self.overrides[path]}
         if not isinstance(item, dict):
-            self.error("AC103", f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}", where, path)
+            self.error(
+                "AC103",
+                f"a layer is a mapping with 'type' (or a bare type name), got {_kind(item)} {_short(item)}",
+                where,
+                path,
+            )
             return Node(path, name, "?", "layer", where)
         t = item.get("type")
         if t is None:
-            self.error("AC105", "the layer has no 'type'", where, path, hint="add type: Conv2d (or another torch.nn class name)")
+            self.error(
+                "AC105",
+                "the layer has no 'type'",
+                where,
+                path,
+                hint="add type: Conv2d (or another torch.nn class name)",
+            )
             return Node(path, name, "?", "layer", where)
         if not isinstance(t, str):
             self.error("AC103", f"type must be a layer type name, got {_kind(t)} {_short(t)}", type_where, path)
@@ -380,14 +441,29 @@ class _Walker:
         else:
             choices = sorted(REGISTRY) + sorted(self.spec.blocks) + ["Sequential"]
             guess = did_you_mean(t, choices)
-            self.error("AC102", f"unknown layer type '{t}'", type_where, path,
-                       hint=f"did you mean '{guess}'?" if guess else "see `archcheck types` for the layer types archcheck knows")
+            self.error(
+                "AC102",
+                f"unknown layer type '{t}'",
+                type_where,
+                path,
+                hint=f"did you mean '{guess}'?"
+                if guess
+                else "see `archcheck types` for the layer types archcheck knows",
+            )
             node = Node(path, name, t, "layer", where, inputs=names)
         return node
 
     def repeat(
-        self, item: dict[str, Any], where: Path, scope: dict[str, Any], env: dict[str, Tensor | None], name: str, path: str,
-        default: str | None, sequential: bool, later: _Later,
+        self,
+        item: dict[str, Any],
+        where: Path,
+        scope: dict[str, Any],
+        env: dict[str, Tensor | None],
+        name: str,
+        path: str,
+        default: str | None,
+        sequential: bool,
+        later: _Later,
     ) -> Node:
         k = item["repeat"]
         try:
@@ -399,7 +475,12 @@ class _Walker:
             self.error("AC104", f"repeat must be an int >= 1, got {_short(k)}", where + ("repeat",), path)
             return Node(path, name, "Sequential", "sequential", where)
         if self.count + k > MAX_NODES:
-            self.error("AC005", f"repeat {k:,} would make the network larger than {MAX_NODES:,} layers", where + ("repeat",), path)
+            self.error(
+                "AC005",
+                f"repeat {k:,} would make the network larger than {MAX_NODES:,} layers",
+                where + ("repeat",),
+                path,
+            )
             self.count = MAX_NODES + 1
             return Node(path, name, "Sequential", "sequential", where)
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
@@ -418,16 +499,29 @@ class _Walker:
         return node
 
     def sequential(
-        self, item: dict[str, Any], where: Path, scope: dict[str, Any], name: str, path: str,
-        names: list[str], xs: list[Tensor | None], ok: bool,
+        self,
+        item: dict[str, Any],
+        where: Path,
+        scope: dict[str, Any],
+        name: str,
+        path: str,
+        names: list[str],
+        xs: list[Tensor | None],
+        ok: bool,
     ) -> Node:
         node = Node(path, name, "Sequential", "sequential", where, inputs=names)
         node.input_shapes = [x.shape if x is not None else None for x in xs]
         for key in item:
             if key not in ("type", "layers", *_CONTAINER_FIELDS):
                 guess = did_you_mean(str(key), ["layers", "name", "inputs", "repeat"])
-                self.error("AC101", f"unknown field '{key}' for Sequential", where + (key,), path, key=True,
-                           hint=f"did you mean '{guess}'?" if guess else "Sequential takes name, inputs, repeat and layers")
+                self.error(
+                    "AC101",
+                    f"unknown field '{key}' for Sequential",
+                    where + (key,),
+                    path,
+                    key=True,
+                    hint=f"did you mean '{guess}'?" if guess else "Sequential takes name, inputs, repeat and layers",
+                )
         children = item.get("layers")
         if not isinstance(children, list) or not children:
             self.error("AC105", "a Sequential needs a non-empty list 'layers'", where, path)
@@ -437,14 +531,23 @@ class _Walker:
                 self.error("AC104", f"a Sequential takes 1 input, got {len(xs)}", where + ("inputs",), path)
             return node
         inner: dict[str, Tensor | None] = {"": xs[0]}
-        node.children, last = self.walk_scope(children, where + ("layers",), scope, inner, path + ".", sequential=True, first="")
+        node.children, last = self.walk_scope(
+            children, where + ("layers",), scope, inner, path + ".", sequential=True, first=""
+        )
         node.output = inner.get(last) if last is not None else None
         _finish(node)
         return node
 
     def block(
-        self, item: dict[str, Any], where: Path, scope: dict[str, Any], name: str, path: str,
-        names: list[str], xs: list[Tensor | None], ok: bool,
+        self,
+        item: dict[str, Any],
+        where: Path,
+        scope: dict[str, Any],
+        name: str,
+        path: str,
+        names: list[str],
+        xs: list[Tensor | None],
+        ok: bool,
     ) -> Node:
         t = item["type"]
         bdef: BlockDef = self.spec.blocks[t]
@@ -452,8 +555,13 @@ class _Walker:
         node.input_shapes = [x.shape if x is not None else None for x in xs]
         if t in self.stack:
             chain = " -> ".join(self.stack[self.stack.index(t) :] + [t])
-            self.error("AC304", f"block {t} contains itself ({chain})", where + ("type",), path,
-                       hint="a block cannot use itself, directly or through other blocks")
+            self.error(
+                "AC304",
+                f"block {t} contains itself ({chain})",
+                where + ("type",),
+                path,
+                hint="a block cannot use itself, directly or through other blocks",
+            )
             return node
         if len(self.stack) >= MAX_BLOCK_DEPTH:
             self.error("AC304", f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", where + ("type",), path)
@@ -465,8 +573,14 @@ class _Walker:
             if key in ("type", *_CONTAINER_FIELDS) or key in bdef.params:
                 continue
             guess = did_you_mean(str(key), list(bdef.params))
-            self.error("AC101", f"unknown param '{key}' for block {t}", where + (key,), path, key=True,
-                       hint=f"did you mean '{guess}'?" if guess else f"{t}'s params: {', '.join(bdef.params) or 'none'}")
+            self.error(
+                "AC101",
+                f"unknown param '{key}' for block {t}",
+                where + (key,),
+                path,
+                key=True,
+                hint=f"did you mean '{guess}'?" if guess else f"{t}'s params: {', '.join(bdef.params) or 'none'}",
+            )
             failed = True
         for pname, default in bdef.params.items():
             if pname in item:
@@ -485,8 +599,12 @@ class _Walker:
         node.block_params = {p: params[p] for p in bdef.params if p in params}
         n_in = len(bdef.inputs)
         if ok and len(xs) != n_in:
-            self.error("AC104", f"block {t} takes {n_in} input{'s' * (n_in != 1)} ({', '.join(bdef.inputs)}), got {len(xs)}",
-                       where + ("inputs",), path)
+            self.error(
+                "AC104",
+                f"block {t} takes {n_in} input{'s' * (n_in != 1)} ({', '.join(bdef.inputs)}), got {len(xs)}",
+                where + ("inputs",),
+                path,
+            )
             return node
         if failed or not ok or any(x is None for x in xs):
             return node
@@ -500,15 +618,24 @@ class _Walker:
             self.stack.pop()
         out_name = bdef.output or last
         if bdef.output is not None and bdef.output not in inner:
-            self.error("AC301", f"block {t}'s output '{bdef.output}' is not one of its layers", ("blocks", t, "output"), path)
+            self.error(
+                "AC301", f"block {t}'s output '{bdef.output}' is not one of its layers", ("blocks", t, "output"), path
+            )
             return node
         node.output = inner.get(out_name) if out_name is not None else None
         _finish(node)
         return node
 
     def leaf(
-        self, item: dict[str, Any], where: Path, scope: dict[str, Any], name: str, path: str,
-        names: list[str], xs: list[Tensor | None], ok: bool,
+        self,
+        item: dict[str, Any],
+        where: Path,
+        scope: dict[str, Any],
+        name: str,
+        path: str,
+        names: list[str],
+        xs: list[Tensor | None],
+        ok: bool,
     ) -> Node:
         t = item["type"]
         cls = REGISTRY[t]
@@ -539,7 +666,9 @@ class _Walker:
         lo, hi = cls.arity
         if not (lo <= len(xs) and (hi is None or len(xs) <= hi)):
             want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi else f"{lo} or more"
-            self.error("AC104", f"{t} takes {want} input{'s' * (want != '1')}, got {len(xs)}", where + ("inputs",), path)
+            self.error(
+                "AC104", f"{t} takes {want} input{'s' * (want != '1')}, got {len(xs)}", where + ("inputs",), path
+            )
             return node
         if any(x is None for x in xs):
             return node  # an earlier layer failed: it was reported there
@@ -584,7 +713,9 @@ def _eval_params(spec: Spec, res: CheckResult, overrides: dict[str, Any]) -> dic
             out[k] = overrides[k]
             continue
         if (p := name_problem(k)) is not None and not k.isidentifier():
-            res.diagnostics.append(spec.source.locate(Diagnostic("error", "AC107", f"param name: {p}"), ("params", k), key=True))
+            res.diagnostics.append(
+                spec.source.locate(Diagnostic("error", "AC107", f"param name: {p}"), ("params", k), key=True)
+            )
             continue
         try:
             out[k] = substitute(v, out) if is_expr(v) else v
@@ -625,7 +756,9 @@ def check(
     env: dict[str, Tensor | None] = {}
     for nm, inp in spec.inputs.items():
         shape = tuple(D.substitute(d, bindings) for d in inp.shape) if isinstance(inp.shape, list) else ()
-        t = Tensor(shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the model input {nm}")
+        t = Tensor(
+            shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the model input {nm}"
+        )
         env[nm] = t
         res.inputs[nm] = t
 
@@ -641,8 +774,13 @@ def check(
                 if isinstance(nm, str) and nm in env:
                     res.outputs[nm] = env[nm]
                 else:
-                    guess = did_you_mean(str(nm), [k for k in env], ignore_case=False)
-                    d = Diagnostic("error", "AC301", f"outputs: no layer named '{nm}'", hint=f"did you mean '{guess}'?" if guess else None)
+                    guess = did_you_mean(str(nm), list(env), ignore_case=False)
+                    d = Diagnostic(
+                        "error",
+                        "AC301",
+                        f"outputs: no layer named '{nm}'",
+                        hint=f"did you mean '{guess}'?" if guess else None,
+                    )
                     res.diagnostics.append(src.locate(d, ("outputs", i)))
         elif last is not None:
             res.outputs[last] = env.get(last)
@@ -662,6 +800,11 @@ def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None
         used.update(n.inputs)
     for n in res.root:
         if n.name not in used and n.output is not None:
-            d = Diagnostic("warning", "AC305", f"the output of '{n.name}' reaches no model output", path=n.path,
-                           hint="use it as an input of a later layer, list it in outputs, or remove it")
+            d = Diagnostic(
+                "warning",
+                "AC305",
+                f"the output of '{n.name}' reaches no model output",
+                path=n.path,
+                hint="use it as an input of a later layer, list it in outputs, or remove it",
+            )
             res.diagnostics.append(res.source.locate(d, n.src))

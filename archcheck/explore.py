@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from . import dims as D
 from .diagnostics import did_you_mean
@@ -135,11 +136,11 @@ def combinations(axes: list[Axis], sample: int | None = None, seed: int = 0) -> 
         return
     rng = random.Random(seed)
     for idx in sorted(rng.sample(range(total), sample)):
-        combo = {}
+        picked: dict[str, Any] = {}
         for a in reversed(axes):
             idx, r = divmod(idx, len(a.values))
-            combo[a.key] = a.values[r]
-        yield {a.key: combo[a.key] for a in axes}
+            picked[a.key] = a.values[r]
+        yield {a.key: picked[a.key] for a in axes}
 
 
 def activation_bytes(res: CheckResult) -> int | None:
@@ -169,7 +170,7 @@ def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[
             overrides.setdefault(a.path or "", {})[a.field or ""] = v
     res = check(spec, vdims, params, overrides)
     errors = [d for d in res.diagnostics if d.severity == "error"]
-    outs = [t for t in res.outputs.values()]
+    outs = list(res.outputs.values())
     row = dict(combo)
     row.update(
         ok=not errors,

@@ -11,6 +11,7 @@ are capped, so ``9**9**9`` (no ``**`` anyway) or a huge product cannot hang.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 MAX_LEN = 500
@@ -52,7 +53,7 @@ def evaluate(text: str, scope: dict[str, Any]) -> Any:
         raise ExprError(f"'{text}' is too deeply nested") from None
 
 
-_BINOPS = {
+_BINOPS: dict[type[ast.operator], tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Add: ("+", lambda a, b: a + b),
     ast.Sub: ("-", lambda a, b: a - b),
     ast.Mult: ("*", lambda a, b: a * b),
@@ -131,7 +132,7 @@ def substitute(value: Any, scope: dict[str, Any]) -> Any:
 
 # ------------------------------------------------------------ predicates
 
-_CMPS = {
+_CMPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Lt: lambda a, b: a < b,
     ast.LtE: lambda a, b: a <= b,
     ast.Gt: lambda a, b: a > b,
@@ -152,13 +153,28 @@ def compile_predicate(text: str) -> ast.Expression:
     except (RecursionError, MemoryError, ValueError):
         raise ExprError(f"'{text}' is too deeply nested") from None
     allowed = (
-        ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Compare,
-        ast.Name, ast.Load, ast.Constant, ast.BinOp, *_BINOPS, *_CMPS,
+        ast.Expression,
+        ast.BoolOp,
+        ast.And,
+        ast.Or,
+        ast.UnaryOp,
+        ast.Not,
+        ast.USub,
+        ast.UAdd,
+        ast.Compare,
+        ast.Name,
+        ast.Load,
+        ast.Constant,
+        ast.BinOp,
+        *_BINOPS,
+        *_CMPS,
     )
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
-            raise ExprError(f"'{text}' uses {type(node).__name__}; allowed: names, numbers, strings, "
-                            "+ - * // %, comparisons, and/or/not")
+            raise ExprError(
+                f"'{text}' uses {type(node).__name__}; allowed: names, numbers, strings, "
+                "+ - * // %, comparisons, and/or/not"
+            )
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExprError(f"the filter has more than {MAX_NODES} parts")
     return tree

@@ -60,7 +60,9 @@ def _ref(name: str) -> dict[str, str]:
 
 def _plain_string(s: dict[str, Any]) -> bool:
     """A schema every string satisfies (so "$..." already is)."""
-    return s.get("type") == "string" and not ({"enum", "const", "pattern", "minLength", "maxLength", "format"} & s.keys())
+    return s.get("type") == "string" and not (
+        {"enum", "const", "pattern", "minLength", "maxLength", "format"} & s.keys()
+    )
 
 
 def _with_expr(s: dict[str, Any]) -> dict[str, Any]:
@@ -101,8 +103,7 @@ def _describe(cls: type[Layer]) -> str:
     if cls.torch_name:
         full = f"torch.{cls.torch_name}"
         parts.append(
-            f"{full}: the same arguments, names and defaults. "
-            f"https://pytorch.org/docs/stable/generated/{full}.html"
+            f"{full}: the same arguments, names and defaults. https://pytorch.org/docs/stable/generated/{full}.html"
         )
     else:
         parts.append("A tensor operation (no nn module): emitted as a torch function call.")

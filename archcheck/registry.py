@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Ctx
 
 
-
 class _Registry(dict):  # type: ignore[type-arg]
     """``{type name: Layer class}``, importing layer families on demand (see layers/__init__.py)."""
 
@@ -55,7 +54,7 @@ class _Registry(dict):  # type: ignore[type-arg]
         self._ensure(name)
         return dict.__getitem__(self, name)  # type: ignore[no-any-return]
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         self._ensure(name)
         return dict.get(self, name, default)
 
@@ -67,15 +66,15 @@ class _Registry(dict):  # type: ignore[type-arg]
         self._ensure_all()
         return dict.__len__(self)
 
-    def keys(self) -> Any:  # type: ignore[override]
+    def keys(self) -> Any:
         self._ensure_all()
         return dict.keys(self)
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         self._ensure_all()
         return dict.values(self)
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         self._ensure_all()
         return dict.items(self)
 

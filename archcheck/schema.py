@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .diagnostics import Diagnostic, did_you_mean
 from .loader import Path, Source
-from .registry import REGISTRY, Layer
+from .registry import REGISTRY
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 
@@ -67,6 +67,7 @@ class InputSpec(_Strict):
                 hint = " (write it without quotes)" if d.strip().isdigit() else ""
                 raise ValueError(f"shape[{i}] = {d!r}: a free dim is a name such as N or H{hint}")
         return v
+
     dtype: Literal["float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool"] = "float32"
     name: Optional[str] = None
 
@@ -165,7 +166,12 @@ def describe_type(ann: Any) -> str:
     if origin is list:
         (inner,) = typing.get_args(ann)
         text = describe_type(inner)
-        for one, many in (("an int", "ints"), ("a number", "numbers"), ("a string", "strings"), ("true or false", "booleans")):
+        for one, many in (
+            ("an int", "ints"),
+            ("a number", "numbers"),
+            ("a string", "strings"),
+            ("true or false", "booleans"),
+        ):
             text = text.replace(one, many)
         return f"a list of {text}"
     if origin is dict:
@@ -347,11 +353,20 @@ def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> 
                 if got is not None:
                     dims[nm] = got
             else:
-                d = Diagnostic("error", "AC104", f"dim {nm} must be an int >= 1 or {{min: .., max: ..}}, got {_short(v)}")
+                d = Diagnostic(
+                    "error", "AC104", f"dim {nm} must be an int >= 1 or {{min: .., max: ..}}, got {_short(v)}"
+                )
                 diags.append(src.locate(d, ("dims", nm)))
     return SpecModel.model_construct(
-        name=top.name, description=top.description, input=inp, inputs=inputs, outputs=top.outputs,
-        dims=dims, params=top.params, blocks=blocks, layers=top.layers,
+        name=top.name,
+        description=top.description,
+        input=inp,
+        inputs=inputs,
+        outputs=top.outputs,
+        dims=dims,
+        params=top.params,
+        blocks=blocks,
+        layers=top.layers,
     )
 
 
@@ -395,8 +410,8 @@ def parse_spec(src: Source) -> Spec:
                 spec.input_src[nm] = ("inputs", nm)
     raw_in, raw_ins = raw.get("input"), raw.get("inputs")
     if raw_in is not None and model.input is None:
-        nm = raw_in.get("name") if isinstance(raw_in, dict) else None
-        spec.unknown_inputs.append(nm if isinstance(nm, str) else "x")
+        given = raw_in.get("name") if isinstance(raw_in, dict) else None
+        spec.unknown_inputs.append(given if isinstance(given, str) else "x")
     if isinstance(raw_ins, dict):
         spec.unknown_inputs += [k for k in raw_ins if isinstance(k, str) and k not in spec.inputs]
     if model.input is None and model.inputs is None and raw_in is None and raw_ins is None:
@@ -422,7 +437,9 @@ def parse_spec(src: Source) -> Spec:
             if bname in REGISTRY or bname == "Sequential":
                 diags.append(
                     src.locate(
-                        Diagnostic("error", "AC107", f"block name '{bname}' is also a layer type", hint="rename the block"),
+                        Diagnostic(
+                            "error", "AC107", f"block name '{bname}' is also a layer type", hint="rename the block"
+                        ),
                         where,
                         key=True,
                     )

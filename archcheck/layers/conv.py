@@ -104,7 +104,7 @@ class _ConvNd(_ConvBase):
         elif self.padding == "valid":
             pads = [(0, 0)] * self.nd
         else:
-            pads = [(p, p) for p in as_tuple(self.padding, self.nd)]  # type: ignore[arg-type]
+            pads = [(p, p) for p in as_tuple(self.padding, self.nd)]
         out = list(x.shape[:axis]) + [self.out_channels]
         names = SPATIAL[self.nd]
         for i in range(self.nd):
