@@ -28,8 +28,11 @@ class _PoolBase(Layer):
     def _ranks(self) -> tuple[int, ...]:
         return self.ranks or (self.nd + 1, self.nd + 2)
 
+    def _int_dtypes(self) -> frozenset[str]:
+        return self.int_dtypes
+
     def _check_rank(self, ctx: Ctx, x: Tensor) -> bool:
-        if not check_dtype(ctx, x, type(self).__name__, self.int_dtypes):
+        if not check_dtype(ctx, x, type(self).__name__, self._int_dtypes()):
             return False
         sp = ", ".join(SPATIAL[self.nd])
         return expect_rank(ctx, x, self._ranks(), type(self).__name__, f"([N, C, {sp}] or [C, {sp}])")
@@ -122,7 +125,16 @@ class _AvgPoolDivisor(_AvgPoolNd):
 class MaxPool1d(_MaxPoolNd):
     nd = 1
     torch_name = "nn.MaxPool1d"
-    examples = [Example({"kernel_size": 2}, (1, 3, 9), (1, 3, 4))]
+    examples = [
+        Example({"kernel_size": 2}, (1, 3, 9), (1, 3, 4)),
+        Example({"kernel_size": 2}, (1, 3, 9), error="AC214", extra={"dtype": "long"}),
+        Example({"kernel_size": 2, "return_indices": True}, (1, 3, 9), (1, 3, 4), extra={"dtype": "long"}),
+    ]
+
+    def _int_dtypes(self) -> frozenset[str]:
+        # torch.max_pool1d has float kernels only; with indices it runs max_pool1d_with_indices,
+        # which has integer ones too.
+        return INTS if self.return_indices else NO_INTS
 
 
 @register
@@ -212,7 +224,7 @@ class _AdaptiveBase(_PoolBase):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
-        if not check_dtype(ctx, x, type(self).__name__, self.int_dtypes):
+        if not check_dtype(ctx, x, type(self).__name__, self._int_dtypes()):
             return None
         if not self._any_rank(x, o) and not self._check_rank(ctx, x):
             return None
