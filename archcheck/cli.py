@@ -36,6 +36,17 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
+        except ModuleNotFoundError as e:
+            extra = {"torch": "torch", "torchinfo": "torch", "matplotlib": "plot"}.get((e.name or "").split(".")[0])
+            if extra is None:
+                _internal_error(ctx, e)
+            click.echo(
+                f"archcheck: `{ctx.invoked_subcommand}` needs {e.name}, which is not installed: "
+                f"pip install 'archcheck[{extra}]'"
+                + (" (or pip install torch==2.13.0 for the CPU build)" if extra == "torch" else ""),
+                err=True,
+            )
+            sys.exit(2)
         except OSError as e:
             if e.errno == errno.EPIPE:  # output piped into `head`: click handles it
                 raise

@@ -224,10 +224,6 @@ def test_python_m_archcheck(venv: Venv) -> None:
         assert cmd in p.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify and summary --torchinfo report a missing torch as an internal error (exit 3, 'a bug in archcheck')",
-)
 @pytest.mark.parametrize("args", [("verify",), ("summary", "--torchinfo")])
 def test_torch_commands_without_torch_say_what_to_install(venv: Venv, args: tuple[str, ...]) -> None:
     p = venv.run(*args, "specs/simple_cnn.yaml")
