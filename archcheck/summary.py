@@ -262,8 +262,8 @@ def torchinfo_mult_adds(res: CheckResult) -> int | None:
         layer, out = n.layer, n.output
         if layer is None or out is None or not n.params or not type(layer).torch_name:
             continue
-        shape = out.shape
-        if not all(isinstance(d, int) for d in shape):
+        shape = [d for d in out.shape if isinstance(d, int)]
+        if len(shape) != out.rank:
             return None
         t = type(layer).__name__
         params = n.params
@@ -276,11 +276,11 @@ def torchinfo_mult_adds(res: CheckResult) -> int | None:
             attn = 4 * e * e + (4 * e if getattr(layer, "bias", True) else 0)  # in_proj + out_proj
             params -= attn * (2 if t == "TransformerDecoderLayer" else 1)
         if "Conv" in t:
-            total += params * math.prod([shape[0], *shape[2:]])  # type: ignore[list-item]
+            total += params * math.prod([shape[0], *shape[2:]])
         elif t in ("LSTM", "GRU", "RNN"):
-            total += params * math.prod(shape[:2])  # type: ignore[arg-type]
+            total += params * math.prod(shape[:2])
         else:
-            total += params * int(shape[0])
+            total += params * shape[0]
     return total
 
 
