@@ -42,6 +42,7 @@ from . import dims as D
 from .diagnostics import Diagnostic
 from .engine import CheckResult, Node
 from .registry import REGISTRY, Tensor
+from .report import human as _human
 
 # Formats by the output file's suffix; "dot" is written without the binary.
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -717,15 +718,6 @@ def _title(res: CheckResult) -> str:
         errors = sum(d.severity == "error" for d in res.diagnostics)
         stats = f"{errors} error{'s' * (errors != 1)}"
     return f"{res.name} — {stats}"
-
-
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
 
 
 def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> Any:
