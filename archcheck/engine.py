@@ -432,7 +432,9 @@ class _Walker:
         if "repeat" in item:
             return self.repeat(item, where, scope, env, name, path, default, sequential, later)
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
-        if t == "Sequential":
+        if t in self.spec.broken_blocks:  # its definition was reported: the output is unknown
+            node = Node(path, name, t, "block", where, inputs=names)
+        elif t == "Sequential":
             node = self.sequential(item, where, scope, name, path, names, xs, ok)
         elif t in self.spec.blocks:
             node = self.block(item, where, scope, name, path, names, xs, ok)

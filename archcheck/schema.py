@@ -82,7 +82,7 @@ class BlockDef(_Strict):
     params: dict[str, Any] = {}
     inputs: list[str] = ["x"]
     output: Optional[str] = None
-    layers: list[Any]
+    layers: Annotated[list[Any], Field(min_length=1)]
 
 
 ParamValue = Union[int, float, bool, str, None]
@@ -125,6 +125,7 @@ class Spec:
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unknown_inputs: list[str] = field(default_factory=list)  # given but invalid: shapes unknown
+    broken_blocks: set[str] = field(default_factory=set)  # defined but invalid: instances are unknown
 
     @property
     def raw_layers(self) -> list[Any]:
@@ -273,8 +274,10 @@ def convert_errors(
                 msg = err_text if err_text.startswith(f) else f"{f}: {err_text}"
             elif e["type"] == "literal_error":
                 msg = f"{f} must be {ctx.get('expected')}, got {_short(value)}"
-            elif e["type"] in ("too_short", "too_long"):
-                msg = f"{f}: {e['msg'][0].lower() + e['msg'][1:]}"
+            elif e["type"] == "too_short":
+                msg = f"{f} needs at least {ctx.get('min_length')}, got {ctx.get('actual_length')}"
+            elif e["type"] == "too_long":
+                msg = f"{f} takes at most {ctx.get('max_length')}, got {ctx.get('actual_length')}"
             else:
                 sym = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
                 bound = next(iter(ctx.values()), "?")
@@ -426,6 +429,9 @@ def parse_spec(src: Source) -> Spec:
 
     if isinstance(raw.get("layers"), list) and not raw["layers"]:
         diags.append(src.locate(Diagnostic("error", "AC105", "the spec has no layers"), ("layers",)))
+    raw_blocks = raw.get("blocks")
+    if isinstance(raw_blocks, dict):
+        spec.broken_blocks = {k for k in raw_blocks if isinstance(k, str) and not (model.blocks and k in model.blocks)}
     if isinstance(model.blocks, dict):
         for bname, bdef in model.blocks.items():
             where = ("blocks", bname)

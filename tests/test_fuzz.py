@@ -773,10 +773,10 @@ def test_non_utf8_byte_is_located_in_characters(raw: bytes, line: int, column: i
 EMPTY_BLOCK = "input: {shape: [N, 3]}\nblocks: {B: {layers: []}}\nlayers: [B]\n"
 
 
-@pytest.mark.xfail(strict=True, reason="codegen: a block with no layers checks ok but generate raises IndexError")
-def test_empty_block_generates() -> None:
+def test_empty_block_is_a_schema_error_and_nothing_crashes() -> None:
     # Found by test_mutated_specs (unet.yaml with DoubleConv's layers removed):
-    # validate says ok (an identity), generate exits 3 with IndexError in
-    # codegen._block_class (n.children[-1] of an empty block), and so does build.
-    assert check_api(EMPTY_BLOCK).ok
+    # it used to check ok and then crash generate (IndexError in codegen).
+    res = check_api(EMPTY_BLOCK)
+    assert [d.code for d in res.diagnostics] == ["AC104"]
+    assert (res.diagnostics[0].line, res.diagnostics[0].column) == (2, 22)
     cli("generate", str(write(EMPTY_BLOCK, "empty_block.yaml")))
