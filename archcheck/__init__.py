@@ -8,11 +8,11 @@
 
 from typing import Any
 
-from .api import check, load
+from .api import check, generate, load, render
 from .engine import CheckResult
 from .schema import Spec
 
-__all__ = ["CheckResult", "Spec", "build", "check", "load"]
+__all__ = ["CheckResult", "Spec", "build", "check", "generate", "load", "render"]
 
 
 def __getattr__(name: str) -> Any:  # build imports torch: only when asked for

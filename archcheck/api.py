@@ -1,4 +1,4 @@
-"""The small Python API the CLI is a shell over: ``load`` and ``check``."""
+"""The small Python API the CLI is a shell over: ``load``, ``check``, ``generate``, ``render`` (and ``build``)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,22 @@ def check(spec: Spec | str | FsPath, dims: dict[str, int] | None = None) -> Chec
     if not isinstance(spec, Spec):
         spec = load(spec)
     return _check(spec, dims)
+
+
+def generate(spec: CheckResult | Spec | str | FsPath, dims: dict[str, int] | None = None) -> str:
+    """The standalone PyTorch source for an ok spec (``CodegenError`` lists the errors otherwise)."""
+    from .codegen import generate as _generate
+
+    return _generate(spec if isinstance(spec, CheckResult) else check(spec, dims))
+
+
+def render(
+    spec: CheckResult | Spec | str | FsPath,
+    out: str | FsPath,
+    dims: dict[str, int] | None = None,
+    depth: int | None = None,
+) -> FsPath:
+    """Draw the spec to ``out`` (.svg, .png, .pdf or .dot by suffix); returns the path written."""
+    from .render import write
+
+    return write(spec if isinstance(spec, CheckResult) else check(spec, dims), out, depth=depth)
