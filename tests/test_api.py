@@ -25,6 +25,6 @@ def test_generate_and_render_in_process(tmp_path):
 
 
 def test_importing_archcheck_does_not_import_torch():
-    code = "import sys, archcheck; archcheck.check(%r); print('torch' in sys.modules)" % SIMPLE
+    code = f"import sys, archcheck; archcheck.check({SIMPLE!r}); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
