@@ -37,6 +37,6 @@ def render(
     depth: int | None = None,
 ) -> FsPath:
     """Draw the spec to ``out`` (.svg, .png, .pdf or .dot by suffix); returns the path written."""
-    from .render import write
+    from .diagram import write
 
     return write(spec if isinstance(spec, CheckResult) else check(spec, dims), out, depth=depth)

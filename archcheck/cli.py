@@ -159,7 +159,7 @@ def render(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
     diagram), or Graphviz's `dot` is missing (the .dot is written next to OUT
     instead); 2 usage error.
     """
-    from .render import FORMATS, command
+    from .diagram import FORMATS, command
 
     if out != "-" and Path(out).suffix.lower() not in FORMATS:
         raise click.BadParameter(f"unknown format '{Path(out).suffix}': use .svg, .png, .pdf or .dot", param_hint="-o")

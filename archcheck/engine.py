@@ -700,9 +700,9 @@ def _finish(node: Node) -> None:
 
 
 def _sum_counts(node: Node) -> None:
-    leaves = [n for n in node.walk() if n.kind == "layer"]
-    node.params = sum(n.params or 0 for n in leaves)
-    macs = [n.macs for n in leaves]
+    """Totals from the children (containers among them are already summed)."""
+    node.params = sum(c.params or 0 for c in node.children)
+    macs = [c.macs for c in node.children if c.output is not None or c.kind != "layer"]
     node.macs = None if any(m is None for m in macs) else sum(m or 0 for m in macs)
 
 

@@ -11,6 +11,7 @@ are capped, so ``9**9**9`` (no ``**`` anyway) or a huge product cannot hang.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,16 @@ def is_expr(v: Any) -> bool:
 
 def evaluate(text: str, scope: dict[str, Any]) -> Any:
     """Value of the ``$`` expression ``text`` with params from ``scope``."""
+    tree = _parse(text)
+    try:
+        return _eval(tree.body, scope, text)
+    except RecursionError:
+        raise ExprError(f"'{text}' is too deeply nested") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    """The checked syntax tree of an expression (cached: explore evaluates the same text per variant)."""
     body = text[1:].strip()
     if len(body) > MAX_LEN:
         raise ExprError(f"the expression is longer than {MAX_LEN} characters")
@@ -47,10 +58,7 @@ def evaluate(text: str, scope: dict[str, Any]) -> Any:
     count = sum(1 for _ in ast.walk(tree))
     if count > MAX_NODES:
         raise ExprError(f"the expression has more than {MAX_NODES} parts")
-    try:
-        return _eval(tree.body, scope, text)
-    except RecursionError:
-        raise ExprError(f"'{text}' is too deeply nested") from None
+    return tree
 
 
 _BINOPS: dict[type[ast.operator], tuple[str, Callable[[Any, Any], Any]]] = {

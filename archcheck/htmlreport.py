@@ -1,6 +1,6 @@
 """``archcheck report``: one self-contained HTML page for a spec.
 
-The page holds the diagram (inline SVG from :mod:`archcheck.render`), a table
+The page holds the diagram (inline SVG from :mod:`archcheck.diagram`), a table
 of every layer (path, type, output shape, params, MACs) with totals, and the
 diagnostics. Everything is inline (CSS, SVG), with no scripts and no external
 resources, so the file works offline and can be attached to a review.
@@ -100,7 +100,7 @@ def _row_class(n: Node, by_path: dict[str, str]) -> str:
 
 def layer_rows(res: CheckResult) -> list[dict[str, Any]]:
     """One dict per leaf layer: path, type, output shape text, params, MACs."""
-    from .render import shape_label
+    from .diagram import shape_label
 
     rows = []
     for n in res.layers:
@@ -197,7 +197,7 @@ def command(
 ) -> int:
     """``archcheck report``: write the page; returns the exit code (see the CLI help)."""
     from .api import check
-    from .render import DotNotFound, pipe, to_dot
+    from .diagram import DotNotFound, pipe, to_dot
 
     res = check(spec, dims)
     code = 0 if res.ok else 1

@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT, SPECS, run_cli
 
 from archcheck import check
-from archcheck import render as R
+from archcheck import diagram as R
 from archcheck.htmlreport import build, inline_svg
 
 RENDER_SPECS = Path(__file__).resolve().parent / "render_specs"
