@@ -4,15 +4,12 @@ with errors and the full table; drawn by a real (headless) browser."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from browser_util import needs_browser, rgb, screenshot
 from conftest import run_cli
-from test_render import _browser, _png_pixels
 
 from archcheck.htmlreport import FRONT_COLOR, explore_page, scatter_svg
 
@@ -106,31 +103,11 @@ def test_front_is_connected_in_params_order_and_log_axes():
     assert "nothing to plot" in explore_page(rows[4:], ["w"], "Toy")
 
 
-@pytest.mark.skipif(_browser() is None, reason="chromium is not installed (apt-get install -y chromium)")
+@needs_browser
 def test_explore_report_renders_in_headless_chromium(sweep, tmp_path):
     out, _ = sweep
-    shot = tmp_path / "shot.png"
-    profile = tempfile.mkdtemp(dir=tmp_path)
-    cmd = [
-        _browser(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        f"--screenshot={shot}",
-        "--window-size=900,700",
-        out.as_uri(),
-    ]
-    subprocess.run(cmd, check=True, timeout=120, capture_output=True, env={**os.environ, "HOME": str(tmp_path)})
-    w, h, ch, rows = _png_pixels(shot.read_bytes())
+    w, h, colours, non_white = screenshot(out, tmp_path)
     assert (w, h) == (900, 700)
-    non_white = sum(1 for row in rows for i in range(0, len(row), ch) if row[i : i + 3] != b"\xff\xff\xff")
     assert non_white > 0.01 * w * h
     # The scatter is drawn: the Pareto front's red appears in the screenshot.
-    red = bytes(int(FRONT_COLOR[k : k + 2], 16) for k in (1, 3, 5))
-    assert any(row[i : i + 3] == red for row in rows for i in range(0, len(row), ch))
+    assert rgb(FRONT_COLOR) in colours

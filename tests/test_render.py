@@ -8,17 +8,14 @@ Goldens live in tests/golden/render_*.dot; rewrite them with
 
 from __future__ import annotations
 
-import os
 import shutil
-import struct
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
-import zlib
 from pathlib import Path
 
 import pytest
+from browser_util import needs_browser, rgb, screenshot
 from conftest import ROOT, SPECS, run_cli
 
 from archcheck import check
@@ -255,85 +252,16 @@ def test_report_table_totals():
     assert inline_svg('<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "x" "y">\n<!-- c -->\n<svg/>') == "<svg/>"
 
 
-def _png_pixels(data: bytes) -> tuple[int, int, int, list[bytes]]:
-    """A tiny PNG decoder (8-bit RGB/RGBA, not interlaced): width, height, channels, rows."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, w = 8, b"", 0
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and color in (2, 6) and interlace == 0
-            ch = 3 if color == 2 else 4
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw = zlib.decompress(idat)
-    stride = w * ch
-    rows: list[bytes] = []
-    prev = bytearray(stride)
-    for y in range(h):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
-        if f == 1:
-            for i in range(ch, stride):
-                line[i] = (line[i] + line[i - ch]) & 255
-        elif f == 2:
-            line = bytearray((a + b) & 255 for a, b in zip(line, prev, strict=True))
-        elif f == 3:
-            for i in range(stride):
-                left = line[i - ch] if i >= ch else 0
-                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 255
-        elif f == 4:
-            for i in range(stride):
-                a = line[i - ch] if i >= ch else 0
-                b, c = prev[i], prev[i - ch] if i >= ch else 0
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line))
-        prev = line
-    return w, h, ch, rows
-
-
-def _browser() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @needs_dot
-@pytest.mark.skipif(_browser() is None, reason="chromium is not installed (apt-get install -y chromium)")
+@needs_browser
 def test_report_renders_in_headless_chromium(tmp_path):
     out = tmp_path / "report.html"
     assert run_cli("report", "specs/simple_cnn.yaml", "-o", str(out)).exit_code == 0
-    shot = tmp_path / "shot.png"
-    profile = tempfile.mkdtemp(dir=tmp_path)
-    cmd = [
-        _browser(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        f"--screenshot={shot}",
-        "--window-size=900,700",
-        out.as_uri(),
-    ]
-    subprocess.run(cmd, check=True, timeout=120, capture_output=True, env={**os.environ, "HOME": str(tmp_path)})
-    w, h, ch, rows = _png_pixels(shot.read_bytes())
+    w, h, colours, non_white = screenshot(out, tmp_path)
     assert (w, h) == (900, 700)
-    non_white = sum(1 for row in rows for i in range(0, len(row), ch) if row[i : i + 3] != b"\xff\xff\xff")
     assert non_white > 0.01 * w * h  # text, table, diagram
     # The inline SVG is drawn: the conv family's fill colour appears.
-    conv = bytes(int(R.FAMILY_COLORS["conv"][k : k + 2], 16) for k in (1, 3, 5))
-    assert any(row[i : i + 3] == conv for row in rows for i in range(0, len(row), ch))
+    assert rgb(R.FAMILY_COLORS["conv"]) in colours
 
 
 def test_cli_render_dims_fill_free_dims(write_spec):
