@@ -62,10 +62,6 @@ def normalize(d: Any) -> Dim:
     return d
 
 
-def is_int(d: Dim) -> bool:
-    return isinstance(d, int)
-
-
 def free_names(d: Dim) -> list[str]:
     """The names of the free dims that ``d`` depends on, sorted."""
     if isinstance(d, int):
@@ -173,13 +169,6 @@ def floordiv(a: Dim, n: int) -> Dim:
         if den.is_Integer and den > 0:
             return normalize(s.floor((num + const * den) / (den * n)))
     return normalize(s.floor(e / n))
-
-
-def ceildiv(a: Dim, n: int) -> Dim:
-    """``ceil(a / n)`` for a positive int ``n``."""
-    if isinstance(a, int):
-        return -(-a // n)
-    return floordiv(add(a, n - 1), n)
 
 
 def equal(a: Dim, b: Dim) -> bool | None:

@@ -19,8 +19,6 @@ MAX_LEN = 500
 MAX_NODES = 200
 MAX_ABS = 10**18
 
-Number = int | float
-
 
 class ExprError(Exception):
     """A located problem with an expression; the message is for the user."""
