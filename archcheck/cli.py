@@ -103,9 +103,13 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
     tty = sys.stdout.isatty()
     failed = False
     results = []
+    used: set[str] = set()
     for path in specs:
         res = check(path, values)
         failed |= not res.ok
+        used.update(d for inp in res.spec.inputs.values() for d in inp.shape if isinstance(d, str))
+        if res.spec.model is not None and isinstance(res.spec.model.dims, dict):
+            used.update(res.spec.model.dims)
         if fmt == "sarif":
             results.append(res)
         elif fmt == "json":
@@ -117,6 +121,15 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
         from .sarif import to_sarif
 
         click.echo(json.dumps(to_sarif(results), indent=2))
+    for name in sorted(set(values) - used):  # a typo'd --dim would otherwise be ignored silently
+        from .diagnostics import did_you_mean
+
+        guess = did_you_mean(name, sorted(used))
+        click.echo(
+            f"archcheck: warning: --dim {name}: no spec has a free dim named {name}"
+            + (f"; did you mean {guess}?" if guess else ""),
+            err=True,
+        )
     sys.exit(1 if failed else 0)
 
 

@@ -166,3 +166,9 @@ def test_version_and_help(cli):
     assert cli("--version").exit_code == 0
     r = cli("validate", "--help")
     assert r.exit_code == 0 and "--dim" in r.stdout
+
+
+def test_unknown_dim_is_warned_about_not_silently_ignored(cli):
+    r = cli("validate", "-q", "specs/simple_cnn.yaml", "--dim", "n=4")
+    assert r.exit_code == 0
+    assert "no spec has a free dim named n; did you mean N?" in r.stderr
