@@ -265,7 +265,7 @@ class Generator:
         for k in sorted(keys or ()):
             if k not in args:
                 args[k] = getattr(layer, k)
-        order = list(type(layer).model_fields)
+        order = type(layer).field_order()
         items: list[tuple[str | None, Any]] = []
         for k in sorted(args, key=order.index):
             ann = type(layer).model_fields[k].annotation

@@ -142,6 +142,7 @@ class Layer(BaseModel):
     examples: ClassVar[list[Example]] = []
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
+    arg_order: ClassVar[tuple[str, ...]] = ()  # torch's signature order, where subclasses declare fields out of it
 
     @classmethod
     def type_name(cls) -> str:
@@ -158,10 +159,19 @@ class Layer(BaseModel):
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         return 0
 
+    @classmethod
+    def field_order(cls) -> list[str]:
+        """The fields in torch's signature order (``arg_order`` first, then the rest as declared)."""
+        order = cls.arg_order
+        fields = list(cls.model_fields)
+        return sorted(fields, key=lambda n: order.index(n) if n in order else len(order)) if order else fields
+
     def ctor_args(self) -> dict[str, Any]:
-        """Constructor arguments that differ from torch's defaults, in field order."""
+        """Constructor arguments that differ from torch's defaults, in torch's signature order."""
         out: dict[str, Any] = {}
-        for name, f in type(self).model_fields.items():
+        fields = type(self).model_fields
+        for name in type(self).field_order():
+            f = fields[name]
             if name in self.meta_fields:
                 continue
             v = getattr(self, name)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
 class _ConvBase(Layer):
     nd: ClassVar[int] = 2
     family: ClassVar[str] = "conv"
+    arg_order = (
+        "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+        "dilation", "groups", "bias", "padding_mode",
+    )  # fmt: skip
 
     in_channels: Optional[Pos] = None
     out_channels: Pos

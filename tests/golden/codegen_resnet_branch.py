@@ -14,8 +14,8 @@ class BasicBlock(nn.Module):
             in_channels=planes,
             out_channels=planes,
             kernel_size=3,
-            bias=False,
             padding=1,
+            bias=False,
         )
         self.bn1 = nn.BatchNorm2d(num_features=planes)  # num_features from conv1
         self.relu1 = nn.ReLU()
@@ -24,8 +24,8 @@ class BasicBlock(nn.Module):
             in_channels=planes,
             out_channels=planes,
             kernel_size=3,
-            bias=False,
             padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(num_features=planes)  # num_features from conv2
         self.relu2 = nn.ReLU()
@@ -53,8 +53,8 @@ class DownBlock(nn.Module):
             out_channels=32,
             kernel_size=3,
             stride=2,
-            bias=False,
             padding=1,
+            bias=False,
         )
         self.bn1 = nn.BatchNorm2d(num_features=32)  # num_features from conv1
         self.relu1 = nn.ReLU()
@@ -63,8 +63,8 @@ class DownBlock(nn.Module):
             in_channels=32,
             out_channels=32,
             kernel_size=3,
-            bias=False,
             padding=1,
+            bias=False,
         )
         self.bn2 = nn.BatchNorm2d(num_features=32)  # num_features from conv2
         self.downsample = nn.Sequential(
@@ -102,8 +102,8 @@ class MiniResNet(nn.Module):
             in_channels=3,
             out_channels=16,
             kernel_size=3,
-            bias=False,
             padding=1,
+            bias=False,
         )
         self.stem.bn = nn.BatchNorm2d(num_features=16)  # num_features 16 from conv
         self.stem.append(nn.ReLU())
