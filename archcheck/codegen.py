@@ -527,14 +527,39 @@ class Generator:
         params = [p for p in bdef.params if p != "range"]
         # Slot i becomes a constructor parameter when its value differs between instances.
         slot_param: dict[int, str] = {}
+        slot_expr: dict[int, str] = {}  # "planes * 4": the spec's own $ expression over block params
         assigned: dict[str, str] = {}
         taken = set(bdef.params) | {"range"}
         used: list[str] = []
+
+        def vec_key(vec: list[Any]) -> str:
+            return repr([(type(v).__name__, v) for v in vec])
+
+        # The spec's own expressions first, so that a size inferred from one (bn3's
+        # num_features from conv3's "$planes * 4") reads the same: same value in every instance.
+        exprs: dict[str, tuple[str, list[str]]] = {}
+        for i, (_, hint, _) in enumerate(first_slots):
+            vec = [s[i][0] for _, s in members]
+            if not all(_same(v, vec[0]) for v in vec):
+                found = self._param_expression(first, hint, bdef.params, members, vec)
+                if found is not None:
+                    exprs.setdefault(vec_key(vec), found)
         for i, (_, hint, _) in enumerate(first_slots):
             vec = [s[i][0] for _, s in members]
             if all(_same(v, vec[0]) for v in vec):
                 continue
-            key = repr([(type(v).__name__, v) for v in vec])
+            key = vec_key(vec)
+            expr = exprs.get(key)
+            if expr is not None and any(
+                p in bdef.params
+                and all(_same(m.block_params.get(p), v) for (m, _), v in zip(members, vec, strict=False))
+                for p in params
+            ):
+                expr = None  # a param that is the value itself reads better than an expression
+            if expr is not None:
+                slot_expr[i], names = expr
+                used.extend(n for n in names if n not in used)
+                continue
             pname = assigned.get(key)
             if pname is None:
                 for p in params:
@@ -568,6 +593,8 @@ class Generator:
 
         def final(v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset()) -> str:
             i = next(counter)
+            if i in slot_expr:
+                return slot_expr[i]
             return slot_param[i] if i in slot_param else literal(v, allowed)
 
         init = self._init_lines(first.children, final, keys, first.path + ".")
@@ -584,12 +611,47 @@ class Generator:
         lines += self._forward_lines(first.children, list(bdef.inputs), [bdef.output or first.children[-1].name], True)
         self.classes.append(_ClassDef(name, lines))
         for m, slots in members:
-            args = []
+            args: list[tuple[str, Any, set[str] | frozenset[str]]] = []
             for p in ordered:
-                i = next(i for i, q in slot_param.items() if q == p)
+                i = next((i for i, q in slot_param.items() if q == p), -1)
+                if i < 0:  # a block param used only inside expressions: its value is the instance's
+                    args.append((p, m.block_params[p], frozenset()))
+                    continue
                 v, _, allowed = slots[i]
                 args.append((p, v, allowed))
             self.instances[m.path] = _Instance(name, args)
+
+    def _param_expression(
+        self, first: Node, hint: str, params: dict[str, Any], members: list[tuple[Node, list[Any]]], vec: list[Any]
+    ) -> tuple[str, list[str]] | None:
+        """The spec's ``$`` expression for a varying value, as Python over the block's params.
+
+        Used only when the text is a safe expression (archcheck's evaluator
+        allows numbers, names, + - * // %, min and max), every name is a param
+        of the block, and it gives each instance's value. Then
+        ``out_channels=planes * 4`` stands where a made-up argument would.
+        """
+        import ast
+
+        from .expr import ExprError, _parse, evaluate
+
+        rel, _, fld = hint.rpartition(":")
+        node = next((n for n in first.walk() if n.path == f"{first.path}.{rel}"), None)
+        raw = self._raw(node) if node is not None else None
+        text = raw.get(fld) if isinstance(raw, dict) else None
+        if not (isinstance(text, str) and text.startswith("$")):
+            return None
+        try:
+            tree = _parse(text)
+            names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"min", "max"})
+            if not names or any(n not in params or name_problem(n) is not None for n in names):
+                return None
+            for (m, _), v in zip(members, vec, strict=True):
+                if not all(n in m.block_params for n in names) or not _same(evaluate(text, m.block_params), v):
+                    return None
+        except ExprError:
+            return None
+        return ast.unparse(tree.body), names
 
     def _model_class(self) -> _ClassDef:
         res = self.res

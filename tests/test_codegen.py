@@ -164,3 +164,13 @@ def test_summary_and_generate_do_not_import_torch() -> None:
         "import archcheck; assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_block_classes_reuse_the_specs_expressions() -> None:
+    """ResNet-50's Bottleneck reads like torchvision's: planes only, with `planes * 4` from the spec."""
+    from archcheck import generate
+
+    src = generate("specs/resnet50.yaml")
+    assert "class Bottleneck(nn.Module):" in src and "def __init__(self, planes):" in src
+    assert "out_channels=planes * 4," in src and "nn.BatchNorm2d(num_features=planes * 4)" in src
+    assert "Bottleneck(planes=64)," in src
