@@ -861,7 +861,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
 
 def to_dot(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> str:
     """The diagram as DOT text."""
-    return to_graph(res, depth, expand, fold).source
+    return str(to_graph(res, depth, expand, fold).source)  # str(): graphviz is untyped where its stubs are missing
 
 
 def pipe(res_or_dot: CheckResult | str, fmt: str, **kw: Any) -> bytes:
@@ -870,7 +870,7 @@ def pipe(res_or_dot: CheckResult | str, fmt: str, **kw: Any) -> bytes:
 
     dot = res_or_dot if isinstance(res_or_dot, str) else to_dot(res_or_dot, **kw)
     try:
-        return graphviz.Source(dot).pipe(format=fmt)
+        return bytes(graphviz.Source(dot).pipe(format=fmt))
     except graphviz.ExecutableNotFound as e:
         raise DotNotFound(INSTALL_HINT) from e
 
