@@ -170,9 +170,18 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
         out.append(f"{gutter} {c(_BLUE, '|')} {' ' * col}{c(_COLORS[d.severity], '^' * width)}")
     for n in d.notes:
         out.append(f"{gutter} {c(_BLUE, '=')} note: {n}")
-    if d.bindings:
-        b = " ".join(f"{k}={v}" for k, v in d.bindings.items())
-        out.append(f"{gutter} {c(_BLUE, '=')} note: dims: {b}")
+    if d.bindings:  # as jaxtyping prints them: the values the free dims had here
+        free = [k for k, v in d.bindings.items() if v == "free"]
+        bound = " ".join(f"{k}={v}" for k, v in d.bindings.items() if v != "free")
+        text = "; ".join(
+            t
+            for t in (
+                f"dims: {bound}" if bound else "",
+                f"{' and '.join(free)} {'has' if len(free) == 1 else 'have'} no value (free)" if free else "",
+            )
+            if t
+        )
+        out.append(f"{gutter} {c(_BLUE, '=')} note: {text}")
     if d.hint:
         out.append(f"{gutter} {c(_BLUE, '=')} help: {d.hint}")
     return "\n".join(out)
