@@ -259,6 +259,10 @@ def explore(
         raise click.UsageError("give at least one axis with --set NAME=VALUES")
     try:
         axes = [parse_axis(s, base, t) for t in sets]
+        keys = [a.key for a in axes]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ExploreError(f"--set {twice[0]} is given twice: give all its values in one --set")
         pred = compile_predicate(where) if where else None
     except (ExploreError, ExprError) as e:
         raise click.UsageError(str(e)) from None

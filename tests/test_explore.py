@@ -129,3 +129,9 @@ def test_parallel_sweep_equals_serial():
     parallel = explore(spec, axes, {"N": 1}, jobs=2)
     assert len(serial) == 50 * 43 == len(parallel)
     assert serial == parallel
+
+
+def test_an_axis_given_twice_is_a_usage_error():
+    # Found by the long fuzz run: the copies multiplied the variants and the later one won.
+    r = cli("explore", SWEEP, "--set", "width=8,16", "--set", "width=1:30")
+    assert r.exit_code == 2 and "--set width is given twice" in r.output
