@@ -61,6 +61,7 @@ _CODES = [
     Code(
         "AC220", "single-value-norm", "GroupNorm/InstanceNorm sees one value per group or instance, which torch refuses"
     ),
+    Code("AC221", "too-large-to-allocate", "a layer's parameters would not fit in memory addressable by torch"),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

@@ -26,6 +26,7 @@ from .registry import REGISTRY, Layer, Tensor
 from .schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, name_problem
 
 MAX_BLOCK_DEPTH = 32
+MAX_BYTES = 2**63 - 1  # torch's largest storage, in bytes
 MAX_NODES = 100_000
 
 
@@ -688,6 +689,14 @@ class _Walker:
         if out is not None:
             node.params = resolved.param_count()
             node.macs = resolved.macs(xs, out)  # type: ignore[arg-type]
+            if node.params * 4 > MAX_BYTES:  # torch: "Storage size calculation overflowed"
+                ctx.error(
+                    "AC221",
+                    f"{t} would have {node.params:,} parameters ({node.params * 4:.3g} bytes at fp32), "
+                    "more than torch can allocate",
+                    hint="check the sizes of this layer (a typo, or an expression that grew too far)",
+                )
+                node.output = None
         return node
 
 

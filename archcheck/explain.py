@@ -337,6 +337,14 @@ EXPLANATIONS: dict[str, Explanation] = {
         example="input: {shape: [N, 8, 1, 1]}\nlayers:\n  - {type: InstanceNorm2d, num_features: 8}\n",
         fix="input: {shape: [N, 8, 4, 4]}\nlayers:\n  - {type: InstanceNorm2d, num_features: 8}\n",
     ),
+    "AC221": Explanation(
+        what="A layer would have so many parameters that their bytes (4 per fp32 value) exceed what torch "
+        "can address (2**63 - 1), e.g. a Linear with out_features in the quintillions.",
+        why="torch refuses to build it (`Storage size calculation overflowed`). It is almost always a typo "
+        "or an expression that grew by mistake.",
+        example="input: {shape: [N, 400]}\nlayers:\n  - {type: Linear, out_features: 9223372036854775807}\n",
+        fix="input: {shape: [N, 400]}\nlayers:\n  - {type: Linear, out_features: 120}\n",
+    ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
     "AC301": Explanation(
         what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",

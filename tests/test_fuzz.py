@@ -780,3 +780,11 @@ def test_empty_block_is_a_schema_error_and_nothing_crashes() -> None:
     assert [d.code for d in res.diagnostics] == ["AC104"]
     assert (res.diagnostics[0].line, res.diagnostics[0].column) == (2, 22)
     cli("generate", str(write(EMPTY_BLOCK, "empty_block.yaml")))
+
+
+def test_a_layer_too_large_for_torch_is_an_error() -> None:
+    # Found by test_ok_mutants_build (lenet5 with fc1.out_features = 2**63 - 1): archcheck said ok,
+    # and torch's nn.Linear raised "Storage size calculation overflowed".
+    res = check_api("input: {shape: [N, 400]}\nlayers:\n  - {type: Linear, out_features: 9223372036854775807}\n")
+    assert [d.code for d in res.diagnostics] == ["AC221"]
+    assert (res.diagnostics[0].line, res.diagnostics[0].column) == (3, 5)
