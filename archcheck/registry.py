@@ -133,7 +133,7 @@ class Layer(BaseModel):
 
     # Fields every layer has: not constructor arguments.
     name: str | None = None
-    inputs: list[str] | None = None
+    inputs: str | list[str] | None = None  # one name, or several
 
     # Class metadata
     family: ClassVar[str] = "other"  # colour group in diagrams

@@ -229,3 +229,16 @@ def test_expressions(text, scope, value):
 def test_hostile_expressions_are_refused(text):
     with pytest.raises(ExprError):
         evaluate(text, {"a": 1, "x": 1})
+
+
+def test_a_single_input_may_be_named_without_a_list():
+    res = run(
+        """
+        input: {shape: [N, 4]}
+        layers:
+          - {name: a, type: Linear, out_features: 4}
+          - {name: b, type: Linear, out_features: 4, inputs: x}
+          - {name: c, type: Add, inputs: [a, b]}
+        """
+    )
+    assert res.ok and res.layers[1].inputs == ["x"]

@@ -119,6 +119,7 @@ def test_layer_forms(validator: Any) -> None:
         "ReLU",
         "MyBlock",  # a bare block name
         {"type": "ReLU", "name": "act", "inputs": ["x"], "repeat": 2},
+        {"type": "Linear", "out_features": 4, "inputs": "x"},  # one input may be named without a list
         {"type": "Sequential", "name": "seq", "layers": ["ReLU", {"type": "Linear", "out_features": 4}]},
         {"type": "MyBlock", "planes": 64, "anything": [1, "$w"], "repeat": 3},
     ]
@@ -131,7 +132,7 @@ def test_layer_forms(validator: Any) -> None:
         {"type": "Sequential", "layers": [], "bogus": 1},
         {"type": "Linear"},  # out_features is required
         {"type": "ReLU", "repeat": 0},
-        {"type": "Linear", "out_features": 4, "inputs": "x"},  # inputs is a list
+        {"type": "Linear", "out_features": 4, "inputs": 3},  # inputs are names
         {"name": "no_type"},
     ]
     for layer in bad:
