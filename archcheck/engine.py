@@ -384,6 +384,14 @@ class _Walker:
                 ok = False
         return names, xs, ok
 
+    def chain(
+        self, items: list[Any], where: Path, scope: dict[str, Any], x: Tensor | None, path: str
+    ) -> tuple[list[Node], Tensor | None]:
+        """A Sequential's children (or a repeat's copies): each takes the previous one's output."""
+        inner: dict[str, Tensor | None] = {"": x}
+        children, last = self.walk_scope(items, where, scope, inner, path + ".", sequential=True, first="")
+        return children, inner.get(last) if last is not None else None
+
     # ---- one entry
 
     def instantiate(
@@ -488,16 +496,12 @@ class _Walker:
             return Node(path, name, "Sequential", "sequential", where)
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
         copy = {key: v for key, v in item.items() if key not in _CONTAINER_FIELDS}
-        node = Node(path, name, "Sequential", "sequential", where, inputs=names, repeat=k)
-        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        node = _node(path, name, "Sequential", "sequential", where, names, xs, repeat=k)
         if not ok or any(x is None for x in xs) or len(xs) != 1:
             if ok and len(xs) != 1 and all(x is not None for x in xs):
                 self.error("AC104", f"a repeated layer takes 1 input, got {len(xs)}", where + ("inputs",), path)
             return node
-        inner: dict[str, Tensor | None] = {"": xs[0]}
-        node.children, last = self.walk_scope([copy] * k, where, scope, inner, path + ".", sequential=True, first="")
-        # The copies all stand at the same place in the file: keep their src.
-        node.output = inner.get(last) if last is not None else None
+        node.children, node.output = self.chain([copy] * k, where, scope, xs[0], path)
         _finish(node)
         return node
 
@@ -512,8 +516,7 @@ class _Walker:
         xs: list[Tensor | None],
         ok: bool,
     ) -> Node:
-        node = Node(path, name, "Sequential", "sequential", where, inputs=names)
-        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        node = _node(path, name, "Sequential", "sequential", where, names, xs)
         for key in item:
             if key not in ("type", "layers", *_CONTAINER_FIELDS):
                 guess = did_you_mean(str(key), ["layers", "name", "inputs", "repeat"])
@@ -533,11 +536,7 @@ class _Walker:
             if ok and len(xs) != 1:
                 self.error("AC104", f"a Sequential takes 1 input, got {len(xs)}", where + ("inputs",), path)
             return node
-        inner: dict[str, Tensor | None] = {"": xs[0]}
-        node.children, last = self.walk_scope(
-            children, where + ("layers",), scope, inner, path + ".", sequential=True, first=""
-        )
-        node.output = inner.get(last) if last is not None else None
+        node.children, node.output = self.chain(children, where + ("layers",), scope, xs[0], path)
         _finish(node)
         return node
 
@@ -554,8 +553,7 @@ class _Walker:
     ) -> Node:
         t = item["type"]
         bdef: BlockDef = self.spec.blocks[t]
-        node = Node(path, name, t, "block", where, inputs=names)
-        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        node = _node(path, name, t, "block", where, names, xs)
         if t in self.stack:
             chain = " -> ".join(self.stack[self.stack.index(t) :] + [t])
             self.error(
@@ -642,8 +640,7 @@ class _Walker:
     ) -> Node:
         t = item["type"]
         cls = REGISTRY[t]
-        node = Node(path, name, t, "layer", where, inputs=names)
-        node.input_shapes = [x.shape if x is not None else None for x in xs]
+        node = _node(path, name, t, "layer", where, names, xs)
         fields: dict[str, Any] = {}
         bad: set[str] = set()
         for key, v in item.items():
@@ -698,6 +695,21 @@ class _Walker:
                 )
                 node.output = None
         return node
+
+
+def _node(
+    path: str,
+    name: str,
+    t: str,
+    kind: str,
+    where: Path,
+    names: list[str],
+    xs: list[Tensor | None],
+    repeat: int | None = None,
+) -> Node:
+    """A node with its inputs as written and their shapes (None where unknown)."""
+    shapes = [x.shape if x is not None else None for x in xs]
+    return Node(path, name, t, kind, where, inputs=names, input_shapes=shapes, repeat=repeat)
 
 
 def _finish(node: Node) -> None:

@@ -320,6 +320,16 @@ def _sub(model: type[BaseModel], raw: Any, src: Source, where: Path, what: str, 
         return None
 
 
+def _sub_each(
+    model: type[BaseModel], raw: dict[str, Any] | None, src: Source, key: str, what: str, diags: list[Diagnostic]
+) -> dict[str, Any] | None:
+    """``_sub`` for each entry of a mapping (``inputs``, ``blocks``); the valid ones."""
+    if raw is None:
+        return None
+    got = {nm: _sub(model, v, src, (key, nm), f"{what} {nm}", diags) for nm, v in raw.items()}
+    return {nm: v for nm, v in got.items() if v is not None}
+
+
 def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> SpecModel | None:
     """The spec's top level, keeping every valid part when another is wrong, so nothing cascades."""
     try:
@@ -331,20 +341,8 @@ def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> 
             return None
         top = _Top.model_construct(**{k: v for k, v in raw.items() if k in _Top.model_fields and k not in bad})
     inp = _sub(InputSpec, top.input, src, ("input",), "input", diags) if top.input is not None else None
-    inputs = None
-    if top.inputs is not None:
-        inputs = {}
-        for nm, v in top.inputs.items():
-            got = _sub(InputSpec, v, src, ("inputs", nm), f"input {nm}", diags)
-            if got is not None:
-                inputs[nm] = got
-    blocks = None
-    if top.blocks is not None:
-        blocks = {}
-        for nm, v in top.blocks.items():
-            got = _sub(BlockDef, v, src, ("blocks", nm), f"block {nm}", diags)
-            if got is not None:
-                blocks[nm] = got
+    inputs = _sub_each(InputSpec, top.inputs, src, "inputs", "input", diags)
+    blocks = _sub_each(BlockDef, top.blocks, src, "blocks", "block", diags)
     dims: dict[str, Any] | None = None
     if top.dims is not None:
         dims = {}
