@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import dims as D
 from .diagnostics import did_you_mean
 from .engine import CheckResult, check
 from .schema import Spec
@@ -144,16 +143,10 @@ def combinations(axes: list[Axis], sample: int | None = None, seed: int = 0) -> 
 
 
 def activation_bytes(res: CheckResult) -> int | None:
-    """Bytes of every layer output for one sample at fp32 (dim 0 is the batch)."""
-    total = 0
-    for n in res.layers:
-        if n.output is None:
-            return None
-        per = D.numel(n.output.shape[1:]) if n.output.rank > 1 else 1
-        if per is None:
-            return None
-        total += per
-    return total * 4
+    """Bytes of every layer output for one sample at fp32 (as ``archcheck summary`` counts them)."""
+    from .summary import totals
+
+    return totals(res).activation_bytes
 
 
 def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[str, int]) -> dict[str, Any]:

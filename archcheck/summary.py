@@ -118,16 +118,17 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
 
 
 def per_sample(shape: Any, batch: Any) -> int | None:
-    """Elements of one sample: the batch dim (a free dim named like the input's dim 0) counts as 1."""
+    """Elements of one sample: a leading dim equal to the input's batch dim counts as 1."""
     dims = list(shape)
-    if dims and isinstance(batch, str) and dims[0] == batch:
+    if dims and batch is not None and dims[0] == batch:
         dims = dims[1:]
     return D.numel(tuple(dims))
 
 
 def _batch_dim(res: CheckResult) -> Any:
+    """The model input's dim 0, free (``N``) or given (``--dim N=4``); None for a scalar input."""
     for t in res.inputs.values():
-        if t.shape and isinstance(t.shape[0], str):
+        if t.shape:
             return t.shape[0]
     return None
 
