@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from .. import dims as D
@@ -141,16 +142,22 @@ def window_out(
     return out_s
 
 
-def check_groups(ctx: Ctx, channels: int, groups: int, field: str) -> bool:
-    if channels % groups:
-        ctx.error(
-            "AC205",
-            f"{field}={channels} is not divisible by groups={groups}",
-            field=field if ctx.given(field) else "groups",
-            hint=f"choose groups that divides {channels} (e.g. {_divisor_near(channels, groups)})",
-        )
-        return False
-    return True
+def check_groups(ctx: Ctx, channels: dict[str, int], groups: int) -> bool:
+    """Every channel count must be divisible by ``groups``: one diagnostic for one wrong ``groups``."""
+    bad = {f: c for f, c in channels.items() if c % groups}
+    if not bad:
+        return True
+    what = " and ".join(f"{f}={c}" for f, c in bad.items())
+    field = next(iter(bad)) if len(bad) == 1 and ctx.given(next(iter(bad))) else "groups"
+    common = math.gcd(*channels.values())
+    ctx.error(
+        "AC205",
+        f"{what} {'is' if len(bad) == 1 else 'are'} not divisible by groups={groups}",
+        field=field,
+        hint=f"use a groups value that divides {' and '.join(map(str, channels.values()))} "
+        f"(e.g. {_divisor_near(common, groups)})",
+    )
+    return False
 
 
 def _divisor_near(n: int, g: int) -> int:

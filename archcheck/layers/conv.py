@@ -64,8 +64,7 @@ class _ConvBase(Layer):
         cin = match_size(ctx, "in_channels", self.in_channels, x, axis, what, "AC201", f"channels (dim {axis})")
         if cin is None:
             return None
-        ok = check_groups(ctx, cin, self.groups, "in_channels")
-        ok = check_groups(ctx, self.out_channels, self.groups, "out_channels") and ok
+        ok = check_groups(ctx, {"in_channels": cin, "out_channels": self.out_channels}, self.groups)
         return (axis, cin) if ok else None
 
     def param_count(self) -> int:
