@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .extras import MODULE_EXTRA, install_hint
 
 
 def _parse_dims(values: tuple[str, ...]) -> dict[str, int]:
@@ -37,13 +38,11 @@ class _Group(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
         except ModuleNotFoundError as e:
-            extra = {"torch": "torch", "torchinfo": "torch", "matplotlib": "plot"}.get((e.name or "").split(".")[0])
+            extra = MODULE_EXTRA.get((e.name or "").split(".")[0])
             if extra is None:
                 _internal_error(ctx, e)
             click.echo(
-                f"archcheck: `{ctx.invoked_subcommand}` needs {e.name}, which is not installed: "
-                f"pip install 'archcheck[{extra}]'"
-                + (" (or pip install torch==2.13.0 for the CPU build)" if extra == "torch" else ""),
+                f"archcheck: `{ctx.invoked_subcommand}` needs {e.name}, which is not installed: {install_hint(extra)}",
                 err=True,
             )
             sys.exit(2)
@@ -294,7 +293,7 @@ def explore(
         try:
             plot(rows, plot_path, s.name)
         except ImportError:
-            click.echo("archcheck: --plot needs matplotlib: pip install 'archcheck[plot]'", err=True)
+            click.echo(f"archcheck: --plot needs matplotlib: {install_hint('plot')}", err=True)
             sys.exit(2)
         click.echo(f"wrote {plot_path}", err=True)
     if report_path:

@@ -239,7 +239,7 @@ def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plot(rows: list[dict[str, Any]], out: str, title: str) -> None:
-    """A params-vs-MACs scatter with the Pareto front (needs matplotlib: pip install archcheck[plot])."""
+    """A params-vs-MACs scatter with the Pareto front (needs matplotlib, the `plot` extra)."""
     import matplotlib
 
     matplotlib.use("Agg")
