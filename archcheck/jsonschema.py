@@ -16,8 +16,10 @@ Every field that is not a plain string also accepts a ``$`` expression string
 (``$width * 2``), as the engine evaluates those before validating; inside
 lists too. ``repeat`` is accepted on every layer.
 
-What JSON Schema cannot see, archcheck still checks: whether a block type is
-defined in the spec's ``blocks:``, names and references, shapes. One
+In a spec without ``blocks:`` every type must be a known one (an ``if``/``then``
+on the top level), so ``type: NotALayer`` is flagged there. What JSON Schema
+cannot see, archcheck still checks: whether a block type is defined in the
+spec's ``blocks:``, names and references, shapes. One
 approximation: a block whose name equals a known type's up to case
 (``BatchNorm2D``) is flagged by the schema, because it is far more often a
 typo of the type than a block.
@@ -232,11 +234,33 @@ def build_schema() -> dict[str, Any]:
             _ref("layer.block"),
         ],
     }
+    # A spec without `blocks:` can name no block, so there every type must be a known one: the same
+    # layer schema without the block branches (Sequential's children included), applied by if/then.
+    defs["layer.Sequential.noBlocks"] = {
+        **defs["layer.Sequential"],
+        "properties": {
+            **defs["layer.Sequential"]["properties"],
+            "layers": {"type": "array", "items": _ref("layer.noBlocks"), "minItems": 1},
+        },
+    }
+    defs["layer.noBlocks"] = {
+        "description": "A layer of a spec without blocks: a known type (a mapping with 'type', or its bare name).",
+        "oneOf": [
+            {"title": "type name", "type": "string", "enum": types},
+            *[_ref(f"layer.{t}") for t in types],
+            _ref("layer.Sequential.noBlocks"),
+        ],
+    }
+    no_blocks = {
+        "if": {"not": {"required": ["blocks"]}},
+        "then": {"properties": {"layers": {"type": "array", "items": _ref("layer.noBlocks")}}},
+    }
     return {
         "$schema": SCHEMA_URI,
         "title": "archcheck spec",
         "description": "A declarative neural-network spec checked by archcheck (see its README).",
         **{k: v for k, v in top.items() if k not in ("title",)},
+        **no_blocks,
         "definitions": dict(sorted(defs.items())),
     }
 

@@ -123,8 +123,9 @@ def test_layer_forms(validator: Any) -> None:
         {"type": "Sequential", "name": "seq", "layers": ["ReLU", {"type": "Linear", "out_features": 4}]},
         {"type": "MyBlock", "planes": 64, "anything": [1, "$w"], "repeat": 3},
     ]
+    blocks = {"MyBlock": {"layers": ["ReLU"]}}
     for layer in ok:
-        assert _errors(validator, _one(layer)) == [], layer
+        assert _errors(validator, _one(layer, blocks=blocks)) == [], layer
     bad = [
         "Relu",  # a case typo of a type, not a block
         "not an identifier",
@@ -147,3 +148,16 @@ def test_top_level_typo_and_layer_docs(validator: Any) -> None:
     assert conv["properties"]["stride"]["default"] == 1  # torch's default
     assert "torch.nn.Conv2d" in conv["description"]
     assert conv["additionalProperties"] is False
+
+
+def test_unknown_type_without_blocks(validator: Any) -> None:
+    """With no blocks: in the spec, a type that is not a layer type is flagged (an editor underlines it)."""
+    for layer in ["NotALayer", {"type": "NotALayer"}, {"type": "Sequential", "layers": [{"type": "NotALayer"}]}]:
+        errs = _errors(validator, _one(layer))
+        assert errs, layer
+        assert all(p[:2] == ("layers", 0) for p, _, _ in errs), errs
+        # the same layer is fine where a block of that name may be defined
+        assert _errors(validator, _one(layer, blocks={"NotALayer": {"layers": ["ReLU"]}})) == [], layer
+    # known types, bare and nested, stay valid without blocks
+    fine = _one({"type": "Sequential", "layers": ["ReLU", {"type": "Linear", "out_features": 2}]})
+    assert _errors(validator, fine) == []
