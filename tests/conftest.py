@@ -77,3 +77,14 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_goldens(request) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The hostile-input table: every run of tests/hostile_util.run_cli with exit code, seconds, peak MB."""
+    import hostile_util
+
+    lines = hostile_util.report_lines()
+    if lines:
+        terminalreporter.section("hostile-input runs (exit code, wall seconds, child peak RSS)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,6 +1,7 @@
 """Hostile and malformed specs end fast with a located diagnostic, never a traceback.
 
-Each case runs the real CLI in a subprocess (a crash in C code, such as
+Each case runs the real CLI in a subprocess (tests/hostile_util.run_cli, which
+also measures its time and peak memory) (a crash in C code, such as
 libyaml's composer overflowing its stack on deep nesting, would take pytest
 down with it otherwise) with a timeout, and checks the exit code, the
 diagnostic code and its line/column, and that no traceback was printed.
@@ -9,13 +10,12 @@ diagnostic code and its line/column, and that no traceback was printed.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_util import CliTimeout, Result, run_cli
 
 from archcheck import loader
 
@@ -25,10 +25,10 @@ TIMEOUT = 30  # seconds; every case here takes well under 2 s
 
 
 class Out:
-    def __init__(self, proc: subprocess.CompletedProcess[str], seconds: float) -> None:
-        self.code = proc.returncode
-        self.stdout, self.stderr, self.seconds = proc.stdout, proc.stderr, seconds
-        self.objs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    def __init__(self, res: Result) -> None:
+        self.code = res.code
+        self.stdout, self.stderr, self.seconds = res.stdout, res.stderr, res.seconds
+        self.objs = [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
 
     @property
     def diags(self) -> list[dict[str, Any]]:
@@ -43,17 +43,11 @@ class Out:
 
 
 def run(path: Path, *args: str, timeout: float = TIMEOUT) -> Out:
-    t = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "archcheck", "validate", "--format", "json", *args, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-    out = Out(proc, time.monotonic() - t)
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    assert out.code != 3, proc.stderr  # an internal error
+    res = run_cli("validate", "--format", "json", *args, str(path), timeout=timeout)
+    out = Out(res)
+    assert "Traceback" not in res.output, res.stderr
+    assert out.code != 3, res.stderr  # an internal error
+    assert res.peak_mb < 500, res.describe()
     return out
 
 
@@ -329,7 +323,7 @@ def test_huge_repeat(tmp_path):
 def test_many_layers_in_linear_time(tmp_path):
     try:
         out = run(spec(tmp_path, HEAD + "  - " + "\n  - ".join(["ReLU"] * 90_000) + "\n"), timeout=15)
-    except subprocess.TimeoutExpired:
+    except CliTimeout:
         pytest.fail("90,000 layers took longer than 15 s")
     assert out.code == 0
 
