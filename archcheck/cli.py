@@ -6,7 +6,7 @@ import errno
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -54,7 +54,7 @@ class _Group(click.Group):
             _internal_error(ctx, e)
 
 
-def _internal_error(ctx: click.Context, e: BaseException) -> None:
+def _internal_error(ctx: click.Context, e: BaseException) -> NoReturn:
     """A bug in archcheck: one line asking for a report and exit 3 (the traceback with --debug)."""
     if ctx.params.get("debug"):
         import traceback
