@@ -471,3 +471,16 @@ def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo:
     from .summary import command
 
     sys.exit(command(spec, _parse_dims(dims), depth, with_torchinfo, click.echo))
+
+
+@main.command()
+def lsp() -> None:
+    """Run archcheck's language server on stdin/stdout (for editors; needs pygls: the `lsp` extra).
+
+    Diagnostics as you type, hover with shapes, params and MACs, inlay hints with each layer's
+    output shape, completion of types, fields and names, go to definition, quick fixes.
+    See the README's "Editor support" for VS Code and Neovim.
+    """
+    from .lsp import serve
+
+    serve()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning", "note"]
 
@@ -94,6 +94,8 @@ class Diagnostic:
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
     bindings: dict[str, int | str] = field(default_factory=dict)
+    # a machine-applicable fix: the value the located field should have ({"field": "in_features", "value": 1568})
+    fix: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -115,6 +117,8 @@ class Diagnostic:
             out["notes"] = self.notes
         if self.bindings:
             out["bindings"] = self.bindings
+        if self.fix:
+            out["fix"] = self.fix
         return out
 
 

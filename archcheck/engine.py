@@ -157,8 +157,11 @@ class Ctx:
         hint: str | None = None,
         notes: list[str] | None = None,
         dims: list[str] | None = None,
+        fix: Any = None,
     ) -> None:
         d = Diagnostic(severity, code, message, path=self.path, hint=hint, notes=list(notes or []))  # type: ignore[arg-type]
+        if fix is not None and field and (self._src + (field,)) in self._w.src.values:  # a written field's new value
+            d.fix = {"field": field, "value": fix}
         where = self._src + ((field,) if field else ())
         if field and where not in self._w.src.values:  # an inferred field: point at the layer's type
             where = self._src + ("type",)

@@ -13,9 +13,20 @@ from importlib import metadata
 from urllib.parse import unquote, urlparse
 
 # Used when archcheck's metadata cannot be read (run from a source tree that is not installed).
-_FALLBACK: dict[str, tuple[str, ...]] = {"torch": ("torch", "torchinfo", "numpy"), "plot": ("matplotlib",)}
+_FALLBACK: dict[str, tuple[str, ...]] = {
+    "torch": ("torch", "torchinfo", "numpy"),
+    "plot": ("matplotlib",),
+    "lsp": ("pygls",),
+}
 # The top-level module that is missing -> the extra that provides it.
-MODULE_EXTRA = {"torch": "torch", "torchinfo": "torch", "numpy": "torch", "matplotlib": "plot"}
+MODULE_EXTRA = {
+    "torch": "torch",
+    "torchinfo": "torch",
+    "numpy": "torch",
+    "matplotlib": "plot",
+    "pygls": "lsp",
+    "lsprotocol": "lsp",
+}
 CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 

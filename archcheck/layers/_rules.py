@@ -86,6 +86,7 @@ def match_size(
             field=field,
             hint=f"set {field}: {actual}, or leave it out to have it inferred",
             notes=[x.note] if x.note else None,
+            fix=actual,
         )
         return None
     return actual
