@@ -171,11 +171,35 @@ def render(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
     diagram), or Graphviz's `dot` is missing (the .dot is written next to OUT
     instead); 2 usage error.
     """
-    from .diagram import FORMATS, command
+    from .api import check
+    from .diagram import FORMATS, DotNotFound, to_dot, write
 
     if out != "-" and Path(out).suffix.lower() not in FORMATS:
         raise click.BadParameter(f"unknown format '{Path(out).suffix}': use .svg, .png, .pdf or .dot", param_hint="-o")
-    sys.exit(command(spec, out, depth=depth, expand=expand, dims=_parse_dims(dims), echo=click.echo))
+    res = check(spec, _parse_dims(dims))
+    code = 0 if res.ok else 1
+    if not res.ok:
+        errors = sum(d.severity == "error" for d in res.diagnostics)
+        click.echo(
+            f"archcheck: {spec}: {errors} error{'s' * (errors != 1)}; the diagram marks "
+            "the failing layers (run `archcheck validate` for details)",
+            err=True,
+        )
+    if out == "-":
+        click.echo(to_dot(res, depth, expand), nl=False)
+        sys.exit(code)
+    try:
+        write(res, out, depth, expand)
+    except DotNotFound as e:
+        click.echo(f"archcheck: cannot write {out}: {e}", err=True)
+        click.echo(
+            f"archcheck: wrote the DOT source to {getattr(e, 'dot_path', '?')} instead "
+            "(render it later with `dot -Tsvg`)",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"wrote {out}", err=True)
+    sys.exit(code)
 
 
 @main.command()
@@ -189,9 +213,25 @@ def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
     Exit 0 written; 1 written but the spec has errors or `dot` is missing
     (the page then has no diagram); 2 usage error.
     """
-    from .htmlreport import command
+    from .api import check
+    from .diagram import DotNotFound, pipe, to_dot
+    from .htmlreport import build
 
-    sys.exit(command(spec, out, depth=depth, expand=expand, dims=_parse_dims(dims), echo=click.echo))
+    res = check(spec, _parse_dims(dims))
+    code = 0 if res.ok else 1
+    svg: str | None = None
+    note = None
+    try:
+        svg = pipe(to_dot(res, depth, expand), "svg").decode("utf-8")
+    except DotNotFound as e:
+        note = f"No diagram: {e}."
+        click.echo(f"archcheck: {e}; the report has no diagram", err=True)
+        code = 1
+    Path(out).write_text(build(res, svg, note), encoding="utf-8")
+    if not res.ok:
+        click.echo(f"archcheck: {spec} has errors; the report lists them", err=True)
+    click.echo(f"wrote {out}", err=True)
+    sys.exit(code)
 
 
 @main.command()
@@ -428,9 +468,29 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
     Exit 0 written; 1 the spec has errors (nothing is generated); 2 usage
     error, or FILE exists and --force was not given.
     """
-    from .codegen import command
+    from .api import check
+    from .codegen import CodegenError
+    from .codegen import generate as generate_source
+    from .report import render_text
 
-    sys.exit(command(spec, out, force, _parse_dims(dims), click.echo))
+    if out is not None and out != "-" and Path(out).exists() and not force:
+        click.echo(f"archcheck: {out} exists; use --force to overwrite it", err=True)
+        sys.exit(2)
+    res = check(spec, _parse_dims(dims))
+    if not res.ok:
+        click.echo(render_text(res, pretty=False, color=False, table=False), err=True)
+        click.echo("archcheck: no code generated: the spec has errors", err=True)
+        sys.exit(1)
+    try:
+        src = generate_source(res)
+    except CodegenError as e:
+        click.echo(f"archcheck: no code generated: {e}", err=True)
+        sys.exit(1)
+    if out is None or out == "-":
+        click.echo(src, nl=False)
+        sys.exit(0)
+    Path(out).write_text(src, encoding="utf-8")
+    click.echo(f"wrote {out} ({res.name}, {src.count(chr(10))} lines)", err=True)
 
 
 @main.command()
@@ -443,9 +503,18 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     dims get small values (N=2; the others the smallest that check ok) unless
     given with --dim. Exit 0 all agree; 1 a disagreement or a spec with errors.
     """
-    from .verify import command
+    from .report import render_text
+    from .verify import verify as verify_spec
 
-    sys.exit(command(specs, _parse_dims(dims), click.echo))
+    values = _parse_dims(dims)
+    failed = False
+    for path in specs:
+        v, res = verify_spec(path, values)
+        if not res.ok:
+            click.echo(render_text(res, pretty=False, color=False, table=False))
+        click.echo(v.text(path))
+        failed |= not v.ok
+    sys.exit(1 if failed else 0)
 
 
 @main.command()
@@ -468,9 +537,20 @@ def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo:
 
     Exit 0 ok; 1 the spec has errors; 2 usage error.
     """
-    from .summary import command
+    from .api import check
+    from .report import render_text
+    from .summary import render as render_summary
+    from .summary import torchinfo_totals
 
-    sys.exit(command(spec, _parse_dims(dims), depth, with_torchinfo, click.echo))
+    values = _parse_dims(dims)
+    res = check(spec, values)
+    if not res.ok:
+        click.echo(render_text(res, pretty=False, color=False, table=False))
+        sys.exit(1)
+    click.echo(render_summary(res, depth))
+    if with_torchinfo:
+        text, _ = torchinfo_totals(res, values)
+        click.echo(text)
 
 
 @main.command()

@@ -789,31 +789,3 @@ _FORBIDDEN = {
 def generate(res: CheckResult) -> str:
     """The standalone PyTorch module for an ok result (raises CodegenError otherwise)."""
     return Generator(res).source()
-
-
-def command(spec: str, out: str | None, force: bool, dims: dict[str, int], echo: Callable[..., Any]) -> int:
-    """``archcheck generate``: exit 0 written, 1 the spec has errors, 2 refused to overwrite."""
-    from pathlib import Path
-
-    from .api import check
-    from .report import render_text
-
-    if out is not None and out != "-" and Path(out).exists() and not force:
-        echo(f"archcheck: {out} exists; use --force to overwrite it", err=True)
-        return 2
-    res = check(spec, dims)
-    if not res.ok:
-        echo(render_text(res, pretty=False, color=False, table=False), err=True)
-        echo("archcheck: no code generated: the spec has errors", err=True)
-        return 1
-    try:
-        src = generate(res)
-    except CodegenError as e:
-        echo(f"archcheck: no code generated: {e}", err=True)
-        return 1
-    if out is None or out == "-":
-        echo(src, nl=False)
-        return 0
-    Path(out).write_text(src, encoding="utf-8")
-    echo(f"wrote {out} ({res.name}, {src.count(chr(10))} lines)", err=True)
-    return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostic
@@ -184,36 +183,6 @@ def build(res: CheckResult, svg: str | None, note: str | None = None) -> str:
 </body>
 </html>
 """
-
-
-def command(
-    spec: str,
-    out: str,
-    *,
-    depth: int | None = None,
-    expand: bool = False,
-    dims: dict[str, int] | None = None,
-    echo: Any = print,
-) -> int:
-    """``archcheck report``: write the page; returns the exit code (see the CLI help)."""
-    from .api import check
-    from .diagram import DotNotFound, pipe, to_dot
-
-    res = check(spec, dims)
-    code = 0 if res.ok else 1
-    svg: str | None = None
-    note = None
-    try:
-        svg = pipe(to_dot(res, depth, expand), "svg").decode("utf-8")
-    except DotNotFound as e:
-        note = f"No diagram: {e}."
-        echo(f"archcheck: {e}; the report has no diagram", err=True)
-        code = 1
-    Path(out).write_text(build(res, svg, note), encoding="utf-8")
-    if not res.ok:
-        echo(f"archcheck: {spec} has errors; the report lists them", err=True)
-    echo(f"wrote {out}", err=True)
-    return code
 
 
 # ---------------------------------------------------------------- explore sweeps

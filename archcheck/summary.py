@@ -16,7 +16,6 @@ imports torch, except ``--torchinfo``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,22 +312,6 @@ def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[
 
 def _fmt_int(v: int | None) -> str:
     return "?" if v is None else f"{v:,}"
-
-
-def command(spec: str, dims: dict[str, int], depth: int | None, with_torchinfo: bool, echo: Callable[..., Any]) -> int:
-    """``archcheck summary``: exit 0 ok, 1 the spec has errors."""
-    from .api import check
-    from .report import render_text
-
-    res = check(spec, dims)
-    if not res.ok:
-        echo(render_text(res, pretty=False, color=False, table=False))
-        return 1
-    echo(render(res, depth))
-    if with_torchinfo:
-        text, _ = torchinfo_totals(res, dims)
-        echo(text)
-    return 0
 
 
 __all__ = ["Field", "Tensor", "receptive_fields", "render", "rows", "table", "totals"]

@@ -216,17 +216,3 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
 
 
 __all__ = ["CodegenError", "build", "verify"]
-
-
-def command(specs: tuple[str, ...], dims: dict[str, int], echo: Any) -> int:
-    """``archcheck verify``: exit 0 all agree, 1 a disagreement or a spec with errors."""
-    from .report import render_text
-
-    failed = False
-    for path in specs:
-        v, res = verify(path, dims)
-        if not res.ok:
-            echo(render_text(res, pretty=False, color=False, table=False))
-        echo(v.text(path))
-        failed |= not v.ok
-    return 1 if failed else 0
