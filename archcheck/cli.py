@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -80,7 +81,7 @@ def main(debug: bool) -> None:
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--format",
     "fmt",
@@ -94,17 +95,31 @@ def main(debug: bool) -> None:
 @click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
 @_dim_option
 def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, dims: tuple[str, ...]) -> None:
-    """Schema- and shape-check SPECS. Exit 0 ok, 1 errors found, 2 usage error."""
+    """Schema- and shape-check SPECS (`-` reads one from standard input). Exit 0 ok, 1 errors found, 2 usage error.
+
+    --format short prints only the findings, one per line (nothing when there are none).
+    Colour follows the terminal, --color/--no-color, and the NO_COLOR convention.
+    """
     from .api import check
+    from .diagnostics import render_short
+    from .loader import load_bytes
     from .report import render_text, to_json
+    from .schema import parse_spec
 
     values = _parse_dims(dims)
     tty = sys.stdout.isatty()
+    if color is None:
+        color = tty and not os.environ.get("NO_COLOR")  # https://no-color.org: set and not empty
+    if specs.count("-") > 1:
+        raise click.UsageError("standard input (-) can be read only once")
     failed = False
     results = []
     used: set[str] = set()
     for path in specs:
-        res = check(path, values)
+        if path == "-":
+            res = check(parse_spec(load_bytes(sys.stdin.buffer.read(), "<stdin>")), values)
+        else:
+            res = check(path, values)
         failed |= not res.ok
         used.update(d for inp in res.spec.inputs.values() for d in inp.shape if isinstance(d, str))
         if res.spec.model is not None and isinstance(res.spec.model.dims, dict):
@@ -113,9 +128,12 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
             results.append(res)
         elif fmt == "json":
             click.echo(json.dumps(to_json(res)))
+        elif fmt == "short":  # the findings only: what CI logs and editors' problem matchers read
+            for d in res.diagnostics:
+                click.echo(render_short(d))
         else:
             pretty = fmt == "pretty" or (fmt == "text" and tty)
-            click.echo(render_text(res, pretty=pretty, color=tty if color is None else color, table=not quiet))
+            click.echo(render_text(res, pretty=pretty, color=color, table=not quiet), color=color)
     if fmt == "sarif":
         from .sarif import to_sarif
 

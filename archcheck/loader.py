@@ -520,6 +520,15 @@ def load_file(path: str) -> Source:
         src = Source(file=path, text="")
         _diag(src, "AC005", f"the file is larger than {MAX_BYTES // 2**20} MiB")
         return src
+    return load_bytes(raw, path)
+
+
+def load_bytes(raw: bytes, path: str) -> Source:
+    """Decode and parse the bytes of a spec named ``path`` (a file's, or standard input's)."""
+    if len(raw) > MAX_BYTES:
+        src = Source(file=path, text="")
+        _diag(src, "AC005", f"the file is larger than {MAX_BYTES // 2**20} MiB")
+        return src
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

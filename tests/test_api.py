@@ -28,3 +28,18 @@ def test_importing_archcheck_does_not_import_torch():
     code = f"import sys, archcheck; archcheck.check({SIMPLE!r}); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_check_accepts_a_spec_as_a_dict():
+    import pytest
+    import yaml
+
+    spec = yaml.safe_load(open(SIMPLE, encoding="utf-8"))
+    res = archcheck.check(spec, dims={"N": 4})
+    assert res.ok and res.total_params == 215370
+    spec["layers"][7]["in_features"] = 512  # fc1
+    [d] = archcheck.check(spec).diagnostics
+    assert d.code == "AC202" and d.path == "fc1" and d.file == "<dict>.json" and d.line is not None
+    assert archcheck.generate(archcheck.check({**spec, "layers": spec["layers"][:7]})).startswith('"""')
+    with pytest.raises(TypeError, match="JSON values"):
+        archcheck.check({"name": object()})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from conftest import SPECS
+from conftest import SPECS, run_cli
 
 SIMPLE = "specs/simple_cnn.yaml"
 BROKEN = "specs/broken_fc1_in_features.yaml"
@@ -136,7 +138,12 @@ def test_short_format_is_one_line_per_finding(cli):
     r = cli("validate", "--format", "short", BROKEN)
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith(f"{BROKEN}:13:44: error AC202 [fc1] ")
-    assert len(lines) == 2  # the finding and the verdict
+    assert len(lines) == 1  # the finding only (issue 15: no verdict line in --format short)
+
+
+def test_short_format_of_an_ok_spec_prints_nothing(cli):
+    r = cli("validate", "--format", "short", SIMPLE)
+    assert r.exit_code == 0 and r.stdout == ""
 
 
 def test_pretty_format_shows_source_and_caret(cli):
@@ -172,3 +179,57 @@ def test_unknown_dim_is_warned_about_not_silently_ignored(cli):
     r = cli("validate", "-q", "specs/simple_cnn.yaml", "--dim", "n=4")
     assert r.exit_code == 0
     assert "no spec has a free dim named n; did you mean N?" in r.stderr
+
+
+def test_validate_reads_a_spec_from_stdin():
+    from click.testing import CliRunner
+
+    from archcheck.cli import main
+
+    text = open(BROKEN, encoding="utf-8").read()
+    r = CliRunner().invoke(main, ["validate", "--format", "json", "-"], input=text.encode())
+    assert r.exit_code == 1, r.output
+    [obj] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert obj["spec"] == "<stdin>" and [(d["code"], d["line"], d["column"]) for d in obj["diagnostics"]] == [
+        ("AC202", 13, 44)
+    ]
+    r = CliRunner().invoke(main, ["validate", "-q", "-"], input=open(SIMPLE, "rb").read())
+    assert r.exit_code == 0 and "SimpleCNN ok" in r.stdout
+    r = CliRunner().invoke(main, ["validate", "-", "-"], input=b"")
+    assert r.exit_code == 2 and "once" in r.output
+
+
+def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
+    """What `archcheck ARGS` prints when its standard output is a terminal (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | env
+    p = subprocess.Popen([sys.executable, "-m", "archcheck", *args], stdout=slave, stderr=slave, env=full_env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    p.wait(timeout=60)
+    os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_no_color_is_respected():
+    colored = _on_a_terminal("validate", BROKEN, env={})
+    assert "\x1b[" in colored and "error[AC202]" in colored  # a terminal: pretty and coloured
+    plain = _on_a_terminal("validate", BROKEN, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "error[AC202]" in plain
+    forced = _on_a_terminal("validate", "--color", BROKEN, env={"NO_COLOR": "1"})
+    assert "\x1b[" in forced  # an explicit --color wins, as no-color.org says
+    piped = run_cli("validate", "--format", "pretty", "--color", BROKEN)
+    assert "\x1b[" in piped.stdout  # --color also when piped (CI logs that show colour)
