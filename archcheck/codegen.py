@@ -464,6 +464,8 @@ class Generator:
             else:
                 call = f"self.{c.name}({', '.join(args)})"
             comment = _shape(c.output.shape) if shapes and c.output is not None else None
+            if comment is not None and c.expect is not None:  # the spec's expect: (checked by validate)
+                comment += " (expected)" if c.expect == comment else f" (expected {c.expect})"
             lines += _stmt(out_var, call, ind, comment)
             var[c.name] = out_var
             holder[out_var] = c.name

@@ -71,6 +71,11 @@ _CODES = [
     Code("AC306", "dim-condition", "the network works only for some sizes of a free dim"),
     Code("AC307", "unsatisfiable-dims", "no size of the free dims makes the network work"),
     Code("AC308", "merge-mismatch", "tensors joined by Add/Multiply/Concat do not line up"),
+    Code("AC309", "shape-assertion", "a layer's or the model's output differs from its expect/output shape"),
+    Code("AC310", "unknown-dim-name", "an expected shape names a free dim that the spec does not have"),
+    Code("AC311", "dim-minimum", "a free dim must be at least some size for every layer to have an output"),
+    Code("AC312", "inverted-dim-range", "a dims range whose min is larger than its max"),
+    Code("AC313", "unsolved-condition", "a condition on a free dim that archcheck cannot state exactly"),
     # 9xx: archcheck itself
     Code("AC901", "internal-error", "archcheck failed; please report it with the spec"),
 ]

@@ -19,7 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import dims as D
+from . import expect as EX
 from .diagnostics import Diagnostic, did_you_mean
+from .expect import ExpectCheck
 from .expr import ExprError, is_expr, substitute
 from .loader import Path, Source
 from .registry import REGISTRY, Layer, Tensor
@@ -48,6 +50,7 @@ class Node:
     macs: int | None = None
     block_params: dict[str, Any] = field(default_factory=dict)
     repeat: int | None = None  # a Sequential made by `repeat: k`
+    expect: str | None = None  # the spec's `expect:` for its output, as written ("[N, 16, 14, 14]")
 
     def walk(self) -> Any:
         yield self
@@ -60,13 +63,14 @@ LayerResult = Node
 
 @dataclass
 class Condition:
-    """Two dims that must be equal for the network to work (from a merge)."""
+    """Two dims that must be equal (from a merge), or with ``op`` ">=", a size that must be at least ``b``."""
 
     path: str
     src: Path
     a: Any
     b: Any
     what: str
+    op: str = "=="
 
 
 @dataclass
@@ -81,6 +85,7 @@ class CheckResult:
     bindings: dict[str, int] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     conditions: list[Condition] = field(default_factory=list)
+    expects: list[ExpectCheck] = field(default_factory=list)  # expectations that need the solver
 
     @property
     def name(self) -> str:
@@ -193,6 +198,15 @@ class Ctx:
             self._w.res.conditions.append(Condition(self.path, self._src, a, b, what))
         return eq
 
+    def require_min(self, a: Any, k: int, what: str) -> bool | None:
+        """A size that must be at least ``k``: True/False for an int; a symbolic one records a condition."""
+        if isinstance(a, int):
+            return a >= k
+        if isinstance(a, str) and k <= 1:
+            return True  # a free dim is at least 1
+        self._w.res.conditions.append(Condition(self.path, self._src, a, k, what, ">="))
+        return None
+
     @staticmethod
     def source(x: Tensor) -> str:
         """Where a tensor came from, for messages: 'flatten of [...] from pool2'."""
@@ -201,7 +215,7 @@ class Ctx:
         return f"output of {x.producer}" if x.producer else "the model input"
 
 
-_CONTAINER_FIELDS = ("name", "inputs", "repeat")
+_CONTAINER_FIELDS = ("name", "inputs", "repeat", "expect")
 
 
 class _Later:
@@ -442,7 +456,9 @@ class _Walker:
             return Node(path, name, "?", "layer", where)
 
         if "repeat" in item:
-            return self.repeat(item, where, scope, env, name, path, default, sequential, later)
+            return self.expect(
+                item, where, scope, self.repeat(item, where, scope, env, name, path, default, sequential, later)
+            )
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
         if t in self.spec.broken_blocks:  # its definition was reported: the output is unknown
             node = Node(path, name, t, "block", where, inputs=names)
@@ -465,6 +481,20 @@ class _Walker:
                 else "see `archcheck types` for the layer types archcheck knows",
             )
             node = Node(path, name, t, "layer", where, inputs=names)
+        return self.expect(item, where, scope, node)
+
+    def expect(self, item: dict[str, Any], where: Path, scope: dict[str, Any], node: Node) -> Node:
+        """Check the entry's ``expect:`` against its output (of the whole container for Sequential/block/repeat)."""
+        if "expect" not in item:
+            return node
+        entries = EX.parse(item["expect"], where + ("expect",), self.src, scope, self.res, node.path, self.add)
+        if entries is not None:
+            node.expect = EX.fmt_expect(entries)
+            if node.output is not None:  # unknown: an earlier finding was reported
+                ex = check_expect(
+                    self.res, node.path, where + ("expect",), f"the output of {node.path}", entries, node.output
+                )
+                node.output = EX.recovered(ex, node.path) or node.output
         return node
 
     def repeat(
@@ -652,6 +682,8 @@ class _Walker:
             if key in ("name", "inputs"):
                 fields[key] = v
                 continue
+            if key == "expect":
+                continue
             try:
                 fields[key] = substitute(v, scope)
             except ExprError as e:
@@ -811,12 +843,37 @@ def check(
         elif last is not None:
             res.outputs[last] = env.get(last)
         _warn_dead_branches(res, env)
-    if res.conditions:
+        _expect_outputs(res, walker, env, last)
+    if res.conditions or res.expects:
         from .conditions import analyse
 
         analyse(res, ranges)
     res.diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0))
     return res
+
+
+def check_expect(
+    res: CheckResult, path: str | None, src: Path, what: str, entries: list[Any], x: Tensor
+) -> ExpectCheck:
+    """Compare; decided mismatches are reported now, undecided dims go to the solver (conditions.py)."""
+    ex = ExpectCheck(path, src, what, entries, x)
+    EX.compare(entries, x, ex)
+    if ex.pending:
+        res.expects.append(ex)
+    elif ex.problems:
+        ex.report(res, ex.problems)
+    return ex
+
+
+def _expect_outputs(res: CheckResult, walker: _Walker, env: dict[str, Tensor | None], last: str | None) -> None:
+    """The model's expected outputs: ``output: {shape: ...}`` and shapes given in ``outputs``."""
+    for nm, (raw, where) in res.spec.output_expect.items():
+        name = nm if nm is not None else last
+        x = res.outputs.get(name) if name is not None else None
+        entries = EX.parse(raw, where, res.source, res.params, res, None, walker.add)
+        if entries is None or x is None:
+            continue
+        check_expect(res, name, where, f"the model output {name}", entries, x)
 
 
 def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None:

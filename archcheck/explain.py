@@ -430,6 +430,71 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {name: proj, type: Conv2d, out_channels: 16, kernel_size: 1, inputs: [x]}\n"
         "  - {name: sum, type: Add, inputs: [proj, conv]}\n",
     ),
+    "AC309": Explanation(
+        what="A shape assertion does not hold: the output of a layer (or of a whole Sequential, block "
+        "instance or `repeat`) differs from its `expect:`, or a model output differs from `output: {shape: "
+        "...}` / the shape given in `outputs`. Entries are ints, free dim names, `$` expressions, `_` (any "
+        "size) and `...` (any number of dims). With free dims the check is symbolic: `expect: [N, 1, H, W]` "
+        "must hold for every size the network accepts, else the message says for which sizes it does hold.",
+        why="A shape comment in a tutorial (`# Shape after pool1: [N, 16, 14, 14]`) goes stale silently; an "
+        "`expect:` is checked on every run. An autoencoder whose output equals its input only when H is a "
+        "multiple of 4 fails at the loss (`The size of tensor a (28) must match the size of tensor b (30)`) "
+        "for the other sizes.",
+        example=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3}\n"
+        "  - {name: pool, type: MaxPool2d, kernel_size: 2, expect: [N, 16, 16, 16]}\n",
+        fix=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {name: pool, type: MaxPool2d, kernel_size: 2, expect: [N, 16, 16, 16]}\n",
+    ),
+    "AC310": Explanation(
+        what="An expected shape names a dim that is not a free dim of the spec: the input shapes (and "
+        "`dims:`) define the names, e.g. `N`, `H`, `W`.",
+        why="Usually a typo or a different naming habit (`B` for the batch where the input says `N`); a "
+        "name that no tensor has could never be equal. Use `_` for a dim whose size does not matter.",
+        example=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1, "
+        "expect: [B, 16, 32, 32]}\n",
+        fix=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1, "
+        "expect: [N, 16, 32, 32]}\n",
+    ),
+    "AC311": Explanation(
+        what="A free dim must be at least some size for every layer to have an output: a kernel larger than "
+        "the input, or a stack of strided convs and pools that would shrink a dim to 0. The minimum is exact "
+        "(the same as torch's rule: the minimum runs, one less fails). It is a note while the dim has no "
+        "declared range, and a warning when `dims: {H: {min: ...}}` allows smaller sizes.",
+        why="torch fails only at run time, with `Calculated output size: (0x0). Output size is too small`, "
+        "for the small inputs nobody tested. Declare the range the model is meant for "
+        "(`dims: {H: {min: 7}}`), or pad, or downsample less.",
+        example="input: {shape: [N, 3, H, W]}\ndims: {H: {min: 1}, W: {min: 7}}\nlayers:\n"
+        "  - {name: conv, type: Conv2d, out_channels: 8, kernel_size: 7}\n"
+        "  - {name: pool, type: AdaptiveAvgPool2d, output_size: 1}\n",
+        fix="input: {shape: [N, 3, H, W]}\ndims: {H: {min: 7}, W: {min: 7}}\nlayers:\n"
+        "  - {name: conv, type: Conv2d, out_channels: 8, kernel_size: 7}\n"
+        "  - {name: pool, type: AdaptiveAvgPool2d, output_size: 1}\n",
+    ),
+    "AC312": Explanation(
+        what="A range in `dims:` whose `min` is larger than its `max`: no size is in it.",
+        why="Conditions on the dim would be solved over an empty range; the bounds are most likely swapped.",
+        example="input: {shape: [N, 3, H, W]}\ndims: {H: {min: 224, max: 32}}\nlayers:\n  - ReLU\n",
+        fix="input: {shape: [N, 3, H, W]}\ndims: {H: {min: 32, max: 224}}\nlayers:\n  - ReLU\n",
+    ),
+    "AC313": Explanation(
+        what="A condition on a free dim that archcheck cannot state exactly: its pattern repeats only every "
+        "very many sizes (more than 16,384: many different strides), or the sizes are not floors of linear "
+        "forms of the dim (a dim multiplied by itself). Nothing is enumerated instead: the warning says so.",
+        why="The network may fail for some sizes. Give the dim a value (`--dim H=224`, `dims: {H: 224}`) "
+        "to check the sizes you use.",
+        example="input: {shape: [N, 4, H]}\nlayers:\n"
+        "  - {name: a, type: MaxPool1d, kernel_size: 127}\n"
+        "  - {name: b, type: MaxPool1d, kernel_size: 131, inputs: [x]}\n"
+        "  - {name: ua, type: Upsample, scale_factor: 127, inputs: [a]}\n"
+        "  - {name: ub, type: Upsample, scale_factor: 131, inputs: [b]}\n"
+        "  - {name: sum, type: Add, inputs: [ua, ub]}\n",
+        fix="input: {shape: [N, 4, H]}\ndims: {H: 16637}\nlayers:\n"
+        "  - {name: a, type: MaxPool1d, kernel_size: 127}\n"
+        "  - {name: b, type: MaxPool1d, kernel_size: 131, inputs: [x]}\n"
+        "  - {name: ua, type: Upsample, scale_factor: 127, inputs: [a]}\n"
+        "  - {name: ub, type: Upsample, scale_factor: 131, inputs: [b]}\n"
+        "  - {name: sum, type: Add, inputs: [ua, ub]}\n",
+    ),
     # ------------------------------------------------------------ 9xx: archcheck itself
     "AC901": Explanation(
         what="archcheck itself failed while checking a layer: a bug in a shape rule, not in the spec.",

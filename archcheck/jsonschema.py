@@ -50,6 +50,13 @@ REPEAT: dict[str, Any] = {
     "anyOf": [{"type": "integer", "minimum": 1}, EXPR],
     "description": "Make an nn.Sequential of k copies of this layer, named 0..k-1.",
 }
+EXPECT_DEF: dict[str, Any] = {
+    "type": "array",
+    "items": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
+    "description": "The expected output shape, checked: ints, free dim names (N, H), $ expressions, "
+    "_ (any size), ... (any number of dims). On a Sequential, block or repeat: the output of the whole.",
+}
+EXPECT: dict[str, Any] = {"$ref": "#/definitions/expect"}
 _NON_EXPR_FIELDS = frozenset({"name", "inputs"})  # the engine passes these through unevaluated
 
 
@@ -122,6 +129,7 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
     props: dict[str, Any] = {
         "type": {"const": tname, "description": f"The layer type {tname}."},
         "repeat": REPEAT,
+        "expect": EXPECT,
     }
     for fname, fs in raw.get("properties", {}).items():
         fs = dict(fs)
@@ -185,10 +193,18 @@ def build_schema() -> dict[str, Any]:
         "name": "The model's name: the generated nn.Module class name.",
         "input": "The model's one input, referred to as x (or its name).",
         "inputs": "Several named model inputs.",
-        "outputs": "The layers whose outputs are the model's outputs (default: the last layer).",
+        "output": "The model's one output, with its expected shape: {shape: [N, 1, H, W]} (checked).",
+        "outputs": "The layers whose outputs are the model's outputs (default: the last layer); an entry may "
+        "give the expected shape: {name: fc2, shape: [N, 10]}, or a mapping {fc2: {shape: [N, 10]}}.",
         "dims": "Values (or ranges) of free dims such as N, H, W.",
         "params": "Spec parameters used in $ expressions, e.g. width: 16.",
         "blocks": "Named, parameterised blocks, used as a layer {type: BlockName, param: value}.",
+    }
+    top["properties"]["outputs"] = {
+        "anyOf": [
+            {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("OutputSpec")]}},
+            {"type": "object", "additionalProperties": {"anyOf": [_ref("OutputSpec"), {"type": "null"}]}},
+        ]
     }
     for k, d in descriptions.items():
         top["properties"][k].setdefault("description", d)
@@ -205,6 +221,7 @@ def build_schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "inputs": {"type": "array", "items": {"type": "string"}},
             "repeat": REPEAT,
+            "expect": EXPECT,
             "layers": {**layer_list, "minItems": 1},
         },
         "required": ["type", "layers"],
@@ -219,11 +236,13 @@ def build_schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "inputs": {"type": "array", "items": {"type": "string"}},
             "repeat": REPEAT,
+            "expect": EXPECT,
         },
         "required": ["type"],
         "additionalProperties": True,
     }
     defs["expr"] = EXPR_DEF
+    defs["expect"] = EXPECT_DEF
     defs["blockType"] = block_type
     defs["layer"] = {
         "description": "A layer: a mapping with 'type', or a bare type name (ReLU for {type: ReLU}).",

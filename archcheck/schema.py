@@ -77,6 +77,17 @@ class DimRange(_Strict):
     max: Optional[Annotated[int, Field(ge=1)]] = None
 
 
+# An expected shape: ints, free dim names, $ expressions, _ (any size), ... (any number of dims).
+ExpectSpec = list[Union[Annotated[int, Field(ge=0)], str]]
+
+
+class OutputSpec(_Strict):
+    """``output: {shape: [N, 1, H, W]}``, or an entry of ``outputs`` with its expected shape."""
+
+    name: Optional[str] = None
+    shape: ExpectSpec
+
+
 class BlockDef(_Strict):
     description: Optional[str] = None
     params: dict[str, Any] = {}
@@ -95,7 +106,8 @@ class _Top(_Strict):
     description: Optional[str] = None
     input: Optional[dict[str, Any]] = None
     inputs: Optional[dict[str, dict[str, Any]]] = None
-    outputs: Optional[list[str]] = None
+    output: Optional[dict[str, Any]] = None
+    outputs: Optional[Union[list[Any], dict[str, Any]]] = None
     dims: Optional[dict[str, Any]] = None
     params: Optional[dict[str, ParamValue]] = None
     blocks: Optional[dict[str, dict[str, Any]]] = None
@@ -107,6 +119,9 @@ class SpecModel(_Strict):
     description: Optional[str] = None
     input: Optional[InputSpec] = None
     inputs: Optional[dict[str, InputSpec]] = None
+    output: Optional[OutputSpec] = None
+    # Names after parsing; the file may also give shapes ({name: fc2, shape: [...]}, or a mapping), see
+    # _outputs and jsonschema.OUTPUTS.
     outputs: Optional[list[str]] = None
     dims: Optional[dict[str, Union[Annotated[int, Field(ge=1)], DimRange]]] = None
     params: Optional[dict[str, ParamValue]] = None
@@ -126,6 +141,8 @@ class Spec:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unknown_inputs: list[str] = field(default_factory=list)  # given but invalid: shapes unknown
     broken_blocks: set[str] = field(default_factory=set)  # defined but invalid: instances are unknown
+    # Expected output shapes by output name (None: the default output), with where they are written.
+    output_expect: dict[str | None, tuple[Any, Path]] = field(default_factory=dict)
 
     @property
     def raw_layers(self) -> list[Any]:
@@ -351,7 +368,15 @@ def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> 
                 dims[nm] = v
             elif isinstance(v, dict):
                 got = _sub(DimRange, v, src, ("dims", nm), f"dim {nm}", diags)
-                if got is not None:
+                if got is not None and got.max is not None and got.min > got.max:
+                    d = Diagnostic(
+                        "error",
+                        "AC312",
+                        f"dim {nm}: min {got.min} is larger than max {got.max}: no size is in the range",
+                        hint=f"swap them: {{min: {got.max}, max: {got.min}}}",
+                    )
+                    diags.append(src.locate(d, ("dims", nm)))
+                elif got is not None:
                     dims[nm] = got
             else:
                 d = Diagnostic(
@@ -363,12 +388,82 @@ def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> 
         description=top.description,
         input=inp,
         inputs=inputs,
-        outputs=top.outputs,
+        outputs=_outputs(top, src, diags),
         dims=dims,
         params=top.params,
         blocks=blocks,
         layers=top.layers,
     )
+
+
+def _outputs(top: _Top, src: Source, diags: list[Diagnostic]) -> list[str] | None:
+    """``outputs`` as names (entries with a shape are validated here; their shapes are kept by parse_spec)."""
+    raw = top.outputs
+    if raw is None:
+        if isinstance(top.output, dict) and isinstance(top.output.get("name"), str):
+            return [top.output["name"]]
+        return None
+    if isinstance(raw, dict):
+        return [str(k) for k in raw]
+    names: list[str] = []
+    for i, e in enumerate(raw):
+        if isinstance(e, str):
+            names.append(e)
+        elif isinstance(e, dict):
+            if not isinstance(e.get("name"), str):
+                d = Diagnostic(
+                    "error",
+                    "AC105",
+                    "an outputs entry with a shape needs a name",
+                    hint="write {name: fc2, shape: [...]}",
+                )
+                diags.append(src.locate(d, ("outputs", i)))
+                continue
+            names.append(e["name"])
+        else:
+            d = Diagnostic(
+                "error",
+                "AC103",
+                f"outputs[{i}] must be a layer name or {{name: ..., shape: [...]}}, got {_kind(e)} {_short(e)}",
+            )
+            diags.append(src.locate(d, ("outputs", i)))
+    return names
+
+
+def _output_expect(spec: Spec, raw: dict[str, Any]) -> None:
+    """Collect the expected output shapes of ``output:`` and ``outputs:``, validating each at its place."""
+    src, diags = spec.source, spec.diagnostics
+    out, outs = raw.get("output"), raw.get("outputs")
+    if out is not None and outs is not None:
+        d = Diagnostic(
+            "error",
+            "AC108",
+            "give either 'output' or 'outputs', not both",
+            hint="list each output with its shape: outputs: [{name: fc2, shape: [N, 10]}]",
+        )
+        diags.append(src.locate(d, ("output",), key=True))
+        return
+    if isinstance(out, dict):
+        got = _sub(OutputSpec, out, src, ("output",), "output", diags)
+        if got is not None:
+            spec.output_expect[got.name] = (out["shape"], ("output", "shape"))
+    entries: list[tuple[Any, Path, str | None]] = []
+    if isinstance(outs, dict):
+        entries = [(v, ("outputs", k), str(k)) for k, v in outs.items()]
+    elif isinstance(outs, list):
+        entries = [(e, ("outputs", i), None) for i, e in enumerate(outs) if isinstance(e, dict)]
+    for v, where, key in entries:
+        if isinstance(outs, dict) and v is None:
+            continue  # outputs: {fc2: null}: a name without a shape
+        got = _sub(OutputSpec, v, src, where, f"output {key or ''}".strip(), diags)
+        if got is None:
+            continue
+        name = key if key is not None else got.name
+        if key is not None and got.name is not None and got.name != key:
+            d = Diagnostic("error", "AC108", f"outputs: the entry {key} names another layer, {got.name}")
+            diags.append(src.locate(d, where + ("name",)))
+            continue
+        spec.output_expect[name] = (v["shape"], where + ("shape",))
 
 
 def parse_spec(src: Source) -> Spec:
@@ -387,6 +482,7 @@ def parse_spec(src: Source) -> Spec:
     if model is None:
         return spec
     spec.model = model
+    _output_expect(spec, raw)
     if isinstance(raw.get("name"), str) and (p := name_problem(raw["name"])) is not None:
         diags.append(
             src.locate(

@@ -79,10 +79,17 @@ def main() -> None:
     ap.add_argument("--torch-variants", type=int, default=20)
     args = ap.parse_args()
     cases = [
-        ("SimpleCNN-size", str(ROOT / "tests/specs/sweep_cnn.yaml"), ["width=1:200", "H=8:120:4", "fc1.in_features=null"], {"N": 1}),
+        (
+            "SimpleCNN-size",
+            str(ROOT / "tests/specs/sweep_cnn.yaml"),
+            ["width=1:200", "H=8:120:4", "fc1.in_features=null"],
+            {"N": 1},
+        ),
         ("ResNet-50-size", str(ROOT / "specs/resnet50.yaml"), ["num_classes=10:1000:10"], {}),
     ]
-    print(f"{'spec':<16} {'variants':>8} {'1 core /s':>10} {f'{args.jobs} cores /s':>11} {'torch meta /s':>14} {'ratio':>7}")
+    print(
+        f"{'spec':<16} {'variants':>8} {'1 core /s':>10} {f'{args.jobs} cores /s':>11} {'torch meta /s':>14} {'ratio':>7}"
+    )
     for label, path, sets, dims in cases:
         n = args.variants if label.startswith("Simple") else max(50, args.variants // 20)
         r1, count, axes = sweep(path, sets, n, 1, dims)

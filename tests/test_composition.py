@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -185,7 +186,9 @@ def test_unsatisfiable_condition_is_an_error():
 
 
 def test_simple_cnn_free_dims_error_at_fc1_and_adaptive_pool_fix():
-    text = open("specs/simple_cnn.yaml").read().replace("[N, 1, 28, 28]", "[N, 1, H, W]")
+    # (without the spec's expect: checks of the 28x28 sizes, which would fail for other sizes: AC309)
+    text = re.sub(r", expect: \[[^]]*\]", "", open("specs/simple_cnn.yaml").read())
+    text = text.replace("[N, 1, 28, 28]", "[N, 1, H, W]")
     res = run(text)
     errs = [d for d in res.diagnostics if d.severity == "error"]
     assert [d.code for d in errs] == ["AC207"]

@@ -138,8 +138,12 @@ def window_out(
         # j*stride (padded coordinates); ceil_mode allows j*stride <= padded - eff + stride - 1 and
         # the rule j*stride <= size + pad_left - 1. The second bound is the smaller one exactly when
         # pad_left + stride > eff, whatever the size, so the output is a single floor.
-        return D.add(D.floordiv(D.add(size, pad_left - 1), stride), 1)
+        out_c = D.add(D.floordiv(D.add(size, pad_left - 1), stride), 1)
+        ctx.require_min(D.add(padded, -eff), 0, f"{what} {kernel} (spanning {eff}) in dim {axis_name}")
+        return out_c
     out_s = D.add(D.floordiv(D.add(padded, extra - eff), stride), 1)
+    # torch: the padded input must hold the window (output >= 1), stated as a minimum of the free dim
+    ctx.require_min(out_s, 1, f"{what} {kernel}{f' (spanning {eff})' if eff != kernel else ''} in dim {axis_name}")
     return out_s
 
 

@@ -124,6 +124,10 @@ class _ConvNd(_ConvBase):
                         hint="use less padding, padding_mode: zeros, or a larger input",
                     )
                     return None
+            if self.padding_mode in ("reflect", "circular") and not isinstance(size, int) and (lo or hi):
+                # the same rule on a free size: a minimum
+                need = max(lo, hi) + (1 if self.padding_mode == "reflect" else 0)
+                ctx.require_min(size, need, f"{self.padding_mode} padding {max(lo, hi)} in dim {names[i]}")
             if self.padding == "same":
                 o = size
             else:
@@ -169,6 +173,7 @@ class _ConvTransposeNd(_ConvBase):
             size = x.shape[axis + 1 + i]
             # (L - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
             o = D.add(D.mul(D.add(size, -1), s[i]), -2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1)
+            ctx.require_min(o, 1, f"output of the transposed convolution in dim {names[i]}")
             if isinstance(o, int) and o < 1:
                 ctx.error(
                     "AC203",

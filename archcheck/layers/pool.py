@@ -193,6 +193,8 @@ class AvgPool3d(_AvgPoolDivisor):
         # (ATen pool3d_shape_check with check_input_size): padding or ceil_mode do not help.
         for i in range(self.nd):
             size = x.shape[axis + i]
+            if not isinstance(size, int):
+                ctx.require_min(size, k[i], f"AvgPool3d's kernel {k[i]} (on the unpadded input) in dim {SPATIAL[3][i]}")
             if isinstance(size, int) and size < k[i]:
                 ctx.error(
                     "AC203",

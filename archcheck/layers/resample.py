@@ -123,6 +123,7 @@ class Upsample(Layer):
             # sf is not None here: exactly one of size and scale_factor is set (checked above)
             out = [_scaled(d, f) for d, f in zip(spatial, factors)]  # type: ignore[arg-type]
             for d, o in zip(spatial, out):
+                ctx.require_min(o, 1, f"output of scale_factor {sf}")
                 if isinstance(o, int) and o < 1:
                     ctx.error(
                         "AC203",
@@ -273,7 +274,11 @@ class _Pad(Layer):
                     hint=f"use padding < {size}, ReplicationPad/ZeroPad, or a larger input",
                 )
                 return None
+            if self.mode == "reflect" and not isinstance(size, int) and max(lo, hi) > 0:
+                ctx.require_min(size, max(lo, hi) + 1, f"reflection padding {max(lo, hi)} in dim {name}")
             o = D.add(size, lo + hi)
+            ctx.require_min(D.add(size, min(lo, 0) + min(hi, 0)), 0, f"padding ({lo}, {hi}) in dim {name}")
+            ctx.require_min(o, 1, f"padding ({lo}, {hi}) in dim {name}")
             cropped = D.add(size, min(lo, 0) + min(hi, 0))  # constant mode crops first, then pads
             if self.mode == "constant" and isinstance(cropped, int) and cropped < 0:
                 o = cropped

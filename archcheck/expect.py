@@ -1,0 +1,211 @@
+"""Shape assertions: ``expect: [N, 16, 14, 14]`` on a layer, ``output: {shape: [...]}`` on the model.
+
+An entry is an int, a free dim's name (``N``, ``H``), a ``$`` expression over
+params, ``_`` (any size) or ``...`` (any number of dims, at most once). On a
+Sequential, a block instance or a ``repeat``, ``expect`` is about the output of
+the whole thing (what its consumers see), not its last inner layer.
+
+Equal ints and equal names are decided here, without sympy. A dim that is an
+expression of a free dim (``4*floor(H/4)`` against ``H``) is decided by
+:mod:`archcheck.conditions`: the expectation must hold for every size the
+network accepts, else the error says for which sizes it does hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import dims as D
+from .diagnostics import Diagnostic, did_you_mean
+from .expr import ExprError, is_expr, substitute
+from .loader import Path, Source
+from .registry import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import CheckResult
+
+ANY = "_"
+REST = "..."
+
+
+@dataclass
+class ExpectCheck:
+    """One expectation against one tensor; ``pending`` dims are decided by the conditions solver."""
+
+    path: str | None
+    src: Path
+    what: str  # "the output of pool1"
+    expected: list[Any]
+    actual: Tensor
+    problems: list[str] = field(default_factory=list)  # decided mismatches, in words
+    pending: list[tuple[int, Any, Any]] = field(default_factory=list)  # (dim index, actual, expected)
+    fixed: dict[int, Any] = field(default_factory=dict)  # decided mismatches: dim index -> expected
+    rank_fixed: list[Any] | None = None  # a wrong rank: the expected shape, when it names every dim
+    symbolic: bool = False
+
+    def text(self) -> str:
+        return "[" + ", ".join(D.fmt(e) if not isinstance(e, str) else e for e in self.expected) + "]"
+
+    def report(self, res: CheckResult, problems: list[str]) -> None:
+        got = self.actual.describe()
+        msg = f"expected {self.text()}, but {self.what} is {got}"
+        origin = self.actual.origin
+        if origin and origin not in self.what:
+            msg += f" ({origin})"
+        if problems:
+            msg += ": " + "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
+        if problems and all(" only when " in p for p in problems):
+            hint = "give the free dims sizes for which it holds (dims: or --dim), or pad/crop so that every size works"
+        elif problems and all(" for no size " in p or " only when " in p for p in problems):
+            hint = "the sizes differ for every input size: check the paddings and strides, or the expectation"
+        else:
+            shown = ", ".join(D.fmt(a) if isinstance(a, (int, str)) else ANY for a in self.actual.shape)
+            hint = f"fix the layers, or the expectation (expect: [{shown}])"
+        d = Diagnostic(
+            "error",
+            "AC309",
+            msg,
+            path=self.path,
+            notes=problems[4:],
+            hint=hint,
+        )
+        if self.actual.note:
+            d.notes.append(self.actual.note)
+        res.source.locate(d, self.src)
+        key = (d.code, d.line, d.column, d.message)
+        if not any((o.code, o.line, o.column, o.message) == key for o in res.diagnostics):  # block copies
+            res.diagnostics.append(d)
+
+
+def known_dims(res: CheckResult) -> set[str]:
+    """The free dim names of the spec (input shapes and ``dims:``)."""
+    names: set[str] = set(res.bindings)
+    for inp in res.spec.inputs.values():
+        if isinstance(inp.shape, list):
+            names.update(d for d in inp.shape if isinstance(d, str))
+    m = res.spec.model
+    if m is not None and isinstance(m.dims, dict):
+        names.update(k for k in m.dims if isinstance(k, str))
+    return names
+
+
+def parse(
+    raw: Any,
+    where: Path,
+    src: Source,
+    scope: dict[str, Any],
+    res: CheckResult,
+    path: str | None,
+    add: Any,
+) -> list[Any] | None:
+    """The expectation's entries (names of bound dims replaced by their values); None after reporting."""
+
+    def err(code: str, message: str, at: Path, hint: str | None = None) -> None:
+        add(src.locate(Diagnostic("error", code, message, path=path, hint=hint), at))
+
+    if not isinstance(raw, list):
+        err("AC103", f"expect must be a list of dims such as [N, 16, 14, 14], got {_kind(raw)}", where)
+        return None
+    known = known_dims(res)
+    out: list[Any] = []
+    ok = True
+    for i, e in enumerate(raw):
+        at = where + (i,)
+        if is_expr(e):
+            try:
+                e = substitute(e, scope)
+            except ExprError as x:
+                err("AC109", str(x), at)
+                ok = False
+                continue
+        if isinstance(e, bool) or not isinstance(e, (int, str)):
+            err("AC103", f"expect[{i}] must be an int, a dim name, _ or ..., got {_kind(e)} {e!r}"[:200], at)
+            ok = False
+        elif isinstance(e, int):
+            if e < 0:
+                err("AC104", f"expect[{i}] must be >= 0, got {e}", at)
+                ok = False
+            out.append(e)
+        elif e in (ANY, REST):
+            out.append(e)
+        elif not (e.isidentifier() and e.isascii()):
+            err("AC103", f"expect[{i}] = {e[:40]!r}: a dim is an int, a free dim's name, _ or ...", at)
+            ok = False
+        elif e not in known:
+            guess = did_you_mean(e, sorted(known), ignore_case=False)
+            err(
+                "AC310",
+                f"expect[{i}] = {e}: no free dim named {e} in this spec",
+                at,
+                hint=f"did you mean {guess}?"
+                if guess
+                else f"the free dims are: {', '.join(sorted(known)) or 'none'}; use _ for any size",
+            )
+            ok = False
+        else:
+            out.append(res.bindings.get(e, e))
+    if ok and out.count(REST) > 1:
+        err("AC104", "expect may contain ... at most once", where)
+        ok = False
+    return out if ok else None
+
+
+def _kind(v: Any) -> str:
+    from .schema import _kind as kind
+
+    return kind(v)
+
+
+def compare(expected: list[Any], x: Tensor, ex: ExpectCheck) -> None:
+    """Fill ``ex.problems`` (decided) and ``ex.pending`` (needs the solver)."""
+    shape = list(x.shape)
+    if REST in expected:
+        k = expected.index(REST)
+        pre, post = expected[:k], expected[k + 1 :]
+        if len(shape) < len(pre) + len(post):
+            ex.problems.append(f"rank: expected at least {len(pre) + len(post)} dims, got {len(shape)}")
+            return
+        pairs = list(enumerate(zip(shape[: len(pre)], pre))) + [
+            (len(shape) - len(post) + j, (a, b)) for j, (a, b) in enumerate(zip(shape[len(shape) - len(post) :], post))
+        ]
+    else:
+        if len(shape) != len(expected):
+            ex.problems.append(f"rank: expected {len(expected)} dims, got {len(shape)}")
+            if ANY not in expected:
+                ex.rank_fixed = list(expected)
+            return
+        pairs = list(enumerate(zip(shape, expected)))
+    for i, (a, b) in pairs:
+        if b == ANY:
+            continue
+        if isinstance(a, (int, str)) and isinstance(b, (int, str)):
+            if a != b:
+                why = " (a free dim)" if isinstance(a, str) and isinstance(b, int) else ""
+                ex.problems.append(f"dim {i}: expected {D.fmt(b)}, got {D.fmt(a)}{why}")
+                ex.fixed[i] = b
+            continue
+        eq = D.equal(a, b)
+        if eq is True:
+            continue
+        if eq is False:
+            ex.problems.append(f"dim {i}: expected {D.fmt(b)}, got {D.fmt(a)} (for every size)")
+            ex.fixed[i] = b
+        else:
+            ex.pending.append((i, a, b))
+
+
+def recovered(ex: ExpectCheck, producer: str) -> Tensor | None:
+    """The tensor the consumers see after a decided mismatch: the expected shape (the author's intent),
+    so that one wrong layer gives one error, not one per later expectation or layer. None: no change."""
+    x = ex.actual
+    if ex.rank_fixed is not None:
+        return Tensor(tuple(ex.rank_fixed), x.dtype, producer)
+    if not ex.fixed:
+        return None
+    shape = tuple(ex.fixed.get(i, d) for i, d in enumerate(x.shape))
+    return Tensor(shape, x.dtype, producer)
+
+
+def fmt_expect(expected: list[Any]) -> str:
+    return "[" + ", ".join(str(e) for e in expected) + "]"
