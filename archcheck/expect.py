@@ -5,6 +5,10 @@ params, ``_`` (any size) or ``...`` (any number of dims, at most once). On a
 Sequential, a block instance or a ``repeat``, ``expect`` is about the output of
 the whole thing (what its consumers see), not its last inner layer.
 
+After a mismatch decided here, the consumers see the *expected* shape, as a type
+checker uses a declared type after a wrong assignment: the expectation states the
+author's intent, so one wrong layer gives one error, not one per later layer.
+
 Equal ints and equal names are decided here, without sympy. A dim that is an
 expression of a free dim (``4*floor(H/4)`` against ``H``) is decided by
 :mod:`archcheck.conditions`: the expectation must hold for every size the

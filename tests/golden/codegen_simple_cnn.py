@@ -29,12 +29,12 @@ class SimpleCNN(nn.Module):
     def forward(self, x):
         x = self.conv1(x)  # [N, 16, 28, 28]
         x = self.relu1(x)  # [N, 16, 28, 28]
-        x = self.pool1(x)  # [N, 16, 14, 14]
+        x = self.pool1(x)  # [N, 16, 14, 14] (expected)
         x = self.conv2(x)  # [N, 32, 14, 14]
         x = self.relu2(x)  # [N, 32, 14, 14]
-        x = self.pool2(x)  # [N, 32, 7, 7]
-        x = self.flatten1(x)  # [N, 1568]
-        x = self.fc1(x)  # [N, 128]
+        x = self.pool2(x)  # [N, 32, 7, 7] (expected)
+        x = self.flatten1(x)  # [N, 1568] (expected)
+        x = self.fc1(x)  # [N, 128] (expected)
         x = self.relu3(x)  # [N, 128]
-        x = self.fc2(x)  # [N, 10]
+        x = self.fc2(x)  # [N, 10] (expected)
         return x
