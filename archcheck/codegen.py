@@ -20,6 +20,7 @@ formatter keeps as it is.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 import typing
@@ -53,6 +54,12 @@ def _literal_strings(ann: Any) -> set[str]:
     for a in typing.get_args(ann):
         out |= _literal_strings(a)
     return out
+
+
+@functools.cache
+def _field_choices(cls: type[Layer], name: str) -> frozenset[str]:
+    """The strings field ``name`` of layer type ``cls`` allows (its ``Literal`` set), computed once."""
+    return frozenset(_literal_strings(cls.model_fields[name].annotation))
 
 
 def literal(value: Any, allowed: set[str] | frozenset[str] = frozenset()) -> str:
@@ -268,8 +275,7 @@ class Generator:
         order = type(layer).field_order()
         items: list[tuple[str | None, Any]] = []
         for k in sorted(args, key=order.index):
-            ann = type(layer).model_fields[k].annotation
-            items.append((identifier_field(k), lit(args[k], f"{rel}:{k}", _literal_strings(ann))))
+            items.append((identifier_field(k), lit(args[k], f"{rel}:{k}", _field_choices(type(layer), k))))
         if tn is None:
             assert in_seq, "a tensor operation is only a module inside nn.Sequential"
             return Call(self._op_wrapper(layer), [])
@@ -478,17 +484,21 @@ class Generator:
     def _block_classes(self) -> None:
         """One class per block type (more only if instances differ in structure), inner types first."""
         all_blocks = [n for n in self.res.nodes if n.kind == "block"]
-        order: list[str] = []
+        # The block types each type's instances build directly (not those inside them): linear in the nodes.
+        inner: dict[str, dict[str, None]] = {}
+        for n in all_blocks:
+            deps = inner.setdefault(n.type, {})
+            for m in _own_nodes(n):
+                if m.kind == "block":
+                    deps[m.type] = None
+        order: dict[str, None] = {}
 
         def visit(t: str, seen: tuple[str, ...]) -> None:
             if t in order or t in seen:
                 return
-            for n in all_blocks:
-                if n.type == t:
-                    for m in n.walk():
-                        if m is not n and m.kind == "block":
-                            visit(m.type, seen + (t,))
-            order.append(t)
+            for u in inner.get(t, {}):
+                visit(u, seen + (t,))
+            order[t] = None
 
         for n in all_blocks:
             visit(n.type, ())
@@ -500,8 +510,8 @@ class Generator:
         # Fields some instance sets: emitted for every instance, so the bodies align.
         keys: dict[str, set[str]] = {}
         for n in nodes:
-            for m in n.walk():
-                if m.kind == "layer" and m.layer is not None and m is not n:
+            for m in _own_nodes(n):
+                if m.kind == "layer" and m.layer is not None:
                     keys.setdefault(m.path[len(n.path) + 1 :], set()).update(m.layer.ctor_args())
         groups: dict[str, list[tuple[Node, list[Any]]]] = {}
         for n in nodes:
@@ -612,10 +622,11 @@ class Generator:
             lines.append(f"{_IND * 2}{_comment('shapes as in ' + first.path)}")
         lines += self._forward_lines(first.children, list(bdef.inputs), [bdef.output or first.children[-1].name], True)
         self.classes.append(_ClassDef(name, lines))
+        slot_of = {q: i for i, q in sorted(slot_param.items(), reverse=True)}  # a param's first slot
         for m, slots in members:
             args: list[tuple[str, Any, set[str] | frozenset[str]]] = []
             for p in ordered:
-                i = next((i for i, q in slot_param.items() if q == p), -1)
+                i = slot_of.get(p, -1)
                 if i < 0:  # a block param used only inside expressions: its value is the instance's
                     args.append((p, m.block_params[p], frozenset()))
                     continue
@@ -691,6 +702,18 @@ def identifier_field(name: str) -> str:
     if not name.isidentifier():
         raise CodegenError(f"bad field name {name!r}")
     return name
+
+
+def _own_nodes(block: Node) -> list[Node]:
+    """The nodes a block's own class builds: its descendants, not descending into nested blocks."""
+    out: list[Node] = []
+    stack = list(reversed(block.children))
+    while stack:
+        m = stack.pop()
+        out.append(m)
+        if m.kind != "block":
+            stack.extend(reversed(m.children))
+    return out
 
 
 def _join(rel: str, name: str) -> str:

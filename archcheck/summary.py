@@ -7,6 +7,9 @@ or a merge of differently strided branches makes them ambiguous); then
 totals: params, trainable params, parameter memory at fp32, activation
 memory per sample, MACs and FLOPs.
 
+``--torchinfo`` runs torchinfo on the model built on the meta device: its
+weights are never materialised (no CPU fallback).
+
 Conventions: MACs are multiply-accumulates, counted for one sample (the
 batch dim counts as 1); FLOPs = 2 x MACs. Activation memory is the sum of
 every layer's output elements x 4 bytes (fp32), for one sample. Nothing here
@@ -285,25 +288,47 @@ def torchinfo_mult_adds(res: CheckResult) -> int | None:
 
 
 def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[str, Any]]:
-    """Run torchinfo.summary on the built model (batch 1); its totals, beside archcheck's."""
+    """Run torchinfo.summary on the built model (batch 1); its totals, beside archcheck's.
+
+    The model and its inputs live on the meta device only (torchinfo runs
+    there): no weights are materialised, whatever the model's size. Where
+    torch cannot run the model on meta, the text says so; there is no CPU
+    fallback.
+    """
     import torch
     import torchinfo
 
-    from .verify import _inputs, concrete_dims, module_from_result
+    from .verify import _first_line, _inputs, _is_missing_meta_kernel, concrete_dims, meta_model
 
     values, r1 = concrete_dims(res.spec, {**{k: 1 for k in ("N",) if k not in dims}, **dims})
     if not r1.ok:
         return "torchinfo: the spec does not check with " + ", ".join(f"{k}={v}" for k, v in values.items()), {}
-    model = module_from_result(r1)
-    info = torchinfo.summary(model, input_data=_inputs(torch, r1, "cpu"), verbose=0, depth=99)
+    model = meta_model(torch, r1)
+    try:
+        info = torchinfo.summary(model, input_data=_inputs(torch, r1, "meta"), device="meta", verbose=0, depth=99)
+    except Exception as e:  # torchinfo wraps the forward's error in a RuntimeError
+        cause = e.__cause__ or e
+        what = f"{type(cause).__name__}: {_first_line(cause)}"
+        if _is_missing_meta_kernel(cause) or _is_missing_meta_kernel(e):
+            why = "torch cannot run this model on the meta device"
+        else:
+            why = "torch failed to run this model on the meta device"
+        return (
+            f"torchinfo: not run: {why} ({what}); archcheck runs torchinfo only on the meta device, "
+            "so that no weights are materialised, and does not fall back to the CPU"
+        ), {}
     got = {"params": int(info.total_params), "mult_adds": int(info.total_mult_adds)}
     at = ", ".join(f"{k}={v}" for k, v in values.items())
+    cells = [
+        ("", "archcheck", "torchinfo"),
+        ("params", f"{r1.total_params:,}", f"{got['params']:,}"),
+        ("mult-adds", _fmt_int(torchinfo_mult_adds(r1)), f"{got['mult_adds']:,}"),
+        ("MACs (conv+linear)", _fmt_int(r1.total_macs), ""),
+    ]
+    w = max(16, *(len(c) + 2 for row in cells for c in row[1:]))  # columns stay apart for any count
     lines = [
         f"torchinfo ({at}):",
-        f"  {'':20}{'archcheck':>16}{'torchinfo':>16}",
-        f"  {'params':20}{r1.total_params:>16,}{got['params']:>16,}",
-        f"  {'mult-adds':20}{_fmt_int(torchinfo_mult_adds(r1)):>16}{got['mult_adds']:>16,}",
-        f"  {'MACs (conv+linear)':20}{_fmt_int(r1.total_macs):>16}{'':>16}",
+        *(f"  {a:20}{b:>{w}}{c:>{w}}" for a, b, c in cells),
         "  (torchinfo's mult-adds count every parameter of a leaf module: biases and norms too, and a",
         "   Linear only once per batch row; archcheck's MACs count conv and linear multiply-accumulates)",
     ]

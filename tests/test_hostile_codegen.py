@@ -1,0 +1,270 @@
+"""Hostile inputs for generate, verify and summary --torchinfo: bounded memory, code that compiles.
+
+Each CLI case runs the real CLI in a subprocess and checks the exit code, the
+time, the child's peak memory (its own rusage) and that no traceback was printed.
+Generated code is also built: executed as a module, instantiated and run on
+the meta device.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archcheck.api import check, load
+
+ROOT = Path(__file__).resolve().parents[1]
+MB = 1024 * 1024
+MAX_RSS = 500 * MB
+TIMEOUT = 120  # seconds: a hard stop only; torch's import alone takes seconds on a loaded machine
+
+
+@dataclass
+class Out:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss: int  # bytes, the child's own
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def cli(*args: str, cwd: Path = ROOT) -> Out:
+    """``archcheck ARGS`` in a subprocess: exit code, output, wall time and peak RSS of that process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archcheck", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    chunks: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda k=k, f=f: chunks.__setitem__(k, f.read()))
+        for k, f in (("out", proc.stdout), ("err", proc.stderr))
+    ]
+    for r in readers:
+        r.start()
+    timer = threading.Timer(TIMEOUT, proc.kill)
+    timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
+    timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for r in readers:
+        r.join()
+    stdout, stderr, rss = chunks["out"], chunks["err"], usage.ru_maxrss * 1024
+    out = Out(proc.returncode, stdout, stderr, time.monotonic() - t, rss)
+    assert "Traceback" not in out.output, out.stderr
+    return out
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+# ------------------------------------------------------------------ verify / summary --torchinfo: meta only
+
+# 2**20 x 2**20 weights: 4 TiB at fp32. Built on the CPU it fails at once (no memory is touched), so a
+# regression shows as an error here instead of paging out the machine (65536 x 65536, 17 GB, would).
+HUGE_LINEAR = "name: Huge\ninput: {shape: [N, 1048576]}\nlayers:\n  - {type: Linear, out_features: 1048576}\n"
+HUGE_PARAMS = 1048576 * 1048576 + 1048576
+
+
+def test_verify_huge_linear_runs_on_meta_only(tmp_path: Path) -> None:
+    out = cli("verify", str(write(tmp_path, HUGE_LINEAR)))
+    assert out.code == 0, out.output
+    assert f"{HUGE_PARAMS:,} params agree with torch" in out.stdout
+    assert "meta)" in out.stdout
+    assert out.peak_rss < MAX_RSS, out.peak_rss
+
+
+def test_summary_torchinfo_huge_linear_runs_on_meta_only(tmp_path: Path) -> None:
+    out = cli("summary", "--torchinfo", str(write(tmp_path, HUGE_LINEAR)))
+    assert out.code == 0, out.output
+    line = next(ln for ln in out.stdout.splitlines() if ln.strip().startswith("params"))
+    assert line.split()[1:] == [f"{HUGE_PARAMS:,}", f"{HUGE_PARAMS:,}"], line  # archcheck, torchinfo
+    assert out.peak_rss < MAX_RSS, out.peak_rss
+
+
+@pytest.mark.parametrize("command", [["verify"], ["summary", "--torchinfo"]], ids=["verify", "torchinfo"])
+def test_resnet50_stays_small(command: list[str]) -> None:
+    out = cli(*command, "specs/resnet50.yaml")
+    assert out.code == 0, out.output
+    assert "25,557,032" in out.stdout
+    assert out.peak_rss < MAX_RSS, out.peak_rss
+
+
+def _no_meta_kernel(*args: Any, **kwargs: Any) -> Any:
+    raise NotImplementedError(
+        "Could not run 'aten::_fancy_op' with arguments from the 'Meta' backend. This could be because ..."
+    )
+
+
+def test_verify_says_when_meta_cannot_run_and_does_not_use_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from archcheck import verify
+
+    calls: list[int] = []
+
+    def run(torch: Any, res: Any) -> Any:
+        calls.append(1)
+        _no_meta_kernel()
+
+    monkeypatch.setattr(verify, "_run", run)
+    v, res = verify.verify(ROOT / "specs" / "lenet5.yaml")
+    assert res.ok and not v.ok and len(calls) == 1  # one attempt, on meta; nothing rebuilt on the CPU
+    (problem,) = v.problems
+    assert "torch cannot run this model on the meta device" in problem
+    assert "aten::_fancy_op" in problem and "does not fall back to the CPU" in problem
+    assert v.device == "meta"
+
+
+def test_verify_reports_a_torch_error_on_meta_as_a_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from archcheck import verify
+
+    def run(torch: Any, res: Any) -> Any:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x400 and 401x120)\nmore text")
+
+    monkeypatch.setattr(verify, "_run", run)
+    v, _ = verify.verify(ROOT / "specs" / "lenet5.yaml")
+    assert v.problems == ["torch raised RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x400 and 401x120)"]
+
+
+def test_torchinfo_says_when_meta_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    torchinfo = pytest.importorskip("torchinfo")
+    from archcheck import summary
+
+    def fake(*args: Any, **kwargs: Any) -> Any:
+        assert kwargs["device"] == "meta"
+        try:
+            _no_meta_kernel()
+        except NotImplementedError as e:
+            raise RuntimeError("Failed to run torchinfo. See above stack traces for more details.") from e
+
+    monkeypatch.setattr(torchinfo, "summary", fake)
+    text, got = summary.torchinfo_totals(check(ROOT / "specs" / "lenet5.yaml"), {})
+    assert got == {}
+    assert text.startswith("torchinfo: not run: torch cannot run this model on the meta device (NotImplementedError")
+    assert "does not fall back to the CPU" in text
+
+
+def test_verify_does_not_search_sizes_for_an_error_no_size_mends(tmp_path: Path) -> None:
+    # resnet50 with free H, W and num_classes 0: the error involves no free dim. It used to try
+    # H = W = 1 .. 512 (513 checks, seconds for resnet50, minutes for a large spec).
+    from archcheck import verify
+
+    text = (ROOT / "specs" / "resnet50.yaml").read_text()
+    text = text.replace("num_classes: 1000", "num_classes: 0").replace("[1, 3, 224, 224]", "[N, 3, H, W]")
+    spec = load(write(tmp_path, text))
+    calls: list[int] = []
+    real = verify.check
+
+    def counting(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(verify, "check", counting)
+        values, res = verify.concrete_dims(spec)
+    assert not res.ok and [d.code for d in res.diagnostics if d.severity == "error"] == ["AC104"]
+    assert len(calls) == 1, len(calls)
+    assert values == {"N": 2}
+
+
+def test_verify_still_finds_sizes_for_an_error_that_depends_on_them(tmp_path: Path) -> None:
+    # Flatten -> Linear(in_features=100): ok only for some H, W (4*(H-2)*(W-2) == 100).
+    from archcheck.verify import verify
+
+    p = write(
+        tmp_path,
+        "input: {shape: [N, 3, H, W]}\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel_size: 3}\n"
+        "  - {type: Flatten}\n  - {type: Linear, in_features: 100, out_features: 3}\n",
+    )
+    v, res = verify(p)
+    assert v.ok and res.ok, v.problems
+    assert 4 * (v.dims["H"] - 2) * (v.dims["W"] - 2) == 100
+
+
+# ------------------------------------------------------------------ generate: the largest allowed specs
+
+
+def _tree(depth: int) -> str:
+    """Blocks nested ``depth`` deep, each instance with its own param: 2**(depth+1) Linear layers."""
+    lines = [
+        "name: Tree",
+        "input: {shape: [N, 4]}",
+        "blocks:",
+        "  B0:",
+        "    params: {p: 1}",
+        "    layers:",
+        "      - {type: Linear, out_features: $p}",
+        "      - {type: Linear, out_features: 4}",
+    ]
+    for k in range(1, depth + 1):
+        lines += [
+            f"  B{k}:",
+            "    params: {p: 1}",
+            "    layers:",
+            f"      - {{type: B{k - 1}, p: $p}}",
+            f"      - {{type: B{k - 1}, p: $p + 1}}",
+        ]
+    return "\n".join([*lines, "layers:", f"  - {{type: B{depth}, p: 1}}", ""])
+
+
+LARGEST = {
+    # 65,535 nodes (the engine's limit is 100,000): block nesting makes codegen walk instances in instances
+    "nested_blocks": _tree(14),
+    # 99,981 nodes: one repeat of 49,990 copies (each a Sequential around the layer)
+    "repeat": "name: Rep\ninput: {shape: [N, 8]}\nlayers:\n"
+    "  - {type: Sequential, repeat: 49990, layers: [{type: Linear, out_features: 8}]}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGEST))
+def test_generate_largest_specs_stay_small(tmp_path: Path, name: str) -> None:
+    p = write(tmp_path, LARGEST[name])
+    out = cli("generate", str(p), "-o", str(tmp_path / "model.py"))
+    assert out.code == 0, out.output
+    assert out.peak_rss < MAX_RSS, out.peak_rss
+    compile((tmp_path / "model.py").read_text(), "model.py", "exec")
+
+
+def test_generate_of_nested_blocks_is_linear_not_quadratic() -> None:
+    # It walked every block instance's whole subtree once per ancestor (and per type): 6.8 s of CPU
+    # for depth 14; now about as long as checking the spec. CPU time, so that a loaded machine counts less.
+    from archcheck.codegen import generate
+
+    res = check(load("tree.yaml", text=LARGEST["nested_blocks"]))
+    assert res.ok
+    t = time.process_time()
+    src = generate(res)
+    assert time.process_time() - t < 5.0
+    assert src.count("class B") == 15
+
+
+# ------------------------------------------------------------------ helpers for built code
+
+
+def build_module(src: str) -> types.ModuleType:
+    mod = types.ModuleType("generated")
+    exec(compile(src, "<generated>", "exec"), mod.__dict__)  # noqa: S102 - archcheck's own output, audited
+    return mod
