@@ -517,6 +517,9 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
 def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     """Build SPECS with torch, run them (meta device) and compare with archcheck.
 
+    Only the meta device is used: no weights are materialised, whatever the
+    model's size; a model torch cannot run there is reported, never run on the CPU.
+
     Every module's output shape and the parameter counts must agree. Free
     dims get small values (N=2; the others the smallest that check ok) unless
     given with --dim. Exit 0 all agree; 1 a disagreement or a spec with errors.
@@ -548,7 +551,9 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     "--torchinfo",
     "with_torchinfo",
     is_flag=True,
-    help="Also run torchinfo.summary on the built model and print its totals.",
+    help="Also run torchinfo.summary on the model and print its totals. The model is built on "
+    "the meta device only: no weights are materialised, and a model torch cannot run there is "
+    "reported, never run on the CPU.",
 )
 def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo: bool) -> None:
     """A torchinfo/Keras-style table of SPEC: shapes, params, MACs, receptive field, memory.
