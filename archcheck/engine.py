@@ -3,9 +3,12 @@
 It walks the spec as written: plain layers, ``Sequential`` nesting, block
 instances and ``repeat``, evaluating ``$`` expressions against the params in
 scope, validating each layer against its type's schema, and running its
-shape rule. It never raises on a finding. A layer that fails gets an unknown
-output, and layers that consume an unknown tensor are skipped silently, so
-one mistake gives one diagnostic.
+shape rule. It never raises on a finding. A layer whose error leaves its
+output determined by its own fields (``ctx.error(..., recover=True)``: a wrong
+``in_channels`` still gives ``out_channels``) keeps that output, so later
+layers are still checked; any other failed layer gets an unknown output, and
+layers that consume an unknown tensor are skipped silently, so one mistake
+gives one diagnostic.
 
 The result is a tree of :class:`Node` whose dotted paths (``layer1.0.conv1``)
 are the module paths of the generated ``nn.Module``.
@@ -150,7 +153,8 @@ class Ctx:
         self.path = path
         self.input_names = list(inputs or [])  # as written in the spec's scope ("" for a container's input)
         self.filled: dict[str, Any] = {}
-        self.failed = False
+        self.failed = False  # an error after which the output is unknown
+        self.recovered = False  # an error that leaves the output determined by the fields (``recover=True``)
 
     def report(
         self,
@@ -163,7 +167,12 @@ class Ctx:
         notes: list[str] | None = None,
         dims: list[str] | None = None,
         fix: Any = None,
+        recover: bool = False,
     ) -> None:
+        """Report a finding. An error with ``recover=True`` is a mistake in a field that the output's shape
+        does not depend on (a wrong ``in_channels``): the rule goes on as if the field were right and
+        returns that output, so later layers are still checked. Any other error makes the output unknown.
+        """
         d = Diagnostic(severity, code, message, path=self.path, hint=hint, notes=list(notes or []))  # type: ignore[arg-type]
         if fix is not None and field and (self._src + (field,)) in self._w.src.values:  # a written field's new value
             d.fix = {"field": field, "value": fix}
@@ -175,7 +184,10 @@ class Ctx:
             d.bindings = {k: self._w.bindings.get(k, "free") for k in dims}
         self._w.add(d)
         if severity == "error":
-            self.failed = True
+            if recover:
+                self.recovered = True
+            else:
+                self.failed = True
 
     def error(self, code: str, message: str, **kw: Any) -> None:
         self.report("error", code, message, **kw)
@@ -186,6 +198,10 @@ class Ctx:
     def fill(self, **values: Any) -> None:
         """Record fields inferred from the input (in_channels, in_features, ...)."""
         self.filled.update(values)
+
+    def value(self, name: str) -> int | None:
+        """The value a free dim was given (``--dim N=4``, ``dims: {N: 4}``), or None while it is free."""
+        return self._w.bindings.get(name)
 
     def given(self, name: str) -> bool:
         """Whether the spec wrote ``name`` for this layer (rather than a default)."""
@@ -881,8 +897,14 @@ def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None
     used: set[str] = set(res.outputs)
     for n in res.nodes:
         used.update(n.inputs)
+    # A layer with an error (whose output was recovered) is reported once, for its error.
+    errored = {d.path for d in res.diagnostics if d.severity == "error" and d.path}
     for n in res.root:
-        if n.name not in used and n.output is not None:
+        if (
+            n.name not in used
+            and n.output is not None
+            and not any(p == n.path or p.startswith(n.path + ".") for p in errored)
+        ):
             d = Diagnostic(
                 "warning",
                 "AC305",

@@ -117,13 +117,20 @@ class Tensor:
 
 @dataclass
 class Example:
-    """A sample for the generic layer test: fields, input shape, expected output or error code."""
+    """A sample for the generic layer test: fields, input shape, expected output or error code.
+
+    An error the rule recovers from (``ctx.error(..., recover=True)``) leaves the layer an output;
+    ``fixed`` then gives the field values (and ``fixed_extra`` the inputs) that correct the
+    mistake, and the test checks that output against torch's for the corrected layer.
+    """
 
     fields: dict[str, Any]
     input: tuple[int, ...]
     output: tuple[int, ...] | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] | None = None
+    fixed_extra: dict[str, Any] | None = None
 
 
 class Layer(BaseModel):

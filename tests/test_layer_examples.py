@@ -32,7 +32,23 @@ def test_example(name, i, ex):
     ac = ac_run(name, ex.fields, ex.input, extra=ex.extra)
     if ex.error is not None:
         assert ex.error in ac.errors, f"expected {ex.error}, got {ac.messages}"
-        assert ac.shape is None and ac.params is None
+        if ex.fixed is None and ex.fixed_extra is None:
+            assert ac.shape is None and ac.params is None
+        else:
+            # A recovered error: the output is the corrected layer's, exactly as torch computes it.
+            assert ac.shape is not None, f"expected a recovered output, got none: {ac.messages}"
+            fields, extra = {**ex.fields, **(ex.fixed or {})}, {**ex.extra, **(ex.fixed_extra or {})}
+            fixed = ac_run(name, fields, ex.input, extra=extra)
+            assert not fixed.errors, f"the stated fix {ex.fixed} {ex.fixed_extra} does not fix it: {fixed.messages}"
+            kw = torch_kwargs(name, fields, ex.input, fixed.layer)
+            kw.update({k: v for k, v in fixed.layer.ctor_args().items() if kw.get(k) is None})  # all inferred sizes
+            th = torch_run(name, kw, ex.input, extra=extra)
+            if th.failed:  # a fix that makes it an eval-mode-only layer (AC211/AC220 warnings)
+                th = torch_run(name, kw, ex.input, train=False, extra=extra)
+            assert not th.failed, "torch rejected the fixed example" + describe(name, fields, ex.input, fixed, th)
+            assert ac.shape == th.shape, "recovered output differs from torch's for the fixed layer" + describe(
+                name, fields, ex.input, ac, th
+            )
     else:
         assert not ac.errors, ac.messages
         assert ac.shape == tuple(ex.output), f"expected {ex.output}, got {ac.shape}"

@@ -58,7 +58,12 @@ def match_size(
 ) -> int | None:
     """Infer ``field`` from ``x.shape[axis]``, or check the given value against it.
 
-    Returns the size, or None after reporting a problem.
+    Returns the size, or None after reporting a problem that leaves the output unknown.
+    A given value that differs from the input's is an error the rule recovers from
+    (``recover=True``): the size returned is the input's, so the rule goes on as if the
+    field were right and its output (which the field does not shape) stays known. A
+    given value where the input's size depends on a free dim is recovered from the same
+    way, with the given value as the size.
     """
     actual = x.shape[axis]
     if not isinstance(actual, int):
@@ -73,8 +78,9 @@ def match_size(
             hint=f"give {' and '.join(names)} a value (--dim {names[0]}=..., or an int in the input shape), "
             "or make the size independent of the input, e.g. with an adaptive pool before Flatten",
             dims=names,
+            recover=given is not None,
         )
-        return None
+        return given
     if given is None:
         ctx.fill(**{field: actual})
         return actual
@@ -87,8 +93,8 @@ def match_size(
             hint=f"set {field}: {actual}, or leave it out to have it inferred",
             notes=[x.note] if x.note else None,
             fix=actual,
+            recover=True,
         )
-        return None
     return actual
 
 
@@ -161,6 +167,7 @@ def check_groups(ctx: Ctx, channels: dict[str, int], groups: int) -> bool:
         field=field,
         hint=f"use a groups value that divides {' and '.join(map(str, channels.values()))} "
         f"(e.g. {_divisor_near(common, groups)})",
+        recover=True,  # groups does not shape the output
     )
     return False
 

@@ -37,6 +37,7 @@ def _heads(ctx: Ctx, e: int, h: int, e_field: str, h_field: str) -> bool:
         f"{e_field}={e} must be divisible by {h_field}={h} (each head gets {e_field} / {h_field} dims)",
         field=h_field,
         hint=f"use {h_field}: {near}, or a {e_field} that is a multiple of {h}",
+        recover=True,  # the number of heads does not shape the output
     )
     return False
 
@@ -53,7 +54,10 @@ def _check_kv(
     batch_first: bool,
     names: tuple[str, str, str],
 ) -> bool:
-    """The key/value checks of ``F.multi_head_attention_forward`` (ranks, dims, batch)."""
+    """The key/value checks of ``F.multi_head_attention_forward`` (ranks, dims, batch).
+
+    Their errors are recovered from: the output has the query's shape whatever the key and value are.
+    """
     qn, kn, vn = names
     for t, nm in ((k, kn), (v, vn)):
         if t.rank != q.rank:
@@ -63,6 +67,7 @@ def _check_kv(
                 f"but it is {t.describe()} ({ctx.source(t)})",
                 field="inputs" if ctx.given("inputs") else None,
                 hint="batch all inputs, or none of them",
+                recover=True,
             )
             return False
     for t, nm, want, fld in ((k, kn, kdim, "kdim"), (v, vn, vdim, "vdim")):
@@ -77,6 +82,7 @@ def _check_kv(
                 f"{what} expects the {nm}'s last dim to be {want}, but the {nm} is {t.describe()} ({ctx.source(t)})",
                 field=fld if mha and ctx.given(fld) else None,
                 hint=f"set {fld}: {D.fmt(have)}" if mha else "project the memory to d_model first (a Linear)",
+                recover=True,
             )
             return False
     ks = tuple(k.shape) if (kdim == e and vdim == e) else tuple(k.shape[:-1])
@@ -90,6 +96,7 @@ def _check_kv(
                 "AC219",
                 f"{what}: the {kn} {k.describe()} and the {vn} {v.describe()} must agree in their sequence and batch dims",
                 hint=f"give the {kn} and the {vn} the same length (usually the same tensor)",
+                recover=True,
             )
             return False
     if q.rank == 3:
@@ -103,6 +110,7 @@ def _check_kv(
                 f"{what}: the {qn} {q.describe()} and the {kn} {k.describe()} have different batch sizes "
                 f"(dim {ax}{', batch_first' if batch_first else ''})",
                 hint="check batch_first: with batch_first false the layout is [L, N, E]",
+                recover=True,
             )
             return False
     return True
@@ -134,7 +142,7 @@ class MultiheadAttention(Layer):
         Example({"embed_dim": 16, "num_heads": 4}, (5, 2, 16), (5, 2, 16)),
         Example({"embed_dim": 16, "num_heads": 2, "batch_first": True, "add_bias_kv": True}, (2, 5, 16), (2, 5, 16)),
         Example({"embed_dim": 8, "num_heads": 2}, (5, 8), (5, 8)),
-        Example({"num_heads": 3}, (5, 2, 16), error="AC215"),
+        Example({"num_heads": 3}, (5, 2, 16), error="AC215", fixed={"num_heads": 4}),
         Example({"embed_dim": 16, "num_heads": 4}, (16,), error="AC204"),
     ]
 
@@ -166,11 +174,11 @@ class MultiheadAttention(Layer):
             if not need_float(ctx, t, "MultiheadAttention"):
                 return None
         e = match_size(ctx, "embed_dim", self.embed_dim, q, -1, "MultiheadAttention", "AC202", "last dim")
-        if e is None or not _heads(ctx, e, self.num_heads, "embed_dim", "num_heads"):
+        if e is None:
             return None
+        _heads(ctx, e, self.num_heads, "embed_dim", "num_heads")
         kd, vd = self.kdim or e, self.vdim or e
-        if not _check_kv(ctx, "MultiheadAttention", q, k, v, e, kd, vd, self.batch_first, ("query", "key", "value")):
-            return None
+        _check_kv(ctx, "MultiheadAttention", q, k, v, e, kd, vd, self.batch_first, ("query", "key", "value"))
         return q.derived(tuple(q.shape), ctx.path)
 
     def _dims(self) -> tuple[int, int, int]:
@@ -218,8 +226,9 @@ class _TransformerLayer(Layer):
         if not need_float(ctx, x, what):
             return None
         e = match_size(ctx, "d_model", self.d_model, x, -1, what, "AC202", "last dim")
-        if e is None or not _heads(ctx, e, self.nhead, "d_model", "nhead"):
+        if e is None:
             return None
+        _heads(ctx, e, self.nhead, "d_model", "nhead")
         return e
 
     def param_count(self) -> int:
@@ -248,8 +257,8 @@ class TransformerEncoderLayer(_TransformerLayer):
             (2, 5, 8),
             (2, 5, 8),
         ),
-        Example({"nhead": 3}, (5, 2, 16), error="AC215"),
-        Example({"d_model": 16, "nhead": 4}, (5, 2, 8), error="AC202"),
+        Example({"nhead": 3}, (5, 2, 16), error="AC215", fixed={"nhead": 4}),
+        Example({"d_model": 16, "nhead": 4}, (5, 2, 8), error="AC202", fixed={"d_model": 8}),
         Example({"nhead": 4}, (16,), error="AC204"),
     ]
 
@@ -276,7 +285,7 @@ class TransformerDecoderLayer(_TransformerLayer):
         Example(
             {"d_model": 16, "nhead": 4, "dim_feedforward": 32}, (5, 2, 16), (5, 2, 16), extra={"memory": (7, 2, 16)}
         ),
-        Example({"nhead": 4}, (5, 2, 16), error="AC219", extra={"memory": (7, 16)}),
+        Example({"nhead": 4}, (5, 2, 16), error="AC219", extra={"memory": (7, 16)}, fixed_extra={"memory": (7, 2, 16)}),
     ]
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
@@ -286,10 +295,7 @@ class TransformerDecoderLayer(_TransformerLayer):
             return None
         if not need_float(ctx, mem, "TransformerDecoderLayer"):
             return None
-        if not _check_kv(
-            ctx, "TransformerDecoderLayer", tgt, mem, mem, e, e, e, self.batch_first, ("tgt", "memory", "memory")
-        ):
-            return None
+        _check_kv(ctx, "TransformerDecoderLayer", tgt, mem, mem, e, e, e, self.batch_first, ("tgt", "memory", "memory"))
         return tgt.derived(tuple(tgt.shape), ctx.path)
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:

@@ -64,8 +64,8 @@ class _ConvBase(Layer):
         cin = match_size(ctx, "in_channels", self.in_channels, x, axis, what, "AC201", f"channels (dim {axis})")
         if cin is None:
             return None
-        ok = check_groups(ctx, {"in_channels": cin, "out_channels": self.out_channels}, self.groups)
-        return (axis, cin) if ok else None
+        check_groups(ctx, {"in_channels": cin, "out_channels": self.out_channels}, self.groups)  # recoverable
+        return axis, cin
 
     def param_count(self) -> int:
         assert self.in_channels is not None
@@ -219,8 +219,13 @@ class Conv2d(_ConvNd):
             {"in_channels": 1, "out_channels": 16, "kernel_size": 5, "padding": 2}, (4, 1, 28, 28), (4, 16, 28, 28)
         ),
         Example({"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}, (1, 3, 7, 7), (1, 8, 4, 4)),
-        Example({"in_channels": 3, "out_channels": 8, "kernel_size": 3}, (1, 4, 7, 7), error="AC201"),
-        Example({"out_channels": 8, "kernel_size": 3, "groups": 3}, (1, 4, 7, 7), error="AC205"),
+        Example(
+            {"in_channels": 3, "out_channels": 8, "kernel_size": 3},
+            (1, 4, 7, 7),
+            error="AC201",
+            fixed={"in_channels": 4},
+        ),
+        Example({"out_channels": 8, "kernel_size": 3, "groups": 3}, (1, 4, 7, 7), error="AC205", fixed={"groups": 4}),
         Example({"out_channels": 8, "kernel_size": 7}, (1, 4, 5, 5), error="AC203"),
         Example(
             {"out_channels": 8, "kernel_size": 3, "padding": 2, "padding_mode": "reflect"}, (1, 4, 2, 2), error="AC209"

@@ -67,8 +67,9 @@ class _BatchNorm(Layer):
                     field="track_running_stats",
                     hint="use a batch larger than 1 (or more positions per channel), or track_running_stats: true "
                     "and model.eval()",
+                    recover=True,  # track_running_stats: true fixes it and keeps the output's shape
                 )
-                return None
+                return x.passed()
             ctx.warn(
                 "AC211",
                 f"{what} sees one value per channel ({x.describe()}); in training mode torch raises "
@@ -95,7 +96,7 @@ class BatchNorm1d(_BatchNorm):
         Example({}, (4, 8, 5), (4, 8, 5)),
         Example({}, (8,), error="AC204"),
         Example({}, (1, 8), (1, 8)),  # a warning (AC211): fails in training mode only
-        Example({"track_running_stats": False}, (1, 8), error="AC211"),
+        Example({"track_running_stats": False}, (1, 8), error="AC211", fixed={"track_running_stats": True}),
     ]
 
 
@@ -106,7 +107,7 @@ class BatchNorm2d(_BatchNorm):
     torch_name = "nn.BatchNorm2d"
     examples = [
         Example({"num_features": 16}, (4, 16, 7, 7), (4, 16, 7, 7)),
-        Example({"num_features": 16}, (4, 8, 7, 7), error="AC201"),
+        Example({"num_features": 16}, (4, 8, 7, 7), error="AC201", fixed={"num_features": 8}),
         Example({}, (8, 7, 7), error="AC204"),
         # Without affine and running stats nothing has num_features entries: torch runs (a warning here).
         Example({"num_features": 4, "affine": False, "track_running_stats": False}, (2, 8, 3, 3), (2, 8, 3, 3)),

@@ -39,8 +39,8 @@ class LayerNorm(Layer):
     examples = [
         Example({"normalized_shape": 16}, (2, 5, 16), (2, 5, 16)),
         Example({"normalized_shape": [5, 16]}, (2, 5, 16), (2, 5, 16)),
-        Example({"normalized_shape": 8}, (2, 5, 16), error="AC213"),
-        Example({"normalized_shape": [4, 16]}, (2, 5, 16), error="AC213"),
+        Example({"normalized_shape": 8}, (2, 5, 16), error="AC213", fixed={"normalized_shape": 16}),
+        Example({"normalized_shape": [4, 16]}, (2, 5, 16), error="AC213", fixed={"normalized_shape": [5, 16]}),
         Example({"normalized_shape": [2, 5, 16]}, (5, 16), error="AC204"),
     ]
 
@@ -86,8 +86,8 @@ class LayerNorm(Layer):
                 f"but its input is {x.describe()} ({ctx.source(x)})",
                 field="normalized_shape",
                 hint=f"set normalized_shape: {list(tail)}, or leave it out to normalize the last dim ({tail[-1]})",
+                recover=True,  # LayerNorm keeps its input's shape
             )
-            return None
         return x.passed()
 
     def _n(self) -> int:
@@ -109,9 +109,9 @@ class GroupNorm(Layer):
     examples = [
         Example({"num_groups": 4, "num_channels": 16}, (2, 16, 5, 5), (2, 16, 5, 5)),
         Example({"num_groups": 2, "num_channels": 6}, (3, 6), (3, 6)),
-        Example({"num_groups": 3}, (2, 16, 5, 5), error="AC205"),
-        Example({"num_groups": 2, "num_channels": 8}, (2, 16, 5), error="AC201"),
-        Example({"num_groups": 4}, (1, 4), error="AC220"),
+        Example({"num_groups": 3}, (2, 16, 5, 5), error="AC205", fixed={"num_groups": 4}),
+        Example({"num_groups": 2, "num_channels": 8}, (2, 16, 5), error="AC201", fixed={"num_channels": 16}),
+        Example({"num_groups": 4}, (1, 4), error="AC220", fixed={"num_groups": 2}),
     ]
 
     num_groups: Pos
@@ -138,6 +138,7 @@ class GroupNorm(Layer):
             c = match_size(ctx, "num_channels", nc, x, 1, "GroupNorm", "AC201", "channels (dim 1)")
             if c is None:
                 return None
+            nc = c  # a wrong num_channels was reported: check on as if it were right
         else:
             c = have
             if have != nc:
@@ -148,8 +149,10 @@ class GroupNorm(Layer):
                     field="num_channels",
                     hint=f"set num_channels: {have}, or leave it out to have it inferred",
                 )
+        divisible = True
         for field, n in (("num_channels", nc if nc is not None else c), ("num_groups", c)):
             if n % self.num_groups:
+                divisible = False
                 divs = [d for d in range(1, n + 1) if n % d == 0]
                 near = min(divs, key=lambda d: (abs(d - self.num_groups), d))
                 ctx.error(
@@ -158,18 +161,19 @@ class GroupNorm(Layer):
                     f"by num_groups={self.num_groups}",
                     field=field if ctx.given(field) else "num_groups",
                     hint=f"choose num_groups that divides {n} (e.g. {near})",
+                    recover=True,  # the output is the input's shape whatever num_groups is
                 )
-                return None
+                break
         per_group = [x.shape[0], c // self.num_groups, *x.shape[2:]]
-        if all(isinstance(d, int) for d in per_group) and math.prod(per_group) == 1:
+        if divisible and all(isinstance(d, int) for d in per_group) and math.prod(per_group) == 1:
             ctx.error(
                 "AC220",
                 f"GroupNorm with {self.num_groups} groups of {c // self.num_groups} channel(s) sees one value per "
                 f"group in {x.describe()}; torch raises 'Expected more than 1 value per channel'",
                 field="num_groups",
                 hint="use fewer groups, a larger batch, or a larger input",
+                recover=True,  # fewer groups fix it and keep the output's shape
             )
-            return None
         return x.passed()
 
     def param_count(self) -> int:
@@ -225,8 +229,13 @@ class _InstanceNorm(Layer):
             if self.track_running_stats:
                 ctx.warn("AC220", msg, hint="the layer works in eval mode only; use a larger input")
             else:
-                ctx.error("AC220", msg + " (in eval mode too, without track_running_stats)", hint="use a larger input")
-                return None
+                # track_running_stats: true makes it an eval-mode-only problem and keeps the output's shape
+                ctx.error(
+                    "AC220",
+                    msg + " (in eval mode too, without track_running_stats)",
+                    hint="use a larger input, or track_running_stats: true and model.eval()",
+                    recover=True,
+                )
         return x.passed()
 
     def param_count(self) -> int:
@@ -243,8 +252,8 @@ class InstanceNorm1d(_InstanceNorm):
     examples = [
         Example({}, (2, 3, 5), (2, 3, 5)),
         Example({"affine": True}, (3, 5), (3, 5)),
-        Example({"num_features": 4, "affine": True}, (2, 3, 5), error="AC201"),
-        Example({}, (2, 3, 1), error="AC220"),
+        Example({"num_features": 4, "affine": True}, (2, 3, 5), error="AC201", fixed={"num_features": 3}),
+        Example({}, (2, 3, 1), error="AC220", fixed={"track_running_stats": True}),
         Example({}, (2, 3, 4, 5), error="AC204"),
     ]
 

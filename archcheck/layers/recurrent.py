@@ -39,6 +39,7 @@ class Embedding(Layer):
             (2, 7),
             error="AC108",
             extra={"dtype": "long"},
+            fixed={"padding_idx": 9},
         ),
     ]
 
@@ -59,8 +60,8 @@ class Embedding(Layer):
                 f"padding_idx={self.padding_idx} must be within num_embeddings ({-n} to {n - 1})",
                 field="padding_idx",
                 hint=f"use an index from 0 to {n - 1} (often 0), or leave padding_idx out",
+                recover=True,  # padding_idx does not shape the output
             )
-            return None
         if x.dtype not in INDEX_DTYPES:
             ctx.error(
                 "AC214",
@@ -167,7 +168,7 @@ class LSTM(_RNNBase):
             (2, 5, 8),
         ),
         Example({"input_size": 8, "hidden_size": 16}, (5, 8), (5, 16)),
-        Example({"input_size": 8, "hidden_size": 16}, (5, 2, 6), error="AC202"),
+        Example({"input_size": 8, "hidden_size": 16}, (5, 2, 6), error="AC202", fixed={"input_size": 6}),
         Example({"hidden_size": 16, "proj_size": 16}, (5, 2, 8), error="AC108"),
     ]
 
