@@ -306,10 +306,15 @@ EXPLANATIONS: dict[str, Explanation] = {
         fix="input: {shape: [N, 48]}\nlayers:\n  - {type: Unflatten, dim: 1, unflattened_size: [3, 4, 4]}\n",
     ),
     "AC217": Explanation(
-        what="A Reshape whose first dim is not the input's batch dim.",
+        what="A Reshape whose first dim mixes up the input's samples: dim 0 of the output is neither the "
+        "input's dim 0 nor a regrouping of whole leading dims, so a row of the output holds part of a sample "
+        "(or parts of several).",
         why="This is the silent bug of `x.view(-1, 392)`: with a wrong feature count, a batch of 4 becomes a "
         "batch of 16 and training goes on with garbage. Keep the batch dim first (write `N`, or "
-        "`[N, -1]`).",
+        "`[N, -1]`). The rule does not need to know which dim is the batch: a Reshape that merges whole "
+        "leading dims into dim 0 and keeps every later dim (`[S, B, F]` to `[-1, F]`, torch's `view(-1, F)` "
+        "on a sequence-first input; `[N, T]` to `[-1]`), or splits dim 0 back into leading dims "
+        "(`[S*B, F]` to `[S, B, F]`), keeps each row a whole slice of one sample and is allowed.",
         example="input: {shape: [N, 32, 7, 7]}\nlayers:\n  - {type: Reshape, shape: [-1, 392]}\n",
         fix="input: {shape: [N, 32, 7, 7]}\nlayers:\n  - {type: Reshape, shape: [N, -1]}\n",
     ),

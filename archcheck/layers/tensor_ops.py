@@ -10,8 +10,12 @@ Rules follow torch 2.13:
   depends on free dims, the condition is recorded). archcheck's own rule,
   beyond torch: **the batch dim must survive**: the output's dim 0 must equal
   the input's dim 0, whether written as -1, as the batch's name, or as an int.
-  This catches ``x.view(-1, 392)`` turning a batch of 4 into 16. A free-dim
-  name is emitted as ``x.size(0)`` in position 0, elsewhere as the one -1.
+  This catches ``x.view(-1, 392)`` turning a batch of 4 into 16. A reshape
+  that only regroups whole leading dims into dim 0 (``view(-1, F)`` on a
+  sequence-first ``[S, B, F]``, or back) keeps each row a whole slice of the
+  input and is allowed. A free-dim name is emitted as ``x.size(0)`` in
+  position 0, elsewhere as the one -1; a name that was given a value
+  (``--dim N=4``) stands for that value.
 * Permute(dims): a permutation of the input's dims (negative dims wrap).
 * Transpose(dim0, dim1), Select(dim, index) (index within the dim's size;
   not on a 0-D tensor), Mean(dim, keepdim) (float input; a dim listed twice
@@ -120,6 +124,22 @@ class Unflatten(Layer):
         return f"dim {self.dim} → {self.unflattened_size}"
 
 
+def _regroups_leading(shape: tuple[Dim, ...], sizes: list[Dim]) -> bool:
+    """Whether a reshape only merges whole leading dims into dim 0 (``[S, B, F] -> [S*B, F]``) or splits
+    dim 0 into leading dims (``[S*B, F] -> [S, B, F]``), keeping every later dim as it is.
+
+    Each row of dim 0 is then a whole slice of the input, as with torch's ``x.view(-1, F)`` on a
+    sequence-first ``[S, B, F]``; the batch is mixed up only when a row would hold part of a sample
+    (or parts of several), which is what AC217 reports.
+    """
+    for a, b in ((shape, tuple(sizes)), (tuple(sizes), shape)):
+        for k in range(2, len(a) + 1):
+            if same(D.prod(a[:k]), b[0]) is True and len(a) - k == len(b) - 1:
+                if all(same(p, q) is True for p, q in zip(a[k:], b[1:])):
+                    return True
+    return False
+
+
 @register
 class Reshape(Layer):
     family: ClassVar[str] = "reshape"
@@ -127,6 +147,10 @@ class Reshape(Layer):
         Example({"shape": [-1, 1, 28, 28]}, (4, 784), (4, 1, 28, 28)),
         Example({"shape": [4, 8, -1]}, (4, 2, 4, 4), (4, 8, 4)),
         Example({"shape": [-1, 392]}, (4, 1568), error="AC217"),
+        Example({"shape": [-1, 392]}, (4, 32, 7, 7), error="AC217"),
+        Example({"shape": [-1, 16]}, (5, 4, 16), (20, 16)),  # view(-1, F) on a sequence-first [S, B, F]
+        Example({"shape": [5, 4, 16]}, (20, 16), (5, 4, 16)),  # and back
+        Example({"shape": [-1]}, (4, 6), (24,)),
         Example({"shape": [4, 5]}, (4, 6), error="AC216"),
         Example({"shape": [4, -1, 5]}, (4, 6), error="AC216"),
     ]
@@ -144,7 +168,7 @@ class Reshape(Layer):
         free = {n for d in x.shape for n in D.free_names(d)}
         names = [s for s in self.shape if isinstance(s, str)]
         for s in names:
-            if s not in free:
+            if s not in free and ctx.value(s) is None:
                 ctx.error(
                     "AC104",
                     f"shape names '{s}', which is not a free dim of the input {x.describe()}",
@@ -162,12 +186,14 @@ class Reshape(Layer):
             )
             return None
         total = D.prod(x.shape)
-        sizes = _split(ctx, "Reshape", total, list(self.shape), "shape", x)
+        # A named dim that was given a value (--dim N=4, dims:, explore, verify) stands for that value.
+        written: list[Dim] = [v if isinstance(s, str) and (v := ctx.value(s)) is not None else s for s in self.shape]
+        sizes = _split(ctx, "Reshape", total, written, "shape", x)
         if sizes is None:
             return None
         if x.rank >= 1:
             out0, in0 = sizes[0], x.shape[0]
-            if same(out0, in0) is not True:
+            if same(out0, in0) is not True and not _regroups_leading(x.shape, sizes):
                 keep = [D.fmt(in0)] + [str(s) for s in self.shape[1:]]
                 alt = [D.fmt(in0), "-1"] if -1 in self.shape[1:] or len(self.shape) == 1 else keep
                 ctx.error(
