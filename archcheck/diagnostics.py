@@ -76,6 +76,7 @@ _CODES = [
     Code("AC311", "dim-minimum", "a free dim must be at least some size for every layer to have an output"),
     Code("AC312", "inverted-dim-range", "a dims range whose min is larger than its max"),
     Code("AC313", "unsolved-condition", "a condition on a free dim that archcheck cannot state exactly"),
+    Code("AC314", "dim-outside-range", "a value given for a free dim (--dim, explore) outside its declared dims range"),
     # 9xx: archcheck itself
     Code("AC901", "internal-error", "archcheck failed; please report it with the spec"),
 ]

@@ -500,6 +500,17 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {name: ub, type: Upsample, scale_factor: 131, inputs: [b]}\n"
         "  - {name: sum, type: Add, inputs: [ua, ub]}\n",
     ),
+    "AC314": Explanation(
+        what="A free dim was given a value (`--dim H=16`, `archcheck.check(..., dims=...)`, an explore axis) "
+        "outside the range the spec declares for it in `dims: {H: {min: ..., max: ...}}`.",
+        why="The range states the sizes the model is meant for, and archcheck checks the network for them; a "
+        "value outside it checks a model nobody intends to run, or shows that the range is out of date.",
+        example="# archcheck validate --dim H=16 spec.yaml\n"
+        "input: {shape: [N, 3, H, W]}\ndims: {H: {min: 32, max: 224}, W: 64}\nlayers:\n  - ReLU\n",
+        fix="# archcheck validate --dim H=16 spec.yaml\n"
+        "input: {shape: [N, 3, H, W]}\ndims: {H: {min: 8, max: 224}, W: 64}\nlayers:\n  - ReLU\n",
+        checked=False,  # needs --dim: tests/test_dim_conditions.py runs it with dims={"H": 16}
+    ),
     # ------------------------------------------------------------ 9xx: archcheck itself
     "AC901": Explanation(
         what="archcheck itself failed while checking a layer: a bug in a shape rule, not in the spec.",

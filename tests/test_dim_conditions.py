@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +13,6 @@ from archcheck.conditions import Sizes, describe, quasi_linear, solve_equal, sol
 from archcheck.engine import check
 from archcheck.loader import load_text
 from archcheck.schema import parse_spec
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(text: str, **dims: int):
@@ -187,35 +180,6 @@ def test_sizes_describe_residues():
 # ---------------------------------------------------------------- hostile: any range is fast
 
 
-@pytest.mark.parametrize("hi", [1000, 10**9, 10**18])
-def test_huge_range_with_a_merge_is_fast(tmp_path, hi):
-    spec = tmp_path / "s.yaml"
-    spec.write_text(
-        textwrap.dedent(
-            f"""
-            input: {{shape: [N, 8, H, W]}}
-            dims: {{H: {{max: {hi}}}, W: {{min: 3, max: {hi}}}}}
-            layers:
-              - {{name: down, type: MaxPool2d, kernel_size: 2}}
-              - {{name: up, type: Upsample, scale_factor: 2}}
-              - {{name: sum, type: Add, inputs: [x, up]}}
-            """
-        )
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = "import resource, runpy, sys; sys.argv=['archcheck','validate',sys.argv[1]]; "
-    code += "import archcheck.cli as c\ntry:\n    c.main()\nexcept SystemExit as e:\n    rc = e.code\n"
-    code += "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
-    t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, env=env, timeout=60)
-    elapsed = time.perf_counter() - t0
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "H must be a multiple of 2" in p.stdout and "W must be a multiple of 2 and at least 4" in p.stdout
-    rss_kb = int(re.search(r"RSS (\d+)", p.stdout).group(1))  # type: ignore[union-attr]
-    assert rss_kb < 400_000
-    assert elapsed < 10  # the whole process, start-up included, on a loaded machine; solving itself is ms
-
-
 def test_solving_time_does_not_grow_with_the_range():
     text = """
         input: {shape: [N, 8, H]}
@@ -299,3 +263,14 @@ def test_stated_minimum_matches_torch(layers):
     assert _torch_ok(layers, m), (layers, m)
     if m > 1:
         assert not _torch_ok(layers, m - 1), (layers, m)
+
+
+def test_a_value_outside_the_declared_range_is_an_error():
+    from archcheck.explain import EXPLANATIONS
+
+    e = EXPLANATIONS["AC314"]
+    res = check(parse_spec(load_text(e.example, "e.yaml")), {"H": 16})
+    (d,) = [d for d in res.diagnostics if d.code == "AC314"]
+    assert d.line == 3 and "H=16 is outside the range the spec declares for H (from 32 to 224)" in d.message
+    assert not [d for d in check(parse_spec(load_text(e.fix, "f.yaml")), {"H": 16}).diagnostics if d.code == "AC314"]
+    assert not run(e.example).diagnostics  # no value given: nothing to complain about
