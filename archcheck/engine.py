@@ -825,13 +825,13 @@ def check(
                 ranges[k] = v
     bindings.update(dims or {})
     for k, r in ranges.items():  # a value given per run must lie in the range the spec declares
-        v = bindings.get(k)
-        if isinstance(v, int) and not (r.min <= v and (r.max is None or v <= r.max)):
+        given = bindings.get(k)
+        if isinstance(given, int) and not (r.min <= given and (r.max is None or given <= r.max)):
             span = f"from {r.min} to {r.max}" if r.max is not None else f"at least {r.min}"
             d = Diagnostic(
                 "error",
                 "AC314",
-                f"{k}={v} is outside the range the spec declares for {k} ({span})",
+                f"{k}={given} is outside the range the spec declares for {k} ({span})",
                 hint=f"use a size {span}, or widen dims: {{{k}: ...}}",
             )
             res.diagnostics.append(src.locate(d, ("dims", k)))
