@@ -10,7 +10,9 @@ Safety: nothing from the spec reaches the code unless it is a validated
 identifier (``schema.name_problem`` is None) or a literal of a checked type:
 ints, finite floats, bools, None, and strings only from a field's closed
 ``Literal`` set. The finished source is parsed and audited once more
-(:func:`audit`) before it is returned.
+(:func:`audit`) before it is returned: it must compile, and no parameter or
+local may shadow a global the code uses (a block param ``range`` is ``range_``
+in Python, while the spec and the state_dict keep the spec's names).
 
 Formatting follows ruff's (black's) style at 88 columns: a statement that
 does not fit is split one argument per line with a trailing comma, which the
@@ -20,6 +22,7 @@ formatter keeps as it is.
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import math
 import re
@@ -41,6 +44,20 @@ _COMMENT_OK = re.compile(r"[A-Za-z0-9_ .,\[\]()*+\-/=:'<>%]*")
 
 class CodegenError(Exception):
     """The spec cannot be turned into code (it has errors, or fails a safety check)."""
+
+
+class GeneratedCodeBug(Exception):
+    """The generated module does not compile, or a local shadows a name it uses: a bug in archcheck.
+
+    Not a CodegenError on purpose: no spec may cause it (spec errors are caught
+    before), so the CLI reports it as an internal error (exit 3).
+    """
+
+
+# Globals that the templates of this module write: the imports and the builtins (``super().__init__()``,
+# ``for _ in range(k)``). The layers' expressions add theirs (``torch.cat``); ``audit`` checks that the
+# generated code refers to no other global, so this set cannot silently fall behind the templates.
+_TEMPLATE_GLOBALS = frozenset({"nn", "torch", "super", "range"})
 
 
 # ------------------------------------------------------------------ literals
@@ -163,7 +180,7 @@ class _Instance:
     """How one block instance is constructed: its class and keyword arguments (rendered)."""
 
     cls: str
-    args: list[tuple[str, Any, set[str] | frozenset[str]]]  # (param, value, allowed strings)
+    args: list[tuple[str, str, Any, set[str] | frozenset[str]]]  # (Python name, param, value, allowed strings)
 
 
 @dataclass
@@ -189,7 +206,16 @@ class Generator:
         self.res = res
         self.data = res.source.data
         self.model_name = identifier(res.name)
-        self.taken: set[str] = {self.model_name}
+        # Every name the module's code refers to as a global: the templates' builtins and imports,
+        # the layers' own expressions, and the classes. A local or parameter (a spec name) that
+        # equals one is renamed in Python (range -> range_), so it never shadows what the code uses.
+        self.globals: set[str] = set(_TEMPLATE_GLOBALS) | _emitted_globals(res)
+        # Class names avoid those, and every spec name (so a wrapper class made later never takes one).
+        self.taken: set[str] = set(self.globals) | _spec_names(res)
+        self.model_class = (
+            self.model_name if self.model_name not in self.globals else self._unique(self.model_name + "Model")
+        )
+        self.taken.add(self.model_class)
         self.blocks = res.spec.blocks
         self.instances: dict[str, _Instance] = {}  # block node path -> how it is built
         self.classes: list[_ClassDef] = []
@@ -200,8 +226,10 @@ class Generator:
         self.block_class: dict[str, str] = {}
         for b in self.blocks:
             identifier(b)
-            nm = b if b != self.model_name else b + "Block"
-            self.block_class[b] = self._unique(nm)
+            nm = b if b != self.model_class and b not in self.globals else b + "Block"
+            self.block_class[b] = nm if nm not in self.globals and nm != self.model_class else self._unique(nm)
+            self.taken.add(self.block_class[b])
+        self.globals |= {self.model_class, *self.block_class.values()}
 
     # ---- helpers
 
@@ -212,6 +240,32 @@ class Generator:
             name = f"{base}{k}"
         self.taken.add(name)
         return name
+
+    def _class(self, base: str) -> str:
+        """A new class name (a wrapper's): unique, and a global from now on."""
+        name = self._unique(base)
+        self.globals.add(name)
+        return name
+
+    def _py(self, name: str) -> str:
+        """The Python name of a local from the spec: itself, unless the code uses it as a global."""
+        while name in self.globals:
+            name += "_"
+        return name
+
+    def _py_names(self, names: list[str]) -> dict[str, str]:
+        """Python names for a function's parameters (all distinct): a name the code uses gets a ``_``."""
+        keep = {n for n in names if n not in self.globals}
+        out: dict[str, str] = {}
+        for n in names:
+            py = n
+            if n not in keep:
+                py = n + "_"
+                while py in self.globals or py in keep:
+                    py += "_"
+                keep.add(py)
+            out[n] = py
+        return out
 
     def _index(self, nodes: list[Node], env: dict[str, Tensor | None]) -> None:
         """Record each node's input tensors (for the provenance of inferred sizes)."""
@@ -290,7 +344,7 @@ class Generator:
         body = layer.emit_call(None, ["x"])
         key = f"op:{type(layer).__name__}:{body}"
         if key not in self.wrappers:
-            name = self._unique(type(layer).__name__)
+            name = self._class(type(layer).__name__)
             self.wrappers[key] = name
             self.uses_torch |= "torch." in body
             self.classes.append(
@@ -313,7 +367,7 @@ class Generator:
         body = layer.emit_call("super().forward", ["x"])
         key = f"mod:{tn}:{body}"
         if key not in self.wrappers:
-            name = self._unique(type(layer).__name__ + "Out")
+            name = self._class(type(layer).__name__ + "Out")
             self.wrappers[key] = name
             self.classes.append(
                 _ClassDef(
@@ -335,7 +389,7 @@ class Generator:
             return self._layer_expr(node, lit, rel, keys.get(rel), in_seq)
         if node.kind == "block":
             inst = self.instances[node.path]
-            return Call(inst.cls, [(p, lit(v, f"{rel}:{p}", allowed)) for p, v, allowed in inst.args])
+            return Call(inst.cls, [(py, lit(v, f"{rel}:{p}", allowed)) for py, p, v, allowed in inst.args])
         if node.repeat is None and all(c.name.isdigit() for c in node.children):
             items = [self._expr(c, lit, _join(rel, c.name), keys, True) for c in node.children]
             if all(i is not None for i in items):
@@ -433,7 +487,9 @@ class Generator:
         for c in children:
             for n in c.inputs:
                 consumers.setdefault(n, []).append(c)
-        var: dict[str, str] = {n: identifier(n) for n in inputs}
+        pyin = self._py_names([identifier(n) for n in inputs])
+        var: dict[str, str] = {n: pyin[n] for n in inputs}
+        x_, out_ = self._py("x"), self._py("out")
         holder: dict[str, str] = {v: n for n, v in var.items()}  # var -> the name whose value it holds
 
         def busy(v: str, i: int) -> bool:
@@ -449,20 +505,20 @@ class Generator:
                 out_var = var[ins[0]]
             elif len(ins) > 1:
                 v0 = var[ins[0]]
-                if v0 in ("x", "out") and not busy(v0, i):
+                if v0 in (x_, out_) and not busy(v0, i):
                     out_var = v0
-                elif not busy("x", i):
-                    out_var = "x"
+                elif not busy(x_, i):
+                    out_var = x_
             else:
                 nxt = consumers.get(c.name, [])
-                if uses.get(c.name, 0) == 1 and len(nxt) == 1 and len(nxt[0].inputs) == 1 and not busy("out", i):
-                    out_var = "out"
+                if uses.get(c.name, 0) == 1 and len(nxt) == 1 and len(nxt[0].inputs) == 1 and not busy(out_, i):
+                    out_var = out_
             if out_var is None or busy(out_var, i):
-                out_var = identifier(c.name)
+                out_var = self._py(identifier(c.name))
                 k = 1
                 while busy(out_var, i):
                     k += 1
-                    out_var = f"{c.name}_{k}"
+                    out_var = self._py(f"{c.name}_{k}")
             if c.kind == "layer" and c.layer is not None:
                 ref = None if _is_op(c.layer) else f"self.{c.name}"
                 call = c.layer.emit_call(ref, args)
@@ -536,12 +592,12 @@ class Generator:
     ) -> None:
         bdef = self.blocks[t]
         first, first_slots = members[0]
-        params = [p for p in bdef.params if p != "range"]
+        params = list(bdef.params)
         # Slot i becomes a constructor parameter when its value differs between instances.
         slot_param: dict[int, str] = {}
-        slot_expr: dict[int, str] = {}  # "planes * 4": the spec's own $ expression over block params
+        slot_expr: dict[int, ast.expr] = {}  # "planes * 4": the spec's own $ expression over block params
         assigned: dict[str, str] = {}
-        taken = set(bdef.params) | {"range"}
+        taken = set(bdef.params)
         used: list[str] = []
 
         def vec_key(vec: list[Any]) -> str:
@@ -549,7 +605,7 @@ class Generator:
 
         # The spec's own expressions first, so that a size inferred from one (bn3's
         # num_features from conv3's "$planes * 4") reads the same: same value in every instance.
-        exprs: dict[str, tuple[str, list[str]]] = {}
+        exprs: dict[str, tuple[ast.expr, list[str]]] = {}
         for i, (_, hint, _) in enumerate(first_slots):
             vec = [s[i][0] for _, s in members]
             if not all(_same(v, vec[0]) for v in vec):
@@ -601,42 +657,44 @@ class Generator:
         ordered = [p for p in bdef.params if p in used] + [p for p in used if p not in bdef.params]
         for p in ordered:
             identifier(p)
+        py = self._py_names(ordered)
         counter = iter(range(len(first_slots)))
 
         def final(v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset()) -> str:
             i = next(counter)
             if i in slot_expr:
-                return slot_expr[i]
-            return slot_param[i] if i in slot_param else literal(v, allowed)
+                return _unparse(slot_expr[i], py)
+            return py[slot_param[i]] if i in slot_param else literal(v, allowed)
 
         init = self._init_lines(first.children, final, keys, first.path + ".")
         n_inst = len(members)
         doc = f"Block {t}" + (f" ({n_inst} instances)" if n_inst > 1 else "") + "."
         lines = [f"class {name}(nn.Module):", f'{_IND}"""{doc}"""', ""]
-        lines += _split_def(ordered)
+        lines += _split_def([py[p] for p in ordered])
         lines.append(f"{_IND * 2}super().__init__()")
         lines += init
         lines.append("")
-        lines.append(f"{_IND}def forward(self, {', '.join(identifier(i) for i in bdef.inputs)}):")
+        pyin = self._py_names([identifier(i) for i in bdef.inputs])
+        lines.append(f"{_IND}def forward(self, {', '.join(pyin[i] for i in bdef.inputs)}):")
         if n_inst > 1:
             lines.append(f"{_IND * 2}{_comment('shapes as in ' + first.path)}")
         lines += self._forward_lines(first.children, list(bdef.inputs), [bdef.output or first.children[-1].name], True)
         self.classes.append(_ClassDef(name, lines))
         slot_of = {q: i for i, q in sorted(slot_param.items(), reverse=True)}  # a param's first slot
         for m, slots in members:
-            args: list[tuple[str, Any, set[str] | frozenset[str]]] = []
+            args: list[tuple[str, str, Any, set[str] | frozenset[str]]] = []
             for p in ordered:
                 i = slot_of.get(p, -1)
                 if i < 0:  # a block param used only inside expressions: its value is the instance's
-                    args.append((p, m.block_params[p], frozenset()))
+                    args.append((py[p], p, m.block_params[p], frozenset()))
                     continue
                 v, _, allowed = slots[i]
-                args.append((p, v, allowed))
+                args.append((py[p], p, v, allowed))
             self.instances[m.path] = _Instance(name, args)
 
     def _param_expression(
         self, first: Node, hint: str, params: dict[str, Any], members: list[tuple[Node, list[Any]]], vec: list[Any]
-    ) -> tuple[str, list[str]] | None:
+    ) -> tuple[ast.expr, list[str]] | None:
         """The spec's ``$`` expression for a varying value, as Python over the block's params.
 
         Used only when the text is a safe expression (archcheck's evaluator
@@ -664,20 +722,21 @@ class Generator:
                     return None
         except ExprError:
             return None
-        return ast.unparse(tree.body), names
+        return tree.body, names
 
     def _model_class(self) -> _ClassDef:
         res = self.res
-        name = self.model_name
+        name = self.model_class
         ins = ", ".join(_shape(t.shape) for t in res.inputs.values())
         outs = ", ".join(_shape(t.shape) for t in res.outputs.values() if t is not None)
         _comment(f"{ins} -> {outs}")
-        lines = [f"class {name}(nn.Module):", f'{_IND}"""{name}: {ins} -> {outs}."""', ""]
+        lines = [f"class {name}(nn.Module):", f'{_IND}"""{self.model_name}: {ins} -> {outs}."""', ""]
         lines.append(f"{_IND}def __init__(self):")
         lines.append(f"{_IND * 2}super().__init__()")
         lines += self._init_lines(res.root, _direct, {}, "")
         lines.append("")
-        lines.append(f"{_IND}def forward(self, {', '.join(identifier(i) for i in res.inputs)}):")
+        pyin = self._py_names([identifier(i) for i in res.inputs])
+        lines.append(f"{_IND}def forward(self, {', '.join(pyin[i] for i in res.inputs)}):")
         lines += self._forward_lines(res.root, list(res.inputs), list(res.outputs), True)
         return _ClassDef(name, lines)
 
@@ -693,7 +752,7 @@ class Generator:
         head.append("from torch import nn")
         body = "\n\n\n".join("\n".join(c.lines) for c in [*self.classes, model])
         src = "\n".join(head) + "\n\n\n" + body + "\n"
-        audit(src)
+        audit(src, self.globals)
         return src
 
 
@@ -702,6 +761,50 @@ def identifier_field(name: str) -> str:
     if not name.isidentifier():
         raise CodegenError(f"bad field name {name!r}")
     return name
+
+
+def _names_in(expr: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def _emitted_globals(res: CheckResult) -> set[str]:
+    """The global names the layers' forward expressions use (``torch`` in ``torch.cat([a, b], dim=1)``).
+
+    Each layer's ``emit_call`` is rendered with placeholder arguments (as a module's call,
+    as a tensor operation and as the wrapper classes render it); the names left over are globals.
+    """
+    out: set[str] = set()
+    seen: set[str] = set()
+    for n in res.layers:
+        layer = n.layer
+        if layer is None:
+            continue
+        holes = [f"a{i}" for i in range(max(1, len(n.inputs)))]
+        op = _is_op(layer)
+        calls = [layer.emit_call(None if op else "self.m", holes)]
+        calls.append(layer.emit_call(None, ["a0"]) if op else layer.emit_call("super().forward", ["a0"]))
+        for call in calls:
+            if call not in seen:
+                seen.add(call)
+                out |= _names_in(call) - set(holes) - {"self"}
+    return out
+
+
+def _spec_names(res: CheckResult) -> set[str]:
+    """Every name from the spec that may become a Python local: inputs, layer names, block params and inputs."""
+    names = set(res.inputs) | {n.name for n in res.nodes}
+    for b in res.spec.blocks.values():
+        names |= set(b.params) | set(b.inputs)
+    return names
+
+
+def _unparse(expr: ast.expr, py: dict[str, str]) -> str:
+    """``expr`` as source, its names replaced by their Python names."""
+    tree = copy.deepcopy(expr)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            n.id = py.get(n.id, n.id)
+    return ast.unparse(tree)
 
 
 def _own_nodes(block: Node) -> list[Node]:
@@ -747,14 +850,18 @@ def _split_def(params: list[str]) -> list[str]:
 _ALLOWED_CALL_ROOTS = {"nn", "torch", "self", "super", "range"}
 
 
-def audit(src: str) -> None:
-    """Check the generated source: only expected names, imports and string constants.
+def audit(src: str, globals_used: set[str] | frozenset[str] | None = None) -> None:
+    """Check the generated source: it compiles, only expected names, imports and string constants.
 
     Every string constant must be a docstring or a Literal choice of some
     layer field; every import is of torch. A failure here is a bug in archcheck
-    or a layer's emit_call: refuse rather than emit.
+    or a layer's emit_call: refuse rather than emit. ``globals_used``: the
+    globals the generator wrote (imports, builtins, classes); no function may
+    bind one of them, and the code may refer to no other (``GeneratedCodeBug``).
     """
     from .registry import REGISTRY
+
+    _check_scopes(src, globals_used)
 
     allowed: set[str] = set()
     for cls in REGISTRY.values():
@@ -785,6 +892,44 @@ def audit(src: str) -> None:
             raise CodegenError(f"audit: unexpected name {node.id!r}")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and node.attr != "__init__":
             raise CodegenError(f"audit: unexpected attribute {node.attr!r}")
+
+
+def _check_scopes(src: str, declared: set[str] | frozenset[str] | None) -> None:
+    """The module compiles, and no parameter or local shadows a global the code uses.
+
+    ``declared`` (the generator's own list) is checked both ways: every global
+    the code refers to is in it, and no function binds a name in it. Without it,
+    the globals are those the module defines or refers to.
+    """
+    import symtable
+
+    name = "<archcheck generated>"
+    try:
+        compile(src, name, "exec", dont_inherit=True)
+        top = symtable.symtable(src, name, "exec")
+    except (SyntaxError, ValueError) as e:
+        where = f" (line {e.lineno}: {e.text.strip()[:80]!r})" if isinstance(e, SyntaxError) and e.text else ""
+        raise GeneratedCodeBug(f"the generated code does not compile: {e}{where}") from e
+    defined = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    tables, referenced = [top], set()
+    scopes = []
+    while tables:
+        t = tables.pop()
+        tables.extend(t.get_children())
+        scopes.append(t)
+        referenced |= {s.get_name() for s in t.get_symbols() if s.is_referenced() and (s.is_global() or t is top)}
+    globals_ = set(declared) if declared is not None else defined | referenced
+    if declared is not None and (extra := referenced - globals_ - defined):
+        raise GeneratedCodeBug(f"the generated code refers to globals the generator did not declare: {sorted(extra)}")
+    for t in scopes:
+        if t.get_type() != "function":
+            continue
+        for sym in t.get_symbols():
+            if (sym.is_parameter() or sym.is_assigned()) and sym.get_name() in globals_:
+                raise GeneratedCodeBug(
+                    f"in the generated {t.get_name()}(), the local name {sym.get_name()!r} shadows the global "
+                    "the code uses"
+                )
 
 
 _FORBIDDEN = {

@@ -135,8 +135,8 @@ EXPLANATIONS: dict[str, Explanation] = {
         fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
     ),
     "AC106": Explanation(
-        what="Two layers share a name in one scope (the top level, a Sequential or a block), or a layer is "
-        "named like a model input.",
+        what="Two layers share a name in one scope (the top level, a Sequential or a block), a layer is "
+        "named like a model input, or a block lists one input name twice in its `inputs`.",
         why="A name is the attribute of the module in the generated `nn.Module` and what `inputs:` refers "
         "to; two layers with one name would make both ambiguous.",
         example=_CNN + "  - {name: conv, type: Conv2d, out_channels: 16, kernel_size: 3}\n"

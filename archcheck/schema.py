@@ -548,5 +548,17 @@ def parse_spec(src: Source) -> Spec:
             for pname in list(bdef.params) + list(bdef.inputs):
                 if not isinstance(pname, str) or (p := name_problem(pname)) is not None:
                     diags.append(src.locate(Diagnostic("error", "AC107", f"block {bname}: {p or pname}"), where))
+            first: dict[str, int] = {}
+            for i, iname in enumerate(bdef.inputs):
+                if iname in first:  # forward(self, x, x) is not Python; and which x would a layer get?
+                    d = Diagnostic(
+                        "error",
+                        "AC106",
+                        f"block {bname}: the input name '{iname}' is listed twice in inputs",
+                        hint="give each input of the block its own name",
+                        notes=[f"first listed as inputs[{first[iname]}]"],
+                    )
+                    diags.append(src.locate(d, (*where, "inputs", i)))
+                first.setdefault(iname, i)
             spec.blocks[bname] = bdef
     return spec

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import dims as D
 from .api import check, load
-from .codegen import CodegenError, generate
+from .codegen import CodegenError, GeneratedCodeBug, Generator
 from .engine import CheckResult
 from .schema import DimRange, Spec
 
@@ -31,11 +31,12 @@ MAX_SEARCH = 512
 
 def module_from_result(res: CheckResult) -> Any:
     """The generated model class's instance for an ok result."""
-    src = generate(res)
+    gen = Generator(res)
+    src = gen.source()
     mod = types.ModuleType(f"archcheck_generated_{res.name}")
     code = compile(src, f"<archcheck generated {res.name}>", "exec")
     exec(code, mod.__dict__)  # noqa: S102 - audited generated code, see codegen.audit
-    return getattr(mod, res.name)()
+    return getattr(mod, gen.model_class)()
 
 
 def build(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None) -> Any:
@@ -212,6 +213,8 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
         model, seen = run_on_meta(torch, res)
     except MetaUnsupported as e:
         return Verdict(False, dims=values, problems=[str(e)]), res
+    except (GeneratedCodeBug, CodegenError):
+        raise  # archcheck's own failure, not torch's verdict
     except Exception as e:  # torch refused the model: the disagreement verify exists to find
         return Verdict(False, dims=values, problems=[f"torch raised {type(e).__name__}: {_first_line(e)}"]), res
     v = Verdict(True, dims=values)

@@ -224,3 +224,195 @@ def build_module(src: str) -> types.ModuleType:
     mod = types.ModuleType("generated")
     exec(compile(src, "<generated>", "exec"), mod.__dict__)  # noqa: S102 - archcheck's own output, audited
     return mod
+
+
+def built(text: str, name: str = "spec.yaml") -> tuple[str, Any]:
+    """Generate the spec's code and prove it works: verify builds it (exec, instantiate on meta),
+    runs it on meta inputs and compares every module's shape and parameter count with archcheck."""
+    from archcheck.codegen import generate
+    from archcheck.verify import verify
+
+    spec = load(name, text=text)
+    res = check(spec)
+    assert res.ok, [d.message for d in res.diagnostics]
+    src = generate(res)
+    v, _ = verify(spec)
+    assert v.ok, v.problems
+    return src, res
+
+
+# ------------------------------------------------------------------ generated code never shadows a name it uses
+
+# A block whose params are named after builtins: `range` is used by the loop a repeat makes in the
+# same __init__, and by the $ expression; `len` and `int` are not used by the code, so they stay.
+BUILTIN_PARAMS = """\
+name: Shadow
+input: {shape: [N, 3]}
+blocks:
+  B:
+    params: {range: 4, len: 3, int: 2}
+    layers:
+      - {type: Linear, in_features: 3, out_features: $range}
+      - {type: Sequential, repeat: $int, layers: [{type: Linear, out_features: $len}]}
+      - {type: Linear, out_features: 3}
+layers:
+  - {type: B, range: 4, len: 3, int: 3}
+  - {type: B, range: 5, len: 6, int: 3}
+"""
+
+
+def test_block_param_named_like_a_builtin_the_code_uses_is_renamed() -> None:
+    src, res = built(BUILTIN_PARAMS)
+    # `range` is renamed in Python; `len` is not used by the code, so it stays; `int` is the same in
+    # both instances, so it is no parameter at all.
+    assert "def __init__(self, range_, len):" in src
+    assert "out_features=range_" in src and "B(range_=4, len=3)" in src
+    assert "for _ in range(2):" in src  # the builtin, not the param
+    assert {n.path for n in res.nodes} >= {"b1.linear1", "b2.sequential1.2.0"}  # the spec's names are kept
+
+
+def test_block_param_named_like_a_builtin_generates_from_the_cli(tmp_path: Path) -> None:
+    p = write(tmp_path, BUILTIN_PARAMS)
+    out = cli("generate", str(p), "-o", str(tmp_path / "m.py"))
+    assert out.code == 0, out.describe()
+    compile((tmp_path / "m.py").read_text(), "m.py", "exec")
+
+
+def test_names_like_builtins_everywhere() -> None:
+    # The model, a block, the model input and the block input are all named `range`; repeats use
+    # range() in both __init__ methods. The state_dict keys keep the spec's names.
+    text = """\
+name: range
+inputs: {range: {shape: [N, 4]}}
+blocks:
+  range:
+    inputs: [range]
+    layers:
+      - {name: fc, type: Linear, out_features: 4, inputs: [range]}
+      - {type: Sequential, repeat: 3, layers: [ReLU]}
+layers:
+  - {name: len, type: range, inputs: [range]}
+  - {type: Sequential, repeat: 2, layers: [{type: Linear, out_features: 4}]}
+"""
+    src, res = built(text)
+    mod = build_module(src)
+    assert not hasattr(mod, "range")  # nothing at module level shadows the builtin
+    assert "class rangeBlock(nn.Module):" in src and "class rangeModel(nn.Module):" in src
+    assert "def forward(self, range_):" in src and "range_ = self.fc(range_)" in src
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        m = mod.rangeModel()
+    assert set(m.state_dict()) == {
+        "len.fc.weight",
+        "len.fc.bias",
+        *(f"sequential1.{i}.0.{w}" for i in (0, 1) for w in ("weight", "bias")),
+    }
+
+
+def test_a_block_param_named_like_a_class_the_init_builds() -> None:
+    # Block A has a param `B` and builds block B: `self.b1 = B(...)` must not call the int.
+    text = """\
+name: M
+input: {shape: [N, 3]}
+blocks:
+  B:
+    params: {w: 2}
+    layers: [{type: Linear, out_features: $w}]
+  A:
+    params: {B: 2}
+    layers:
+      - {type: B, w: $B}
+layers:
+  - {type: A, B: 4}
+  - {type: A, B: 5}
+"""
+    src, _ = built(text)
+    assert "def __init__(self, B_, in_features):" in src
+    assert "self.b1 = B(w=B_, in_features=in_features)" in src
+
+
+def test_a_layer_named_like_a_class_and_params_colliding_after_renaming() -> None:
+    # range -> range_ must not take the name of the param that is already called range_.
+    text = """\
+name: M
+input: {shape: [N, 3]}
+blocks:
+  B:
+    params: {range: 2, range_: 3}
+    layers:
+      - {type: Linear, in_features: 3, out_features: $range}
+      - {type: Sequential, repeat: 2, layers: [{type: Linear, out_features: $range_}]}
+      - {type: Linear, out_features: 3}
+layers:
+  - {type: B, range: 4, range_: 5}
+  - {name: B, type: B, range: 6, range_: 7}
+"""
+    src, _ = built(text)
+    assert "def __init__(self, range__, range_):" in src
+    assert "self.b1 = B(range__=4, range_=5)" in src and "self.B = B(range__=6, range_=7)" in src
+
+
+@pytest.mark.parametrize("name", ["super", "torch", "nn", "F", "self"])
+def test_names_the_code_cannot_rename_are_refused(name: str, tmp_path: Path) -> None:
+    text = f"input: {{shape: [N, 3]}}\nblocks:\n  B:\n    params: {{{name}: 2}}\n    layers: [ReLU]\nlayers: [B]\n"
+    out = cli("validate", str(write(tmp_path, text)))
+    assert out.code == 1 and "AC107" in out.stdout, out.describe()
+
+
+# ------------------------------------------------------------------ duplicate inputs, compile()
+
+
+DUP_INPUTS = """\
+input: {shape: [N, 3]}
+blocks:
+  B:
+    inputs: [x, x]
+    layers:
+      - {type: Add, inputs: [x, x]}
+layers:
+  - {type: B, inputs: [x, x]}
+"""
+
+
+def test_duplicate_block_input_is_a_located_spec_error(tmp_path: Path) -> None:
+    p = write(tmp_path, DUP_INPUTS)
+    out = cli("generate", str(p), "-o", str(tmp_path / "m.py"))
+    assert out.code == 1, out.describe()
+    assert f"{p}:4:17: error AC106 block B: the input name 'x' is listed twice in inputs" in out.stderr
+    assert not (tmp_path / "m.py").exists()
+
+
+def test_audit_compiles_the_module() -> None:
+    from archcheck.codegen import GeneratedCodeBug, audit
+
+    src = "from torch import nn\n\n\nclass B(nn.Module):\n    def forward(self, x, x):\n        return x\n"
+    with pytest.raises(GeneratedCodeBug, match="does not compile"):
+        audit(src)
+
+
+def test_audit_refuses_a_local_that_shadows_a_global_the_code_uses() -> None:
+    from archcheck.codegen import GeneratedCodeBug, audit
+
+    src = (
+        "from torch import nn\n\n\nclass B(nn.Module):\n    def __init__(self, range):\n"
+        "        super().__init__()\n        for _ in range(2):\n            pass\n"
+    )
+    with pytest.raises(GeneratedCodeBug, match="'range' shadows"):
+        audit(src, {"nn", "super", "range", "B"})
+    with pytest.raises(GeneratedCodeBug, match="did not declare"):
+        audit(src.replace("range(2)", "len([])").replace("self, range", "self"), {"nn", "super", "B"})
+
+
+def test_a_generated_code_bug_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Exit 3 is right only for archcheck's own bug: simulate one in the audit.
+    from conftest import run_cli as run_in_process
+
+    from archcheck import codegen
+
+    def broken(src: str, globals_used: Any = None) -> None:
+        raise codegen.GeneratedCodeBug("the generated code does not compile: duplicate argument 'x'")
+
+    monkeypatch.setattr(codegen, "audit", broken)
+    r = run_in_process("generate", "specs/lenet5.yaml")
+    assert r.exit_code == 3, r.output
+    assert "duplicate argument 'x'" in r.output and "bug in archcheck" in r.output
