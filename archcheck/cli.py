@@ -435,7 +435,7 @@ def types_(name: str | None) -> None:
     from .schema import describe_type
 
     for fname, f in cls.model_fields.items():
-        if fname in ("name", "inputs"):
+        if fname in cls.meta_fields:
             continue
         req = "required" if f.is_required() else f"default {f.default!r}"
         click.echo(f"  {fname:<22} {describe_type(f.rebuild_annotation())}; {req}")

@@ -77,6 +77,18 @@ _CODES = [
     Code("AC312", "inverted-dim-range", "a dims range whose min is larger than its max"),
     Code("AC313", "unsolved-condition", "a condition on a free dim that archcheck cannot state exactly"),
     Code("AC314", "dim-outside-range", "a value given for a free dim (--dim, explore) outside its declared dims range"),
+    # 4xx: layout (warnings: torch runs, but the dims are used in a way that is almost surely unintended)
+    Code("AC401", "linear-on-spatial-dim", "Linear on a conv/pool output acts on its last spatial dim only"),
+    Code("AC402", "rnn-over-channels", "an RNN/GRU/LSTM reads a conv's channels as time and its length as features"),
+    Code("AC403", "sequence-axis-is-batch", "a recurrent or attention layer runs over the batch (batch_first unset)"),
+    Code("AC404", "concat-along-batch", "Concat joins along the batch dim (dim 0 by default)"),
+    Code("AC405", "reduces-batch", "Mean, Softmax, Select (...) act along the batch dim, mixing the samples"),
+    Code("AC406", "merges-batch", "Flatten (or Reshape) merges the batch dim into another dim"),
+    Code("AC407", "moves-batch", "Permute/Transpose moves the batch dim behind the others"),
+    Code("AC408", "unused-input", "a model input that no layer uses"),
+    Code("AC409", "blanket-noqa", "a noqa comment that names no code"),
+    Code("AC410", "unused-noqa", "a noqa code that silenced nothing"),
+    Code("AC411", "conv-over-features", "a Conv1d on [N, L, E] token features takes the positions as channels"),
     # 9xx: archcheck itself
     Code("AC901", "internal-error", "archcheck failed; please report it with the spec"),
 ]

@@ -16,13 +16,14 @@ are the module paths of the generated ``nn.Module``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from . import dims as D
 from . import expect as EX
+from . import roles as R
 from .diagnostics import Diagnostic, did_you_mean
 from .expect import ExpectCheck
 from .expr import ExprError, is_expr, substitute
@@ -231,7 +232,7 @@ class Ctx:
         return f"output of {x.producer}" if x.producer else "the model input"
 
 
-_CONTAINER_FIELDS = ("name", "inputs", "repeat", "expect")
+_CONTAINER_FIELDS = ("name", "inputs", "repeat", "expect", "noqa")
 
 
 class _Later:
@@ -568,7 +569,7 @@ class _Walker:
         node = _node(path, name, "Sequential", "sequential", where, names, xs)
         for key in item:
             if key not in ("type", "layers", *_CONTAINER_FIELDS):
-                guess = did_you_mean(str(key), ["layers", "name", "inputs", "repeat"])
+                guess = did_you_mean(str(key), ["layers", "name", "inputs", "repeat", "noqa"])
                 self.error(
                     "AC101",
                     f"unknown field '{key}' for Sequential",
@@ -695,7 +696,7 @@ class _Walker:
         for key, v in item.items():
             if key == "type":
                 continue
-            if key in ("name", "inputs"):
+            if key in ("name", "inputs", "noqa"):
                 fields[key] = v
                 continue
             if key == "expect":
@@ -723,9 +724,13 @@ class _Walker:
             return node
         if any(x is None for x in xs):
             return node  # an earlier layer failed: it was reported there
-        ctx = Ctx(self, where, path, set(layer.model_fields_set) - {"name", "inputs"}, names)
+        ctx = Ctx(self, where, path, set(layer.model_fields_set) - layer.meta_fields, names)
         try:
             out = layer.infer(ctx, xs)  # type: ignore[arg-type]
+            if out is not None and not ctx.failed:  # the dims' roles (roles.py); may warn about the layout
+                roles = layer.roles(ctx, xs, out)  # type: ignore[arg-type]
+                if roles != out.roles:
+                    out = replace(out, roles=roles)
         except Exception as exc:  # a bug in a rule must not hide the other findings
             ctx.error("AC901", f"internal error in the {t} shape rule: {exc!r}; please report it with the spec")
             out = None
@@ -768,7 +773,7 @@ def _finish(node: Node) -> None:
     _sum_counts(node)
     if node.output is not None:
         o = node.output
-        node.output = Tensor(o.shape, o.dtype, node.path, o.origin, o.note)
+        node.output = Tensor(o.shape, o.dtype, node.path, o.origin, o.note, o.roles)
 
 
 def _sum_counts(node: Node) -> None:
@@ -841,9 +846,10 @@ def check(
     env: dict[str, Tensor | None] = {}
     for nm, inp in spec.inputs.items():
         shape = tuple(D.substitute(d, bindings) for d in inp.shape) if isinstance(inp.shape, list) else ()
-        t = Tensor(
-            shape, inp.dtype if isinstance(inp.dtype, str) else "float32", producer="", origin=f"the model input {nm}"
-        )
+        dtype = inp.dtype if isinstance(inp.dtype, str) else "float32"
+        layout = inp.layout if isinstance(inp.layout, str) else None
+        roles = R.of_input(shape, dtype, layout)
+        t = Tensor(shape, dtype, producer="", origin=f"the model input {nm}", roles=roles)
         env[nm] = t
         res.inputs[nm] = t
 
@@ -875,6 +881,10 @@ def check(
         from .conditions import analyse
 
         analyse(res, ranges)
+    if "noqa" in src.text:  # silencing in ruff's style (noqa.py): only files that say noqa pay for it
+        from .noqa import apply_noqa
+
+        apply_noqa(res)
     res.diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0))
     return res
 
@@ -924,3 +934,33 @@ def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None
                 hint="use it as an input of a later layer, list it in outputs, or remove it",
             )
             res.diagnostics.append(res.source.locate(d, n.src))
+    for nm, t in res.inputs.items():  # a model input nothing reads: forward takes it and ignores it
+        if nm not in used and nm in res.spec.input_src:
+            d = Diagnostic(
+                "warning",
+                "AC408",
+                f"the model input '{nm}' {t.describe()} is used by no layer: the generated forward ignores it",
+                hint=f"name it in a layer's inputs (inputs: [{nm}, ...]), or remove it",
+            )
+            res.diagnostics.append(res.source.locate(d, res.spec.input_src[nm], key=True))
+    seen: set[tuple[str, str]] = set()
+    for n in res.nodes:  # inside a block: a layer that neither a later layer nor the block's output uses
+        if n.kind != "block" or not n.children or n.type not in res.spec.blocks:
+            continue
+        out = res.spec.blocks[n.type].output or n.children[-1].name
+        inner: set[str] = {out}
+        for c in n.children:
+            inner.update(c.inputs)
+        for c in n.children:
+            if c.name in inner or c.output is None or (n.type, c.name) in seen or c.path in errored:
+                continue
+            seen.add((n.type, c.name))
+            d = Diagnostic(
+                "warning",
+                "AC305",
+                f"the output of '{c.name}' in block {n.type} is used by no later layer of the block, nor is it "
+                "the block's output",
+                path=c.path,
+                hint="use it as an input of a later layer of the block, make it the block's output, or remove it",
+            )
+            res.diagnostics.append(res.source.locate(d, c.src))

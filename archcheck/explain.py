@@ -511,6 +511,134 @@ EXPLANATIONS: dict[str, Explanation] = {
         "input: {shape: [N, 3, H, W]}\ndims: {H: {min: 8, max: 224}, W: 64}\nlayers:\n  - ReLU\n",
         checked=False,  # needs --dim: tests/test_dim_conditions.py runs it with dims={"H": 16}
     ),
+    # ------------------------------------------------------------ 4xx: layout
+    # Warnings: torch runs, but a dim is used as something it is not. archcheck tracks each dim's role
+    # (batch, channels, spatial, sequence, features) from the model input (its dim names, or `layout:`)
+    # through every layer; a dim whose role it cannot tell never warns. Silence a meant one with
+    # `noqa: [AC4xx]` on the layer, or a noqa comment naming the code on its line (see AC409).
+    "AC401": Explanation(
+        what="A Linear whose input is a conv or pool output of rank > 2 ([N, C, H, W]) and whose last dim "
+        "is spatial: torch's Linear acts on the last dim only, so it mixes the W columns of each row and "
+        "channel separately. Almost always the Flatten before the classifier was forgotten. A Linear on "
+        "[N, L, D] token features, or after a Permute to channels-last ([N, H, W, C], as in ConvNeXt), "
+        "is fine and not reported.",
+        why="Nothing fails: in_features is inferred as W (or matches by accident), the output is "
+        "[N, C, H, out_features], and a later Flatten or loss may still accept it, so the network trains "
+        "on a meaningless layout. The hint gives the in_features that Flatten would give.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {type: MaxPool2d, kernel_size: 2}\n"
+        "  - {name: fc, type: Linear, out_features: 10}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, padding: 1}\n"
+        "  - {type: MaxPool2d, kernel_size: 2}\n"
+        "  - Flatten\n"
+        "  - {name: fc, type: Linear, out_features: 10}\n",
+    ),
+    "AC402": Explanation(
+        what="An RNN, GRU or LSTM (or an attention layer) fed a conv's output [N, C, T] directly: with "
+        "batch_first it reads [N, L, H_in], so it steps over the C channels as time and takes the T "
+        "positions of each channel as the features of a step.",
+        why="It runs (input_size is inferred as T, or T happens to match), but the recurrence runs over "
+        "channels, whose order means nothing, and the model cannot generalise over the length. "
+        "Transpose the conv's output to [N, T, C] first.",
+        example="input: {shape: [N, 1, 100]}\nlayers:\n"
+        "  - {type: Conv1d, out_channels: 64, kernel_size: 3}\n"
+        "  - {type: LSTM, hidden_size: 32, batch_first: true}\n",
+        fix="input: {shape: [N, 1, 100]}\nlayers:\n"
+        "  - {type: Conv1d, out_channels: 64, kernel_size: 3}\n"
+        "  - {type: Transpose, dim0: 1, dim1: 2}\n"
+        "  - {type: LSTM, hidden_size: 32, batch_first: true}\n",
+    ),
+    "AC403": Explanation(
+        what="An RNN/GRU/LSTM, MultiheadAttention or Transformer layer whose time axis is the batch: torch "
+        "defaults to batch_first: false ([L, N, E]), so a batch-first input [N, L, E] (an Embedding of "
+        "[N, L] tokens) makes it run, or attend, across the samples of the batch. The reverse (a "
+        "sequence-first input with batch_first: true) is reported too.",
+        why="The shapes fit either way, so nothing fails; the model mixes unrelated samples and its "
+        "results depend on the batch size. Set batch_first to match the input.",
+        example="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n"
+        "  - {type: TransformerEncoderLayer, nhead: 4}\n",
+        fix="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n"
+        "  - {type: TransformerEncoderLayer, nhead: 4, batch_first: true}\n",
+    ),
+    "AC404": Explanation(
+        what="A Concat along the batch dim. Concat's default `dim: 0` (as torch.cat's) joins two [N, ...] "
+        "branches into [2*N, ...]: twice the samples, not wider ones.",
+        why="Nothing fails until a loss compares 2*N predictions with N targets, or worse, broadcasting "
+        "hides it. Joining branches means dim: 1 (channels or features). When the branches differ in "
+        "dim 1 only, the error AC308 says so too.",
+        example=_VEC + "  - {name: a, type: Linear, out_features: 32}\n"
+        "  - {name: b, type: Linear, out_features: 32, inputs: [x]}\n"
+        "  - {name: cat, type: Concat, inputs: [a, b]}\n",
+        fix=_VEC + "  - {name: a, type: Linear, out_features: 32}\n"
+        "  - {name: b, type: Linear, out_features: 32, inputs: [x]}\n"
+        "  - {name: cat, type: Concat, dim: 1, inputs: [a, b]}\n",
+    ),
+    "AC405": Explanation(
+        what="A Mean, Softmax, LogSoftmax or Select along the batch dim: `Softmax dim: 0` on class scores "
+        "[N, 10], `Mean dim: [0, 2, 3]` as a global pool, `Select dim: 0`.",
+        why="Each sample's result then depends on the other samples in the batch (or only one sample is "
+        "kept): training looks fine and inference with another batch size gives other answers.",
+        example=_VEC + "  - {type: Linear, out_features: 10}\n  - {type: Softmax, dim: 0}\n",
+        fix=_VEC + "  - {type: Linear, out_features: 10}\n  - {type: Softmax, dim: -1}\n",
+    ),
+    "AC406": Explanation(
+        what="A Flatten (start_dim: 0) that merges the batch dim with the others: [N, 32, 7, 7] becomes [N*1568].",
+        why="The samples are no longer separate; a following Linear needs in_features N*1568, which "
+        "depends on the batch size. Flatten's default start_dim: 1 keeps the batch.",
+        example=_CNN + "  - {type: Flatten, start_dim: 0}\n",
+        fix=_CNN + "  - {type: Flatten}\n",
+    ),
+    "AC407": Explanation(
+        what="A Permute or Transpose that moves the batch dim behind the others (to dim 2 or later), such "
+        "as `Permute [1, 2, 3, 0]` written for channels-last, forgetting that dims count the batch. "
+        "Moving it to dim 1 (a sequence-first [L, N, E] layout) is not reported.",
+        why="The next layers treat another dim as the batch; shapes often still fit.",
+        example=_CNN + "  - {type: Permute, dims: [1, 2, 3, 0]}\n",
+        fix=_CNN + "  - {type: Permute, dims: [0, 2, 3, 1]}\n",
+    ),
+    "AC408": Explanation(
+        what="A model input that no layer uses: the generated forward takes it and ignores it.",
+        why="Usually a layer's `inputs:` names the wrong input, or a branch was deleted. Callers must "
+        "still pass the tensor. (A layer output that nothing uses is AC305.)",
+        example="inputs:\n  image: {shape: [N, 3, 32, 32]}\n  mask: {shape: [N, 1, 32, 32]}\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 3, inputs: [image]}\n",
+        fix="inputs:\n  image: {shape: [N, 3, 32, 32]}\n  mask: {shape: [N, 1, 32, 32]}\nlayers:\n"
+        "  - {name: both, type: Concat, dim: 1, inputs: [image, mask]}\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 3}\n",
+    ),
+    "AC409": Explanation(
+        what="A `# noqa` (or `# archcheck: noqa`) comment without codes. archcheck silences only the codes "
+        "a noqa names (`# noqa: AC401`, `# archcheck: noqa: AC408` for the whole file, or a field "
+        "`noqa: [AC401]` on a layer or at the top level), so a bare noqa silences nothing.",
+        why="A blanket noqa would hide every present and future warning on the line, including new "
+        "mistakes (ruff's PGH004 refuses it for the same reason). Name the codes you mean.",
+        example=_CNN + "  - {type: Linear, out_features: 10}  # noqa\n",
+        fix=_CNN + "  - {type: Linear, out_features: 10}  # noqa: AC401\n",
+    ),
+    "AC410": Explanation(
+        what="A noqa code that silenced nothing: no such warning is reported on that layer (or file), the "
+        "code is not archcheck's, or it names an error (errors are never silenced: torch would fail).",
+        why="Stale noqa comments pile up and hide the next real finding (ruff's RUF100). Remove the code.",
+        example=_VEC + "  - {type: Linear, out_features: 10}  # noqa: AC401\n",
+        fix=_VEC + "  - {type: Linear, out_features: 10}\n",
+    ),
+    "AC411": Explanation(
+        what="A Conv1d whose input is a sequence of features [N, L, E] (an Embedding's or a Transformer's "
+        "output): torch's Conv1d reads [N, C, L], so it takes the L positions as channels and slides along "
+        "the E features.",
+        why="It runs when in_channels is inferred (or equals L by accident), but the convolution mixes all "
+        "positions at once and slides over the embedding, which has no order. Transpose to [N, E, L] "
+        "before the conv (and back after it).",
+        example="input: {shape: [N, L], dtype: long}\ndims: {L: 50}\nlayers:\n"
+        "  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n"
+        "  - {type: Conv1d, out_channels: 64, kernel_size: 3, padding: 1}\n",
+        fix="input: {shape: [N, L], dtype: long}\ndims: {L: 50}\nlayers:\n"
+        "  - {type: Embedding, num_embeddings: 1000, embedding_dim: 64}\n"
+        "  - {type: Transpose, dim0: 1, dim1: 2}\n"
+        "  - {type: Conv1d, out_channels: 64, kernel_size: 3, padding: 1}\n",
+    ),
     # ------------------------------------------------------------ 9xx: archcheck itself
     "AC901": Explanation(
         what="archcheck itself failed while checking a layer: a bug in a shape rule, not in the spec.",

@@ -102,7 +102,7 @@ def parse_axis(spec: Spec, base: CheckResult, text: str) -> Axis:
             raise ExploreError(f"no layer at path '{path}'" + (f"; did you mean '{guess}'?" if guess else ""))
         node = paths[path]
         if node.kind == "layer" and node.layer is not None:
-            fields = [f for f in type(node.layer).model_fields if f not in ("name", "inputs")]
+            fields = [f for f in type(node.layer).model_fields if f not in type(node.layer).meta_fields]
             if field not in fields:
                 guess = did_you_mean(field, fields)
                 raise ExploreError(

@@ -57,7 +57,11 @@ EXPECT_DEF: dict[str, Any] = {
     "_ (any size), ... (any number of dims). On a Sequential, block or repeat: the output of the whole.",
 }
 EXPECT: dict[str, Any] = {"$ref": "#/definitions/expect"}
-_NON_EXPR_FIELDS = frozenset({"name", "inputs"})  # the engine passes these through unevaluated
+NOQA: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    "description": "Warning codes silenced on this layer (and inside it), as ruff's noqa: [AC401].",
+}
+_NON_EXPR_FIELDS = frozenset({"name", "inputs", "noqa"})  # the engine passes these through unevaluated
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -139,6 +143,7 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
         props[fname] = fs if fname in _NON_EXPR_FIELDS else _with_expr(fs)
     props["name"]["description"] = "The module's attribute name (a Python identifier); made up if left out."
     props["inputs"]["description"] = "Earlier layers (or model inputs) this layer takes; default: the previous layer."
+    props["noqa"] = NOQA
     return {
         "title": tname,
         "description": _describe(cls),
@@ -199,6 +204,7 @@ def build_schema() -> dict[str, Any]:
         "dims": "Values (or ranges) of free dims such as N, H, W.",
         "params": "Spec parameters used in $ expressions, e.g. width: 16.",
         "blocks": "Named, parameterised blocks, used as a layer {type: BlockName, param: value}.",
+        "noqa": "Warning codes silenced in the whole file, as ruff's noqa: [AC408].",
     }
     top["properties"]["outputs"] = {
         "anyOf": [
@@ -222,6 +228,7 @@ def build_schema() -> dict[str, Any]:
             "inputs": {"type": "array", "items": {"type": "string"}},
             "repeat": REPEAT,
             "expect": EXPECT,
+            "noqa": NOQA,
             "layers": {**layer_list, "minItems": 1},
         },
         "required": ["type", "layers"],
@@ -237,6 +244,7 @@ def build_schema() -> dict[str, Any]:
             "inputs": {"type": "array", "items": {"type": "string"}},
             "repeat": REPEAT,
             "expect": EXPECT,
+            "noqa": NOQA,
         },
         "required": ["type"],
         "additionalProperties": True,

@@ -99,6 +99,7 @@ class Tensor:
     producer: str = ""  # the path of the layer (or the input) that made it
     origin: str | None = None  # how it came to be, for messages: "flatten of [...] from pool2"
     note: str | None = None  # the arithmetic behind it: "1568 = 32 * 7 * 7"
+    roles: tuple[str, ...] | None = None  # what each dim is (see roles.py); None: unknown
 
     @property
     def rank(self) -> int:
@@ -112,7 +113,7 @@ class Tensor:
 
     def passed(self) -> Tensor:
         """The same tensor after a shape-preserving layer: it keeps its provenance."""
-        return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note)
+        return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note, self.roles)
 
 
 @dataclass
@@ -141,13 +142,14 @@ class Layer(BaseModel):
     # Fields every layer has: not constructor arguments.
     name: str | None = None
     inputs: str | list[str] | None = None  # one name, or several
+    noqa: str | list[str] | None = None  # warning codes silenced on this layer (ruff's noqa)
 
     # Class metadata
     family: ClassVar[str] = "other"  # colour group in diagrams
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max number of inputs
     torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for tensor ops
     examples: ClassVar[list[Example]] = []
-    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs"})
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
     arg_order: ClassVar[tuple[str, ...]] = ()  # torch's signature order, where subclasses declare fields out of it
 
@@ -159,6 +161,15 @@ class Layer(BaseModel):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:  # pragma: no cover
         raise NotImplementedError
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        """The output's dim roles (see roles.py); may warn (AC4xx) where the layout looks unintended.
+
+        The default suits every layer that keeps its input's rank (activations,
+        norms, pools, pads, attention): the first input's roles pass through.
+        """
+        r = xs[0].roles if xs else None
+        return r if r is not None and len(r) == out.rank else None
 
     def param_count(self) -> int:
         return 0

@@ -13,11 +13,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .diagnostics import Diagnostic, did_you_mean
 from .loader import Path, Source
 from .registry import REGISTRY
+from .roles import LAYOUT_LETTERS
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 
@@ -70,6 +71,24 @@ class InputSpec(_Strict):
 
     dtype: Literal["float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool"] = "float32"
     name: Optional[str] = None
+    layout: Optional[str] = Field(
+        None,
+        description="What each dim is, one letter per dim: NCHW, NHWC, NLC, LNE, ... (N/B batch, C channels, "
+        "H/W/D spatial, L/T/S sequence, E/F features, _ none in particular). Default: inferred from the dim names.",
+    )
+
+    @model_validator(mode="after")
+    def _layout(self) -> InputSpec:
+        lay = self.layout
+        if lay is not None:
+            bad = sorted({c for c in lay if c not in LAYOUT_LETTERS})
+            if bad:
+                raise ValueError(
+                    f"layout {lay!r}: unknown letter {', '.join(map(repr, bad))} (use N/B, C, H/W/D, L/T/S, E/F or _)"
+                )
+            if isinstance(self.shape, list) and len(lay) != len(self.shape):
+                raise ValueError(f"layout {lay!r} has {len(lay)} letters, but the shape has {len(self.shape)} dims")
+        return self
 
 
 class DimRange(_Strict):
@@ -111,6 +130,7 @@ class _Top(_Strict):
     dims: Optional[dict[str, Any]] = None
     params: Optional[dict[str, ParamValue]] = None
     blocks: Optional[dict[str, dict[str, Any]]] = None
+    noqa: Optional[Union[str, list[str]]] = None
     layers: list[Any]
 
 
@@ -126,6 +146,7 @@ class SpecModel(_Strict):
     dims: Optional[dict[str, Union[Annotated[int, Field(ge=1)], DimRange]]] = None
     params: Optional[dict[str, ParamValue]] = None
     blocks: Optional[dict[str, BlockDef]] = None
+    noqa: Optional[Union[str, list[str]]] = None
     layers: list[Any]
 
 
@@ -393,6 +414,7 @@ def _validate_top(raw: dict[str, Any], src: Source, diags: list[Diagnostic]) -> 
         params=top.params,
         blocks=blocks,
         layers=top.layers,
+        noqa=top.noqa,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
 from .. import dims as D
+from .. import roles as R
 from ..registry import Example, Layer, Pos, Prob, Tensor, numel_per, register
 from ._checks import need_float, same
 from ._rules import expect_rank, match_size
@@ -179,6 +180,7 @@ class MultiheadAttention(Layer):
         _heads(ctx, e, self.num_heads, "embed_dim", "num_heads")
         kd, vd = self.kdim or e, self.vdim or e
         _check_kv(ctx, "MultiheadAttention", q, k, v, e, kd, vd, self.batch_first, ("query", "key", "value"))
+        R.warn_time_axis(ctx, "MultiheadAttention", q, self.batch_first)
         return q.derived(tuple(q.shape), ctx.path)
 
     def _dims(self) -> tuple[int, int, int]:
@@ -229,6 +231,8 @@ class _TransformerLayer(Layer):
         if e is None:
             return None
         _heads(ctx, e, self.nhead, "d_model", "nhead")
+        if word != "memory":
+            R.warn_time_axis(ctx, what, x, self.batch_first)
         return e
 
     def param_count(self) -> int:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union
 from pydantic import field_validator
 
 from .. import dims as D
+from .. import roles as R
 from ..registry import Example, Layer, NonNegOrList, PaddingMode, Pos, PosOrList, Tensor, as_tuple, numel_per, register
 from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, window_out
 
@@ -71,6 +72,11 @@ class _ConvBase(Layer):
         assert self.in_channels is not None
         w = self.out_channels * (self.in_channels // self.groups) * math.prod(self._k())
         return w + (self.out_channels if self.bias else 0)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        """[N, C, *spatial] (unbatched [C, *spatial]) whatever the input's roles were."""
+        R.warn_conv_over_features(ctx, type(self).__name__, xs[0], self.nd)
+        return (R.BATCH,) * (out.rank - self.nd - 1) + (R.CHANNELS,) + (R.SPATIAL,) * self.nd
 
     def label(self) -> str:
         k = self._k()

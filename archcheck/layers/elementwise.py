@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
+from .. import roles as R
 from ..registry import Example, Layer, Prob, Tensor, register
 from ._rules import ANY_DTYPE, INTS, NO_INTS, check_dtype, rank_words
 from .linear import wrap_dim
@@ -166,7 +167,7 @@ class _SoftmaxBase(_Elementwise):
                 f"{what} without dim picks dim {implicit} for a {x.rank}-D input (deprecated in torch)",
                 hint=f"write dim: {implicit if x.rank != 2 else -1} explicitly (usually -1 for class scores)",
             )
-        elif wrap_dim(self.dim, x.rank) is None:
+        elif (d := wrap_dim(self.dim, x.rank)) is None:
             r = max(x.rank, 1)
             ctx.error(
                 "AC208",
@@ -174,6 +175,8 @@ class _SoftmaxBase(_Elementwise):
                 field="dim",
             )
             return None
+        else:
+            R.warn_batch_dims(ctx, what, x, [d], "dim", "AC405")
         return x.passed()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Optional
 
 from .. import dims as D
+from .. import roles as R
 from ..registry import Example, Layer, Pos, Tensor, numel_per, register
 from ._rules import check_dtype, match_size
 
@@ -44,6 +45,24 @@ class Linear(Layer):
         if match_size(ctx, "in_features", self.in_features, x, -1, "Linear", "AC202", "last dim") is None:
             return None
         return x.derived(x.shape[:-1] + (self.out_features,), ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        r = R.keep(x.roles, x.rank)
+        if r is not None and x.rank > 2 and r[-1] == R.SPATIAL:
+            rest = [d for d, q in zip(x.shape, r) if q != R.BATCH]
+            flat = D.prod(rest) if all(isinstance(d, int) for d in rest) else None
+            ctx.warn(
+                "AC401",
+                f"Linear acts only on the last dim ({R.dim_label(r, x.rank - 1)}={D.fmt(x.shape[-1])}) of its "
+                f"{x.rank}-D input {x.describe()} ({ctx.source(x)}); did you forget Flatten?",
+                field="type",
+                hint="add {type: Flatten} before it"
+                + (f" (in_features then is {flat} = {' * '.join(D.fmt(d) for d in rest)})" if flat else "")
+                + "; for a per-position Linear, Permute the channels last first (dims: "
+                + f"[0, {', '.join(str(i) for i in range(2, x.rank))}, 1])",
+            )
+        return (r[:-1] if r is not None else (R.UNKNOWN,) * (x.rank - 1)) + (R.FEATURES,)
 
     def param_count(self) -> int:
         assert self.in_features is not None
@@ -106,6 +125,7 @@ class Flatten(Layer):
             return None
         if x.rank == 0:
             return x.derived((1,), ctx.path)
+        R.warn_batch_dims(ctx, "Flatten", x, list(range(s, e + 1)) if e > s else [], "start_dim", "AC406")
         merged = x.shape[s : e + 1]
         size = D.prod(merged)
         shape = x.shape[:s] + (size,) + x.shape[e + 1 :]
@@ -114,6 +134,14 @@ class Flatten(Layer):
         arith = " * ".join(D.fmt(d) for d in merged)
         src = x.producer or "the input"
         return x.derived(shape, ctx.path, f"flatten of {x.describe()} from {src}", f"{D.fmt(size)} = {arith}")
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        r = R.keep(x.roles, x.rank)
+        s, e = wrap_dim(self.start_dim, x.rank), wrap_dim(self.end_dim, x.rank)
+        if r is None or s is None or e is None or x.rank == 0:
+            return None
+        return r[:s] + (R.merged(r[s : e + 1]),) + r[e + 1 :]
 
 
 @register

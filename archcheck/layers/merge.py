@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from .. import dims as D
+from .. import roles as R
 from ..registry import Example, Layer, Tensor, register
 from .linear import wrap_dim
 
@@ -72,6 +73,9 @@ class _Elementwise2(Layer):
             shape = out
         return Tensor(tuple(shape), xs[0].dtype, ctx.path)
 
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        return R.joined([x.roles for x in xs], out.rank)
+
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f" {self.op} ".join(args)
 
@@ -124,15 +128,46 @@ class Concat(Layer):
                     else ctx.require_equal(p, q, f"Concat dim {j}")
                 )
                 if eq is False:
+                    only = (
+                        d == 0
+                        and j == 1
+                        and all(
+                            type(a) is type(b) and a == b
+                            for k, (a, b) in enumerate(zip(xs[0].shape, x.shape))
+                            if k not in (0, 1)
+                        )
+                    )
                     ctx.error(
                         "AC308",
                         f"Concat along dim {d} needs the other dims equal, but dim {j} is {D.fmt(p)} in "
                         f"{_who(ctx, xs[0], 0)} and {D.fmt(q)} in {_who(ctx, x, i)}",
-                        field="inputs",
-                        hint="crop or pad one branch, or fix the strides so both reach the same size",
+                        field="dim" if only and ctx.given("dim") else "inputs",
+                        hint="Concat joins along dim 0, the batch, "
+                        + ("by default" if not ctx.given("dim") else "here")
+                        + ": to join the channels (or features), write dim: 1"
+                        if only
+                        else "crop or pad one branch, or fix the strides so both reach the same size",
                     )
                     return None
         return Tensor(tuple(shape), xs[0].dtype, ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        d = wrap_dim(self.dim, out.rank)
+        rs = [R.keep(x.roles, out.rank) for x in xs]
+        if d is not None and any(r is not None and r[d] == R.BATCH for r in rs):
+            alt = next((r[1] for r in rs if r is not None and out.rank > 1 and r[1]), None)
+            ctx.warn(
+                "AC404",
+                f"Concat joins its inputs along dim {d}, the batch"
+                + (" (dim 0 is Concat's default)" if not ctx.given("dim") else "")
+                + f": the output has {D.fmt(out.shape[d])} samples, "
+                + " + ".join(D.fmt(x.shape[d]) for x in xs),
+                field="dim" if ctx.given("dim") else "type",
+                hint=f"to join the {alt}, write dim: 1"
+                if alt and alt != R.BATCH
+                else "join along a dim of the samples, e.g. dim: 1",
+            )
+        return R.joined([x.roles for x in xs], out.rank)
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f"torch.cat([{', '.join(args)}], dim={self.dim})"

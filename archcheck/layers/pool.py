@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
 from pydantic import field_validator
 
+from .. import roles as R
 from ..registry import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
 from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, window_out
 
@@ -27,6 +28,13 @@ class _PoolBase(Layer):
 
     def _ranks(self) -> tuple[int, ...]:
         return self.ranks or (self.nd + 1, self.nd + 2)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        """The input's roles; for an input of unknown roles, [N, C, *spatial] as torch reads it."""
+        r = R.keep(xs[0].roles, out.rank)
+        if r is not None or out.rank not in (self.nd + 1, self.nd + 2):
+            return r
+        return (R.BATCH,) * (out.rank - self.nd - 1) + (R.CHANNELS,) + (R.SPATIAL,) * self.nd
 
     def _int_dtypes(self) -> frozenset[str]:
         return self.int_dtypes

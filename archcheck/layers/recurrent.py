@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional
 
 from pydantic import Field
 
+from .. import roles as R
 from ..registry import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
 from ._checks import INDEX_DTYPES, need_float
 from ._rules import expect_rank, match_size
@@ -71,6 +72,10 @@ class Embedding(Layer):
             return None
         return Tensor(tuple(x.shape) + (self.embedding_dim,), "float32", ctx.path)
 
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        return (R.keep(x.roles, x.rank) or (R.UNKNOWN,) * x.rank) + (R.FEATURES,)
+
     def param_count(self) -> int:
         return self.num_embeddings * self.embedding_dim
 
@@ -120,7 +125,12 @@ class _RNNBase(Layer):
             return None
         if match_size(ctx, "input_size", self.input_size, x, -1, what, "AC202", "last dim") is None:
             return None
+        R.warn_time_axis(ctx, what, x, self.batch_first)
         return x.derived(tuple(x.shape[:-1]) + (self._dirs() * self._h_out(),), ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        return (R.keep(x.roles, x.rank) or (R.UNKNOWN,) * x.rank)[:-1] + (R.FEATURES,)
 
     def _weights(self) -> tuple[int, int]:
         """(weight elements, bias elements) over all layers and directions."""

@@ -29,12 +29,18 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, Union
 from pydantic import Field, field_validator
 
 from .. import dims as D
+from .. import roles as R
 from ..dims import Dim
 from ..registry import Example, Layer, Tensor, register
 from ._checks import dim_error, exact_div, need_float, same, wrap
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Ctx
+
+
+def _same(a: Dim, b: Dim) -> bool:
+    """Equal as written (no sympy work): the same int, the same name, or the same expression."""
+    return type(a) is type(b) and a == b
 
 
 def _sizes_ok(v: list[int]) -> list[int]:
@@ -119,6 +125,15 @@ class Unflatten(Layer):
         if sizes is None:
             return None
         return x.derived(tuple(x.shape[:d]) + tuple(sizes) + tuple(x.shape[d + 1 :]), ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        """The dims around the split keep their roles; the new dims' roles are unknown."""
+        (x,) = xs
+        r, d = R.keep(x.roles, x.rank), wrap(self.dim, x.rank)
+        if r is None or d is None:
+            return None
+        out_r = r[:d] + (R.UNKNOWN,) * len(self.unflattened_size) + r[d + 1 :]
+        return out_r if any(out_r) else None
 
     def label(self) -> str:
         return f"dim {self.dim} → {self.unflattened_size}"
@@ -207,6 +222,25 @@ class Reshape(Layer):
                 return None
         return x.derived(tuple(sizes), ctx.path)
 
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        """Best effort: dims equal at the start and at the end keep their roles; a single dim made by
+        merging the ones between gets their merged role; anything else is unknown."""
+        (x,) = xs
+        r = R.keep(x.roles, x.rank)
+        if r is None:
+            return None
+        a, b = x.shape, out.shape
+        i = 0
+        while i < min(len(a), len(b)) and _same(a[i], b[i]):
+            i += 1
+        j = 0
+        while j < min(len(a), len(b)) - i and _same(a[len(a) - 1 - j], b[len(b) - 1 - j]):
+            j += 1
+        mid_in, n_mid = r[i : len(a) - j], len(b) - i - j
+        mid = (R.merged(mid_in),) if n_mid == 1 and mid_in else (R.UNKNOWN,) * n_mid
+        out_r = r[:i] + mid + r[len(a) - j :]
+        return out_r if any(out_r) else None
+
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         (a,) = args
         parts = []
@@ -252,7 +286,12 @@ class Permute(Layer):
         if len(set(w)) != len(w):
             ctx.error("AC104", f"dims {self.dims} name a dim twice: not a permutation", field="dims")
             return None
+        R.warn_moved_batch(ctx, "Permute", x, w, "dims")
         return x.derived(tuple(x.shape[i] for i in w), ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        return R.permuted(x.roles, [i % x.rank for i in self.dims])
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f"{args[0]}.permute({', '.join(map(str, self.dims)) or '()'})"
@@ -285,7 +324,19 @@ class Transpose(Layer):
             return x.derived((), ctx.path)
         s = list(x.shape)
         s[a], s[b] = s[b], s[a]
+        order = list(range(x.rank))
+        order[a], order[b] = order[b], order[a]
+        R.warn_moved_batch(ctx, "Transpose", x, order, "dim0")
         return x.derived(tuple(s), ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        if x.rank == 0:
+            return None
+        order = list(range(x.rank))
+        a, b = self.dim0 % x.rank, self.dim1 % x.rank
+        order[a], order[b] = order[b], order[a]
+        return R.permuted(x.roles, order)
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f"{args[0]}.transpose({self.dim0}, {self.dim1})"
@@ -335,7 +386,16 @@ class Select(Layer):
                 field="index",
                 dims=D.free_names(size),
             )
+        R.warn_batch_dims(ctx, "Select", x, [d], "dim", "AC405")
         return x.derived(tuple(x.shape[:d]) + tuple(x.shape[d + 1 :]), ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        r = R.keep(x.roles, x.rank)
+        if r is None:
+            return None
+        d = self.dim % x.rank
+        return r[:d] + r[d + 1 :] or None
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f"{args[0]}.select({self.dim}, {self.index})"
@@ -374,11 +434,21 @@ class Mean(Layer):
                 return None
             w.append(v)
         red = set(w) if dims else set(range(x.rank))
+        R.warn_batch_dims(ctx, "Mean", x, sorted(red), "dim", "AC405")
         if self.keepdim:
             shape = tuple(1 if i in red else s for i, s in enumerate(x.shape))
         else:
             shape = tuple(s for i, s in enumerate(x.shape) if i not in red)
         return x.derived(shape, ctx.path)
+
+    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
+        (x,) = xs
+        r = R.keep(x.roles, x.rank)
+        if r is None or self.keepdim or x.rank == 0:
+            return r
+        dims = self.dim if isinstance(self.dim, list) else [] if self.dim is None else [self.dim]
+        red = {d % x.rank for d in dims} if dims else set(range(x.rank))
+        return tuple(q for i, q in enumerate(r) if i not in red) or None
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         keep = ", keepdim=True" if self.keepdim else ""
