@@ -934,8 +934,9 @@ def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None
                 hint="use it as an input of a later layer, list it in outputs, or remove it",
             )
             res.diagnostics.append(res.source.locate(d, n.src))
+    known = all(n.inputs for n in res.root)  # a layer that failed before naming its inputs may read any
     for nm, t in res.inputs.items():  # a model input nothing reads: forward takes it and ignores it
-        if nm not in used and nm in res.spec.input_src:
+        if known and nm not in used and nm in res.spec.input_src:
             d = Diagnostic(
                 "warning",
                 "AC408",

@@ -87,6 +87,11 @@ def of_input(shape: tuple[object, ...], dtype: str, layout: str | None = None) -
     named = [_BY_NAME.get(d, UNKNOWN) if isinstance(d, str) else UNKNOWN for d in shape]
     if rank == 0:
         return None
+    if named.count(BATCH) > 1:  # [B, N, C] (ViT's tokens): the first is the batch, N the tokens
+        first = named.index(BATCH)
+        named = [UNKNOWN if r == BATCH and i != first else r for i, r in enumerate(named)]
+    if rank < 4:  # H, W name image dims; in [N, L, H] H is a hidden size
+        named = [UNKNOWN if r == SPATIAL else r for r in named]
     if rank in (4, 5) and dtype.startswith(("float", "bfloat")) and not any(r for r in named[1:]):
         if named[0] in (BATCH, UNKNOWN):  # [N, C, H, W]: torch's convention for images (a named or fixed batch)
             return (BATCH, CHANNELS) + (SPATIAL,) * (rank - 2)

@@ -55,6 +55,9 @@ def roles(res, path: str):
         (("N", 32, 32, 3), "float32", "NHWC", (BATCH, SPATIAL, SPATIAL, CHANNELS)),
         ((7, 5, 64), "float32", "LNE", (SEQUENCE, BATCH, FEATURES)),
         ((7, 5), "float32", "_N", ("", BATCH)),
+        (("B", "N", "C"), "float32", None, (BATCH, "", CHANNELS)),  # ViT's [B, N, C]: N counts tokens
+        (("N", "L", "H"), "float32", None, (BATCH, SEQUENCE, FEATURES)),  # H: a hidden size, not a height
+        (("T", "B", "H"), "float32", None, (SEQUENCE, BATCH, FEATURES)),
     ],
 )
 def test_input_roles(shape, dtype, layout, want):
