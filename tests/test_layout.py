@@ -108,10 +108,17 @@ def test_roles_through_blocks_and_repeat():
 
 
 def test_linear_without_flatten_says_which_dim_and_the_fix():
-    res = check(ROOT / "specs" / "simple_cnn.yaml")
-    assert codes(res) == []
-    text = (ROOT / "specs" / "simple_cnn.yaml").read_text(encoding="utf-8")
-    res = run(text.replace("  - Flatten\n", "").replace("in_features: 1568, ", ""))
+    cnn = (
+        "input: {shape: [N, 1, 28, 28]}\nlayers:\n"
+        "  - {name: conv1, type: Conv2d, out_channels: 16, kernel_size: 5, padding: 2}\n"
+        "  - {name: pool1, type: MaxPool2d, kernel_size: 2}\n"
+        "  - {name: conv2, type: Conv2d, out_channels: 32, kernel_size: 5, padding: 2}\n"
+        "  - {name: pool2, type: MaxPool2d, kernel_size: 2}\n"
+        "  - Flatten\n"
+        "  - {name: fc1, type: Linear, out_features: 128}\n"
+    )
+    assert codes(run(cnn)) == []
+    res = run(cnn.replace("  - Flatten\n", ""))
     assert res.ok, "a warning does not fail the spec"
     (d,) = [d for d in res.diagnostics if d.code == "AC401"]
     assert d.severity == "warning" and d.path == "fc1"
