@@ -6,6 +6,7 @@ import re
 import textwrap
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -274,3 +275,21 @@ def test_a_value_outside_the_declared_range_is_an_error():
     assert d.line == 3 and "H=16 is outside the range the spec declares for H (from 32 to 224)" in d.message
     assert not [d for d in check(parse_spec(load_text(e.fix, "f.yaml")), {"H": 16}).diagnostics if d.code == "AC314"]
     assert not run(e.example).diagnostics  # no value given: nothing to complain about
+
+
+def test_instance_norm_on_a_free_length_needs_two_elements_as_in_torch():
+    import torch
+
+    res = run("input: {shape: [1, 2, L]}\nlayers:\n  - {name: n, type: InstanceNorm1d, num_features: 2}\n")
+    (d,) = found(res, "AC311")
+    assert d.message.startswith("L must be at least 2 ")
+    m = torch.nn.InstanceNorm1d(2)
+    m(torch.zeros(1, 2, 2))
+    with pytest.raises(ValueError):
+        m(torch.zeros(1, 2, 1))
+    # with track_running_stats the layer runs in eval mode: not a minimum of the model
+    res = run(
+        "input: {shape: [1, 2, L]}\nlayers:\n"
+        "  - {name: n, type: InstanceNorm1d, num_features: 2, track_running_stats: true}\n"
+    )
+    assert not found(res, "AC311")

@@ -221,6 +221,10 @@ class _InstanceNorm(Layer):
                 hint=f"set num_features: {have}, or leave it out to have it inferred",
             )
         spatial = x.shape[axis + 1 :]
+        fixed = math.prod(d for d in spatial if isinstance(d, int))
+        if fixed == 1 and not self.track_running_stats and not all(isinstance(d, int) for d in spatial):
+            # the same rule on a free size: a minimum (stated only for one free dim, e.g. L >= 2)
+            ctx.require_min(D.prod(spatial), 2, f"{what}: more than 1 spatial element per channel")
         if all(isinstance(d, int) for d in spatial) and math.prod(spatial) == 1:
             msg = (
                 f"{what} sees one spatial element per channel ({x.describe()}); torch raises "
