@@ -14,15 +14,32 @@ import click
 from . import __version__
 from .extras import MODULE_EXTRA, install_hint
 
+MAX_DIM = 2**63 - 1  # torch's largest size (int64)
+
 
 def _parse_dims(values: tuple[str, ...]) -> dict[str, int]:
+    """``--dim NAME=INT``: ASCII digits only (int() would take '٣'; '²' passes isdigit() but not int())."""
+    import re
+
     out: dict[str, int] = {}
     for v in values:
         name, eq, num = v.partition("=")
-        if not eq or not name.strip().isidentifier() or not num.strip().lstrip("-").isdigit() or int(num) < 1:
-            raise click.BadParameter(f"expected NAME=INT with INT >= 1, got {v!r}", param_hint="--dim")
+        num = num.strip()
+        if not eq or not name.strip().isidentifier() or not re.fullmatch(r"[0-9]{1,30}", num) or int(num) < 1:
+            raise click.BadParameter(
+                f"expected NAME=INT with INT >= 1 in ASCII digits, got {_shown(v)}", param_hint="--dim"
+            )
+        if int(num) > MAX_DIM:
+            raise click.BadParameter(
+                f"{name.strip()}={num} is beyond 2**63-1, torch's largest size", param_hint="--dim"
+            )
         out[name.strip()] = int(num)
     return out
+
+
+def _shown(v: str, limit: int = 60) -> str:
+    """A user's value in a message: quoted, escaped, and cut when long."""
+    return repr(v) if len(v) <= limit else repr(v[:limit]) + f"... ({len(v):,} characters)"
 
 
 _dim_option = click.option(
@@ -34,6 +51,15 @@ class _Group(click.Group):
     """Internal bugs print one line asking for a report (exit 3); --debug shows the traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            rv = self._invoke(ctx)
+        except SystemExit:
+            _flush_stdout()  # a failed write of buffered output is reported, not lost at exit
+            raise
+        _flush_stdout()
+        return rv
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
@@ -48,11 +74,29 @@ class _Group(click.Group):
             )
             sys.exit(2)
         except OSError as e:
-            if e.errno == errno.EPIPE:  # output piped into `head`: click handles it
-                raise
+            if e.errno in _STDOUT_ERRNOS:  # stdout closed (`| head`) or full (`> /dev/full`): a usage error
+                from .output import STDOUT, CannotWrite, reason, silence_stdout
+
+                silence_stdout()
+                raise CannotWrite(STDOUT, reason(e)) from None
             _internal_error(ctx, e)
         except Exception as e:
             _internal_error(ctx, e)
+
+
+_STDOUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _flush_stdout() -> None:
+    from .output import STDOUT, CannotWrite, reason, silence_stdout
+
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        silence_stdout()
+        raise CannotWrite(STDOUT, reason(e)) from None
+    except ValueError:  # closed
+        pass
 
 
 def _internal_error(ctx: click.Context, e: BaseException) -> NoReturn:
@@ -161,6 +205,11 @@ _depth_options = [
 ]
 
 
+_force_option = click.option(
+    "--force", is_flag=True, help="Overwrite an existing output file (the input spec never is)."
+)
+
+
 def _with(options: list[Any]) -> Any:
     def deco(f: Any) -> Any:
         for o in reversed(options):
@@ -178,23 +227,40 @@ def _with(options: list[Any]) -> Any:
     "out",
     required=True,
     metavar="OUT",
-    help="File to write; the format follows the suffix: .svg .png .pdf .dot. '-' prints DOT.",
+    help="File to write; the format follows the suffix: .svg .png .pdf .dot. '-' is standard output (DOT unless --format).",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["svg", "png", "pdf", "dot"]),
+    default=None,
+    help="The output format (default: OUT's suffix; DOT for '-').",
+)
+@_force_option
 @_with(_depth_options)
 @_dim_option
-def render(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str, ...]) -> None:
+def render(
+    spec: str, out: str, fmt: str | None, force: bool, depth: int | None, expand: bool, dims: tuple[str, ...]
+) -> None:
     """Draw SPEC's channel and spatial flow (Graphviz).
 
     Exit 0 written; 1 written but the spec has errors (marked red in the
-    diagram), or Graphviz's `dot` is missing (the .dot is written next to OUT
-    instead); 2 usage error.
+    diagram), or Graphviz's `dot` is missing (nothing is written: a .dot OUT
+    needs no `dot`); 2 usage error (OUT exists without --force, cannot be written).
     """
     from .api import check
-    from .diagram import FORMATS, DotNotFound, to_dot, write
+    from .diagram import FORMATS, DotNotFound, pipe, to_dot
+    from .output import check_target, write_output
 
-    if out != "-" and Path(out).suffix.lower() not in FORMATS:
-        raise click.BadParameter(f"unknown format '{Path(out).suffix}': use .svg, .png, .pdf or .dot", param_hint="-o")
-    res = check(spec, _parse_dims(dims))
+    check_target(out, force=force, inputs=[spec])
+    if fmt is None:
+        fmt = "dot" if out == "-" else FORMATS.get(Path(out).suffix.lower())
+        if fmt is None:
+            raise click.BadParameter(
+                f"unknown format {Path(out).suffix!r}: use .svg, .png, .pdf or .dot (or --format)", param_hint="-o"
+            )
+    values = _parse_dims(dims)
+    res = check(spec, values)
     code = 0 if res.ok else 1
     if not res.ok:
         errors = sum(d.severity == "error" for d in res.diagnostics)
@@ -203,39 +269,47 @@ def render(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
             "the failing layers (run `archcheck validate` for details)",
             err=True,
         )
-    if out == "-":
-        click.echo(to_dot(res, depth, expand), nl=False)
-        sys.exit(code)
-    try:
-        write(res, out, depth, expand)
-    except DotNotFound as e:
-        click.echo(f"archcheck: cannot write {out}: {e}", err=True)
-        click.echo(
-            f"archcheck: wrote the DOT source to {getattr(e, 'dot_path', '?')} instead "
-            "(render it later with `dot -Tsvg`)",
-            err=True,
-        )
-        sys.exit(1)
-    click.echo(f"wrote {out}", err=True)
+    dot = to_dot(res, depth, expand)
+    data: str | bytes = dot
+    if fmt != "dot":
+        try:
+            data = pipe(dot, fmt)
+        except DotNotFound as e:
+            instead = "-o -" if out == "-" else f"-o {Path(out).with_suffix('.dot')}"
+            click.echo(
+                f"archcheck: nothing written: {e}; `{instead}` writes the DOT source, which needs no Graphviz",
+                err=True,
+            )
+            sys.exit(1)
+    write_output(out, data, force=force, inputs=[spec])
+    if out != "-":
+        click.echo(f"wrote {out}", err=True)
     sys.exit(code)
 
 
 @main.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "out", required=True, metavar="OUT.html", help="The HTML file to write.")
+@click.option(
+    "-o", "--output", "out", required=True, metavar="OUT.html", help="The HTML file to write ('-': standard output)."
+)
+@_force_option
 @_with(_depth_options)
 @_dim_option
-def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str, ...]) -> None:
+def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, dims: tuple[str, ...]) -> None:
     """One self-contained HTML page: diagram, layer table, diagnostics.
 
     Exit 0 written; 1 written but the spec has errors or `dot` is missing
-    (the page then has no diagram); 2 usage error.
+    (the page then has no diagram); 2 usage error (OUT exists without --force,
+    cannot be written).
     """
     from .api import check
     from .diagram import DotNotFound, pipe, to_dot
     from .htmlreport import build
+    from .output import check_target, write_output
 
-    res = check(spec, _parse_dims(dims))
+    values = _parse_dims(dims)
+    check_target(out, force=force, inputs=[spec])
+    res = check(spec, values)
     code = 0 if res.ok else 1
     svg: str | None = None
     note = None
@@ -245,10 +319,11 @@ def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
         note = f"No diagram: {e}."
         click.echo(f"archcheck: {e}; the report has no diagram", err=True)
         code = 1
-    Path(out).write_text(build(res, svg, note), encoding="utf-8")
+    write_output(out, build(res, svg, note), force=force, inputs=[spec])
     if not res.ok:
         click.echo(f"archcheck: {spec} has errors; the report lists them", err=True)
-    click.echo(f"wrote {out}", err=True)
+    if out != "-":
+        click.echo(f"wrote {out}", err=True)
     sys.exit(code)
 
 
@@ -271,18 +346,24 @@ def report(spec: str, out: str, depth: int | None, expand: bool, dims: tuple[str
     "--plot",
     "plot_path",
     default=None,
-    type=click.Path(dir_okay=False),
-    help="Write a params-vs-MACs PNG with the Pareto front.",
+    metavar="FILE.png",
+    help="Write a params-vs-MACs PNG with the Pareto front ('-': standard output, instead of the table).",
 )
 @click.option(
     "--report",
     "report_path",
     default=None,
-    type=click.Path(dir_okay=False),
-    help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table.",
+    metavar="FILE.html",
+    help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table "
+    "('-': standard output, instead of the table).",
 )
+@_force_option
 @click.option(
-    "--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes (default: all cores for 2,000+ variants)."
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes, at most the CPUs available (default: all of them for 2,000+ variants).",
 )
 def explore(
     spec: str,
@@ -296,17 +377,29 @@ def explore(
     plot_path: str | None,
     jobs: int | None,
     report_path: str | None = None,
+    force: bool = False,
 ) -> None:
     """Check every combination of settings of SPEC; one row per variant."""
-    import os
-
     from .api import check, load
-    from .explore import ExploreError, parse_axis, plot
+    from .explore import MAX_VARIANTS, ExploreError, cpus, parse_axis, plot_png, sort_rows
     from .explore import explore as run
     from .expr import ExprError, compile_predicate, test_predicate
+    from .output import STDOUT, check_targets, write_output
     from .report import render_text
 
     base_dims = _parse_dims(dims)
+    if sample is not None and sample > MAX_VARIANTS:
+        raise click.BadParameter(
+            f"{sample:,} variants is more than {MAX_VARIANTS:,}, the most one sweep checks", param_hint="--random"
+        )
+    n_cpus = cpus()
+    if jobs is not None and jobs > n_cpus:
+        raise click.BadParameter(
+            f"{jobs} processes, but archcheck may use {n_cpus} CPU{'s' * (n_cpus != 1)} here: give at most -j {n_cpus}",
+            param_hint="-j/--jobs",
+        )
+    outputs = {"--plot": plot_path, "--report": report_path}
+    check_targets(outputs, force=force, inputs=[spec])
     s = load(spec)
     base = check(s, base_dims)
     if s.model is None or not base.root:
@@ -320,10 +413,13 @@ def explore(
         twice = sorted({k for k in keys if keys.count(k) > 1})
         if twice:
             raise ExploreError(f"--set {twice[0]} is given twice: give all its values in one --set")
+    except ExploreError as e:
+        raise click.UsageError(f"--set: {e}") from None
+    try:
         pred = compile_predicate(where) if where else None
-    except (ExploreError, ExprError) as e:
-        raise click.UsageError(str(e)) from None
-    n_jobs = jobs or (os.cpu_count() or 1)
+    except ExprError as e:
+        raise click.UsageError(f"--where: {e}") from None
+    n_jobs = jobs or n_cpus
     bar_needed = sys.stderr.isatty()
     try:
         if bar_needed:
@@ -340,26 +436,33 @@ def explore(
         try:
             rows = [r for r in rows if test_predicate(pred, r)]
         except ExprError as e:
-            raise click.UsageError(str(e)) from None
+            raise click.UsageError(f"--where: {e}") from None
     if sort_key:
         if rows and sort_key not in rows[0]:
-            raise click.UsageError(f"no column '{sort_key}' (columns: {', '.join(rows[0])})")
-        rows.sort(key=lambda r: (r[sort_key] is None, r[sort_key] if r[sort_key] is not None else 0))
+            raise click.UsageError(f"--sort: no column {_shown(sort_key)} (columns: {', '.join(rows[0])})")
+        sort_rows(rows, sort_key)
     keys = [a.key for a in axes]
-    _print_rows(rows, keys, fmt)
+    to_stdout = STDOUT in (plot_path, report_path)
+    if to_stdout:  # standard output carries the file: the table's verdict goes to stderr
+        ok = sum(1 for r in rows if r["ok"])
+        click.echo(f"{len(rows)} variants: {ok} ok, {len(rows) - ok} with errors", err=True)
+    else:
+        _print_rows(rows, keys, fmt)
     if plot_path:
         try:
-            plot(rows, plot_path, s.name)
+            png = plot_png(rows, s.name)
         except ImportError:
-            click.echo(f"archcheck: --plot needs matplotlib: {install_hint('plot')}", err=True)
+            click.echo("archcheck: --plot needs matplotlib: pip install 'archcheck[plot]'", err=True)
             sys.exit(2)
-        click.echo(f"wrote {plot_path}", err=True)
+        write_output(plot_path, png, force=force, inputs=[spec])
+        if plot_path != STDOUT:
+            click.echo(f"wrote {plot_path}", err=True)
     if report_path:
         from .htmlreport import explore_page
 
-        with open(report_path, "w", encoding="utf-8") as f:
-            f.write(explore_page(rows, keys, s.name))
-        click.echo(f"wrote {report_path}", err=True)
+        write_output(report_path, explore_page(rows, keys, s.name), force=force, inputs=[spec])
+        if report_path != STDOUT:
+            click.echo(f"wrote {report_path}", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
@@ -463,16 +566,18 @@ def explain(code: str | None) -> None:
 
 
 @main.command("schema")
-@click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write to FILE instead of stdout.")
-def schema_(out: str | None) -> None:
+@click.option(
+    "-o", "--output", "out", default="-", metavar="FILE", help="Write to FILE instead of stdout ('-', the default)."
+)
+@_force_option
+def schema_(out: str, force: bool) -> None:
     """Print the JSON Schema (draft-07) of the spec format, for editor completion and validation."""
     from .jsonschema import schema_text
+    from .output import write_output
 
-    text = schema_text()
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        Path(out).write_text(text, encoding="utf-8")
+    write_output(out, schema_text(), force=force)
+    if out != "-":
+        click.echo(f"wrote {out}", err=True)
 
 
 @main.command()
@@ -489,12 +594,13 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
     from .api import check
     from .codegen import CodegenError
     from .codegen import generate as generate_source
+    from .output import check_target, write_output
     from .report import render_text
 
-    if out is not None and out != "-" and Path(out).exists() and not force:
-        click.echo(f"archcheck: {out} exists; use --force to overwrite it", err=True)
-        sys.exit(2)
-    res = check(spec, _parse_dims(dims))
+    out = "-" if out is None else out
+    values = _parse_dims(dims)
+    check_target(out, force=force, inputs=[spec])
+    res = check(spec, values)
     if not res.ok:
         click.echo(render_text(res, pretty=False, color=False, table=False), err=True)
         click.echo("archcheck: no code generated: the spec has errors", err=True)
@@ -504,11 +610,9 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
     except CodegenError as e:
         click.echo(f"archcheck: no code generated: {e}", err=True)
         sys.exit(1)
-    if out is None or out == "-":
-        click.echo(src, nl=False)
-        sys.exit(0)
-    Path(out).write_text(src, encoding="utf-8")
-    click.echo(f"wrote {out} ({res.name}, {src.count(chr(10))} lines)", err=True)
+    write_output(out, src, force=force, inputs=[spec])
+    if out != "-":
+        click.echo(f"wrote {out} ({res.name}, {src.count(chr(10))} lines)", err=True)
 
 
 @main.command()

@@ -883,9 +883,8 @@ def format_for(out: str | Path) -> str | None:
 def write(res: CheckResult, out: str | Path, depth: int | None = None, expand: bool = False) -> Path:
     """Write the diagram to ``out`` in the format its suffix names.
 
-    Without the ``dot`` binary, the DOT text is written next to ``out``
-    (``net.svg`` -> ``net.dot``) and :class:`DotNotFound` is raised with that path
-    in ``.dot_path``.
+    Without the ``dot`` binary, :class:`DotNotFound` is raised and nothing is
+    written (a ``.dot`` ``out`` needs no ``dot``).
     """
     out = Path(out)
     fmt = format_for(out)
@@ -895,12 +894,5 @@ def write(res: CheckResult, out: str | Path, depth: int | None = None, expand: b
     if fmt == "dot":
         out.write_text(dot, encoding="utf-8")
         return out
-    try:
-        data = pipe(dot, fmt)
-    except DotNotFound as e:
-        fallback = out.with_suffix(".dot")
-        fallback.write_text(dot, encoding="utf-8")
-        e.dot_path = fallback  # type: ignore[attr-defined]
-        raise
-    out.write_bytes(data)
+    out.write_bytes(pipe(dot, fmt))
     return out

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,10 @@ from .engine import CheckResult, check
 from .schema import Spec
 
 MAX_VARIANTS = 1_000_000
+MAX_DIGITS = 19  # an int in --set: up to 2**63-1, torch's largest size
+
+_INT = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also takes '٣' (and isdigit() '²')
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 class ExploreError(Exception):
@@ -43,9 +49,11 @@ def parse_values(text: str) -> list[Any]:
     if not text:
         raise ExploreError("no values given")
     if ":" in text and "," not in text:
-        parts = text.split(":")
-        if len(parts) not in (2, 3) or not all(p.strip().lstrip("-").isdigit() for p in parts):
-            raise ExploreError(f"a range is START:STOP[:STEP] of ints, got '{text}'")
+        parts = [p.strip() for p in text.split(":")]
+        if len(parts) not in (2, 3) or not all(_INT.fullmatch(p) for p in parts):
+            raise ExploreError(f"a range is START:STOP[:STEP] of ints in ASCII digits, got {_shown(text)}")
+        if any(len(p.lstrip("-")) > MAX_DIGITS for p in parts):
+            raise ExploreError(f"the range {_shown(text)} has a number beyond 2**63-1")
         start, stop = int(parts[0]), int(parts[1])
         step = int(parts[2]) if len(parts) == 3 else 1
         if step <= 0 or stop < start:
@@ -56,22 +64,26 @@ def parse_values(text: str) -> list[Any]:
     return [_scalar(v.strip()) for v in text.split(",")]
 
 
+def _shown(v: str, limit: int = 60) -> str:
+    return repr(v) if len(v) <= limit else repr(v[:limit]) + f"... ({len(v):,} characters)"
+
+
 def _scalar(v: str) -> Any:
+    """An int or float written in ASCII digits, a bool, null, or else the text itself."""
     low = v.lower()
     if low in ("true", "false"):
         return low == "true"
     if low in ("null", "none"):
         return None
-    try:
+    if _INT.fullmatch(v):
+        if len(v.lstrip("-")) > MAX_DIGITS:
+            raise ExploreError(f"the value {_shown(v)} is beyond 2**63-1")
         return int(v)
-    except ValueError:
-        pass
-    try:
+    if _FLOAT.fullmatch(v):
         f = float(v)
-        if math.isfinite(f):
-            return f
-    except ValueError:
-        pass
+        if not math.isfinite(f):
+            raise ExploreError(f"the value {_shown(v)} is not a finite number")
+        return f
     return v
 
 
@@ -114,7 +126,7 @@ def parse_axis(spec: Spec, base: CheckResult, text: str) -> Axis:
     if key in dims:
         for v in vals:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ExploreError(f"dim {key} takes ints >= 1, got {v!r}")
+                raise ExploreError(f"dim {key} takes ints >= 1 in ASCII digits, got {v!r}")
         return Axis(key, "dim", vals)
     guess = did_you_mean(key, params + dims, ignore_case=False)
     known = ", ".join(params + dims) or "none"
@@ -133,6 +145,8 @@ def combinations(axes: list[Axis], sample: int | None = None, seed: int = 0) -> 
         for combo in itertools.product(*(a.values for a in axes)):
             yield {a.key: v for a, v in zip(axes, combo)}
         return
+    if sample > MAX_VARIANTS:
+        raise ExploreError(f"--random {sample:,} is more than {MAX_VARIANTS:,} variants")
     rng = random.Random(seed)
     for idx in sorted(rng.sample(range(total), sample)):
         picked: dict[str, Any] = {}
@@ -201,9 +215,11 @@ def explore(
     progress: Any = None,
 ) -> list[dict[str, Any]]:
     """Check every variant; returns one row per variant (errors are rows, never exceptions)."""
-    combos = list(combinations(axes, sample, seed))
+    total = math.prod(len(a.values) for a in axes)
+    count = total if sample is None else min(sample, total)
+    combos = combinations(axes, sample, seed)  # a generator: the rows are kept, not the combinations too
     dims = dims or {}
-    if jobs > 1 and len(combos) >= 2000:
+    if jobs > 1 and count >= 2000:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
@@ -238,8 +254,32 @@ def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def plot(rows: list[dict[str, Any]], out: str, title: str) -> None:
-    """A params-vs-MACs scatter with the Pareto front (needs matplotlib, the `plot` extra)."""
+def cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str) -> None:
+    """Sort in place by column ``key``: numbers first (in order), then text, then missing values."""
+
+    def order(r: dict[str, Any]) -> tuple[int, float, str]:
+        v = r.get(key)
+        if v is None:
+            return (2, 0.0, "")
+        if isinstance(v, (int, float)):
+            return (0, v if v == v else math.inf, "")  # exact for ints of any size; NaN last
+        return (1, 0.0, str(v))
+
+    rows.sort(key=order)
+
+
+def plot_png(rows: list[dict[str, Any]], title: str) -> bytes:
+    """A params-vs-MACs scatter with the Pareto front, as PNG bytes (needs matplotlib, the `plot` extra)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -261,5 +301,7 @@ def plot(rows: list[dict[str, Any]], out: str, title: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    return buf.getvalue()

@@ -181,6 +181,10 @@ def compile_predicate(text: str) -> ast.Expression:
                 f"'{text}' uses {type(node).__name__}; allowed: names, numbers, strings, "
                 "+ - * // %, comparisons, and/or/not"
             )
+        if isinstance(node, ast.Constant) and not (
+            node.value is None or isinstance(node.value, (bool, int, float, str))
+        ):
+            raise ExprError(f"'{text}' uses the value {node.value!r}; allowed: numbers, strings, True/False/None")
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExprError(f"the filter has more than {MAX_NODES} parts")
     return tree
@@ -191,6 +195,12 @@ def test_predicate(tree: ast.Expression, row: dict[str, Any]) -> bool:
     return bool(_pred(tree.body, row))
 
 
+def _kind(v: Any) -> str:
+    """A value for a message: its type and a short repr."""
+    r = repr(v)
+    return f"{type(v).__name__} {r if len(r) <= 40 else r[:37] + '...'}"
+
+
 def _pred(node: ast.AST, row: dict[str, Any]) -> Any:
     if isinstance(node, ast.BoolOp):
         vals = (_pred(v, row) for v in node.values)
@@ -199,7 +209,12 @@ def _pred(node: ast.AST, row: dict[str, Any]) -> Any:
         v = _pred(node.operand, row)
         if isinstance(node.op, ast.Not):
             return not v
-        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+        if v is None:
+            return None
+        if not isinstance(v, (int, float)):
+            sign = "-" if isinstance(node.op, ast.USub) else "+"
+            raise ExprError(f"'{sign}' needs a number, got {_kind(v)}")
+        return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.Compare):
         left = _pred(node.left, row)
         for op, right_node in zip(node.ops, node.comparators):
@@ -220,10 +235,22 @@ def _pred(node: ast.AST, row: dict[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.BinOp):
+        # Numbers only, and '+' of two strings: no string repetition ("a" * 3000000000) or
+        # %-formatting ("%999999999d" % n), whose results could be gigabytes. A string can then
+        # be no longer than the filter's strings and the row's values put together.
         a, b = _pred(node.left, row), _pred(node.right, row)
         if a is None or b is None:
             return None
+        sym, fn = _BINOPS[type(node.op)]
+        if sym == "+" and isinstance(a, str) and isinstance(b, str):
+            return a + b
+        if not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+            also = " (or two strings, for '+')" if sym == "+" else ""
+            raise ExprError(f"'{sym}' needs numbers{also}, got {_kind(a)} and {_kind(b)}")
         if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
             return None
-        return _BINOPS[type(node.op)][1](a, b)
+        try:
+            return fn(a, b)
+        except (OverflowError, ValueError, ZeroDivisionError) as e:
+            raise ExprError(f"'{sym}' fails on {_kind(a)} and {_kind(b)}: {e}") from None
     raise ExprError(f"unsupported filter element {type(node).__name__}")  # pragma: no cover

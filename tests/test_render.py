@@ -201,13 +201,16 @@ def test_cli_render_unknown_suffix_is_usage_error(tmp_path):
     assert not (tmp_path / "net.jpg").exists()
 
 
-def test_cli_render_without_dot_writes_dot_and_says_how_to_install(tmp_path, monkeypatch):
+def test_cli_render_without_dot_writes_nothing_and_says_how_to_install(tmp_path, monkeypatch):
+    # issue 10: without `dot`, render writes no file the user did not name (it used to write
+    # net.dot beside net.svg); it says how to install dot and how to get the DOT source
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `dot` anywhere
     out = tmp_path / "net.svg"
     r = run_cli("render", "specs/simple_cnn.yaml", "-o", str(out))
     assert r.exit_code == 1
     assert not out.exists()
-    assert (tmp_path / "net.dot").read_text().startswith("digraph")
+    assert not (tmp_path / "net.dot").exists()
+    assert f"-o {tmp_path / 'net.dot'}" in r.output
     assert "apt-get install graphviz" in r.output and "brew install graphviz" in r.output
     # report still writes its page, without the diagram
     page = tmp_path / "r.html"
