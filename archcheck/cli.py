@@ -530,7 +530,7 @@ def types_(name: str | None) -> None:
     cls = REGISTRY.get(name)
     if cls is None:
         guess = did_you_mean(name, sorted(REGISTRY))
-        raise click.UsageError(f"unknown layer type '{name}'" + (f"; did you mean '{guess}'?" if guess else ""))
+        raise click.UsageError(f"unknown layer type {_shown(name)}" + (f"; did you mean '{guess}'?" if guess else ""))
     click.echo(f"{name}" + (f"  (torch.{cls.torch_name})" if cls.torch_name else "  (a tensor operation)"))
     doc = (cls.__doc__ or "").strip().splitlines()
     if doc and not doc[0].startswith("Base of"):

@@ -472,3 +472,15 @@ def test_spec_errors_still_exit_1_for_writers(tmp_path):
     out = tmp_path / "m.py"
     run_cli("generate", bad, "-o", out).assert_clean(codes=(1,))
     assert not out.exists()
+
+
+def test_unknown_type_name_is_shown_escaped():
+    r = run_cli("types", "\x1b[31mX\x1b[0m")
+    usage_error(r, contains="unknown layer type")
+    assert "\x1b" not in r.output and "\\x1b[31mX" in r.stderr
+
+
+def test_harness_measures_the_child_not_pytest():
+    # the child's own peak RSS: a bare CLI start is tens of MB, not pytest's few hundred
+    r = run_cli("--version").assert_clean(codes=(0,))
+    assert 5 < r.peak_mb < 150 and 0 < r.seconds < 30, r.describe()
