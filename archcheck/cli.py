@@ -53,7 +53,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             rv = self._invoke(ctx)
-        except SystemExit:
+        except (SystemExit, click.exceptions.Exit):
             _flush_stdout()  # a failed write of buffered output is reported, not lost at exit
             raise
         _flush_stdout()

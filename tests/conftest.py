@@ -85,6 +85,6 @@ def pytest_terminal_summary(terminalreporter):
 
     lines = hostile_util.report_lines()
     if lines:
-        terminalreporter.section("hostile-input runs (exit code, wall seconds, child peak RSS)")
+        terminalreporter.section("hostile-input runs (exit code, wall and CPU seconds, child peak RSS)")
         for line in lines:
             terminalreporter.write_line(line)

@@ -316,6 +316,7 @@ STDOUT_WRITERS = {
     "summary": ["summary", "{spec}"],
     "explore": ["explore", "{sweep}", "--set", "width=8,16"],
     "explain": ["explain"],
+    "help": ["explore", "--help"],
     "types": ["types"],
 }
 
