@@ -9,9 +9,9 @@ Part of the command line, not of the library (the library returns text or bytes)
 - a directory, a missing folder, a name too long, a full device, a denied permission or
   a closed pipe is a usage error (exit 2) with one line: ``archcheck: cannot write PATH: reason``;
 - a regular file is written atomically (a temporary file in the same folder, then
-  ``os.replace``), so a failure never leaves a truncated file behind. A device or FIFO
-  (``/dev/null``, ``/dev/stdout``, a named pipe) is written in place: nothing there is
-  overwritten, so ``--force`` is not needed.
+  ``os.replace``), so a failure never leaves a truncated file behind. A character device
+  or FIFO (``/dev/null``, ``/dev/stdout``, a named pipe with a reader) is written in place:
+  nothing there is overwritten, so ``--force`` is not needed; a block device never is.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def check_target(path: str, *, force: bool, inputs: Iterable[str] = ()) -> None:
                 raise CannotWrite(path, reason(e)) from None
         if stat.S_ISDIR(st.st_mode):
             raise CannotWrite(path, "it is a directory")
+        if stat.S_ISBLK(st.st_mode):  # a disk: never written, --force or not
+            raise CannotWrite(path, "it is a block device")
         if stat.S_ISREG(st.st_mode) and not force:
             raise CannotWrite(path, "it exists; use --force to overwrite it")
         return
@@ -124,14 +126,24 @@ def write_output(path: str, data: str | bytes, *, force: bool, inputs: Iterable[
         st: os.stat_result | None = os.stat(path)
     except OSError:
         st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):  # a device or FIFO: write in place
-        try:
-            with open(path, "wb") as f:
-                f.write(raw)
-        except OSError as e:
-            raise CannotWrite(path, reason(e)) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):  # a character device or FIFO: write in place
+        _write_in_place(path, raw)
         return
     _atomic_write(path, raw, None if st is None else stat.S_IMODE(st.st_mode))
+
+
+def _write_in_place(path: str, raw: bytes) -> None:
+    # O_NONBLOCK: a FIFO that no process reads is an error (ENXIO), not a wait forever
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise CannotWrite(path, "no process is reading it" if e.errno == errno.ENXIO else reason(e)) from None
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+    except OSError as e:
+        raise CannotWrite(path, reason(e)) from None
 
 
 def _atomic_write(path: str, raw: bytes, mode: int | None) -> None:

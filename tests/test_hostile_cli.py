@@ -485,3 +485,19 @@ def test_harness_measures_the_child_not_pytest():
     # the child's own peak RSS: a bare CLI start is tens of MB, not pytest's few hundred
     r = run_cli("--version").assert_clean(codes=(0,))
     assert 5 < r.peak_mb < 150 and 0 < r.seconds < 30, r.describe()
+
+
+def test_fifo_without_reader_is_an_error_not_a_hang(spec, tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    cannot_write(run_cli("generate", spec, "-o", fifo, timeout=20), str(fifo), "no process is reading it")
+
+
+def test_block_device_is_never_written(spec, tmp_path):
+    # a block-device node made here (a loop device number nothing is attached to), not a real disk
+    dev = tmp_path / "disk"
+    try:
+        os.mknod(dev, 0o600 | stat.S_IFBLK, os.makedev(7, 254))
+    except (PermissionError, OSError):
+        pytest.skip("cannot make a device node here")
+    cannot_write(run_cli("generate", spec, "-o", dev, "--force"), str(dev), "block device")
