@@ -407,14 +407,16 @@ def explore(
         sys.exit(1)
     if not sets:
         raise click.UsageError("give at least one axis with --set NAME=VALUES")
-    try:
-        axes = [parse_axis(s, base, t) for t in sets]
-        keys = [a.key for a in axes]
-        twice = sorted({k for k in keys if keys.count(k) > 1})
-        if twice:
-            raise ExploreError(f"--set {twice[0]} is given twice: give all its values in one --set")
-    except ExploreError as e:
-        raise click.UsageError(f"--set: {e}") from None
+    axes = []
+    for t in sets:
+        try:
+            axes.append(parse_axis(s, base, t))
+        except ExploreError as e:
+            raise click.UsageError(f"--set {_shown(t, 40)}: {e}") from None
+    keys = [a.key for a in axes]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise click.UsageError(f"--set {twice[0]} is given twice: give all its values in one --set")
     try:
         pred = compile_predicate(where) if where else None
     except ExprError as e:
