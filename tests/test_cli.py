@@ -233,3 +233,26 @@ def test_no_color_is_respected():
     assert "\x1b[" in forced  # an explicit --color wins, as no-color.org says
     piped = run_cli("validate", "--format", "pretty", "--color", BROKEN)
     assert "\x1b[" in piped.stdout  # --color also when piped (CI logs that show colour)
+
+
+def test_schema_to_a_file_and_to_stdout_agree(cli, tmp_path):
+    out = tmp_path / "schema.json"
+    assert cli("schema", "-o", str(out)).exit_code == 0
+    assert out.read_text(encoding="utf-8") == cli("schema").stdout == cli("schema", "-o", "-").stdout
+    r = cli("schema", "-o", str(out))  # exists: refused without --force
+    assert r.exit_code == 2 and f"cannot write {out}: it exists; use --force" in r.stderr
+    assert cli("schema", "-o", str(out), "--force").exit_code == 0
+
+
+def test_generate_never_overwrites_its_spec(cli, tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text((SPECS / "simple_cnn.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    r = cli("generate", str(spec), "-o", str(tmp_path / "." / "net.yaml"), "--force")
+    assert r.exit_code == 2 and "is the input" in r.stderr
+    assert spec.read_text(encoding="utf-8") == (SPECS / "simple_cnn.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("value", ["N=²", "N=٣", "N=" + "9" * 5000, "N=99999999999999999999"])
+def test_dim_takes_ascii_digits_up_to_int64(cli, value):
+    r = cli("validate", str(SPECS / "simple_cnn.yaml"), "--dim", value)
+    assert r.exit_code == 2 and "--dim" in r.stderr and "Traceback" not in r.output
