@@ -501,3 +501,60 @@ def test_block_device_is_never_written(spec, tmp_path):
     except (PermissionError, OSError):
         pytest.skip("cannot make a device node here")
     cannot_write(run_cli("generate", spec, "-o", dev, "--force"), str(dev), "block device")
+
+
+# ------------------------------------------------------------ --where, fuzzed in-process
+
+ROW = {
+    "width": 16,
+    "H": 28,
+    "ok": True,
+    "status": "ok",
+    "output": "[N, 10]",
+    "params": 123_456,
+    "macs": 9_876_543,
+    "memory": 40_960,
+    "pareto": False,
+    "error": "",
+}
+ROW_BAD = dict(ROW, ok=False, status="AC202", params=None, macs=None, memory=None, error="fc1: 12544 != 1568")
+
+
+def _where_exprs():
+    from hypothesis import strategies as st
+
+    atoms = st.sampled_from(
+        [*ROW, "1", "0", "-1", "1e6", "1e308", "0.5", "'a'", '"%s%s"', '"%999999999d"', "3000000000", "9" * 300, "None"]
+    )
+    ops = st.sampled_from(["+", "-", "*", "//", "%", "<", "<=", "==", "!=", " and ", " or "])
+
+    def combine(children):
+        return st.one_of(
+            st.tuples(children, ops, children).map(lambda t: f"({t[0]}{t[1]}{t[2]})"),
+            children.map(lambda c: f"-{c}"),
+            children.map(lambda c: f"not {c}"),
+        )
+
+    return st.recursive(atoms, combine, max_leaves=8)
+
+
+def test_where_fuzz_only_usage_errors_and_bounded():
+    import time
+
+    from hypothesis import HealthCheck, given, settings
+
+    from archcheck.expr import ExprError, compile_predicate, test_predicate
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_where_exprs())
+    def check(expr: str) -> None:
+        t = time.process_time()
+        try:
+            tree = compile_predicate(expr)
+            for row in (ROW, ROW_BAD):
+                assert test_predicate(tree, row) in (True, False)
+        except ExprError:
+            pass
+        assert time.process_time() - t < 1.0, expr
+
+    check()
