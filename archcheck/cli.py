@@ -337,7 +337,13 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
     help="An axis: a param (width=8,16,32), a free dim (H=28:112:28, inclusive) or PATH.FIELD (conv1.kernel_size=3,5).",
 )
 @_dim_option
-@click.option("--random", "sample", type=click.IntRange(min=1), default=None, help="Check K variants drawn at random.")
+@click.option(
+    "--random",
+    "sample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Check K variants drawn at random (K at most 1,000,000).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
 @click.option("--sort", "sort_key", default=None, help="Sort by a column (params, macs, memory, or an axis).")
 @click.option("--where", "where", default=None, help='Keep rows matching a filter, e.g. "ok and params < 1e6".')
