@@ -730,7 +730,10 @@ class _Walker:
             if out is not None and not ctx.failed:  # the dims' roles (roles.py); may warn about the layout
                 roles = layer.roles(ctx, xs, out)  # type: ignore[arg-type]
                 if roles != out.roles:
-                    out = replace(out, roles=roles)
+                    if any(out is x for x in xs):  # an input passed on as is (Identity): not ours to change
+                        out = replace(out, roles=roles)
+                    else:
+                        out.roles = roles
         except Exception as exc:  # a bug in a rule must not hide the other findings
             ctx.error("AC901", f"internal error in the {t} shape rule: {exc!r}; please report it with the spec")
             out = None
