@@ -875,7 +875,13 @@ def check(
                         f"outputs: no layer named '{nm}'",
                         hint=f"did you mean '{guess}'?" if guess else None,
                     )
-                    res.diagnostics.append(src.locate(d, ("outputs", i)))
+                    raw = src.data if isinstance(src.data, dict) else {}
+                    if isinstance(raw.get("outputs"), dict):  # outputs: {name: {shape: ...}}
+                        res.diagnostics.append(src.locate(d, ("outputs", nm), key=True))
+                    elif "outputs" not in raw and isinstance(raw.get("output"), dict):  # output: {name: ...}
+                        res.diagnostics.append(src.locate(d, ("output", "name")))
+                    else:
+                        res.diagnostics.append(src.locate(d, ("outputs", i)))
         elif last is not None:
             res.outputs[last] = env.get(last)
         _warn_dead_branches(res, env)

@@ -229,3 +229,21 @@ def test_json_schema_accepts_expect(layer):
     spec3 = {"input": {"shape": ["N", 3]}, "outputs": {"a": {"shape": ["N", 3]}}, "layers": [layer]}
     jsonschema.Draft7Validator(build_schema()).validate(spec3)
     assert run(yaml.safe_dump(spec)).ok
+
+
+def test_an_unknown_output_name_is_located_in_each_form():
+    for out, line in (
+        ("output: {name: mian, shape: [N, 10]}", 3),
+        ("outputs:\n          mian: {shape: [N, 10]}", 4),
+        ("outputs: [{name: mian, shape: [N, 10]}]", 3),
+    ):
+        res = run(
+            f"""
+        input: {{shape: [N, 64]}}
+        {out}
+        layers:
+          - {{name: main, type: Linear, out_features: 10}}
+        """
+        )
+        (d,) = errors(res)
+        assert d.code == "AC301" and d.line == line and "did you mean 'main'?" in (d.hint or ""), out
