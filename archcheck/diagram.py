@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
+
+import click
 
 from . import dims as D
 from .diagnostics import Diagnostic
@@ -91,6 +94,19 @@ INSTALL_HINT = (
     "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
     "or from https://graphviz.org/download/"
 )
+
+
+class DiagramTooLarge(click.ClickException):
+    """The diagram has more boxes or edges than ``dot`` can lay out: a usage error (exit 2).
+
+    A ClickException so that the CLI prints the message and exits 2 wherever it
+    is raised; a library caller catches it like any exception.
+    """
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"archcheck: {self.format_message()}", err=True)
 
 
 # ---------------------------------------------------------------- the plan
@@ -188,8 +204,6 @@ def _block_family(node: Node) -> str:
 
 def nominal_sizes(res: CheckResult) -> dict[str, int]:
     """Sizes for free dims in box heights: the smallest one AC306 allows (from its hint)."""
-    import re
-
     out: dict[str, int] = {}
     for d in res.diagnostics:
         if d.code == "AC306" and d.hint:
@@ -516,8 +530,48 @@ def shape_label(t: Tensor | None) -> str:
 # ---------------------------------------------------------------- DOT
 
 
+def visible(s: str) -> str:
+    """``s`` with every character that would not show as itself written as an escape.
+
+    Control characters (``\\x01``, a newline as ``\\n``), format characters such as
+    zero-width spaces and bidi overrides, separators, surrogates and non-characters
+    are shown the way Python's ``repr`` shows them, so a name always draws as
+    visible text and never breaks the XML that Graphviz parses or writes.
+    """
+    if s.isprintable():  # the common case: nothing to do (printable excludes Cc, Cf, Z*, Cs, Cn, Co)
+        return s
+    out = []
+    for ch in s:
+        if ch == " " or ch.isprintable():
+            out.append(ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        else:
+            o = ord(ch)
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    return "".join(out)
+
+
+def clip(s: str, most: int) -> str:
+    """``s`` cut to at most ``most`` characters, ending in … when cut."""
+    return s if len(s) <= most else s[: max(0, most - 1)] + "…"
+
+
 def _esc(s: str) -> str:
-    return html.escape(s, quote=True)
+    """Text for an HTML-like label (or the HTML page): visible, then HTML-escaped."""
+    return html.escape(visible(s), quote=True)
+
+
+def _html(s: str) -> str:
+    """A plain text as a DOT HTML-like label ``<...>``: the one form of label used here,
+    so no spec text is ever parsed as DOT (quotes, backslashes, ``]``) or as markup."""
+    return "<" + _esc(s) + ">"
+
+
+# Most characters of one diagnostic's message (or hint) in a note: 8 lines of 48.
+NOTE_CHARS = 8 * 48
+# Most characters of a frame's label, the title, and an edge's shape.
+LABEL_CHARS = 120
 
 
 def _wrap(s: str, width: int = 48) -> list[str]:
@@ -529,10 +583,10 @@ def _diag_lines(ds: list[Diagnostic], limit: int = 3) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     for d in ds[:limit]:
         head = f"{d.severity} {d.code}: {d.message}"
-        for i, line in enumerate(_wrap(head)):
+        for i, line in enumerate(_wrap(clip(visible(head), NOTE_CHARS))):
             lines.append((d.severity if i == 0 else "", line))
         if d.hint:
-            lines.extend(("hint", line) for line in _wrap(f"hint: {d.hint}"))
+            lines.extend(("hint", line) for line in _wrap(clip(visible(f"hint: {d.hint}"), NOTE_CHARS)))
     if len(ds) > limit:
         lines.append(("", f"… and {len(ds) - limit} more"))
     return lines
@@ -548,6 +602,7 @@ def _note_label(ds: list[Diagnostic]) -> str:
 
 def _lines(s: str, chars: int, most: int = 2) -> list[str]:
     """``s`` wrapped to ``chars`` per line, at most ``most`` lines (the last one cut with …)."""
+    s = clip(visible(s), chars * most + 1)
     out = textwrap.wrap(s.replace("[", "[ "), chars, break_long_words=True, break_on_hyphens=False) or [""]
     out = [t.replace("[ ", "[") for t in out]
     if len(out) > most:
@@ -725,7 +780,12 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     import graphviz
 
     p = plan(res, depth, expand, fold)
-    g = graphviz.Digraph(res.name)
+    check_size(p)
+    # No text from the spec is a DOT id: nodes are n0, n1, ..., frames cluster0, ...,
+    # and the graph is named by the spec's name only where that is a plain identifier.
+    ids = dot_ids(p)
+    frames = 0
+    g = graphviz.Digraph(graph_name(res.name))
     g.attr(
         rankdir="TB",
         newrank="true",
@@ -733,7 +793,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
         ranksep="0.32",
         fontname=FONT,
         fontsize="16",
-        label=_title(res),
+        label=_html(clip(_title(res), LABEL_CHARS)),
         labelloc="t",
         labeljust="l",
         bgcolor="white",
@@ -744,13 +804,14 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     notes = 0
 
     def draw(graph: Any, cl: Cluster) -> None:
-        nonlocal notes
+        nonlocal notes, frames
         for item in cl.items:
             if isinstance(item, Cluster):
-                with graph.subgraph(name=item.id) as sub:
+                frames += 1
+                with graph.subgraph(name=f"cluster{frames}") as sub:
                     worst = _worst(item.diagnostics)
                     sub.attr(
-                        label=item.label,
+                        label=_html(clip(item.label, LABEL_CHARS)),
                         labeljust="l",
                         fontsize="10",
                         style="rounded,dashed",
@@ -800,7 +861,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
             worst = _worst(b.diagnostics)
             if worst:
                 attrs.update(color=ERROR_COLOR if worst == "error" else WARNING_COLOR, penwidth="3")
-            graph.node(b.id, **attrs)
+            graph.node(ids[b.id], **attrs)
             if b.diagnostics:
                 notes += 1
                 nid = f"note{notes}"
@@ -815,10 +876,10 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
                 )
                 with graph.subgraph() as same:
                     same.attr(rank="same")
-                    same.node(b.id)
+                    same.node(ids[b.id])
                     same.node(nid)
                 graph.edge(
-                    b.id,
+                    ids[b.id],
                     nid,
                     style="dashed",
                     arrowhead="none",
@@ -844,19 +905,62 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
         c = flow(e.tensor, e.layout, p.nominal)[0] if e.tensor is not None else None
         if c:
             attrs["penwidth"] = f"{0.7 + 0.2 * math.log2(c):.1f}"
+        label = _html(" " + clip(shape_label(e.tensor), LABEL_CHARS))
         if i in up:  # laid out upwards, drawn from src to dst
-            g.edge(e.dst, e.src, label=" " + shape_label(e.tensor), dir="back", **attrs)
+            g.edge(ids[e.dst], ids[e.src], label=label, dir="back", **attrs)
         elif (e.src, e.dst) in level:
-            g.edge(e.src, e.dst, label=" " + shape_label(e.tensor), constraint="false", **attrs)
+            g.edge(ids[e.src], ids[e.dst], label=label, constraint="false", **attrs)
         else:
-            g.edge(e.src, e.dst, label=" " + shape_label(e.tensor), **attrs)
+            g.edge(ids[e.src], ids[e.dst], label=label, **attrs)
     for a, b in level:
         with g.subgraph() as same:
             same.attr(rank="same")
-            same.node(a)
-            same.node(b)
+            same.node(ids[a])
+            same.node(ids[b])
     g.node("legend", _legend(p, bool(up)), shape="box", style="rounded", color="#bbbbbb", fontsize="10")
     return g
+
+
+# What `dot` is asked to lay out, at most (measured on this project's 2-core test
+# machine with Graphviz 2.43; see check_size).
+MAX_BOXES = 100000
+MAX_EDGES = 100000
+
+
+def check_size(p: Plan) -> None:
+    """Refuse a plan too large for ``dot`` (:class:`DiagramTooLarge`, with the counts and limits)."""
+    boxes, edges = len(p.boxes) + p.clusters, len(p.edges)
+    if boxes <= MAX_BOXES and edges <= MAX_EDGES:
+        return
+    what = f"{boxes:,} boxes and frames" if boxes > MAX_BOXES else f"{edges:,} edges"
+    limit = f"{MAX_BOXES:,}" if boxes > MAX_BOXES else f"{MAX_EDGES:,}"
+    depth = "" if p.depth is None else f" at depth {p.depth}"
+    raise DiagramTooLarge(
+        f"the diagram would have {what}{depth}, more than the {limit} that Graphviz's dot can lay out; "
+        + (
+            "draw fewer with --depth (0 shows only the top-level layers and blocks)"
+            if p.depth != 0
+            else "the spec has too many top-level layers to draw (`archcheck validate` still checks it)"
+        )
+    )
+
+
+def dot_ids(p: Plan) -> dict[str, str]:
+    """The DOT node id of each box (``n0``, ``n1``, ... in drawing order), by box id."""
+    return {bid: f"n{i}" for i, bid in enumerate(p.boxes)}
+
+
+def graph_name(name: str) -> str:
+    """The DOT graph's name: the spec's name if it is a plain identifier, else a safe one.
+
+    The name shows only as the SVG's ``<title>``; the drawn title is a label.
+    """
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) and name.lower() not in _DOT_KEYWORDS:
+        return name
+    return "archcheck"
+
+
+_DOT_KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
 
 
 def to_dot(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> str:

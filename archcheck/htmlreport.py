@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from .diagnostics import Diagnostic
+from .diagram import visible
 from .engine import CheckResult, Node
 
 CSS = """
@@ -49,7 +50,8 @@ li.warning .sev { color: #c65f00; }
 
 
 def _e(s: Any) -> str:
-    return html.escape(str(s), quote=True)
+    """Text for the page: control and invisible characters shown escaped (``\\x01``), then HTML-escaped."""
+    return html.escape(visible(str(s)), quote=True)
 
 
 def _num(n: int | None) -> str:

@@ -40,12 +40,15 @@ def _texts(root: ET.Element) -> set[str]:
     return {(t.text or "").strip() for t in root.iter(SVG_NS + "text")}
 
 
-def _nodes(root: ET.Element) -> dict[str, ET.Element]:
-    """Graphviz SVG: <g class="node"><title>ID</title>...</g>, by node id."""
+def _nodes(root: ET.Element, plan: R.Plan | None = None) -> dict[str, ET.Element]:
+    """Graphviz SVG: <g class="node"><title>ID</title>...</g>, by DOT node id, or by box id
+    (the layer path) when ``plan`` is given (DOT ids are generated: n0, n1, ...)."""
+    back = {v: k for k, v in R.dot_ids(plan).items()} if plan is not None else {}
     out = {}
     for g in root.iter(SVG_NS + "g"):
         if g.get("class") == "node":
-            out[g.find(SVG_NS + "title").text] = g
+            nid = g.find(SVG_NS + "title").text
+            out[back.get(nid, nid)] = g
     return out
 
 
@@ -160,7 +163,7 @@ def test_broken_spec_highlights_the_failing_layers():
     res = check(BROKEN)
     failing = {d.path for d in res.diagnostics if d.severity == "error"}
     root = _svg(res)
-    nodes = _nodes(root)
+    nodes = _nodes(root, R.plan(res))
     assert failing <= set(nodes)
     for nid, g in nodes.items():
         stroke, width = _stroke(g)
