@@ -492,12 +492,17 @@ def box_size(t: Tensor | None, layout: str = "cf", nominal: dict[str, int] | Non
     label never widens a box past what its channels say.
     """
     c, hw = flow(t, layout, nominal)
-    width = 0.9 + 0.32 * math.log2(c) if c else 1.6
+    width = 0.9 + 0.32 * _bits(c, 32) if c else 1.6
     if t is not None and t.rank == 2:
         height = 0.75
     else:
-        height = 0.75 + 0.12 * math.log2(hw) if hw else 1.2
+        height = 0.75 + 0.12 * _bits(hw, 64) if hw else 1.2
     return round(width, 2), round(height, 2)
+
+
+def _bits(n: int, most: int) -> float:
+    """log2(n), at most ``most``: sizes grow with it, so no spec can ask for a mile-wide box."""
+    return min(math.log2(n), most) if n > 0 else 0.0
 
 
 def text_chars(width: float, size: float = 10) -> int:
@@ -515,7 +520,7 @@ def channel_color(c: int | None) -> str:
 
 def channel_bar(c: int | None) -> int:
     """The channel bar's length in points: 6 + 9 per doubling."""
-    return 6 + round(9 * math.log2(c)) if c else 0
+    return 6 + round(9 * _bits(c, 32)) if c else 0
 
 
 def shape_label(t: Tensor | None) -> str:
@@ -780,7 +785,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     import graphviz
 
     p = plan(res, depth, expand, fold)
-    check_size(p)
+    cost = check_size(p)
     # No text from the spec is a DOT id: nodes are n0, n1, ..., frames cluster0, ...,
     # and the graph is named by the spec's name only where that is a plain identifier.
     ids = dot_ids(p)
@@ -798,6 +803,10 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
         labeljust="l",
         bgcolor="white",
     )
+    if cost > BIG_LAYOUT_COST:
+        # Bound dot's network simplex (x positions) to 0.2 iterations per node: 2x faster
+        # at the limit (dense22: 5.9 s -> 2.7 s), and leaves ordinary diagrams untouched.
+        g.attr(nslimit="0.2")
     g.attr("node", fontname=FONT, fontsize="10", margin="0.06,0.03")
     g.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#666666", arrowsize="0.6")
 
@@ -904,7 +913,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
         attrs = {"style": "dashed", "color": "#aaaaaa"} if dashed else {}
         c = flow(e.tensor, e.layout, p.nominal)[0] if e.tensor is not None else None
         if c:
-            attrs["penwidth"] = f"{0.7 + 0.2 * math.log2(c):.1f}"
+            attrs["penwidth"] = f"{0.7 + 0.2 * _bits(c, 32):.1f}"
         label = _html(" " + clip(shape_label(e.tensor), LABEL_CHARS))
         if i in up:  # laid out upwards, drawn from src to dst
             g.edge(ids[e.dst], ids[e.src], label=label, dir="back", **attrs)
@@ -921,26 +930,62 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     return g
 
 
-# What `dot` is asked to lay out, at most (measured on this project's 2-core test
-# machine with Graphviz 2.43; see check_size).
-MAX_BOXES = 100000
-MAX_EDGES = 100000
+# The most work `dot` is given: boxes, frames and edge segments (see layout_cost).
+# Measured with Graphviz 2.43 on this project's 2-core test machine: dot segfaults
+# on a chain of 20,000 layers (cost ~40,000); a chain of 10,000 takes 4.4 s and
+# 150 MB; but width and long edges cost far more than length: 200 branches of 10
+# layers (cost ~4,400) take 17 s, 1,000 parallel layers then a chain of 1,000
+# (cost ~5,000) 40 s and, as PNG, 2.4 GB; 78 layers each taking all the earlier
+# ones (3,000 edges spanning up to 78 ranks, cost ~80,000) do not finish in 120 s.
+# At cost 2,000 the worst of these shapes lays out in a few seconds, and the real
+# networks here are far below it (resnet50 expanded: ~300).
+MAX_LAYOUT_COST = 1500
+# Beyond this cost, dot's x-positioning is bounded (nslimit) to keep the time down.
+BIG_LAYOUT_COST = 500
+# A PNG gets at most this many pixels (4 bytes each in cairo): 40M, 160 MB. dot
+# alone caps each side at 32,767 px, which is still 4.3 GB for a square.
+PNG_PIXELS = 40_000_000
+PNG_DPI = 96  # dot's default for bitmaps
 
 
-def check_size(p: Plan) -> None:
-    """Refuse a plan too large for ``dot`` (:class:`DiagramTooLarge`, with the counts and limits)."""
-    boxes, edges = len(p.boxes) + p.clusters, len(p.edges)
-    if boxes <= MAX_BOXES and edges <= MAX_EDGES:
-        return
-    what = f"{boxes:,} boxes and frames" if boxes > MAX_BOXES else f"{edges:,} edges"
-    limit = f"{MAX_BOXES:,}" if boxes > MAX_BOXES else f"{MAX_EDGES:,}"
+def layout_cost(p: Plan) -> int:
+    """About how many nodes ``dot`` lays out: one per box, frame and note, plus one per
+    rank each edge spans (dot routes a long edge through a virtual node on every rank
+    it crosses, and that, not the number of layers, is what makes dense graphs slow)."""
+    succ: dict[str, list[str]] = {}
+    indeg = dict.fromkeys(p.boxes, 0)
+    for e in p.edges:
+        succ.setdefault(e.src, []).append(e.dst)
+        indeg[e.dst] = indeg.get(e.dst, 0) + 1
+        indeg.setdefault(e.src, 0)
+    rank = dict.fromkeys(indeg, 0)
+    todo = [b for b, k in indeg.items() if k == 0]
+    while todo:  # longest path from the inputs: the rank dot will give each box, about
+        b = todo.pop()
+        for d in succ.get(b, ()):
+            rank[d] = max(rank[d], rank[b] + 1)
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                todo.append(d)
+    spans = sum(max(1, rank.get(e.dst, 0) - rank.get(e.src, 0)) for e in p.edges)
+    notes = sum(1 for b in p.boxes.values() if b.diagnostics)
+    return len(p.boxes) + p.clusters + notes + spans
+
+
+def check_size(p: Plan) -> int:
+    """The plan's :func:`layout_cost`; :class:`DiagramTooLarge` (with the cost and the limit) beyond the limit."""
+    cost = layout_cost(p)
+    if cost <= MAX_LAYOUT_COST:
+        return cost
     depth = "" if p.depth is None else f" at depth {p.depth}"
     raise DiagramTooLarge(
-        f"the diagram would have {what}{depth}, more than the {limit} that Graphviz's dot can lay out; "
+        f"the diagram would be too large for Graphviz's dot to lay out{depth}: {len(p.boxes):,} boxes, "
+        f"{p.clusters:,} frames and {len(p.edges):,} edges (size {cost:,}: boxes, frames, notes and the ranks "
+        f"each edge spans; the limit is {MAX_LAYOUT_COST:,}); "
         + (
-            "draw fewer with --depth (0 shows only the top-level layers and blocks)"
+            "draw fewer with --depth (--depth 0 shows only the top-level layers and blocks)"
             if p.depth != 0
-            else "the spec has too many top-level layers to draw (`archcheck validate` still checks it)"
+            else "the top level alone is too large to draw (`archcheck validate` still checks the spec)"
         )
     )
 
@@ -974,9 +1019,33 @@ def pipe(res_or_dot: CheckResult | str, fmt: str, **kw: Any) -> bytes:
 
     dot = res_or_dot if isinstance(res_or_dot, str) else to_dot(res_or_dot, **kw)
     try:
+        if fmt == "png":
+            dot = _fit_bitmap(dot)
         return bytes(graphviz.Source(dot).pipe(format=fmt))
     except graphviz.ExecutableNotFound as e:
         raise DotNotFound(INSTALL_HINT) from e
+
+
+def _fit_bitmap(dot: str) -> str:
+    """``dot`` with a lower ``dpi`` if its PNG would have more than PNG_PIXELS pixels.
+
+    Small diagrams (most) are not laid out twice: only one with more than 150
+    statements is laid out first (``-Tdot``) to read its size.
+    """
+    import graphviz
+
+    if dot.count("\n") <= 150:
+        return dot
+    laid = graphviz.Source(dot).pipe(format="dot", encoding="utf-8")
+    m = re.search(r'\bbb="([-\d.]+),([-\d.]+),([-\d.]+),([-\d.]+)"', laid)
+    if m is None:
+        return dot
+    w, h = (float(m[3]) - float(m[1])) / 72, (float(m[4]) - float(m[2])) / 72  # inches
+    if w * h * PNG_DPI**2 <= PNG_PIXELS:
+        return dot
+    dpi = max(1.0, math.sqrt(PNG_PIXELS / (w * h)))
+    head, sep, body = dot.partition("{\n")
+    return f"{head}{sep}\tdpi={dpi:.2f}\n{body}"
 
 
 def format_for(out: str | Path) -> str | None:
