@@ -246,7 +246,8 @@ def render(
 
     Exit 0 written; 1 written but the spec has errors (marked red in the
     diagram), or Graphviz's `dot` is missing (nothing is written: a .dot OUT
-    needs no `dot`); 2 usage error (OUT exists without --force, cannot be written).
+    needs no `dot`); 2 usage error (OUT exists without --force, cannot be written),
+    or a diagram too large for `dot` (draw fewer levels with --depth).
     """
     from .api import check
     from .diagram import FORMATS, DotNotFound, pipe, to_dot
@@ -300,7 +301,7 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
 
     Exit 0 written; 1 written but the spec has errors or `dot` is missing
     (the page then has no diagram); 2 usage error (OUT exists without --force,
-    cannot be written).
+    cannot be written), or a diagram too large for `dot` (use --depth).
     """
     from .api import check
     from .diagram import DotNotFound, pipe, to_dot

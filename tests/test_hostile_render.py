@@ -29,6 +29,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli as run_in_process
 from hostile_util import SPECS, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archcheck import check
 from archcheck import diagram as R
@@ -385,3 +387,33 @@ def test_png_pixels_are_bounded(monkeypatch, tmp_path):
     sw, sh = size(small)
     assert fw * fh > 200_000 >= sw * sh * 0.98, (size(full), size(small))
     assert abs(sw / sh - fw / fh) < 0.05  # scaled, not cropped
+
+
+# ---------------------------------------------------------------- fuzzing names
+
+
+@needs_dot
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(
+        alphabet=st.one_of(
+            st.sampled_from('<>"\\[]{}|;=&#\n\r\t\x00\x01\x1b\x7f\u200b\u202e\u2028 '), st.characters(codec="utf-8")
+        ),
+        max_size=40,
+    )
+)
+def test_fuzzed_names_stay_text(tmp_path, name):
+    """Any text as the spec's name and a layer type: the DOT parses back to only our statements,
+    and the SVG is well-formed XML that shows the name's first characters."""
+    spec = tmp_path / "f.yaml"
+    spec.write_text(
+        f"name: {_q(name)}\ninput: {{shape: [N, 4]}}\nlayers:\n  - {{name: fc, type: {_q(name)}}}\n", encoding="utf-8"
+    )
+    res = check(spec)
+    dot = R.to_dot(res, expand=True)
+    _assert_dot_is_ours(spec, dot)
+    root = ET.fromstring(R.pipe(dot, "svg"))
+    words = R.visible(name).split()
+    if res.name == name and words:
+        texts = "".join(t.text or "" for t in root.iter(SVG_NS + "text"))
+        assert words[0][:20] in texts, (words[0], texts)
