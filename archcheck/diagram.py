@@ -31,6 +31,7 @@ Only the ``graphviz`` Python package is needed to build the DOT text; the
 
 from __future__ import annotations
 
+import bisect
 import html
 import math
 import re
@@ -238,6 +239,8 @@ class _Planner:
                 self.loose.append(d)
         self.used: set[str] = set()
         self.clusters = 0
+        self.paths = sorted(self.by_path)  # for the paths below a container, by bisection
+        self._order = {p: i for i, p in enumerate(self.by_path)}  # first-seen order, as before
 
     def plan(self) -> Plan:
         root = Cluster("root", self.res.name)
@@ -275,12 +278,16 @@ class _Planner:
     def _take(self, path: str, prefix: bool = False, peek: bool = False) -> list[Diagnostic]:
         """The diagnostics at ``path`` (and below it with ``prefix``), marked as drawn."""
         out: list[Diagnostic] = []
-        for p in list(self.by_path):
-            if p == path or (prefix and p.startswith(path + ".")):
-                if p not in self.used:
-                    out.extend(self.by_path[p])
-                    if not peek:
-                        self.used.add(p)
+        found = [path] if path in self.by_path else []
+        if prefix:  # linear in what is found, not in every diagnostic (a spec may have 50,000)
+            lo = bisect.bisect_left(self.paths, path + ".")
+            hi = bisect.bisect_left(self.paths, path + "/")  # "/" sorts right after "."
+            found += self.paths[lo:hi]
+        for p in sorted(found, key=self._order.__getitem__):
+            if p not in self.used:
+                out.extend(self.by_path[p])
+                if not peek:
+                    self.used.add(p)
         return out
 
     @staticmethod
