@@ -19,6 +19,7 @@ time under 5 s and peak memory under 500 MB asserted by ``assert_clean``).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -34,8 +35,11 @@ from hypothesis import strategies as st
 
 from archcheck import check
 from archcheck import diagram as R
+from archcheck.htmlreport import build
 from archcheck.registry import Tensor
 
+# Examples per fuzz test: few in the suite, more for a long run (see docs/fuzzing.md).
+FUZZ_EXAMPLES = int(os.environ.get("ARCHCHECK_FUZZ_EXAMPLES", "40"))
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -307,6 +311,20 @@ def test_explore_report_holds_no_link_or_script_from_the_spec(tmp_path):
     assert "\x01" not in page and "\x1b" not in page
 
 
+def test_explore_plot_draws_the_name_as_plain_text(tmp_path):
+    """matplotlib parses $...$ as mathtext: a spec named 'Net$\\frac{a}{$x' made --plot exit 3."""
+    pytest.importorskip("matplotlib")
+    spec = _write(
+        tmp_path,
+        'name: "Net$\\\\frac{a}{$x\\x01"\ninput: {shape: [N, 4]}\nparams: {w: 3}\n'
+        "layers:\n  - {name: fc, type: Linear, out_features: $w}\n",
+    )
+    out = tmp_path / "front.png"
+    r = run_cli("explore", str(spec), "--set", "w=2,3", "--plot", str(out)).assert_clean(max_seconds=10, codes=(0, 1))
+    assert "internal error" not in r.output
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
 # ---------------------------------------------------------------- size limits
 
 
@@ -393,7 +411,7 @@ def test_png_pixels_are_bounded(monkeypatch, tmp_path):
 
 
 @needs_dot
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     name=st.text(
         alphabet=st.one_of(
@@ -404,7 +422,8 @@ def test_png_pixels_are_bounded(monkeypatch, tmp_path):
 )
 def test_fuzzed_names_stay_text(tmp_path, name):
     """Any text as the spec's name and a layer type: the DOT parses back to only our statements,
-    and the SVG is well-formed XML that shows the name's first characters."""
+    the SVG is well-formed XML that shows the name's first characters, and the HTML report
+    built around it holds no script, handler or link."""
     spec = tmp_path / "f.yaml"
     spec.write_text(
         f"name: {_q(name)}\ninput: {{shape: [N, 4]}}\nlayers:\n  - {{name: fc, type: {_q(name)}}}\n", encoding="utf-8"
@@ -417,3 +436,8 @@ def test_fuzzed_names_stay_text(tmp_path, name):
     if res.name == name and words:
         texts = "".join(t.text or "" for t in root.iter(SVG_NS + "text"))
         assert words[0][:20] in texts, (words[0], texts)
+    page = _Page()
+    page.feed(build(res, R.pipe(dot, "svg").decode("utf-8")))
+    assert not {"script", "a", "iframe", "object", "embed", "link", "img"} & set(page.tags)
+    for k, v in page.attrs:
+        assert not k.startswith("on") and "href" not in k and "javascript:" not in v.lower(), (k, v)
