@@ -570,8 +570,12 @@ def clip(s: str, most: int) -> str:
 
 
 def _esc(s: str) -> str:
-    """Text for an HTML-like label (or the HTML page): visible, then HTML-escaped."""
-    return html.escape(visible(s), quote=True)
+    """Text for an HTML-like label: visible, HTML-escaped, and backslashes doubled.
+
+    dot reads escapes even in HTML-like labels (entities decoded first): ``\\N``
+    would draw the node's id, ``\\G`` the graph's name, ``\\\\`` one backslash.
+    """
+    return html.escape(visible(s), quote=True).replace("\\", "\\\\")
 
 
 def _html(s: str) -> str:

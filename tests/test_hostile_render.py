@@ -195,6 +195,7 @@ def test_visible_escapes_what_would_not_show():
 
 # Short names (each fits one line of a box or the title) with every troublesome character.
 RENDERABLE = ["MK21\\", 'MK22"q"', "MK23<lt>", "MK24]]", "MK25\nnl", "MK26\x01\x02", "MK27{|}", "MK28&amp;"]
+RENDERABLE += ["MK29\\N\\G\\l", "MK30\\\\x"]  # dot's escapes: \N would draw the node id, \\ one backslash
 
 
 @needs_dot
