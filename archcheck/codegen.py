@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import gc
 import math
 import re
 import typing
@@ -958,4 +959,20 @@ _FORBIDDEN = {
 
 def generate(res: CheckResult) -> str:
     """The standalone PyTorch module for an ok result (raises CodegenError otherwise)."""
-    return Generator(res).source()
+    return generate_module(res)[0]
+
+
+def generate_module(res: CheckResult) -> tuple[str, str]:
+    """The module's source and its model class's name (the spec's name unless that is a name the code uses).
+
+    The cyclic GC is paused meanwhile: generating makes no cycles, and with 100,000
+    nodes alive its collections took half the time of a large spec (2.1 s -> 1.1 s CPU).
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        gen = Generator(res)
+        return gen.source(), gen.model_class
+    finally:
+        if was:
+            gc.enable()

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import dims as D
 from .api import check, load
-from .codegen import CodegenError, GeneratedCodeBug, Generator
+from .codegen import CodegenError, GeneratedCodeBug, generate_module
 from .engine import CheckResult
 from .schema import DimRange, Spec
 
@@ -31,12 +31,11 @@ MAX_SEARCH = 512
 
 def module_from_result(res: CheckResult) -> Any:
     """The generated model class's instance for an ok result."""
-    gen = Generator(res)
-    src = gen.source()
+    src, cls = generate_module(res)
     mod = types.ModuleType(f"archcheck_generated_{res.name}")
     code = compile(src, f"<archcheck generated {res.name}>", "exec")
     exec(code, mod.__dict__)  # noqa: S102 - audited generated code, see codegen.audit
-    return getattr(mod, gen.model_class)()
+    return getattr(mod, cls)()
 
 
 def build(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None) -> Any:
