@@ -167,7 +167,7 @@ def run_on_meta(torch: Any, res: CheckResult) -> tuple[Any, dict[str, Any]]:
     materialise its weights (17 GB for one 65536 x 65536 Linear).
     """
     try:
-        return _run(torch, res)
+        return _run(torch, res, "meta")
     except Exception as e:
         if _is_missing_meta_kernel(e):
             raise MetaUnsupported(
@@ -178,8 +178,10 @@ def run_on_meta(torch: Any, res: CheckResult) -> tuple[Any, dict[str, Any]]:
         raise
 
 
-def _run(torch: Any, res: CheckResult) -> tuple[Any, dict[str, Any]]:
-    model = meta_model(torch, res)
+def _run(torch: Any, res: CheckResult, device: str = "meta") -> tuple[Any, dict[str, Any]]:
+    """Build and run the model on ``device`` (verify passes only "meta"); outputs by module path."""
+    with torch.device(device):
+        model = module_from_result(res)
     model.eval()
     seen: dict[str, Any] = {}
     hooks = []
@@ -194,7 +196,7 @@ def _run(torch: Any, res: CheckResult) -> tuple[Any, dict[str, Any]]:
 
         hooks.append(m.register_forward_hook(hook))
     with torch.no_grad():
-        out = model(*_inputs(torch, res, "meta"))
+        out = model(*_inputs(torch, res, device))
     for h in hooks:
         h.remove()
     return model, {"__out__": out, **seen}

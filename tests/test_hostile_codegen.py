@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from hostile_util import Result, run_cli
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from archcheck.api import check, load
 
@@ -80,7 +82,8 @@ def test_verify_says_when_meta_cannot_run_and_does_not_use_the_cpu(monkeypatch: 
 
     calls: list[int] = []
 
-    def run(torch: Any, res: Any) -> Any:
+    def run(torch: Any, res: Any, device: str) -> Any:
+        assert device == "meta"
         calls.append(1)
         _no_meta_kernel()
 
@@ -97,7 +100,7 @@ def test_verify_reports_a_torch_error_on_meta_as_a_disagreement(monkeypatch: pyt
     pytest.importorskip("torch")
     from archcheck import verify
 
-    def run(torch: Any, res: Any) -> Any:
+    def run(torch: Any, res: Any, device: str) -> Any:
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x400 and 401x120)\nmore text")
 
     monkeypatch.setattr(verify, "_run", run)
@@ -416,3 +419,59 @@ def test_a_generated_code_bug_is_an_internal_error(monkeypatch: pytest.MonkeyPat
     r = run_in_process("generate", "specs/lenet5.yaml")
     assert r.exit_code == 3, r.output
     assert "duplicate argument 'x'" in r.output and "bug in archcheck" in r.output
+
+
+# ------------------------------------------------------------------ names drawn from what the code uses
+
+# Builtins the code calls, names of the classes it defines, the locals it picks (x, out) and their
+# renamed forms: every spec name is drawn from these, so collisions are the rule, not the exception.
+POOL = ["range", "range_", "len", "x", "out", "x_", "B", "M", "Linear", "sequential1", "fc"]
+
+
+@st.composite
+def named_specs(draw: Any) -> str:
+    def names(k: int) -> list[str]:
+        return draw(st.lists(st.sampled_from(POOL), min_size=k, max_size=k, unique=True))
+
+    model, block, inp = names(1)[0], names(1)[0], names(1)[0]
+    p1, p2 = names(2)
+    bin_ = names(1)[0]
+    inner = [n for n in names(2) if n != bin_]
+    outer = [n for n in names(2) if n != inp]
+    reps = draw(st.integers(2, 3))
+    body = [
+        f"      - {{name: {inner[0]}, type: Linear, out_features: ${p1}}}"
+        if inner
+        else "      - {type: Linear, out_features: $" + p1 + "}",
+        f"      - {{type: Sequential, repeat: {reps}, layers: [{{type: Linear, out_features: ${p2}}}]}}",
+    ]
+    if len(inner) > 1:
+        body.append(f"      - {{name: {inner[1]}, type: Linear, out_features: 4}}")
+    top = [
+        f"  - {{{'name: ' + outer[i] + ', ' if i < len(outer) else ''}type: {block}, {p1}: {3 + i}, {p2}: {5 + i}}}"
+        for i in range(2)
+    ]
+    return "\n".join(
+        [
+            f"name: {model}",
+            f"inputs: {{{inp}: {{shape: [N, 4]}}}}",
+            "blocks:",
+            f"  {block}:",
+            f"    params: {{{p1}: 1, {p2}: 1}}",
+            f"    inputs: [{bin_}]",
+            "    layers:",
+            *body,
+            "layers:",
+            *top,
+            "",
+        ]
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(named_specs())
+def test_generated_code_works_whatever_the_names(text: str) -> None:
+    res = check(load("named.yaml", text=text))
+    assume(res.ok)  # a block named like a layer type, a layer named like an input: spec errors
+    src, _ = built(text)
+    compile(src, "named.py", "exec")
