@@ -624,6 +624,89 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
         click.echo(f"wrote {out} ({res.name}, {src.count(chr(10))} lines)", err=True)
 
 
+@main.command("import")
+@click.argument("target", metavar="FILE.py:Class|package.module:Class")
+@click.option("--kwargs", "kwargs_json", default=None, metavar="JSON", help="Constructor arguments, a JSON object.")
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    metavar="[NAME=]D,D,...[:DTYPE]",
+    help="The shape of forward()'s input (N,1,28,28; a name such as N is a free dim); repeat it for several, "
+    "naming each: --input-shape tokens=N,32:long.",
+)
+@click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write the spec to FILE (- or none: stdout).")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@_dim_option
+def import_(
+    target: str, kwargs_json: str | None, input_shapes: tuple[str, ...], out: str | None, force: bool, dims: tuple[str, ...]
+) -> None:
+    """Write a PyTorch nn.Module as a spec (needs the torch extra).
+
+    This LOADS AND RUNS the model's Python code (its module, __init__, and a
+    trace of forward on the meta device), as importing it in Python would:
+    import only code you trust. The model is traced with torch.fx; torch's
+    module names are kept (same state_dict keys), repeated submodule classes
+    become blocks, and each layer carries the Python line that defines it as a
+    comment. Modules or calls archcheck cannot express are listed and nothing
+    is written. Free dims other than N need a size for the trial run (--dim H=224).
+
+    Exit 0 written; 1 the model cannot be expressed, or the written spec has
+    errors (they are shown, located in the Python source); 2 usage error.
+    """
+    from .importer import ImportFailed, check_written, import_model, parse_input_shape
+    from .report import render_text
+
+    try:
+        kwargs = json.loads(kwargs_json) if kwargs_json is not None else {}
+    except ValueError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--kwargs") from None
+    if not isinstance(kwargs, dict):
+        raise click.BadParameter("expected a JSON object such as '{\"num_classes\": 10}'", param_hint="--kwargs")
+    if not input_shapes:
+        raise click.UsageError("give the input's shape, e.g. --input-shape N,1,28,28")
+    inputs = []
+    for s in input_shapes:
+        try:
+            inputs.append(parse_input_shape(s))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--input-shape") from None
+    if out is not None and out != "-":
+        model_file = target.rpartition(":")[0]
+        if model_file and Path(model_file).exists() and Path(out).resolve() == Path(model_file).resolve():
+            raise click.UsageError(f"-o {out} is the model's own file")
+        if Path(out).exists() and not force:
+            click.echo(f"archcheck: {out} exists; use --force to overwrite it", err=True)
+            sys.exit(2)
+    try:
+        imp = import_model(target, kwargs, inputs, _parse_dims(dims))
+    except ImportFailed as e:
+        head = "cannot import" if e.code == 2 else "cannot write as a spec"
+        click.echo(f"archcheck import: {head} {target}:", err=True)
+        for p in e.problems:
+            click.echo(f"  - {p}", err=True)
+        if e.code == 1:
+            click.echo("archcheck import: nothing written", err=True)
+        sys.exit(e.code)
+    name = out if out is not None and out != "-" else "<stdout>.yaml"
+    res, problems = check_written(imp, name)
+    if problems:
+        click.echo(f"archcheck import: the spec made from {target} does not reproduce the model:", err=True)
+        for p in problems:
+            click.echo(f"  - {p}", err=True)
+        click.echo("archcheck import: nothing written (this is a bug in archcheck: please report it)", err=True)
+        sys.exit(1)
+    if out is None or out == "-":
+        click.echo(imp.text, nl=False)
+    else:
+        Path(out).write_text(imp.text, encoding="utf-8")
+        click.echo(f"wrote {out} ({res.name}, {len(res.layers)} layers)", err=True)
+    if not res.ok:
+        click.echo(render_text(res, pretty=True, color=False, table=False), err=True)
+        click.echo("archcheck import: the model has shape errors (above, with the Python lines)", err=True)
+        sys.exit(1)
+
+
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_dim_option
