@@ -639,7 +639,12 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @_dim_option
 def import_(
-    target: str, kwargs_json: str | None, input_shapes: tuple[str, ...], out: str | None, force: bool, dims: tuple[str, ...]
+    target: str,
+    kwargs_json: str | None,
+    input_shapes: tuple[str, ...],
+    out: str | None,
+    force: bool,
+    dims: tuple[str, ...],
 ) -> None:
     """Write a PyTorch nn.Module as a spec (needs the torch extra).
 

@@ -122,7 +122,8 @@ def load_class(target: str) -> tuple[Any, str | None]:
         sys.path.insert(0, folder)  # the model's sibling modules import as they would when run
         sys.modules[modname] = module
         try:
-            _user(lambda: spec.loader.exec_module(module), f"importing {mod_part}")  # type: ignore[union-attr]
+            loader = spec.loader
+            _user(lambda: loader.exec_module(module), f"importing {mod_part}")
         finally:
             if folder in sys.path:
                 sys.path.remove(folder)
@@ -142,7 +143,9 @@ def load_class(target: str) -> tuple[Any, str | None]:
         if not hasattr(obj, part):
             where = getattr(module, "__file__", mod_part)
             found = sorted(
-                n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__
+                n
+                for n, v in vars(module).items()
+                if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__
             )
             hint = f" (nn.Module classes there: {', '.join(found)})" if found else ""
             raise ImportFailed([f"{where} has no {cls_part!r}{hint}"], 2)
@@ -175,7 +178,7 @@ def _user_frame(e: BaseException) -> str:
     best = None
     for fr in traceback.extract_tb(e.__traceback__):
         f = os.path.abspath(fr.filename)
-        if f.startswith(here) or "/torch/" in f or f.startswith("<"):
+        if f.startswith((here, "<")) or "/torch/" in f:
             continue
         best = fr
     return f" (at {show_path(best.filename)}:{best.lineno})" if best is not None else ""
@@ -271,7 +274,12 @@ def _norm(v: Any) -> Any:
 
 
 def _collapsed(v: Any) -> Any:
-    if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v) and len(set(v)) == 1:
+    if (
+        isinstance(v, list)
+        and v
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        and len(set(v)) == 1
+    ):
         return v[0]
     return v
 
@@ -357,12 +365,14 @@ def module_fields(m: Any, cls: type[Layer]) -> tuple[dict[str, Any] | None, str 
 
 def _module_state(m: Any) -> Any:
     """What makes two modules the same: types, plain attributes (1 and (1, 1) alike), state_dict shapes."""
-    out = []
+    out: list[Any] = []
     for name, sub in m.named_modules():
         attrs = {
             k: _collapsed(_norm(v))
             for k, v in vars(sub).items()
-            if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str, tuple, list, type(None)))
+            if not k.startswith("_")
+            and k != "training"
+            and isinstance(v, (bool, int, float, str, tuple, list, type(None)))
         }
         out.append((name, type(sub).__name__, sorted(attrs.items(), key=lambda kv: kv[0])))
     out.append(sorted((k, tuple(v.shape)) for k, v in m.state_dict().items()))
@@ -607,8 +617,10 @@ class _Converter:
         missing = [p for p in placeholders if p not in chosen]
         if missing:
             raise ImportFailed(
-                [f"forward() takes {', '.join(placeholders)}: give a shape for {', '.join(missing)} "
-                 f"with --input-shape {missing[0]}=N,..."],
+                [
+                    f"forward() takes {', '.join(placeholders)}: give a shape for {', '.join(missing)} "
+                    f"with --input-shape {missing[0]}=N,..."
+                ],
                 2,
             )
         self.chosen = chosen
@@ -621,8 +633,10 @@ class _Converter:
         lacking = [d for d, v in base.items() if not v]
         if lacking:
             raise ImportFailed(
-                [f"give the free dim{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} a size the model accepts "
-                 f"for the trial run, e.g. --dim {lacking[0]}=224"],
+                [
+                    f"give the free dim{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} a size the model accepts "
+                    f"for the trial run, e.g. --dim {lacking[0]}=224"
+                ],
                 2,
             )
         second = {d: (v + 1 if d == "N" else 2 * v) for d, v in base.items()}
@@ -631,7 +645,9 @@ class _Converter:
                   "bool": torch.bool}  # fmt: skip
         for values in (base, second) if free else (base,):
             args = tuple(
-                torch.zeros([values[d] if isinstance(d, str) else d for d in a.shape], dtype=dtypes[a.dtype], device="meta")
+                torch.zeros(
+                    [values[d] if isinstance(d, str) else d for d in a.shape], dtype=dtypes[a.dtype], device="meta"
+                )
                 for a in chosen.values()
             )
             calls: dict[int, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {}
@@ -707,8 +723,12 @@ class _Converter:
                 f"{_one_line(str(e), 200)}){_user_frame(e)}",
             )
             return {"inputs": [], "layers": []}
-        gm = fx.GraphModule(mod, graph)
-        values = self.evaluate(gm, mod)
+        try:
+            gm = fx.GraphModule(mod, graph)
+        except Exception:  # fx cannot write the graph as Python (e.g. a module named "a\nb"): no values
+            values: list[dict[Any, Any]] = []
+        else:
+            values = self.evaluate(gm, mod)
         return _GraphConverter(self, mod, path, graph, values).convert()
 
     def evaluate(self, gm: Any, mod: Any) -> list[dict[Any, Any]]:
@@ -722,14 +742,18 @@ class _Converter:
             env: dict[Any, Any] = {}
 
             class Rec(fx.Interpreter):
+                seen: dict[Any, Any]
+
                 def run_node(self, n: Any) -> Any:
                     v = super().run_node(n)
-                    env[n] = v
+                    self.seen[n] = v
                     return v
 
+            rec = Rec(gm)
+            rec.seen = env
             try:
                 with torch.no_grad():
-                    Rec(gm).run(*args, *kwargs.values())
+                    rec.run(*args, *kwargs.values())
             except Exception:
                 out.append(env)  # the values up to the failing node
                 break
@@ -824,7 +848,10 @@ class _GraphConverter:
             elif n.op == "output":
                 output = n.args[0]
             elif n.op == "get_attr":
-                self.fail(n, f"uses the parameter or buffer self.{n.target} directly in forward(): archcheck's layers own their weights")
+                self.fail(
+                    n,
+                    f"uses the parameter or buffer self.{n.target} directly in forward(): archcheck's layers own their weights",
+                )
             elif n.op == "call_module" and any(a in self.failed for a in n.all_input_nodes):
                 self.failed.add(n)
             elif n.op == "call_module":
@@ -838,7 +865,9 @@ class _GraphConverter:
             if o in self.failed:
                 return body
             if o not in self.name_of:
-                self.c.problem(self.where, f"forward() returns {_short(o)}, which archcheck cannot express as a layer's output")
+                self.c.problem(
+                    self.where, f"forward() returns {_short(o)}, which archcheck cannot express as a layer's output"
+                )
                 return body
             names.append(self.name_of[o])
         body["outputs"] = names
@@ -882,8 +911,11 @@ class _GraphConverter:
             self.fail(n, f"self.{target} is called with arguments that are not tensors of the model: {_short(n.args)}")
             return
         if "." in target:
-            self.fail(n, f"self.{target} is an item of a {type(self.mod.get_submodule(target.rpartition('.')[0])).__name__} "
-                      "called on its own: archcheck names a module by its attribute (use nn.Sequential for a chain)")
+            self.fail(
+                n,
+                f"self.{target} is an item of a {type(self.mod.get_submodule(target.rpartition('.')[0])).__name__} "
+                "called on its own: archcheck names a module by its attribute (use nn.Sequential for a chain)",
+            )
             return
         name = target
         if target in self.called:
@@ -924,7 +956,9 @@ class _GraphConverter:
                     return
                 if not any(u.op != "call_function" or u.target is not operator.getitem for u in n.users):
                     pass
-                self.fail(n, f"item {idx} of {self.name_of.get(src)}'s output is used: archcheck keeps the first item only")
+                self.fail(
+                    n, f"item {idx} of {self.name_of.get(src)}'s output is used: archcheck keeps the first item only"
+                )
                 return
             if src in self.name_of and is_tensor:
                 self.select(n, src, idx)
@@ -946,8 +980,11 @@ class _GraphConverter:
         if op.merge:
             tensors = [a for a in n.args if a in self.name_of]
             if len(tensors) != len(n.args) or set(n.kwargs) - {"alpha"} or n.kwargs.get("alpha", 1) != 1:
-                self.fail(n, f"{_call_name(n)} with a constant operand ({_short(n.args)}) has no archcheck layer: "
-                          "Add and Multiply take tensors")
+                self.fail(
+                    n,
+                    f"{_call_name(n)} with a constant operand ({_short(n.args)}) has no archcheck layer: "
+                    "Add and Multiply take tensors",
+                )
                 return
             ins = [self.name_of[a] for a in tensors]
             self.add(n, {"type": op.type}, ins, _Converter.node_site(n), self.fresh(n.name))
@@ -960,7 +997,13 @@ class _GraphConverter:
             fields = self.bind(n, op, list(n.args[1:]))
             if fields is None:
                 return
-            self.add(n, {"type": "Concat", **fields}, [self.name_of[a] for a in seq], _Converter.node_site(n), self.fresh(n.name))
+            self.add(
+                n,
+                {"type": "Concat", **fields},
+                [self.name_of[a] for a in seq],
+                _Converter.node_site(n),
+                self.fresh(n.name),
+            )
             return
         if not n.args or n.args[0] not in self.name_of:
             self.fail(n, f"{_call_name(n)} is applied to {_short(n.args[:1])}, which is not a tensor of the model")
@@ -976,7 +1019,11 @@ class _GraphConverter:
             if shape is None:
                 return
             fields = {"shape": shape}
-        elif op.type == "Permute" and n.op == "call_method" and not (len(rest) == 1 and isinstance(rest[0], (list, tuple))):
+        elif (
+            op.type == "Permute"
+            and n.op == "call_method"
+            and not (len(rest) == 1 and isinstance(rest[0], (list, tuple)))
+        ):
             fields = self.bind(n, op, [list(rest)])  # x.permute(0, 2, 1)
         else:
             fields = self.bind(n, op, rest)
@@ -1000,7 +1047,9 @@ class _GraphConverter:
         fields: dict[str, Any] = {}
         for k, v in given.items():
             if _has_node(v):
-                self.fail(n, f"{_call_name(n)}: its argument {k} is computed in forward() ({_short(v)}), not a constant")
+                self.fail(
+                    n, f"{_call_name(n)}: its argument {k} is computed in forward() ({_short(v)}), not a constant"
+                )
                 return None
             v = _norm(v)
             if k in cls.model_fields and k not in cls.meta_fields:
@@ -1039,20 +1088,31 @@ class _GraphConverter:
                 unknown += 1
                 out.append(-1)
         if unknown and (unknown > 1 or out.count(-1) > 1):
-            self.fail(n, f"{_call_name(n)}: the sizes {_short(sizes)} depend on the input in a way archcheck's Reshape "
-                      "cannot write (one -1, or the batch dim's name first)")
+            self.fail(
+                n,
+                f"{_call_name(n)}: the sizes {_short(sizes)} depend on the input in a way archcheck's Reshape "
+                "cannot write (one -1, or the batch dim's name first)",
+            )
             return None
         return out
 
     def select(self, n: Any, src: Any, idx: Any) -> None:
         items = list(idx) if isinstance(idx, tuple) else [idx]
         ints = [(i, v) for i, v in enumerate(items) if isinstance(v, int) and not isinstance(v, bool)]
-        rest_ok = all(v == slice(None) for i, v in enumerate(items) if not (isinstance(v, int) and not isinstance(v, bool)))
+        rest_ok = all(
+            v == slice(None) for i, v in enumerate(items) if not (isinstance(v, int) and not isinstance(v, bool))
+        )
         if len(ints) != 1 or not rest_ok or Ellipsis in items:
             self.fail(n, f"indexing with {_short(idx)} has no archcheck layer (Select takes one int index, x[:, i])")
             return
         dim, index = ints[0]
-        self.add(n, {"type": "Select", "dim": dim, "index": index}, [self.name_of[src]], _Converter.node_site(n), self.fresh(n.name))
+        self.add(
+            n,
+            {"type": "Select", "dim": dim, "index": index},
+            [self.name_of[src]],
+            _Converter.node_site(n),
+            self.fresh(n.name),
+        )
 
 
 def _static_tensor(n: Any) -> bool:
@@ -1160,10 +1220,15 @@ def _entry_for_module(self: _Converter, m: Any, path: str, n_inputs: int = 1) ->
     body = self.trace(m, path)
     if len(body.get("outputs", [])) != 1:
         if body.get("layers"):
-            self.problem(path, f"{type(m).__name__}.forward returns {len(body.get('outputs', []))} values: a block has one output")
+            self.problem(
+                path,
+                f"{type(m).__name__}.forward returns {len(body.get('outputs', []))} values: a block has one output",
+            )
         return None
     if len(body["inputs"]) != n_inputs:
-        self.problem(path, f"{type(m).__name__}.forward takes {len(body['inputs'])} inputs but is called with {n_inputs}")
+        self.problem(
+            path, f"{type(m).__name__}.forward takes {len(body['inputs'])} inputs but is called with {n_inputs}"
+        )
         return None
     entry: dict[str, Any] = {"type": None}
     self.instances.append(_Instance(type(m), path, m, body, [entry]))
@@ -1174,8 +1239,6 @@ def _own_forward(m: Any) -> bool:
     import torch.nn as nn
 
     return type(m).forward is not nn.Module.forward
-
-
 
 
 # ------------------------------------------------------------------ blocks
@@ -1280,7 +1343,9 @@ def make_blocks(conv: _Converter) -> dict[str, dict[str, Any]]:
                     bdef["output"] = out
                 bdef["layers"] = body["layers"]
                 if not body["layers"]:
-                    conv.problem(group[0].path, f"{cls.__name__}.forward returns its input unchanged: write nn.Identity")
+                    conv.problem(
+                        group[0].path, f"{cls.__name__}.forward returns its input unchanged: write nn.Identity"
+                    )
                 blocks[name] = bdef
                 for inst in group:
                     inst.block = name
@@ -1309,7 +1374,12 @@ def _block_name(base: str, vi: int, group: list[_Instance], variants: list[list[
 
 
 def _param_name(
-    conv: _Converter, pos: tuple[Any, ...], vec: list[Any], group: list[_Instance], params: dict[str, Any], body: dict[str, Any]
+    conv: _Converter,
+    pos: tuple[Any, ...],
+    vec: list[Any],
+    group: list[_Instance],
+    params: dict[str, Any],
+    body: dict[str, Any],
 ) -> str:
     """A block param's name: the __init__ argument with these values, else the field's name."""
     args = [conv.made.get(id(i.module), _Made()).args for i in group]
@@ -1452,7 +1522,9 @@ def import_model(
     blocks = make_blocks(conv)
     if conv.problems:
         raise ImportFailed(conv.problems)
-    data: dict[str, Any] = {"name": cls.__name__ if name_problem(cls.__name__) is None or cls.__name__[0].isupper() else "Model"}
+    data: dict[str, Any] = {
+        "name": cls.__name__ if name_problem(cls.__name__) is None or cls.__name__[0].isupper() else "Model"
+    }
     if not cls.__name__.isidentifier():
         data["name"] = "Model"
     ins = {}
@@ -1468,7 +1540,7 @@ def import_model(
             only["name"] = names[0]
         data["input"] = only
     else:
-        data["inputs"] = {n: v for n, v in zip(names, ins.values())}
+        data["inputs"] = dict(zip(names, ins.values()))
     outs = body["outputs"]
     last = body["layers"][-1]["name"] if body["layers"] else None
     if outs != [last]:
@@ -1525,6 +1597,7 @@ def check_written(imp: Imported, filename: str) -> tuple[Any, list[str]]:
         problems.append(f"the spec checks ok, but {imp.run_error}")
         return res, problems
     # Compare with the model: module output shapes (meta device) and the state_dict.
+    sym = res
     res = check(spec, imp.input_values[0] if imp.input_values else None)
     with torch.device("meta"):
         built = module_from_result(res)
@@ -1540,8 +1613,8 @@ def check_written(imp: Imported, filename: str) -> tuple[Any, list[str]]:
             + (f"; extra {', '.join(extra)}" if extra else "")
             + (f"; other shapes for {', '.join(shape)}" if shape else "")
         )
-    static = {n.path: n.output.shape for n in res.layers if n.output is not None}
-    shapes: dict[str, tuple[int, ...]] = {}
+    static: dict[str, Any] = {n.path: n.output.shape for n in res.layers if n.output is not None}
+    shapes: dict[str, Any] = {}
 
     def hook(m: Any, a: Any, out: Any, name: str = "") -> None:
         if isinstance(out, torch.Tensor):
@@ -1559,9 +1632,9 @@ def check_written(imp: Imported, filename: str) -> tuple[Any, list[str]]:
         for h in handles:
             h.remove()
     for path, shape in shapes.items():
-        if path in static and tuple(static[path]) != shape:
+        if path in static and list(static[path]) != list(shape):
             problems.append(f"{path}: archcheck's output shape {list(static[path])} differs from torch's {list(shape)}")
-    return res, problems
+    return sym, problems
 
 
 def _inputs_for(res: Any, values: dict[str, int]) -> list[Any]:

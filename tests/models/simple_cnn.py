@@ -1,12 +1,12 @@
 """The seed tutorial's SimpleCNN (shared/seed/simple_cnn_tutorial.txt), written exactly as there."""
 
-import torch
 import torch.nn as nn
-import torch.nn.functional as F # Often contains activation functions and other utilities
+import torch.nn.functional as F  # Often contains activation functions and other utilities
+
 
 class SimpleCNN(nn.Module):
     def __init__(self):
-        super(SimpleCNN, self).__init__()
+        super().__init__()
         # Layer definitions
         # Convolutional Layer 1
         self.conv1 = nn.Conv2d(in_channels=1, out_channels=16, kernel_size=5, stride=1, padding=2)
@@ -22,7 +22,7 @@ class SimpleCNN(nn.Module):
         # -> Conv2 (padding=2) -> 14x14 -> Pool2 (stride=2) -> 7x7
         # So, the flattened size is 32 channels * 7 height * 7 width = 1568
         self.fc1 = nn.Linear(in_features=32 * 7 * 7, out_features=128)
-        self.fc2 = nn.Linear(in_features=128, out_features=10) # Output for 10 classes
+        self.fc2 = nn.Linear(in_features=128, out_features=10)  # Output for 10 classes
 
     def forward(self, x):
         # Define the data flow through the layers
