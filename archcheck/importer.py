@@ -241,18 +241,17 @@ def _record_construction(made: dict[int, _Made]) -> Iterator[None]:
 
 
 def instantiate(cls: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[int, _Made]]:
-    """``cls(**kwargs)`` on the meta device (no memory for weights), with construction sites."""
+    """``cls(**kwargs)`` on the meta device (no memory for weights, never the CPU), with construction sites."""
     import torch
 
     made: dict[int, _Made] = {}
+
+    def make() -> Any:
+        with torch.device("meta"):
+            return cls(**kwargs)
+
     with _record_construction(made):
-        try:
-            with torch.device("meta"):
-                model = cls(**kwargs)
-        except Exception:
-            made.clear()
-            model = _user(lambda: cls(**kwargs), f"{cls.__name__}(**{kwargs!r})")
-            model = model.to("meta")
+        model = _user(make, f"{cls.__name__}(**{kwargs!r}) on the meta device")
     return model.eval(), made
 
 
