@@ -716,12 +716,11 @@ class _Converter:
         try:
             graph = tracer.trace(mod, concrete_args=concrete or None)
         except Exception as e:
-            self.problem(
-                where,
+            reason = (
                 f"{type(mod).__name__}.forward cannot be traced by torch.fx ({type(e).__name__}: "
-                f"{_one_line(str(e), 200)}){_user_frame(e)}",
+                f"{_one_line(str(e), 200)}){_user_frame(e)}"
             )
-            return {"inputs": [], "layers": []}
+            return self.trace_by_hooks(mod, path, reason)
         try:
             gm = fx.GraphModule(mod, graph)
         except Exception:  # fx cannot write the graph as Python (e.g. a module named "a\nb"): no values
@@ -729,6 +728,130 @@ class _Converter:
         else:
             values = self.evaluate(gm, mod)
         return _GraphConverter(self, mod, path, graph, values).convert()
+
+    def trace_by_hooks(self, mod: Any, path: str, reason: str) -> dict[str, Any]:
+        """Where torch.fx fails (control flow on shapes, say): a meta-device run with forward hooks.
+
+        The children's calls are wired by tensor identity. That is exact only when
+        ``forward`` computes nothing itself between its modules, so any torch
+        operation outside the children (seen by a TorchFunctionMode) fails the
+        import with the fx error and the operations' names.
+        """
+        import torch
+        from torch.overrides import TorchFunctionMode
+
+        where = path or type(mod).__name__
+        calls = self.calls.get(id(mod), [])
+        if not calls:
+            self.problem(where, reason)
+            return {"inputs": [], "layers": []}
+        args, kwargs = calls[0]
+        depth = [0]
+        ops: list[str] = []
+        seen: list[tuple[str, Any, list[Any], Any]] = []
+        harmless = {"size", "dim", "__get__", "numel", "__len__", "ndimension"}
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func: Any, types: Any, a: Any = (), kw: Any = None) -> Any:
+                if depth[0] == 0:
+                    name = getattr(func, "__name__", str(func))
+                    if name not in harmless and name not in ops:
+                        ops.append(name)
+                return func(*a, **(kw or {}))
+
+        def pre(m: Any, a: Any, name: str = "") -> None:
+            if depth[0] == 0:
+                seen.append((name, m, [x for x in a if isinstance(x, torch.Tensor)], None))
+            depth[0] += 1
+
+        def post(m: Any, a: Any, out: Any, name: str = "") -> None:
+            depth[0] -= 1
+            if depth[0] == 0:
+                for i in range(len(seen) - 1, -1, -1):
+                    if seen[i][1] is m and seen[i][3] is None:
+                        seen[i] = (seen[i][0], m, seen[i][2], out)
+                        break
+
+        handles = []
+        for name, child in mod.named_children():
+            handles.append(child.register_forward_pre_hook(lambda m, a, name=name: pre(m, a, name)))
+            handles.append(child.register_forward_hook(lambda m, a, o, name=name: post(m, a, o, name)))
+        try:
+            with torch.no_grad(), Mode():
+                result = mod(*args, **kwargs)
+        except Exception as e:
+            self.problem(where, f"{reason}; running it raised {type(e).__name__}: {_one_line(str(e), 120)}")
+            return {"inputs": [], "layers": []}
+        finally:
+            for h in handles:
+                h.remove()
+        if ops:
+            self.problem(
+                where,
+                f"{reason}; and a run shows operations in forward() between its modules "
+                f"({', '.join(ops[:8])}) that module hooks cannot place",
+            )
+            return {"inputs": [], "layers": []}
+        params = [
+            p.name
+            for p in inspect.signature(mod.forward).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ][: len(args)]
+        producer: dict[int, str] = {}
+        inputs: list[str] = []
+        for pname, a in zip(params, args):
+            if isinstance(a, torch.Tensor):
+                producer[id(a)] = pname
+                inputs.append(pname)
+        layers: list[dict[str, Any]] = []
+        prefix = path + "." if path else ""
+        last = inputs[0] if inputs else None
+        used: set[str] = set()
+        taken = set(dict(mod.named_children())) | set(inputs)
+        for name, child, ins, out in seen:
+            if any(id(x) not in producer for x in ins):
+                self.problem(where, f"{reason}; and self.{name}'s input is not the output of a module or an input")
+                return {"inputs": inputs, "layers": []}
+            in_names = [producer[id(x)] for x in ins]
+            lname = name
+            if name in used:
+                if any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
+                    self.problem(
+                        where, f"self.{name} is called twice: shared weights cannot be written as archcheck layers"
+                    )
+                    return {"inputs": inputs, "layers": []}
+                i = 2
+                while f"{name}_{i}" in taken:
+                    i += 1
+                lname = f"{name}_{i}"
+                taken.add(lname)
+            elif name_problem(name) is not None:
+                self.problem(where, f"the module name {name!r} cannot be a spec layer name ({name_problem(name)})")
+                return {"inputs": inputs, "layers": []}
+            used.add(name)
+            entry = self.entry_for_module(child, prefix + lname, n_inputs=len(in_names))
+            if entry is None:
+                return {"inputs": inputs, "layers": []}
+            new = {"name": lname, **entry}
+            self.rebind(entry, new)
+            if not (len(in_names) == 1 and in_names[0] == last):
+                new["inputs"] = in_names
+            site = self.module_site(child)
+            if site:
+                new[_SITE] = site
+                self.sites[prefix + lname] = site
+            layers.append(new)
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if not isinstance(first, torch.Tensor):
+                self.problem(where, f"self.{name} returns {type(out).__name__}, not a tensor")
+                return {"inputs": inputs, "layers": []}
+            producer[id(first)] = lname
+            last = lname
+        res = result if isinstance(result, (tuple, list)) else [result]
+        if not all(isinstance(r, torch.Tensor) and id(r) in producer for r in res):
+            self.problem(where, f"{reason}; and forward() returns something that is not a module's output")
+            return {"inputs": inputs, "layers": []}
+        return {"inputs": inputs, "layers": layers, "outputs": [producer[id(r)] for r in res]}
 
     def evaluate(self, gm: Any, mod: Any) -> list[dict[Any, Any]]:
         """Each node's value in each trial run (meta tensors, ints for sizes)."""

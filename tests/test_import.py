@@ -287,3 +287,30 @@ def test_resnet18_blocks_have_params_named_after_init_arguments() -> None:
     down = next(e for e in blocks["BasicBlock_downsample"]["layers"] if e["name"] == "downsample")
     assert down["type"] == "Sequential" and down["inputs"] == ["x"]
     assert {"name": "layer1", "type": "BasicBlock", "inplanes": 64, "repeat": 2} == imp.data["layers"][4]
+
+
+# ---------------------------------------------------------------- where torch.fx cannot trace: forward hooks
+
+
+def test_control_flow_on_shapes_falls_back_to_hooks() -> None:
+    src = MODELS / "shape_checks.py"
+    imp, res = _import(f"{src}:Net", "N,3,H,W", dims={"H": 32, "W": 32})
+    assert res.ok
+    assert imp.data["blocks"]["Stage"]["params"] == {"cin": None, "cout": None}
+    assert [(e["name"], e["type"]) for e in imp.data["layers"]] == [
+        ("s1", "Stage"),
+        ("s2", "Stage"),
+        ("pool", "AdaptiveAvgPool2d"),
+        ("flat", "Flatten"),
+        ("fc", "Linear"),
+    ]
+    assert imp.sites["s2.conv"].endswith(f"shape_checks.py:{_line_of(src, 'self.conv = ')}")
+
+
+def test_hooks_do_not_guess_what_forward_computes(tmp_path: Path) -> None:
+    src = (MODELS / "shape_checks.py").read_text()
+    (tmp_path / "m.py").write_text(src.replace("return self.act(self.conv(x))", "return self.act(self.conv(x)) * 2"))
+    r = run_cli("import", "m.py:Net", "--input-shape", "N,3,32,32", "-o", "s.yaml", cwd=tmp_path)
+    assert r.exit_code == 1, r.output
+    assert "cannot be traced by torch.fx" in r.stderr and "(mul)" in r.stderr
+    assert not (tmp_path / "s.yaml").exists()
