@@ -660,6 +660,7 @@ def import_(
     errors (they are shown, located in the Python source); 2 usage error.
     """
     from .importer import ImportFailed, check_written, import_model, parse_input_shape
+    from .output import check_target, write_output
     from .report import render_text
 
     try:
@@ -676,13 +677,9 @@ def import_(
             inputs.append(parse_input_shape(s))
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--input-shape") from None
-    if out is not None and out != "-":
-        model_file = target.rpartition(":")[0]
-        if model_file and Path(model_file).exists() and Path(out).resolve() == Path(model_file).resolve():
-            raise click.UsageError(f"-o {out} is the model's own file")
-        if Path(out).exists() and not force:
-            click.echo(f"archcheck: {out} exists; use --force to overwrite it", err=True)
-            sys.exit(2)
+    out = "-" if out is None else out
+    model_file = target.rpartition(":")[0]
+    check_target(out, force=force, inputs=[model_file] if model_file.endswith(".py") else [])
     try:
         imp = import_model(target, kwargs, inputs, _parse_dims(dims))
     except ImportFailed as e:
@@ -693,18 +690,15 @@ def import_(
         if e.code == 1:
             click.echo("archcheck import: nothing written", err=True)
         sys.exit(e.code)
-    name = out if out is not None and out != "-" else "<stdout>.yaml"
-    res, problems = check_written(imp, name)
+    res, problems = check_written(imp, out if out != "-" else "<stdout>.yaml")
     if problems:
         click.echo(f"archcheck import: the spec made from {target} does not reproduce the model:", err=True)
         for p in problems:
             click.echo(f"  - {p}", err=True)
         click.echo("archcheck import: nothing written (this is a bug in archcheck: please report it)", err=True)
         sys.exit(1)
-    if out is None or out == "-":
-        click.echo(imp.text, nl=False)
-    else:
-        Path(out).write_text(imp.text, encoding="utf-8")
+    write_output(out, imp.text, force=force, inputs=[imp.file] if imp.file else [])
+    if out != "-":
         click.echo(f"wrote {out} ({res.name}, {len(res.layers)} layers)", err=True)
     if not res.ok:
         click.echo(render_text(res, pretty=True, color=False, table=False), err=True)

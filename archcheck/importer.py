@@ -130,14 +130,19 @@ def load_class(target: str) -> tuple[Any, str | None]:
     else:
         if not all(p.isidentifier() for p in mod_part.split(".")):
             raise ImportFailed([f"{mod_part!r} is not a module name (or give a path ending in .py)"], 2)
-        if os.getcwd() not in sys.path and "" not in sys.path:
-            sys.path.insert(0, os.getcwd())
+        cwd = os.getcwd()
+        added = cwd not in sys.path and "" not in sys.path
+        if added:  # as `python -m` would: the current directory first
+            sys.path.insert(0, cwd)
         try:
             module = _user(lambda: importlib.import_module(mod_part), f"importing {mod_part}")
         except ImportFailed as e:
             if f"No module named '{mod_part.split('.')[0]}'" in str(e):
                 raise ImportFailed([f"no module named {mod_part!r} (is it installed, or on PYTHONPATH?)"], 2) from e
             raise
+        finally:
+            if added and cwd in sys.path:
+                sys.path.remove(cwd)
     obj: Any = module
     for part in cls_part.split("."):
         if not hasattr(obj, part):
@@ -556,6 +561,7 @@ class Imported:
     model: Any
     input_values: list[dict[str, int]]  # the free dims' values of the trial runs
     run_error: str | None = None  # torch's error running the model, if it has one
+    file: str | None = None  # the model's Python file
 
 
 class _Converter:
@@ -1635,7 +1641,7 @@ def import_model(
     """
     import torch  # noqa: F401 - the torch extra is needed: a clear message when it is missing
 
-    cls, _file = load_class(target)
+    cls, file = load_class(target)
     model, made = _user(lambda: instantiate(cls, kwargs or {}), f"{cls.__name__}(**{kwargs or {}!r})")
     conv = _Converter(model, made, list(inputs or []), dict(dims or {}))
     body = conv.convert_root()
@@ -1679,7 +1685,7 @@ def import_model(
         text = to_yaml(data, header)
     except ValueError as e:
         raise ImportFailed([f"a value cannot be written in a spec: {e}"]) from e
-    return Imported(text, _strip(data), conv.sites, model, conv.runs, conv.run_error)
+    return Imported(text, _strip(data), conv.sites, model, conv.runs, conv.run_error, file)
 
 
 def _drop_names(data: dict[str, Any]) -> dict[str, Any]:

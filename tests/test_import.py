@@ -118,11 +118,24 @@ def test_cli_writes_stdout_and_refuses_to_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "s.yaml"
     out.write_text("keep")
     r = run_cli("import", target, "--input-shape", "N,1,28,28", "-o", str(out))
-    assert r.exit_code == 2 and "--force" in r.stderr and out.read_text() == "keep"
+    assert r.exit_code == 2 and "use --force" in r.stderr and out.read_text() == "keep"
     r = run_cli("import", target, "--input-shape", "N,1,28,28", "-o", str(out), "--force")
     assert r.exit_code == 0 and archcheck.check(out).ok
     r = run_cli("import", target, "--input-shape", "N,1,28,28", "-o", str(MODELS / "simple_cnn.py"), "--force")
-    assert r.exit_code == 2 and "model's own file" in r.stderr
+    assert r.exit_code == 2 and "it is the input" in r.stderr
+    (tmp_path / "pkg_for_import_test.py").write_text((MODELS / "simple_cnn.py").read_text())
+    r = run_cli(
+        "import",
+        "pkg_for_import_test:SimpleCNN",
+        "--input-shape",
+        "N,1,28,28",
+        "-o",
+        "pkg_for_import_test.py",
+        "--force",
+        cwd=tmp_path,
+    )
+    assert r.exit_code == 2 and "it is the input" in r.stderr, r.output  # a module target's file too
+    assert "class SimpleCNN" in (tmp_path / "pkg_for_import_test.py").read_text()
 
 
 @pytest.mark.parametrize(
