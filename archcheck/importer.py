@@ -1082,8 +1082,8 @@ class _GraphConverter:
                 if idx == 0:
                     self.name_of[n] = self.name_of[src]
                     return
-                if not any(u.op != "call_function" or u.target is not operator.getitem for u in n.users):
-                    pass
+                if not n.users:
+                    return  # `out, _ = self.lstm(x)`: the state is not used
                 self.fail(
                     n, f"item {idx} of {self.name_of.get(src)}'s output is used: archcheck keeps the first item only"
                 )
@@ -1239,7 +1239,7 @@ class _GraphConverter:
             {"type": "Select", "dim": dim, "index": index},
             [self.name_of[src]],
             _Converter.node_site(n),
-            self.fresh(n.name),
+            self.fresh("select"),
         )
 
 

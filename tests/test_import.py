@@ -327,3 +327,27 @@ def test_hooks_do_not_guess_what_forward_computes(tmp_path: Path) -> None:
     assert r.exit_code == 1, r.output
     assert "cannot be traced by torch.fx" in r.stderr and "(mul)" in r.stderr
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_functional_calls_and_tensor_methods_become_layers() -> None:
+    imp, res = _import(f"{MODELS / 'functional.py'}:V", "N,3,16,16", n_cls=5)
+    assert res.ok  # and check_written compared every module's output shape with torch's
+    assert [(e["name"], e["type"]) for e in imp.data["layers"]] == [
+        ("conv", "Conv2d"),
+        ("relu", "ReLU"),
+        ("max_pool2d", "MaxPool2d"),
+        ("view", "Reshape"),
+        ("permute", "Permute"),
+        ("lstm", "LSTM"),
+        ("select", "Select"),
+        ("mean", "Mean"),
+        ("cat", "Concat"),
+        ("head", "Linear"),
+        ("softmax", "Softmax"),
+    ]
+    by = {e["name"]: e for e in imp.data["layers"]}
+    assert by["view"]["shape"] == ["N", 8, -1]  # x.size(0) is the batch dim
+    assert by["conv"]["padding"] == "same"
+    assert (by["select"]["dim"], by["select"]["index"]) == (1, -1)
+    assert by["cat"]["inputs"] == ["select", "mean"] and by["head"]["inputs"] == ["select"]
+    assert [t.shape for t in res.outputs.values()] == [("N", 5)]
