@@ -1,5 +1,6 @@
 """The seed tutorial's SimpleCNN (shared/seed/simple_cnn_tutorial.txt), written exactly as there."""
 
+import torch  # noqa: F401 - as in the tutorial
 import torch.nn as nn
 import torch.nn.functional as F  # Often contains activation functions and other utilities
 
