@@ -42,6 +42,23 @@ def _shown(v: str, limit: int = 60) -> str:
     return repr(v) if len(v) <= limit else repr(v[:limit]) + f"... ({len(v):,} characters)"
 
 
+class _SpecPath(click.Path):
+    """An existing spec file: a directory, FIFO or device is a usage error (exit 2), never read (a FIFO blocks)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        from .loader import not_a_file
+
+        what = not_a_file(str(path))
+        if what is not None:
+            from .diagnostics import escape
+
+            self.fail(f"{escape(str(path))} is {what}, not a spec file", param, ctx)
+        return path
+
+
+_SPEC = _SpecPath(exists=True, dir_okay=False)
+
 _dim_option = click.option(
     "--dim", "dims", multiple=True, metavar="NAME=INT", help="Give a free dim a value, e.g. --dim N=4 --dim H=224."
 )
@@ -125,7 +142,7 @@ def main(debug: bool) -> None:
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("specs", nargs=-1, required=True, type=_SpecPath(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--format",
     "fmt",
@@ -220,7 +237,7 @@ def _with(options: list[Any]) -> Any:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.argument("spec", type=_SPEC)
 @click.option(
     "-o",
     "--output",
@@ -289,7 +306,7 @@ def render(
 
 
 @main.command()
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.argument("spec", type=_SPEC)
 @click.option(
     "-o", "--output", "out", required=True, metavar="OUT.html", help="The HTML file to write ('-': standard output)."
 )
@@ -329,7 +346,7 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
 
 
 @main.command()
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.argument("spec", type=_SPEC)
 @click.option(
     "--set",
     "sets",
@@ -590,7 +607,7 @@ def schema_(out: str, force: bool) -> None:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.argument("spec", type=_SPEC)
 @click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @_dim_option
@@ -707,7 +724,7 @@ def import_(
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, type=_SPEC)
 @_dim_option
 def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     """Build SPECS with torch, run them (meta device) and compare with archcheck.
@@ -734,7 +751,7 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+@click.argument("spec", type=_SPEC)
 @_dim_option
 @click.option(
     "--depth",

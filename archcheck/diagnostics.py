@@ -10,6 +10,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .text import escape, shown, skeleton
+
+__all__ = ["escape"]  # re-exported: the one function that makes spec text safe to print
+
 Severity = Literal["error", "warning", "note"]
 
 
@@ -28,6 +32,8 @@ _CODES = [
     Code("AC004", "duplicate-key", "a mapping has the same key twice"),
     Code("AC005", "too-large", "the file or its expansion exceeds archcheck's limits"),
     Code("AC006", "empty-spec", "the file holds no spec"),
+    Code("AC007", "yaml11-number", "a plain number YAML 1.1 reads otherwise than YAML 1.2 (010, 1:30, 0b101, 1_000)"),
+    Code("AC008", "yaml11-bool", "yes/no/on/off, a boolean in YAML 1.1 but a string in YAML 1.2"),
     # 1xx: the schema
     Code("AC101", "unknown-field", "a field that the layer type (or spec) does not have"),
     Code("AC102", "unknown-type", "a layer type that archcheck does not know"),
@@ -115,6 +121,17 @@ class Diagnostic:
     # a machine-applicable fix: the value the located field should have ({"field": "in_features", "value": 1568})
     fix: dict[str, Any] | None = None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Text from the spec or the command line is escaped (and its invisible and look-alike
+        # characters named) once, here, so that every output format shows the same safe text.
+        if name in ("message", "hint") and isinstance(value, str):
+            value = shown(value)
+        elif name == "path" and isinstance(value, str):
+            value = escape(value)
+        elif name == "notes" and isinstance(value, list):
+            value = [shown(n) if isinstance(n, str) else n for n in value]
+        object.__setattr__(self, name, value)
+
     @property
     def name(self) -> str:
         return CODES[self.code].name
@@ -141,7 +158,11 @@ class Diagnostic:
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...], *, ignore_case: bool = True) -> str | None:
-    """The closest of ``choices`` to ``word``, if any is close enough."""
+    """The closest of ``choices`` to ``word``, if any is close enough.
+
+    ``word`` is compared as it looks: a zero-width space dropped, a Cyrillic 'С' read as 'C'.
+    """
+    word = skeleton(word)
     if ignore_case:
         lowered = {c.lower(): c for c in choices}
         if word.lower() in lowered:
@@ -160,10 +181,10 @@ _BOLD, _BLUE, _RESET = "\033[1m", "\033[1;34m", "\033[0m"
 
 def render_short(d: Diagnostic) -> str:
     """One line, as pyflakes and ruff print when piped."""
-    where = f"{d.file or '<spec>'}:{d.line or 0}:{d.column or 0}"
-    path = f" [{d.path}]" if d.path else ""
-    hint = f" (hint: {d.hint})" if d.hint else ""
-    return f"{where}: {d.severity} {d.code}{path} {d.message}{hint}"
+    where = f"{escape(d.file or '<spec>')}:{d.line or 0}:{d.column or 0}"
+    path = f" [{escape(d.path)}]" if d.path else ""
+    hint = f" (hint: {escape(d.hint)})" if d.hint else ""
+    return f"{where}: {d.severity} {d.code}{path} {escape(d.message)}{hint}"
 
 
 def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = False) -> str:
@@ -172,27 +193,31 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
     def c(style: str, text: str) -> str:
         return f"{style}{text}{_RESET}" if color else text
 
-    head = c(_COLORS[d.severity], f"{d.severity}[{d.code}]") + c(_BOLD, f": {d.message}")
+    # Every piece of text is escaped (idempotent): the spec's and the command line's text holds anything.
+    head = c(_COLORS[d.severity], f"{d.severity}[{d.code}]") + c(_BOLD, f": {escape(d.message)}")
     out = [head]
     gutter = " " * (len(str(d.line)) if d.line else 1)
     if d.file:
-        loc = f"{d.file}:{d.line}:{d.column}" if d.line else d.file
-        path = f" ({d.path})" if d.path else ""
+        loc = f"{escape(d.file)}:{d.line}:{d.column}" if d.line else escape(d.file)
+        path = f" ({escape(d.path)})" if d.path else ""
         out.append(f"{gutter}{c(_BLUE, '-->')} {loc}{path}")
     if d.line and source_lines and 0 < d.line <= len(source_lines):
-        text = source_lines[d.line - 1].rstrip("\n").replace("\t", " ")
+        raw = source_lines[d.line - 1].rstrip("\n").replace("\t", " ")
         col = max((d.column or 1) - 1, 0)
+        width = max(((d.end_column or 0) - (d.column or 0)), 1)
+        text = escape(raw)
+        if text != raw:  # escaped characters before or under the caret move or widen it
+            col, width = len(escape(raw[:col])), max(len(escape(raw[col : col + width])), 1)
         if len(text) > 160:  # a minified or huge line: show a window around the caret
             start = max(col - 60, 0)
             text = ("..." if start else "") + text[start : start + 120] + ("..." if start + 120 < len(text) else "")
             col = col - start + (3 if start else 0)
-        width = max(((d.end_column or 0) - (d.column or 0)), 1)
         width = min(width, max(len(text) - col, 1))
         out.append(f"{gutter} {c(_BLUE, '|')}")
         out.append(f"{c(_BLUE, str(d.line))} {c(_BLUE, '|')} {text}")
         out.append(f"{gutter} {c(_BLUE, '|')} {' ' * col}{c(_COLORS[d.severity], '^' * width)}")
     for n in d.notes:
-        out.append(f"{gutter} {c(_BLUE, '=')} note: {n}")
+        out.append(f"{gutter} {c(_BLUE, '=')} note: {escape(n)}")
     if d.bindings:  # as jaxtyping prints them: the values the free dims had here
         free = [k for k, v in d.bindings.items() if v == "free"]
         bound = " ".join(f"{k}={v}" for k, v in d.bindings.items() if v != "free")
@@ -204,7 +229,7 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
             )
             if t
         )
-        out.append(f"{gutter} {c(_BLUE, '=')} note: {text}")
+        out.append(f"{gutter} {c(_BLUE, '=')} note: {escape(text)}")
     if d.hint:
-        out.append(f"{gutter} {c(_BLUE, '=')} help: {d.hint}")
+        out.append(f"{gutter} {c(_BLUE, '=')} help: {escape(d.hint)}")
     return "\n".join(out)

@@ -92,6 +92,24 @@ EXPLANATIONS: dict[str, Explanation] = {
         example="# TODO: the model\n",
         fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
     ),
+    "AC007": Explanation(
+        what="A plain (unquoted) number that YAML 1.1, which PyYAML and most YAML libraries follow, reads "
+        "otherwise than YAML 1.2 and JSON: a leading zero (`010`, octal 8 in YAML 1.1, 10 in YAML 1.2), "
+        "colons (`1:30`, 90 in base 60), a `0b` prefix (`0b101`) or underscores (`1_000`). YAML 1.2's own "
+        "forms `0x1F` and `0o17` are read as hexadecimal and octal.",
+        why="`out_features: 010` would silently become 8 (and be written so into the generated code), and "
+        "`kernel_size: 1:3` 63: the reader and the file disagree. archcheck does not guess which was meant.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 016, kernel_size: 3}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+    ),
+    "AC008": Explanation(
+        what="`yes`, `no`, `on`, `off` unquoted (in any capitalisation: `Yes`, `OFF`): YAML 1.1 reads "
+        "them as booleans, YAML 1.2 and JSON as strings.",
+        why="The same file would mean `bias: true` to one tool and `bias: 'yes'` to another. Write the "
+        "boolean as `true`/`false`, or quote the word if text is meant.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, bias: no}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, bias: false}\n",
+    ),
     # ------------------------------------------------------------ 1xx: the schema
     "AC101": Explanation(
         what="A field that the layer type (or the spec's top level) does not have. Fields are the torch "

@@ -24,9 +24,12 @@ Loading never raises on bad input: problems become diagnostics.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +62,14 @@ _PLAIN_SCALARS = {_T + "null", _T + "bool", _T + "int", _T + "float", _T + "str"
 _FLOAT_12 = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _JSON_CONSTANTS = {"NaN", "Infinity", "-Infinity"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What YAML 1.2's core schema (and JSON) reads as a number or boolean. PyYAML resolves plain
+# scalars by YAML 1.1, which also reads 010 as octal 8, 1:30 as 90 (base 60), 0b101, 1_000
+# and yes/no/on/off: those forms are reported (AC007, AC008), never read silently.
+_INT_12 = re.compile(r"^[-+]?(?:0|[1-9][0-9]*|0x[0-9a-fA-F]+|0o[0-7]+)$")
+_OCT_12 = re.compile(r"^[-+]?0o[0-7]+$")
+_SPECIAL_FLOAT = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_BOOL_12 = {"true", "True", "TRUE", "false", "False", "FALSE"}
+_YAML11 = "archcheck:yaml11:"  # prefix of the tag of a plain scalar read differently by YAML 1.1 and 1.2
 
 
 @dataclass(frozen=True)
@@ -146,9 +157,26 @@ def _resolve_scalar(loader: Any, ev: yaml.ScalarEvent, json_mode: bool) -> str:
             # YAML 1.1 reads 1e-5 as a string; YAML 1.2 and JSON read a number.
             if _FLOAT_12.match(ev.value) or (json_mode and ev.value in _JSON_CONSTANTS):
                 tag = _T + "float"
+            elif _OCT_12.match(ev.value):  # YAML 1.2's octal 0o17 (PyYAML reads it as int(v, 8))
+                tag = _T + "int"
+        elif ev.implicit[0] and _yaml11_only(tag, ev.value):
+            tag = _YAML11 + tag
         elif tag == _T + "timestamp" and ev.implicit[0]:
             tag = _T + "str"  # a bare date is text to us, not a datetime
     return tag
+
+
+def _yaml11_only(tag: str, value: str) -> bool:
+    """Whether a plain scalar resolved to ``tag`` by YAML 1.1 is read otherwise (a string) by YAML 1.2."""
+    if tag == _T + "int":
+        # 010 is 8 in YAML 1.1 and 10 in YAML 1.2; 007 is 7 in both (and accepted)
+        digits = value.lstrip("+-")
+        return not _INT_12.match(value) and not (digits.isdigit() and int(digits, 8) == int(digits, 10))
+    if tag == _T + "float":
+        return not (_FLOAT_12.match(value) or _SPECIAL_FLOAT.match(value))
+    if tag == _T + "bool":
+        return value not in _BOOL_12
+    return False
 
 
 def _compose(text: str, json_mode: bool, deadline: float) -> yaml.Node | None:
@@ -332,8 +360,9 @@ class _Builder:
             value: str = k.value
             return value
         s = _span(k)
-        if isinstance(k, yaml.ScalarNode) and k.tag in _PLAIN_SCALARS:
-            kind = k.tag[len(_T) :]
+        tag = k.tag.removeprefix(_YAML11)  # `on:` is a boolean key to YAML 1.1: not a name either way
+        if isinstance(k, yaml.ScalarNode) and tag in _PLAIN_SCALARS:
+            kind = tag[len(_T) :]
             _diag(
                 self.src,
                 "AC103",
@@ -358,7 +387,57 @@ class _Builder:
             hint="remove the tag",
         )
 
+    def yaml11(self, node: yaml.ScalarNode) -> None:
+        """Report a plain scalar that YAML 1.1 reads as a number or boolean and YAML 1.2 as text."""
+        tag = node.tag[len(_YAML11) :]
+        s = _span(node)
+        text = _short(node.value, 30)
+        try:
+            read = self.loader.construct_object(yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark))
+        except (yaml.YAMLError, ValueError, OverflowError):  # pragma: no cover - the resolver matched its form
+            read = None
+        end = s.end_column if s.end_line == s.line else None
+        if tag == _T + "bool":
+            word = "true" if read else "false"
+            _diag(
+                self.src,
+                "AC008",
+                f"{text} is the boolean {word} in YAML 1.1 but the string {node.value!r} in YAML 1.2",
+                s.line,
+                s.column,
+                end_column=end,
+                hint=f"write {word} for the boolean, or quote it ('{text}') for the text",
+            )
+            return
+        sign = -1 if node.value.startswith("-") else 1
+        digits = node.value.lstrip("+-")
+        if tag == _T + "int" and digits.isdigit():  # a leading 0: octal in YAML 1.1, decimal in YAML 1.2
+            decimal = sign * int(digits, 10)
+            what = f"{text} is octal for {read} in YAML 1.1 but {decimal} in YAML 1.2: archcheck will not guess"
+            hint = f"write {decimal} (or 0o{digits.lstrip('0')} for {read}, the octal reading)"
+        else:
+            if ":" in digits:
+                why = f"the number {read} in YAML 1.1 (base 60, as in a clock time)"
+            elif digits.startswith("0b"):
+                why = f"binary for {read} in YAML 1.1"
+            else:
+                why = f"{read} in YAML 1.1 (which drops the underscores)"
+            what = f"{text} is {why}, but the string {node.value!r} in YAML 1.2"
+            hint = f"write {read}"
+        _diag(
+            self.src,
+            "AC007",
+            what,
+            s.line,
+            s.column,
+            end_column=end,
+            hint=f"{hint}, or quote it ('{text}') if it is text",
+        )
+
     def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag.startswith(_YAML11):
+            self.yaml11(node)
+            return _BAD
         if node.tag not in _PLAIN_SCALARS:
             self.unsafe(node)
             return _BAD
@@ -485,9 +564,42 @@ def _json_error(src: Source) -> bool:
     return False
 
 
+_JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+def _lone_surrogate(text: str) -> tuple[int, int] | None:
+    """Where valid JSON ``text`` has a \\uD800-\\uDFFF escape that is not half of a pair, and its code."""
+    pending: tuple[int, int, int] | None = None  # an unpaired high surrogate: start, end, code
+    for m in _JSON_ESCAPE.finditer(text):  # in valid JSON every backslash starts an escape
+        code = int(m.group(1), 16) if m.group(1) else -1
+        if pending is not None:
+            if 0xDC00 <= code <= 0xDFFF and m.start() == pending[1]:
+                pending = None
+                continue
+            return pending[0], pending[2]
+        if 0xD800 <= code <= 0xDBFF:
+            pending = (m.start(), m.end(), code)
+        elif 0xDC00 <= code <= 0xDFFF:
+            return m.start(), code
+    return (pending[0], pending[2]) if pending is not None else None
+
+
 def _load_json(src: Source) -> Source:
     """A .json file the YAML reader rejected: report JSON's own error, or read it without locations."""
     if _json_error(src):
+        return src
+    lone = _lone_surrogate(src.text)
+    if lone is not None:  # json accepts "\ud800", but it is no character: nothing could print or encode it
+        line, col = _line_col(src.text, lone[0])
+        _diag(
+            src,
+            "AC002",
+            f"the escape \\u{lone[1]:04x} is half of a UTF-16 surrogate pair, which is not a character",
+            line,
+            col,
+            end_column=col + 6,
+            hint="write the character itself, or both halves of the pair (\\ud83d\\ude00 is one emoji)",
+        )
         return src
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -507,10 +619,48 @@ def _load_json(src: Source) -> Source:
     return src
 
 
+_KINDS = [
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+]
+
+
+def not_a_file(path: str) -> str | None:
+    """What ``path`` is when it exists but is no regular file ("a named pipe (FIFO)"), else None.
+
+    Reading a FIFO waits for a writer forever and a device never ends: such paths are refused.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing or unreadable: opening it says why
+    for test, what in _KINDS:
+        if test(mode):
+            return what
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def load_file(path: str) -> Source:
     """Read and parse ``path``. Never raises: an unreadable file is a diagnostic too."""
+    what = not_a_file(path)
+    if what is not None:
+        src = Source(file=path, text="")
+        _diag(
+            src,
+            "AC002",
+            f"cannot read the spec: it is {what}, not a file",
+            hint="give the path of a .yaml or .json file",
+        )
+        return src
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a FIFO that was swapped in after the check still cannot block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
             raw = f.read(MAX_BYTES + 1)
     except OSError as e:
         src = Source(file=path, text="")

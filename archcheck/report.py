@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import dims as D
-from .diagnostics import render_pretty, render_short
+from .diagnostics import escape, render_pretty, render_short
 from .engine import CheckResult
 
 
@@ -55,7 +55,7 @@ def layer_table(res: CheckResult) -> str:
     rows = [("layer", "type", "output shape", "params")]
     for r in res.layers:
         shape = r.output.describe() if r.output else "?"
-        rows.append((r.path, r.type, shape, f"{r.params:,}" if r.params is not None else "?"))
+        rows.append((escape(r.path), escape(r.type), escape(shape), f"{r.params:,}" if r.params is not None else "?"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
     for j, row in enumerate(rows):
@@ -67,18 +67,16 @@ def layer_table(res: CheckResult) -> str:
 
 
 def verdict(res: CheckResult) -> str:
+    file, name = escape(res.source.file), escape(str(res.name))
     errors = sum(d.severity == "error" for d in res.diagnostics)
     warnings = sum(d.severity == "warning" for d in res.diagnostics)
     if errors:
-        return f"{res.source.file}: {res.name}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-    ins = ", ".join(t.describe() for t in res.inputs.values())
-    outs = ", ".join(t.describe() for t in res.outputs.values() if t)
+        return f"{file}: {name}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    ins = escape(", ".join(t.describe() for t in res.inputs.values()))
+    outs = escape(", ".join(t.describe() for t in res.outputs.values() if t))
     per = f" per {'·'.join(res.macs_per)}" if res.macs_per and res.total_macs is not None else ""
     warn = f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
-    return (
-        f"{res.source.file}: {res.name} ok: {ins} -> {outs}, "
-        f"{res.total_params:,} params, {human(res.total_macs)} MACs{per}{warn}"
-    )
+    return f"{file}: {name} ok: {ins} -> {outs}, {res.total_params:,} params, {human(res.total_macs)} MACs{per}{warn}"
 
 
 def render_text(res: CheckResult, *, pretty: bool, color: bool, table: bool) -> str:

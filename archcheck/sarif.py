@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
-from .diagnostics import CODES, Diagnostic
+from .diagnostics import CODES, Diagnostic, escape
 from .engine import CheckResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -66,9 +66,10 @@ def artifact_uri(file: str) -> str:
 
 def result(d: Diagnostic, index: dict[str, int]) -> dict[str, Any]:
     """A SARIF result for one diagnostic."""
-    text = d.message + (f"\nhelp: {d.hint}" if d.hint else "")
+    # The message's own text is escaped (one line each): only these "\n" separate its parts.
+    text = escape(d.message) + (f"\nhelp: {escape(d.hint)}" if d.hint else "")
     for n in d.notes:
-        text += f"\nnote: {n}"
+        text += f"\nnote: {escape(n)}"
     res: dict[str, Any] = {
         "ruleId": d.code,
         "level": _LEVEL.get(d.severity, "error"),
@@ -87,7 +88,7 @@ def result(d: Diagnostic, index: dict[str, int]) -> dict[str, Any]:
             phys["region"] = region
         loc: dict[str, Any] = {"physicalLocation": phys}
         if d.path:
-            loc["logicalLocations"] = [{"fullyQualifiedName": d.path, "kind": "member"}]
+            loc["logicalLocations"] = [{"fullyQualifiedName": escape(d.path), "kind": "member"}]
         res["locations"] = [loc]
     props: dict[str, Any] = {"name": d.name}
     if d.path:

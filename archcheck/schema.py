@@ -110,7 +110,7 @@ class OutputSpec(_Strict):
 class BlockDef(_Strict):
     description: Optional[str] = None
     params: dict[str, Any] = {}
-    inputs: list[str] = ["x"]
+    inputs: Annotated[list[str], Field(min_length=1)] = ["x"]  # a block without inputs has nothing to work on
     output: Optional[str] = None
     layers: Annotated[list[Any], Field(min_length=1)]
 
@@ -124,7 +124,7 @@ class _Top(_Strict):
     name: str = "Model"
     description: Optional[str] = None
     input: Optional[dict[str, Any]] = None
-    inputs: Optional[dict[str, dict[str, Any]]] = None
+    inputs: Optional[Annotated[dict[str, dict[str, Any]], Field(min_length=1)]] = None
     output: Optional[dict[str, Any]] = None
     outputs: Optional[Union[list[Any], dict[str, Any]]] = None
     dims: Optional[dict[str, Any]] = None
