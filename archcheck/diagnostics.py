@@ -7,12 +7,13 @@ never reused for another meaning; a retired code stays in the table.
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from .text import escape, shown, skeleton
 
-__all__ = ["escape"]  # re-exported: the one function that makes spec text safe to print
+__all__ = ["escape", "shown"]  # re-exported: the functions that make spec text safe to print
 
 Severity = Literal["error", "warning", "note"]
 
@@ -121,16 +122,17 @@ class Diagnostic:
     # a machine-applicable fix: the value the located field should have ({"field": "in_features", "value": 1568})
     fix: dict[str, Any] | None = None
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __post_init__(self) -> None:
         # Text from the spec or the command line is escaped (and its invisible and look-alike
-        # characters named) once, here, so that every output format shows the same safe text.
-        if name in ("message", "hint") and isinstance(value, str):
-            value = shown(value)
-        elif name == "path" and isinstance(value, str):
-            value = escape(value)
-        elif name == "notes" and isinstance(value, list):
-            value = [shown(n) if isinstance(n, str) else n for n in value]
-        object.__setattr__(self, name, value)
+        # characters named) here, so that every output format shows the same safe text; what is
+        # set later is escaped again where it is written out (escaping is idempotent).
+        self.message = shown(self.message)
+        if self.hint is not None:
+            self.hint = shown(self.hint)
+        if self.path is not None:
+            self.path = escape(self.path)
+        if self.notes:
+            self.notes = [shown(n) for n in self.notes]
 
     @property
     def name(self) -> str:
@@ -145,11 +147,11 @@ class Diagnostic:
             "file": self.file,
             "line": self.line,
             "column": self.column,
-            "message": self.message,
-            "hint": self.hint,
+            "message": shown(self.message),
+            "hint": None if self.hint is None else shown(self.hint),
         }
         if self.notes:
-            out["notes"] = self.notes
+            out["notes"] = [shown(n) for n in self.notes]
         if self.bindings:
             out["bindings"] = self.bindings
         if self.fix:
@@ -161,7 +163,13 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...], *, ignore_case
     """The closest of ``choices`` to ``word``, if any is close enough.
 
     ``word`` is compared as it looks: a zero-width space dropped, a Cyrillic 'С' read as 'C'.
+    Answers are cached: a spec that repeats one typo 50,000 times asks difflib once.
     """
+    return _did_you_mean(word, tuple(choices), ignore_case)
+
+
+@functools.lru_cache(maxsize=4096)
+def _did_you_mean(word: str, choices: tuple[str, ...], ignore_case: bool) -> str | None:
     word = skeleton(word)
     if ignore_case:
         lowered = {c.lower(): c for c in choices}
@@ -183,8 +191,8 @@ def render_short(d: Diagnostic) -> str:
     """One line, as pyflakes and ruff print when piped."""
     where = f"{escape(d.file or '<spec>')}:{d.line or 0}:{d.column or 0}"
     path = f" [{escape(d.path)}]" if d.path else ""
-    hint = f" (hint: {escape(d.hint)})" if d.hint else ""
-    return f"{where}: {d.severity} {d.code}{path} {escape(d.message)}{hint}"
+    hint = f" (hint: {shown(d.hint)})" if d.hint else ""
+    return f"{where}: {d.severity} {d.code}{path} {shown(d.message)}{hint}"
 
 
 def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = False) -> str:
@@ -194,7 +202,7 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
         return f"{style}{text}{_RESET}" if color else text
 
     # Every piece of text is escaped (idempotent): the spec's and the command line's text holds anything.
-    head = c(_COLORS[d.severity], f"{d.severity}[{d.code}]") + c(_BOLD, f": {escape(d.message)}")
+    head = c(_COLORS[d.severity], f"{d.severity}[{d.code}]") + c(_BOLD, f": {shown(d.message)}")
     out = [head]
     gutter = " " * (len(str(d.line)) if d.line else 1)
     if d.file:
@@ -217,7 +225,7 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
         out.append(f"{c(_BLUE, str(d.line))} {c(_BLUE, '|')} {text}")
         out.append(f"{gutter} {c(_BLUE, '|')} {' ' * col}{c(_COLORS[d.severity], '^' * width)}")
     for n in d.notes:
-        out.append(f"{gutter} {c(_BLUE, '=')} note: {escape(n)}")
+        out.append(f"{gutter} {c(_BLUE, '=')} note: {shown(n)}")
     if d.bindings:  # as jaxtyping prints them: the values the free dims had here
         free = [k for k, v in d.bindings.items() if v == "free"]
         bound = " ".join(f"{k}={v}" for k, v in d.bindings.items() if v != "free")
@@ -231,5 +239,5 @@ def render_pretty(d: Diagnostic, source_lines: list[str] | None, color: bool = F
         )
         out.append(f"{gutter} {c(_BLUE, '=')} note: {escape(text)}")
     if d.hint:
-        out.append(f"{gutter} {c(_BLUE, '=')} help: {escape(d.hint)}")
+        out.append(f"{gutter} {c(_BLUE, '=')} help: {shown(d.hint)}")
     return "\n".join(out)

@@ -8,6 +8,9 @@ from . import dims as D
 from .diagnostics import escape, render_pretty, render_short
 from .engine import CheckResult
 
+# Text output shows this many diagnostics per spec: the rest of 50,000 would only scroll past.
+MAX_SHOWN = 1000
+
 
 def human(n: int | None) -> str:
     """1254400 -> '1.25M'."""
@@ -84,7 +87,13 @@ def render_text(res: CheckResult, *, pretty: bool, color: bool, table: bool) -> 
     if table and res.layers and not any(d.severity == "error" for d in res.diagnostics):
         parts.append(layer_table(res))
     lines = res.source.lines
-    for d in res.diagnostics:
+    for d in res.diagnostics[:MAX_SHOWN]:
         parts.append(render_pretty(d, lines, color) + ("\n" if pretty else "") if pretty else render_short(d))
+    more = len(res.diagnostics) - MAX_SHOWN
+    if more > 0:
+        parts.append(
+            f"{escape(res.source.file)}: ... and {more:,} more diagnostic{'s' * (more != 1)} not shown "
+            f"(the first {MAX_SHOWN:,} are; --format json or sarif lists all {len(res.diagnostics):,})"
+        )
     parts.append(verdict(res))
     return "\n".join(parts)

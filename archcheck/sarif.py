@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import __version__
-from .diagnostics import CODES, Diagnostic, escape
+from .diagnostics import CODES, Diagnostic, escape, shown
 from .engine import CheckResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -67,9 +67,9 @@ def artifact_uri(file: str) -> str:
 def result(d: Diagnostic, index: dict[str, int]) -> dict[str, Any]:
     """A SARIF result for one diagnostic."""
     # The message's own text is escaped (one line each): only these "\n" separate its parts.
-    text = escape(d.message) + (f"\nhelp: {escape(d.hint)}" if d.hint else "")
+    text = shown(d.message) + (f"\nhelp: {shown(d.hint)}" if d.hint else "")
     for n in d.notes:
-        text += f"\nnote: {escape(n)}"
+        text += f"\nnote: {shown(n)}"
     res: dict[str, Any] = {
         "ruleId": d.code,
         "level": _LEVEL.get(d.severity, "error"),
