@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .text import escape, shown, skeleton
 
