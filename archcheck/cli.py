@@ -163,7 +163,7 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
     """
     from .api import check
     from .diagnostics import render_short
-    from .loader import load_bytes
+    from .loader import MAX_BYTES, load_bytes
     from .report import render_text, to_json
     from .schema import parse_spec
 
@@ -178,7 +178,8 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
     used: set[str] = set()
     for path in specs:
         if path == "-":
-            res = check(parse_spec(load_bytes(sys.stdin.buffer.read(), "<stdin>")), values)
+            # at most one byte over the limit: `validate - < /dev/zero` must end
+            res = check(parse_spec(load_bytes(sys.stdin.buffer.read(MAX_BYTES + 1), "<stdin>")), values)
         else:
             res = check(path, values)
         failed |= not res.ok
