@@ -333,7 +333,7 @@ def test_loader_refuses_a_fifo_without_blocking(tmp_path):
 def test_empty_inputs_with_a_block_without_inputs(tmp_path):
     text = "name: M\ninputs: {}\nblocks:\n  B: {inputs: [], layers: [ReLU]}\nlayers:\n  - {type: B}\n"
     for cmd in ("validate", "generate", "summary"):
-        r = run_cli(cmd, write(tmp_path, text)).assert_clean(codes=(1,))
+        run_cli(cmd, write(tmp_path, text)).assert_clean(codes=(1,))
     (a, b) = diags(run_cli("validate", "--format", "json", tmp_path / "spec.yaml").stdout)
     assert (a["code"], a["line"]) == ("AC104", 2) and (b["code"], b["line"]) == ("AC104", 4)
 
