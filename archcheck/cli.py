@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .extras import MODULE_EXTRA, install_hint
+from .text import escape
 
 MAX_DIM = 2**63 - 1  # torch's largest size (int64)
 
@@ -284,7 +285,7 @@ def render(
     if not res.ok:
         errors = sum(d.severity == "error" for d in res.diagnostics)
         click.echo(
-            f"archcheck: {spec}: {errors} error{'s' * (errors != 1)}; the diagram marks "
+            f"archcheck: {escape(spec)}: {errors} error{'s' * (errors != 1)}; the diagram marks "
             "the failing layers (run `archcheck validate` for details)",
             err=True,
         )
@@ -294,7 +295,7 @@ def render(
         try:
             data = pipe(dot, fmt)
         except DotNotFound as e:
-            instead = "-o -" if out == "-" else f"-o {Path(out).with_suffix('.dot')}"
+            instead = "-o -" if out == "-" else f"-o {escape(str(Path(out).with_suffix('.dot')))}"
             click.echo(
                 f"archcheck: nothing written: {e}; `{instead}` writes the DOT source, which needs no Graphviz",
                 err=True,
@@ -302,7 +303,7 @@ def render(
             sys.exit(1)
     write_output(out, data, force=force, inputs=[spec])
     if out != "-":
-        click.echo(f"wrote {out}", err=True)
+        click.echo(f"wrote {escape(out)}", err=True)
     sys.exit(code)
 
 
@@ -340,9 +341,9 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
         code = 1
     write_output(out, build(res, svg, note), force=force, inputs=[spec])
     if not res.ok:
-        click.echo(f"archcheck: {spec} has errors; the report lists them", err=True)
+        click.echo(f"archcheck: {escape(spec)} has errors; the report lists them", err=True)
     if out != "-":
-        click.echo(f"wrote {out}", err=True)
+        click.echo(f"wrote {escape(out)}", err=True)
     sys.exit(code)
 
 
@@ -483,13 +484,13 @@ def explore(
             sys.exit(2)
         write_output(plot_path, png, force=force, inputs=[spec])
         if plot_path != STDOUT:
-            click.echo(f"wrote {plot_path}", err=True)
+            click.echo(f"wrote {escape(plot_path)}", err=True)
     if report_path:
         from .htmlreport import explore_page
 
         write_output(report_path, explore_page(rows, keys, s.name), force=force, inputs=[spec])
         if report_path != STDOUT:
-            click.echo(f"wrote {report_path}", err=True)
+            click.echo(f"wrote {escape(report_path)}", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
@@ -520,7 +521,7 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
             return "*" if v else ""
         if c == "error":
             return (v[:70] + "...") if v and len(v) > 73 else (v or "")
-        return str(v)
+        return escape(str(v))  # an axis value given on the command line
 
     head = keys + ["status", "output", "params", "MACs", "act/sample", "front", "error"]
     table = [head] + [[cell(r, c) for c in cols] for r in rows]
@@ -639,7 +640,7 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
         sys.exit(1)
     write_output(out, src, force=force, inputs=[spec])
     if out != "-":
-        click.echo(f"wrote {out} ({res.name}, {src.count(chr(10))} lines)", err=True)
+        click.echo(f"wrote {escape(out)} ({res.name}, {src.count(chr(10))} lines)", err=True)
 
 
 @main.command("import")

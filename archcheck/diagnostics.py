@@ -126,7 +126,8 @@ class Diagnostic:
         # Text from the spec or the command line is escaped (and its invisible and look-alike
         # characters named) here, so that every output format shows the same safe text; what is
         # set later is escaped again where it is written out (escaping is idempotent).
-        self.message = shown(self.message)
+        if isinstance(self.message, str):
+            self.message = shown(self.message)
         if self.hint is not None:
             self.hint = shown(self.hint)
         if self.path is not None:

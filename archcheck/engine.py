@@ -16,6 +16,7 @@ are the module paths of the generated ``nn.Module``.
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -794,7 +795,8 @@ def _eval_params(spec: Spec, res: CheckResult, overrides: dict[str, Any]) -> dic
         if k in overrides:
             out[k] = overrides[k]
             continue
-        if (p := name_problem(k)) is not None and not k.isidentifier():
+        # a param need not be an attribute name, but `$if` cannot be parsed: keywords are refused too
+        if (p := name_problem(k)) is not None and (not k.isidentifier() or keyword.iskeyword(k)):
             res.diagnostics.append(
                 spec.source.locate(Diagnostic("error", "AC107", f"param name: {p}"), ("params", k), key=True)
             )

@@ -415,7 +415,8 @@ class _Builder:
         if tag == _T + "int" and digits.isdigit():  # a leading 0: octal in YAML 1.1, decimal in YAML 1.2
             decimal = sign * int(digits, 10)
             what = f"{text} is octal for {read} in YAML 1.1 but {decimal} in YAML 1.2: archcheck will not guess"
-            hint = f"write {decimal} (or 0o{digits.lstrip('0')} for {read}, the octal reading)"
+            octal = ("-" if sign < 0 else "") + "0o" + digits.lstrip("0")
+            hint = f"write {decimal} (or {octal} for {read}, the octal reading)"
         else:
             if ":" in digits:
                 why = f"the number {read} in YAML 1.1 (base 60, as in a clock time)"

@@ -24,6 +24,7 @@ from .api import check, load
 from .codegen import CodegenError, GeneratedCodeBug, generate_module
 from .engine import CheckResult
 from .schema import DimRange, Spec
+from .text import escape
 
 N_DEFAULT = 2
 MAX_SEARCH = 512
@@ -108,11 +109,12 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
     def text(self, file: str) -> str:
+        file = escape(file)
         dims = ", ".join(f"{k}={v}" for k, v in self.dims.items())
         at = f" ({dims}, {self.device})" if dims else f" ({self.device})"
         if self.ok:
             return f"{file}: verify: {self.modules} modules, shapes and {self.params:,} params agree with torch{at}"
-        lines = [f"{file}: verify: {p}" for p in self.problems]
+        lines = [f"{file}: verify: {escape(p)}" for p in self.problems]
         n = len(self.problems)
         lines.append(f"{file}: verify: {n} disagreement{'s' * (n != 1)} with torch{at}")
         return "\n".join(lines)

@@ -417,3 +417,33 @@ def test_50k_errors_report_in_seconds(tmp_path, fmt):
     else:
         assert f"and {50_000 - MAX_SHOWN:,} more diagnostics not shown" in r.stdout
         assert "50000 errors" in r.stdout.splitlines()[-1]
+
+
+# ------------------------------------------------------------ file names and values in the CLI's own messages
+
+WEIRD = "o\n::error file=x::forged\x1b[31m"
+
+
+def test_output_file_name_is_escaped_in_messages(tmp_path):
+    spec = write(tmp_path, HEAD + "  - ReLU\n")
+    r = run_cli("render", spec, "-o", tmp_path / (WEIRD + ".dot")).assert_clean(codes=(0, 1, 2))
+    assert not RAW.search(r.output), r.output
+    assert not any(line.startswith("::error") for line in r.output.splitlines())
+    out = tmp_path / (WEIRD + ".py")
+    out.write_text("x = 1\n", encoding="utf-8")  # exists: refused, and the message names it escaped
+    r = run_cli("generate", spec, "-o", out).assert_clean(codes=(2,))
+    assert not RAW.search(r.output) and "\\x1b[31m" in r.output, r.output
+
+
+def test_explore_table_escapes_values_from_the_command_line():
+    r = run_cli("explore", "specs/simple_cnn.yaml", "--set", "conv1.padding_mode=zeros,a\x1b[31mb")
+    r.assert_clean(codes=(0, 1))
+    assert not RAW.search(r.stdout) and "a\\x1b[31mb" in r.stdout, r.stdout
+
+
+def test_param_named_like_a_keyword_is_refused_at_its_name(tmp_path):
+    # a sibling of the sympy names: a param name reaches the $ expression parser
+    text = 'name: M\nparams: {class: 2}\ninput: {shape: [N, 3]}\nlayers:\n  - {type: Linear, out_features: "$class"}\n'
+    r = run_cli("validate", "--format", "json", write(tmp_path, text)).assert_clean(codes=(1,))
+    d = diags(r.stdout)[0]
+    assert (d["code"], d["line"], d["column"]) == ("AC107", 2, 10) and "keyword" in d["message"]
