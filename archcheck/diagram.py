@@ -47,6 +47,7 @@ from .diagnostics import Diagnostic
 from .engine import CheckResult, Node
 from .registry import REGISTRY, Tensor
 from .report import human as _human
+from .text import escape
 
 # Formats by the output file's suffix; "dot" is written without the binary.
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -542,40 +543,20 @@ def shape_label(t: Tensor | None) -> str:
 # ---------------------------------------------------------------- DOT
 
 
-def visible(s: str) -> str:
-    """``s`` with every character that would not show as itself written as an escape.
-
-    Control characters (``\\x01``, a newline as ``\\n``), format characters such as
-    zero-width spaces and bidi overrides, separators, surrogates and non-characters
-    are shown the way Python's ``repr`` shows them, so a name always draws as
-    visible text and never breaks the XML that Graphviz parses or writes.
-    """
-    if s.isprintable():  # the common case: nothing to do (printable excludes Cc, Cf, Z*, Cs, Cn, Co)
-        return s
-    out = []
-    for ch in s:
-        if ch == " " or ch.isprintable():
-            out.append(ch)
-        elif ch in "\n\r\t":
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
-        else:
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-    return "".join(out)
-
-
 def clip(s: str, most: int) -> str:
     """``s`` cut to at most ``most`` characters, ending in … when cut."""
     return s if len(s) <= most else s[: max(0, most - 1)] + "…"
 
 
 def _esc(s: str) -> str:
-    """Text for an HTML-like label: visible, HTML-escaped, and backslashes doubled.
+    """Text for an HTML-like label: escaped (``text.escape``), HTML-escaped, and backslashes doubled.
 
     dot reads escapes even in HTML-like labels (entities decoded first): ``\\N``
     would draw the node's id, ``\\G`` the graph's name, ``\\\\`` one backslash.
     """
-    return html.escape(visible(s), quote=True).replace("\\", "\\\\")
+    # dot's HTML lexer also fails on an element with no text (``<b></b>``, an empty label) and on a
+    # text that is just ``]``: a space stands for nothing, and ``]`` is written as its character reference.
+    return html.escape(escape(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;") or " "
 
 
 def _html(s: str) -> str:
@@ -599,10 +580,10 @@ def _diag_lines(ds: list[Diagnostic], limit: int = 3) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     for d in ds[:limit]:
         head = f"{d.severity} {d.code}: {d.message}"
-        for i, line in enumerate(_wrap(clip(visible(head), NOTE_CHARS))):
+        for i, line in enumerate(_wrap(clip(escape(head), NOTE_CHARS))):
             lines.append((d.severity if i == 0 else "", line))
         if d.hint:
-            lines.extend(("hint", line) for line in _wrap(clip(visible(f"hint: {d.hint}"), NOTE_CHARS)))
+            lines.extend(("hint", line) for line in _wrap(clip(escape(f"hint: {d.hint}"), NOTE_CHARS)))
     if len(ds) > limit:
         lines.append(("", f"… and {len(ds) - limit} more"))
     return lines
@@ -618,7 +599,7 @@ def _note_label(ds: list[Diagnostic]) -> str:
 
 def _lines(s: str, chars: int, most: int = 2) -> list[str]:
     """``s`` wrapped to ``chars`` per line, at most ``most`` lines (the last one cut with …)."""
-    s = clip(visible(s), chars * most + 1)
+    s = clip(escape(s), chars * most + 1)
     out = textwrap.wrap(s.replace("[", "[ "), chars, break_long_words=True, break_on_hyphens=False) or [""]
     out = [t.replace("[ ", "[") for t in out]
     if len(out) > most:

@@ -293,10 +293,11 @@ def plot_png(rows: list[dict[str, Any]], title: str) -> bytes:
     bad = len(rows) - len(ok)
     ax.set_xlabel("parameters")
     ax.set_ylabel("MACs")
-    from .diagram import clip, visible
+    from .diagram import clip
+    from .text import escape
 
     # The spec's name as plain text: no mathtext ("$\\frac{" raised), control characters escaped.
-    ax.set_title(f"{clip(visible(title), 80)}: {len(ok)} ok, {bad} with errors", parse_math=False)
+    ax.set_title(f"{clip(escape(title), 80)}: {len(ok)} ok, {bad} with errors", parse_math=False)
     if ok and max(r["params"] for r in ok) > 100 * max(1, min(r["params"] for r in ok)):
         ax.set_xscale("log")
     if ok and max(r["macs"] for r in ok) > 100 * max(1, min(r["macs"] for r in ok)):

@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 from .diagnostics import Diagnostic
-from .diagram import visible
 from .engine import CheckResult, Node
+from .text import escape
 
 CSS = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; background: #fff; }
@@ -51,7 +51,7 @@ li.warning .sev { color: #c65f00; }
 
 def _e(s: Any) -> str:
     """Text for the page: control and invisible characters shown escaped (``\\x01``), then HTML-escaped."""
-    return html.escape(visible(str(s)), quote=True)
+    return html.escape(escape(str(s)), quote=True)
 
 
 def _num(n: int | None) -> str:

@@ -37,6 +37,7 @@ from archcheck import check
 from archcheck import diagram as R
 from archcheck.htmlreport import build
 from archcheck.registry import Tensor
+from archcheck.text import escape
 
 # Examples per fuzz test: few in the suite, more for a long run (see docs/fuzzing.md).
 FUZZ_EXAMPLES = int(os.environ.get("ARCHCHECK_FUZZ_EXAMPLES", "40"))
@@ -183,12 +184,12 @@ def test_names_never_become_dot_ids():
 
 
 def test_visible_escapes_what_would_not_show():
-    assert R.visible("Re\x01LU") == "Re\\x01LU"
-    assert R.visible("a\nb\tc\r") == "a\\nb\\tc\\r"
-    assert R.visible("a\x1b[31m\x7f\x85") == "a\\x1b[31m\\x7f\\x85"
-    assert R.visible("zero\u200bwidth\u202e\u2028") == "zero\\u200bwidth\\u202e\\u2028"
-    assert R.visible("\ud800\U000e0001") == "\\ud800\\U000e0001"
-    assert R.visible("plain ünïcødé ×→ a\\b") == "plain ünïcødé ×→ a\\b"  # printable text is untouched
+    assert escape("Re\x01LU") == "Re\\x01LU"
+    assert escape("a\nb\tc\r") == "a\\nb\\tc\\r"
+    assert escape("a\x1b[31m\x7f\x85") == "a\\x1b[31m\\x7f\\x85"
+    assert escape("zero\u200bwidth\u202e\u2028") == "zero\\u200bwidth\\u202e\\u2028"
+    assert escape("\ud800\U000e0001") == "\\ud800\\U000e0001"
+    assert escape("plain ünïcødé ×→ a\\b") == "plain ünïcødé ×→ a\\b"  # printable text is untouched
 
 
 # ---------------------------------------------------------------- the SVG
@@ -210,7 +211,7 @@ def test_svg_renders_the_name_as_text(tmp_path, name):
     assert "internal error" not in r.output
     root = ET.parse(out).getroot()  # well-formed XML (a raw \x01 would not be)
     texts = [t.text or "" for t in root.iter(SVG_NS + "text")]
-    shown = R.visible(name)
+    shown = escape(name)
     assert any(t.startswith(shown + " — ") for t in texts), texts  # the title: "NAME — 1 error"
     assert shown in texts, texts  # the type, on the box
     for el in root.iter():
@@ -433,7 +434,7 @@ def test_fuzzed_names_stay_text(tmp_path, name):
     dot = R.to_dot(res, expand=True)
     _assert_dot_is_ours(spec, dot)
     root = ET.fromstring(R.pipe(dot, "svg"))
-    words = R.visible(name).split()
+    words = escape(name).split()
     if res.name == name and words:
         texts = "".join(t.text or "" for t in root.iter(SVG_NS + "text"))
         assert words[0][:20] in texts, (words[0], texts)
@@ -442,3 +443,22 @@ def test_fuzzed_names_stay_text(tmp_path, name):
     assert not {"script", "a", "iframe", "object", "embed", "link", "img"} & set(page.tags)
     for k, v in page.attrs:
         assert not k.startswith("on") and "href" not in k and "javascript:" not in v.lower(), (k, v)
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed")
+@pytest.mark.parametrize("name", ["]", "", "]]", "<b>", "]x"])
+def test_label_texts_dot_rejects(tmp_path: Path, name: str) -> None:
+    """dot's HTML lexer fails on a text that is just ``]`` and on an empty element (``<b></b>``): found by the
+    long fuzz run as an input named ']' (report exited 3). Both draw, in the SVG and in the report."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        json.dumps({"name": "M", "inputs": {name: {"shape": ["N", 3]}}, "layers": [{"type": "ReLU", "inputs": [name]}]})
+    )
+    for args in (
+        ["render", str(spec), "-o", str(tmp_path / "x.svg")],
+        ["report", str(spec), "-o", str(tmp_path / "r.html")],
+    ):
+        r = run_cli(*args)
+        assert r.code in (0, 1, 2) and r.code != 3, r.stderr
+        assert "internal error" not in r.stderr, r.stderr
+    ET.fromstring((tmp_path / "x.svg").read_text())
