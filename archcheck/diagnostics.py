@@ -69,6 +69,9 @@ _CODES = [
         "AC220", "single-value-norm", "GroupNorm/InstanceNorm sees one value per group or instance, which torch refuses"
     ),
     Code("AC221", "too-large-to-allocate", "a layer's parameters would not fit in memory addressable by torch"),
+    Code("AC222", "empty-output", "a layer's output has a dim of size 0 (torch returns an empty tensor)"),
+    Code("AC223", "too-many-elements", "a tensor holds more bytes than torch can allocate (2**63 - 1)"),
+    Code("AC224", "empty-input", "a layer that torch refuses an empty tensor gets one (a dim of size 0)"),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

@@ -725,6 +725,16 @@ class _Walker:
             return node
         if any(x is None for x in xs):
             return node  # an earlier layer failed: it was reported there
+        if (empty := next((x for x in xs if 0 in x.shape), None)) is not None and not layer.accepts_empty():  # type: ignore[union-attr]
+            self.error(
+                "AC224",
+                f"{t} does not take an empty tensor, but its input {empty.describe()} has a dim of size 0 "
+                f"({Ctx.source(empty)})",
+                where + ("type",),
+                path,
+                hint="make the earlier layer's output non-empty (see its AC222 warning)",
+            )
+            return node
         ctx = Ctx(self, where, path, set(layer.model_fields_set) - layer.meta_fields, names)
         try:
             out = layer.infer(ctx, xs)  # type: ignore[arg-type]
@@ -754,7 +764,35 @@ class _Walker:
                     hint="check the sizes of this layer (a typo, or an expression that grew too far)",
                 )
                 node.output = None
+            elif (big := too_many_elements(out)) is not None:
+                ctx.error("AC223", f"{t}'s output {out.describe()} {big}", hint=_BIG_HINT)
+                node.output = None
         return node
+
+
+# Bytes per element of each dtype, for the storage size torch computes.
+_ITEMSIZE = {"float64": 8, "long": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "bool": 1}
+_BIG_HINT = "check the sizes (a typo, or an expression that grew too far)"
+
+
+def too_many_elements(t: Tensor) -> str | None:
+    """Why torch cannot allocate ``t`` (its bytes exceed 2**63 - 1), or None.
+
+    Free dims count as 1, so a shape whose fixed dims alone are too large is too large for
+    every value of its free dims; torch raises "Storage size calculation overflowed".
+    """
+    n = 1
+    for d in t.shape:
+        if isinstance(d, int):
+            n *= d
+    size = _ITEMSIZE.get(t.dtype, 4)
+    if n * size <= MAX_BYTES:
+        return None
+    free = any(not isinstance(d, int) for d in t.shape)
+    return (
+        f"holds {'at least ' if free else ''}{n:,} elements ({n * size:.3g} bytes as {t.dtype}), "
+        "more than torch can allocate (2**63 - 1 bytes)"
+    )
 
 
 def _node(
@@ -857,6 +895,10 @@ def check(
         t = Tensor(shape, dtype, producer="", origin=f"the model input {nm}", roles=roles)
         env[nm] = t
         res.inputs[nm] = t
+        if (big := too_many_elements(t)) is not None:
+            d = Diagnostic("error", "AC223", f"the model input {nm} {t.describe()} {big}", hint=_BIG_HINT)
+            res.diagnostics.append(src.locate(d, spec.input_src.get(nm, ("input",)) + ("shape",)))
+            env[nm] = None  # its consumers are not checked: each would repeat this
 
     for nm in spec.unknown_inputs:  # invalid input specs were reported: their shapes are unknown
         env.setdefault(nm, None)
@@ -867,7 +909,15 @@ def check(
         )
         if isinstance(spec.model.outputs, list):
             for i, nm in enumerate(spec.model.outputs):
-                if isinstance(nm, str) and nm in env:
+                if isinstance(nm, str) and nm in res.outputs:
+                    d = Diagnostic(
+                        "error",
+                        "AC106",
+                        f"outputs names '{nm}' twice: the model would return it twice",
+                        hint=f"list each output once (remove this '{nm}')",
+                    )
+                    res.diagnostics.append(src.locate(d, ("outputs", i)))
+                elif isinstance(nm, str) and nm in env:
                     res.outputs[nm] = env[nm]
                 else:
                     guess = did_you_mean(str(nm), list(env), ignore_case=False)

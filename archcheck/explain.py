@@ -368,6 +368,41 @@ EXPLANATIONS: dict[str, Explanation] = {
         example="input: {shape: [N, 400]}\nlayers:\n  - {type: Linear, out_features: 9223372036854775807}\n",
         fix="input: {shape: [N, 400]}\nlayers:\n  - {type: Linear, out_features: 120}\n",
     ),
+    "AC222": Explanation(
+        what="A ConvTranspose whose padding removes everything it adds to its input, so that its output has "
+        "a dim of size 0: `(L - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1` "
+        "is 0.",
+        why="torch returns an empty tensor for a batch larger than 1 or with groups; its plain CPU kernel, "
+        "used for a batch of 1 (or an unbatched input) without groups, raises `Output size is too small` "
+        "(on the meta device 2-D and 3-D run, 1-D raises). The verdict depends on the batch and the backend, "
+        "so it is a warning, not an error; but nothing after the layer has anything to compute, and the "
+        "layers that refuse an empty tensor are AC224. A negative size is an error (AC203).",
+        example="input: {shape: [N, 16, 1, 8]}\nlayers:\n"
+        "  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 2, padding: 1}\n",
+        fix="input: {shape: [N, 16, 1, 8]}\nlayers:\n  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 2}\n",
+    ),
+    "AC223": Explanation(
+        what="A tensor (a model input or a layer's output) holds more bytes than torch can allocate: its "
+        "element count times the dtype's size exceeds 2**63 - 1, e.g. `[2**62, 4]` or 100 dims of 2. Free "
+        "dims count as 1, so a shape whose fixed dims alone are too large is too large for every value.",
+        why="torch raises `Storage size calculation overflowed` when the tensor is created. It is almost "
+        "always a typo or an expression that grew by mistake. The layers that consume it are not checked.",
+        example="input: {shape: [N, 4611686018427387904, 4]}\nlayers:\n  - {type: Linear, out_features: 8}\n",
+        fix="input: {shape: [N, 64, 4]}\nlayers:\n  - {type: Linear, out_features: 8}\n",
+    ),
+    "AC224": Explanation(
+        what="A layer gets an empty tensor (a dim of size 0, from a ConvTranspose with AC222) and torch's "
+        "kernel for it refuses empty input: convolutions, most pools, Upsample, reflect/replicate padding.",
+        why="torch raises at run time (`Kernel size can't be greater than actual input size`, `Expected "
+        "... non-zero size`). Elementwise layers, norms, Linear, Flatten, reshapes, merges and constant "
+        "padding run on an empty tensor and give an empty output, as archcheck computes.",
+        example="input: {shape: [N, 16, 1, 8]}\nlayers:\n"
+        "  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 2, padding: 1}\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 1}\n",
+        fix="input: {shape: [N, 16, 1, 8]}\nlayers:\n"
+        "  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 2}\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 1}\n",
+    ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
     "AC301": Explanation(
         what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",

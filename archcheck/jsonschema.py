@@ -208,8 +208,12 @@ def build_schema() -> dict[str, Any]:
     }
     top["properties"]["outputs"] = {
         "anyOf": [
-            {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("OutputSpec")]}},
-            {"type": "object", "additionalProperties": {"anyOf": [_ref("OutputSpec"), {"type": "null"}]}},
+            {"type": "array", "items": {"anyOf": [{"type": "string"}, _ref("OutputSpec")]}, "minItems": 1},
+            {
+                "type": "object",
+                "additionalProperties": {"anyOf": [_ref("OutputSpec"), {"type": "null"}]},
+                "minProperties": 1,
+            },
         ]
     }
     for k, d in descriptions.items():

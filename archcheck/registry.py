@@ -151,6 +151,7 @@ class Layer(BaseModel):
     examples: ClassVar[list[Example]] = []
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
+    takes_empty: ClassVar[bool] = False  # torch runs it on an input with a 0-size dim (after AC222); else AC224
     arg_order: ClassVar[tuple[str, ...]] = ()  # torch's signature order, where subclasses declare fields out of it
 
     @classmethod
@@ -170,6 +171,10 @@ class Layer(BaseModel):
         """
         r = xs[0].roles if xs else None
         return r if r is not None and len(r) == out.rank else None
+
+    def accepts_empty(self) -> bool:
+        """Whether torch runs this layer on an input with a 0-size dim (after an AC222 warning)."""
+        return self.takes_empty
 
     def param_count(self) -> int:
         return 0

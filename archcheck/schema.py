@@ -425,6 +425,16 @@ def _outputs(top: _Top, src: Source, diags: list[Diagnostic]) -> list[str] | Non
         if isinstance(top.output, dict) and isinstance(top.output.get("name"), str):
             return [top.output["name"]]
         return None
+    if not raw:  # forward would return nothing (torch: None)
+        d = Diagnostic(
+            "error",
+            "AC104",
+            "outputs lists no layer: the model would return nothing",
+            hint="list the layers whose outputs the model returns (outputs: [fc2]), or leave outputs out "
+            "to return the last layer's",
+        )
+        diags.append(src.locate(d, ("outputs",)))
+        return None
     if isinstance(raw, dict):
         return [str(k) for k in raw]
     names: list[str] = []

@@ -121,6 +121,7 @@ def torch_run(
     *,
     train: bool = True,
     extra: dict[str, Any] | None = None,
+    device: str = "cpu",
 ) -> TorchOutcome:
     """Build ``nn.<type_>(**kwargs)`` and run it on a real tensor of ``shape`` (plus ``extra`` inputs).
 
@@ -136,7 +137,7 @@ def torch_run(
     names = list(kwargs.get("inputs") or ["x", *more])
     env: dict[str, Any] = {"torch": torch, "F": F, "nn": torch.nn}
     torch.manual_seed(0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.device(device):
         warnings.simplefilter("ignore")
         params = 0
         if cls.torch_name is not None:
@@ -163,7 +164,8 @@ def torch_run(
     if 0 in y.shape:
         # torch returns an empty tensor (e.g. ConvTranspose whose padding eats the whole output).
         # archcheck's dims are >= 1, so it reports this as an error: count it as a failure.
-        return TorchOutcome(None, params, EmptyOutput(f"torch returned an empty tensor {tuple(y.shape)}"), "empty")
+        shape = tuple(y.shape)  # kept: a test of empty tensors (AC222, AC224) compares it
+        return TorchOutcome(shape, params, EmptyOutput(f"torch returned an empty tensor {shape}"), "empty")
     return TorchOutcome(tuple(y.shape), params, None)
 
 
@@ -221,6 +223,20 @@ def agree(
     if th.failed and not ac.failed and "AC211" in ac.warnings:
         # archcheck warned that training mode fails; the layer must then work in eval mode.
         th = torch_run(type_, kw, shape, train=False, extra=extra)
+    if not ac.failed and "AC222" in ac.warnings:
+        # An empty output: torch's CPU kernels return it for a batch > 1 or with groups; the plain
+        # kernel, used for a batch of 1 (or an unbatched input) without groups, raises "too small".
+        nd = getattr(REGISTRY[type_], "nd", 0)
+        if (len(shape) == nd + 2 and shape[0] > 1) or kw.get("groups", 1) > 1:
+            assert th.stage == "empty" and th.shape == ac.shape, "AC222 but not torch's empty output" + describe(
+                type_, fields, shape, ac, th, dtype
+            )
+            assert ac.params == th.params, "parameter counts differ" + describe(type_, fields, shape, ac, th, dtype)
+        else:
+            assert th.failed and "too small" in str(th.exc), "AC222 for a batch of 1" + describe(
+                type_, fields, shape, ac, th, dtype
+            )
+        return ac, th
     assert ac.failed == th.failed, ("archcheck reports an error" if ac.failed else "torch raised") + describe(
         type_, fields, shape, ac, th, dtype
     )

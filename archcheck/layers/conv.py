@@ -179,8 +179,20 @@ class _ConvTransposeNd(_ConvBase):
             size = x.shape[axis + 1 + i]
             # (L - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
             o = D.add(D.mul(D.add(size, -1), s[i]), -2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1)
-            ctx.require_min(o, 1, f"output of the transposed convolution in dim {names[i]}")
-            if isinstance(o, int) and o < 1:
+            # An empty output (0) runs in torch (AC222, a warning); a negative one never does.
+            ctx.require_min(o, 0, f"output of the transposed convolution in dim {names[i]}")
+            if o == 0:
+                # torch's CPU kernels return an empty tensor for a batch > 1 or with groups; the plain one, used
+                # for a batch of 1 (or unbatched) without groups, raises "Output size is too small". A warning.
+                ctx.warn(
+                    "AC222",
+                    f"the output would be 0 in dim {names[i]}: padding {p[i]} removes everything the transposed "
+                    f"convolution adds to the input {size}, so torch returns an empty tensor (or raises 'Output "
+                    "size is too small' for a batch of 1 without groups)",
+                    field="padding",
+                    hint="use less padding, or a larger input: nothing after this layer has anything to compute",
+                )
+            elif isinstance(o, int) and o < 1:
                 ctx.error(
                     "AC203",
                     f"the output would be {o} in dim {names[i]}: padding {p[i]} removes more than the "
@@ -270,6 +282,7 @@ class ConvTranspose2d(_ConvTransposeNd):
             (1, 8, 10, 10),
         ),
         Example({"out_channels": 8, "kernel_size": 3, "stride": 2, "output_padding": 2}, (1, 4, 5, 5), error="AC210"),
+        Example({"out_channels": 8, "kernel_size": 2, "padding": 2}, (2, 4, 1, 5), error="AC203"),  # a negative size
     ]
 
 

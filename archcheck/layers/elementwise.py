@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class _Elementwise(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "activation"
     min_rank: ClassVar[int] = 0
     ranks: ClassVar[tuple[int, ...] | None] = None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @register
 class Linear(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "linear"
     torch_name = "nn.Linear"
     examples = [
@@ -87,6 +88,7 @@ def wrap_dim(d: int, rank: int) -> int | None:
 
 @register
 class Flatten(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "reshape"
     torch_name = "nn.Flatten"
     examples = [
@@ -146,6 +148,7 @@ class Flatten(Layer):
 
 @register
 class Identity(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "identity"
     torch_name = "nn.Identity"
     examples = [Example({}, (2, 3), (2, 3))]

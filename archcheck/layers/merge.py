@@ -29,6 +29,7 @@ def _who(ctx: Ctx, x: Tensor, i: int) -> str:
 
 
 class _Elementwise2(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "merge"
     arity: ClassVar[tuple[int, int | None]] = (2, None)
     op: ClassVar[str] = "+"
@@ -95,6 +96,7 @@ class Multiply(_Elementwise2):
 
 @register
 class Concat(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "merge"
     arity: ClassVar[tuple[int, int | None]] = (2, None)
     examples = [Example({"inputs": ["x", "x"], "dim": 1}, (2, 3, 4), (2, 6, 4))]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class _BatchNorm(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
     ranks: ClassVar[tuple[int, ...]] = (4,)
     layout: ClassVar[str] = ""

@@ -104,6 +104,7 @@ class LayerNorm(Layer):
 
 @register
 class GroupNorm(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
     torch_name = "nn.GroupNorm"
     examples = [
@@ -185,6 +186,7 @@ class GroupNorm(Layer):
 
 
 class _InstanceNorm(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
     nd: ClassVar[int] = 1
 
@@ -275,6 +277,7 @@ class InstanceNorm2d(_InstanceNorm):
 
 @register
 class LocalResponseNorm(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
     torch_name = "nn.LocalResponseNorm"
     examples = [

@@ -3,6 +3,10 @@
 Shapes follow https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html
 (ceil_mode, dilation) and torch's ``pooling_output_shape``; padding may be at
 most half the kernel (``pool2d_shape_check``).
+
+With ``return_indices: true`` a max pool returns ``(output, indices)`` in
+torch; as for the other tuple-returning modules (LSTM, MultiheadAttention),
+the spec keeps the first item: the generated code indexes ``[0]``.
 """
 
 from __future__ import annotations
@@ -112,7 +116,17 @@ class _WindowPool(_PoolBase):
         return text + (f" /{s[0]}" if len(set(s)) == 1 else " /" + ",".join(map(str, s)))
 
 
-class _MaxPoolNd(_WindowPool):
+class _ReturnsIndices(Layer):
+    """A max pool whose forward returns (output, indices) when ``return_indices`` is set."""
+
+    return_indices: bool = False
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        call = super().emit_call(ref, args)
+        return f"{call}[0]" if self.return_indices else call
+
+
+class _MaxPoolNd(_ReturnsIndices, _WindowPool):
     dilation: PosOrList = 1
     return_indices: bool = False
 
@@ -153,6 +167,7 @@ class MaxPool2d(_MaxPoolNd):
     examples = [
         Example({"kernel_size": 2, "stride": 2}, (4, 16, 28, 28), (4, 16, 14, 14)),
         Example({"kernel_size": 3, "stride": 2, "ceil_mode": True}, (1, 2, 6, 6), (1, 2, 3, 3)),
+        Example({"kernel_size": 2, "return_indices": True}, (1, 2, 6, 6), (1, 2, 3, 3)),  # (values, indices)[0]
         Example({"kernel_size": 3, "padding": 2}, (1, 2, 5, 5), error="AC206"),
         Example({"kernel_size": 5}, (1, 2, 3, 3), error="AC203"),
         Example({"kernel_size": 2}, (1, 2, 4, 4), (1, 2, 2, 2), extra={"dtype": "int32"}),
@@ -251,11 +266,16 @@ class _AdaptiveBase(_PoolBase):
         return "→" + "x".join("*" if v is None else str(v) for v in o)
 
 
-class _AdaptiveMax(_AdaptiveBase):
+class _AdaptiveMax(_ReturnsIndices, _AdaptiveBase):
     return_indices: bool = False
 
 
 class _AdaptiveAvg(_AdaptiveBase):
+    def accepts_empty(self) -> bool:
+        # An output of all 1s is a mean over the pooled dims in torch, which takes an empty input.
+        o = self.output_size if isinstance(self.output_size, list) else [self.output_size] * self.nd
+        return all(v == 1 for v in o)
+
     def _any_rank(self, x: Tensor, o: Sequence[Optional[int]]) -> bool:
         # torch's adaptive_avg_pool2d/3d take a shortcut when the output is all 1s: the mean over
         # the last nd dims, which works for any input of rank >= nd (ATen AdaptiveAveragePooling*.cpp).
@@ -309,6 +329,7 @@ class AdaptiveMaxPool2d(_AdaptiveMax):
     torch_name = "nn.AdaptiveMaxPool2d"
     examples = [
         Example({"output_size": 3}, (1, 2, 5, 6), (1, 2, 3, 3)),
+        Example({"output_size": 2, "return_indices": True}, (1, 2, 5, 6), (1, 2, 2, 2)),
         Example({"output_size": 1}, (5, 6), error="AC204"),
     ]
 

@@ -141,6 +141,7 @@ class Upsample(Layer):
 
 
 class _Shuffle(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "resample"
 
     def _rank(self, ctx: Ctx, x: Tensor) -> bool:
@@ -219,6 +220,8 @@ class PixelUnshuffle(_Shuffle):
         w = self._div(ctx, x, -1, r, "downscale_factor", "width")
         if w is None:
             return None
+        if 0 in x.shape:  # torch's pixel_unshuffle returns an empty input unchanged, after its checks
+            return x.derived(x.shape, ctx.path)
         return x.derived(tuple(x.shape[:-3]) + (D.mul(x.shape[-3], r * r), h, w), ctx.path)
 
     def label(self) -> str:
@@ -307,12 +310,14 @@ class _Pad2(_Pad):
 
 @register
 class ZeroPad1d(_Pad1):
+    takes_empty = True
     torch_name = "nn.ZeroPad1d"
     examples = [Example({"padding": 2}, (1, 3, 4), (1, 3, 8)), Example({"padding": [-2, -2]}, (1, 3, 4), error="AC203")]
 
 
 @register
 class ZeroPad2d(_Pad2):
+    takes_empty = True
     torch_name = "nn.ZeroPad2d"
     examples = [
         Example({"padding": [1, 2, 0, 3]}, (1, 3, 4, 4), (1, 3, 7, 7)),
@@ -323,6 +328,7 @@ class ZeroPad2d(_Pad2):
 
 @register
 class ConstantPad1d(_Pad1):
+    takes_empty = True
     torch_name = "nn.ConstantPad1d"
     examples = [Example({"padding": [1, 0], "value": 0.5}, (2, 3), (2, 4))]
     value: float
@@ -330,6 +336,7 @@ class ConstantPad1d(_Pad1):
 
 @register
 class ConstantPad2d(_Pad2):
+    takes_empty = True
     torch_name = "nn.ConstantPad2d"
     examples = [
         Example({"padding": 1, "value": -1.0}, (1, 2, 3, 3), (1, 2, 5, 5)),

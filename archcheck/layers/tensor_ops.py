@@ -98,6 +98,7 @@ def _split(ctx: Ctx, what: str, total: Dim, sizes: list[Dim], field: str, x: Ten
 
 @register
 class Unflatten(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "reshape"
     torch_name = "nn.Unflatten"
     examples = [
@@ -157,6 +158,7 @@ def _regroups_leading(shape: tuple[Dim, ...], sizes: list[Dim]) -> bool:
 
 @register
 class Reshape(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "reshape"
     examples = [
         Example({"shape": [-1, 1, 28, 28]}, (4, 784), (4, 1, 28, 28)),
@@ -254,6 +256,7 @@ class Reshape(Layer):
 
 @register
 class Permute(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "reshape"
     examples = [
         Example({"dims": [0, 2, 3, 1]}, (2, 3, 4, 5), (2, 4, 5, 3)),
@@ -302,6 +305,7 @@ class Permute(Layer):
 
 @register
 class Transpose(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "reshape"
     examples = [
         Example({"dim0": 1, "dim1": 2}, (2, 3, 4), (2, 4, 3)),
@@ -347,6 +351,7 @@ class Transpose(Layer):
 
 @register
 class Select(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "reshape"
     examples = [
         Example({"dim": 1, "index": -1}, (2, 5, 8), (2, 8)),
@@ -406,6 +411,7 @@ class Select(Layer):
 
 @register
 class Mean(Layer):
+    takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "pool"
     examples = [
         Example({"dim": [2, 3]}, (2, 8, 5, 5), (2, 8)),
