@@ -185,6 +185,8 @@ class Ctx:
         if dims:
             d.bindings = {k: self._w.bindings.get(k, "free") for k in dims}
         self._w.add(d)
+        if code == "AC222":  # an empty output: the walker checks later layers' inputs for it
+            self._w.empty = True
         if severity == "error":
             if recover:
                 self.recovered = True
@@ -266,6 +268,7 @@ class _Walker:
         self.stack: list[str] = []
         self.count = 0
         self._seen: set[tuple[Any, ...]] = set()
+        self.empty = False  # a layer made an empty tensor (AC222): later layers check their inputs for it
 
     # ---- diagnostics
 
@@ -725,7 +728,8 @@ class _Walker:
             return node
         if any(x is None for x in xs):
             return node  # an earlier layer failed: it was reported there
-        if (empty := next((x for x in xs if 0 in x.shape), None)) is not None and not layer.accepts_empty():  # type: ignore[union-attr]
+        empty = next((x for x in xs if 0 in x.shape), None) if self.empty else None  # type: ignore[union-attr]
+        if empty is not None and not layer.accepts_empty():
             self.error(
                 "AC224",
                 f"{t} does not take an empty tensor, but its input {empty.describe()} has a dim of size 0 "
@@ -764,7 +768,7 @@ class _Walker:
                     hint="check the sizes of this layer (a typo, or an expression that grew too far)",
                 )
                 node.output = None
-            elif (big := too_many_elements(out)) is not None:
+            elif all(out.shape is not x.shape for x in xs) and (big := too_many_elements(out)) is not None:  # type: ignore[union-attr]
                 ctx.error("AC223", f"{t}'s output {out.describe()} {big}", hint=_BIG_HINT)
                 node.output = None
         return node
