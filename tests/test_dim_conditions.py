@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from archcheck.conditions import Sizes, describe, quasi_linear, solve_equal, solve_min
@@ -249,8 +250,15 @@ def _torch_ok(layers: list[dict], size: int) -> bool:
     return True
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("ARCHCHECK_FUZZ_EXAMPLES", 60)),
+    derandomize="ARCHCHECK_FUZZ_EXAMPLES" not in os.environ,  # reproducible in CI; fresh seeds in a long run
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(LAYER, min_size=1, max_size=5))
+# found by a random run: a window may hang over the end under ceil_mode, so a length of 1 works
+@example([{"type": "MaxPool1d", "kernel_size": 2, "stride": 3, "ceil_mode": True}])
 def test_stated_minimum_matches_torch(layers):
     import yaml
 

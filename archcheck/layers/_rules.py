@@ -145,7 +145,9 @@ def window_out(
         # the rule j*stride <= size + pad_left - 1. The second bound is the smaller one exactly when
         # pad_left + stride > eff, whatever the size, so the output is a single floor.
         out_c = D.add(D.floordiv(D.add(size, pad_left - 1), stride), 1)
-        ctx.require_min(D.add(padded, -eff), 0, f"{what} {kernel} (spanning {eff}) in dim {axis_name}")
+        # the first window exists when the ceil formula gives at least 1: padded - eff + stride - 1 >= 0
+        # (a window may hang over the end: MaxPool1d(2, 3, ceil_mode=True) takes a length of 1)
+        ctx.require_min(D.add(padded, extra - eff), 0, f"{what} {kernel} (spanning {eff}) in dim {axis_name}")
         return out_c
     out_s = D.add(D.floordiv(D.add(padded, extra - eff), stride), 1)
     # torch: the padded input must hold the window (output >= 1), stated as a minimum of the free dim
