@@ -367,7 +367,16 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
 @click.option("--sort", "sort_key", default=None, help="Sort by a column (params, macs, memory, or an axis).")
 @click.option("--where", "where", default=None, help='Keep rows matching a filter, e.g. "ok and params < 1e6".')
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="json: one object per variant and line, as validate's (ok true/false, outputs as lists, diagnostics "
+    'with codes), the swept values under "set". An axis may not be named like a result column '
+    "(ok, status, output, outputs, params, macs, memory, pareto, error, diagnostics, set).",
+)
 @click.option(
     "--plot",
     "plot_path",
@@ -495,17 +504,23 @@ def explore(
 
 def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
     cols = keys + ["status", "output", "params", "macs", "memory", "pareto", "error"]
-    if fmt == "json":
+    if fmt == "json":  # one object per line, validate's contract: the swept values under "set"
+        res = ["ok", "status", "outputs", "params", "macs", "memory", "pareto", "error", "diagnostics"]
         for r in rows:
-            click.echo(json.dumps({c: r.get(c) for c in cols}))
+            click.echo(json.dumps({"set": {k: r.get(k) for k in keys}, **{c: r.get(c) for c in res}}))
         return
     if fmt == "csv":
         import csv
 
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(cols)
+        ccols = keys + ["ok"] + cols[len(keys) :]
+
+        def csv_cell(v: Any) -> Any:  # booleans as JSON writes them, a missing value empty
+            return "" if v is None else ("true" if v else "false") if isinstance(v, bool) else v
+
+        w.writerow(ccols)
         for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
+            w.writerow([csv_cell(r.get(c)) for c in ccols])
         return
     from .report import human
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from .diagnostics import did_you_mean
 from .engine import CheckResult, check
+from .report import shape_json
 from .schema import Spec
 
 MAX_VARIANTS = 1_000_000
@@ -28,6 +29,23 @@ MAX_DIGITS = 19  # an int in --set: up to 2**63-1, torch's largest size
 
 _INT = re.compile(r"-?[0-9]+")  # ASCII digits only: int() also takes '٣' (and isdigit() '²')
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+# the result columns of every row: an axis may not take one of these names (a spec param called
+# ``params`` would otherwise be overwritten by the count, in the table, the CSV, --where and --sort)
+RESULT_COLUMNS = (
+    "ok",
+    "status",
+    "output",
+    "outputs",
+    "params",
+    "macs",
+    "memory",
+    "pareto",
+    "error",
+    "diagnostics",
+    "set",
+)
 
 
 class ExploreError(Exception):
@@ -121,6 +139,11 @@ def parse_axis(spec: Spec, base: CheckResult, text: str) -> Axis:
                     f"{node.type} '{path}' has no field '{field}'" + (f"; did you mean '{guess}'?" if guess else "")
                 )
         return Axis(key, "field", vals, path, field)
+    if key in RESULT_COLUMNS and (key in params or key in dims):
+        raise ExploreError(
+            f"'{key}' is also the name of a result column ({', '.join(RESULT_COLUMNS)}): "
+            "rename the param or dim in the spec to sweep it"
+        )
     if key in params:
         return Axis(key, "param", vals)
     if key in dims:
@@ -179,6 +202,9 @@ def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[
     errors = [d for d in res.diagnostics if d.severity == "error"]
     outs = list(res.outputs.values())
     row = dict(combo)
+    # validate's contract: shapes as lists (ints, or strings for symbolic dims), diagnostics as objects
+    row["outputs"] = {k: shape_json(t.shape if t else None) for k, t in res.outputs.items()}
+    row["diagnostics"] = [d.to_json() for d in res.diagnostics]
     row.update(
         ok=not errors,
         status="ok" if not errors else errors[0].code,

@@ -135,3 +135,39 @@ def test_an_axis_given_twice_is_a_usage_error():
     # Found by the long fuzz run: the copies multiplied the variants and the later one won.
     r = cli("explore", SWEEP, "--set", "width=8,16", "--set", "width=1:30")
     assert r.exit_code == 2 and "--set width is given twice" in r.output
+
+
+def test_json_follows_validates_contract():
+    # changed contract (issue 15 item 5): `ok` a boolean, swept values under "set", shapes as lists,
+    # diagnostics as objects with codes, exactly like `validate --format json`
+    r = cli("explore", SWEEP, "--set", "width=8,16", "--dim", "N=2", "--format", "json")
+    assert r.exit_code == 0, r.output
+    bad, good = [json.loads(line) for line in r.output.splitlines()]
+    assert good["set"] == {"width": 16} and bad["set"] == {"width": 8}
+    assert good["ok"] is True and bad["ok"] is False
+    assert good["outputs"] == {"fc2": [2, 10]} and good["diagnostics"] == []
+    d = bad["diagnostics"][0]
+    assert d["code"] == "AC202" and d["severity"] == "error" and d["path"] == "fc1"
+    assert {"line", "column", "message", "hint"} <= set(d) and isinstance(d["line"], int)
+    # the same variant through validate gives the same diagnostic
+    v = load(SWEEP)
+    res = check(v, {"N": 2}, {"width": 8})
+    assert [x.to_json() for x in res.diagnostics] == bad["diagnostics"]
+    # a symbolic dim stays a string
+    r = cli("explore", SWEEP, "--set", "width=16", "--format", "json")
+    assert json.loads(r.output)["outputs"] == {"fc2": ["N", 10]}
+
+
+def test_csv_has_a_boolean_ok_column():
+    r = cli("explore", SWEEP, "--set", "width=8,16", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(r.output)))
+    assert [(t["width"], t["ok"], t["pareto"]) for t in table] == [("8", "false", "false"), ("16", "true", "true")]
+
+
+@pytest.mark.parametrize("name", ["params", "ok", "memory", "set"])
+def test_an_axis_named_like_a_result_column_is_refused(tmp_path, name):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(Path(SWEEP).read_text().replace("params: {width: 16}", f"params: {{width: 16, {name}: 1}}"))
+    assert check(load(str(spec))).ok
+    r = cli("explore", str(spec), "--set", f"{name}=1,2")
+    assert r.exit_code == 2 and "result column" in r.output and "Traceback" not in r.output

@@ -411,7 +411,7 @@ def test_sort_on_an_axis_mixing_numbers_and_text():
     r.assert_clean(codes=(0,))
     import json
 
-    assert [json.loads(line)["width"] for line in r.stdout.splitlines()] == [8, 16, "abc"]
+    assert [json.loads(line)["set"]["width"] for line in r.stdout.splitlines()] == [8, 16, "abc"]
 
 
 @pytest.mark.parametrize(
