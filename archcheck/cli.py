@@ -392,6 +392,15 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
     help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table "
     "('-': standard output, instead of the table).",
 )
+@click.option(
+    "--pareto",
+    "pareto",
+    default="params,macs",
+    show_default=True,
+    metavar="AXES",
+    help="The Pareto front's axes, 2 or 3 of params, macs, memory (activation bytes per sample), all minimised; "
+    "--plot draws the first two.",
+)
 @_force_option
 @click.option(
     "--jobs",
@@ -413,10 +422,11 @@ def explore(
     jobs: int | None,
     report_path: str | None = None,
     force: bool = False,
+    pareto: str = "params,macs",
 ) -> None:
     """Check every combination of settings of SPEC; one row per variant."""
     from .api import check, load
-    from .explore import MAX_VARIANTS, ExploreError, cpus, parse_axis, plot_png, sort_rows
+    from .explore import MAX_VARIANTS, PARETO_AXES, ExploreError, cpus, parse_axis, plot_png, sort_rows
     from .explore import explore as run
     from .expr import ExprError, compile_predicate, test_predicate
     from .output import STDOUT, check_targets, write_output
@@ -433,8 +443,30 @@ def explore(
             f"{jobs} processes, but archcheck may use {n_cpus} CPU{'s' * (n_cpus != 1)} here: give at most -j {n_cpus}",
             param_hint="-j/--jobs",
         )
+    front_axes = tuple(a.strip() for a in pareto.split(","))
+    if (
+        len(front_axes) not in (2, 3)
+        or len(set(front_axes)) != len(front_axes)
+        or not set(front_axes) <= set(PARETO_AXES)
+    ):
+        raise click.BadParameter(
+            f"give 2 or 3 distinct axes among {', '.join(PARETO_AXES)}, got {_shown(pareto, 40)}", param_hint="--pareto"
+        )
     outputs = {"--plot": plot_path, "--report": report_path}
     check_targets(outputs, force=force, inputs=[spec])
+    # --plot's problems are found before the sweep, not after minutes of checking variants
+    # (a device such as /dev/stdout takes any name; a file must be named .png)
+    plot_is_file = plot_path not in (None, STDOUT) and (not os.path.exists(plot_path) or os.path.isfile(plot_path))
+    if plot_path and plot_is_file and not plot_path.lower().endswith(".png"):
+        raise click.BadParameter(
+            f"{_shown(plot_path, 60)}: --plot writes PNG only: name it FILE.png", param_hint="--plot"
+        )
+    if plot_path:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            click.echo("archcheck: --plot needs matplotlib: pip install 'archcheck[plot]'", err=True)
+            sys.exit(2)
     s = load(spec)
     base = check(s, base_dims)
     if s.model is None or not base.root:
@@ -457,16 +489,18 @@ def explore(
     except ExprError as e:
         raise click.UsageError(f"--where: {e}") from None
     n_jobs = jobs or n_cpus
-    bar_needed = sys.stderr.isatty()
+    from math import prod
+
+    total = min(sample or MAX_VARIANTS, prod(len(a.values) for a in axes))
+    bar_needed = sys.stderr.isatty() and total > 1000  # a long sweep, on a terminal: never into stdout
     try:
         if bar_needed:
-            from math import prod
-
-            total = sample or prod(len(a.values) for a in axes)
             with click.progressbar(length=total, label="checking variants", file=sys.stderr) as bar:
-                rows = run(s, axes, base_dims, sample=sample, seed=seed, jobs=n_jobs, progress=bar.update)
+                rows = run(
+                    s, axes, base_dims, sample=sample, seed=seed, jobs=n_jobs, progress=bar.update, pareto=front_axes
+                )
         else:
-            rows = run(s, axes, base_dims, sample=sample, seed=seed, jobs=n_jobs)
+            rows = run(s, axes, base_dims, sample=sample, seed=seed, jobs=n_jobs, pareto=front_axes)
     except ExploreError as e:
         raise click.UsageError(str(e)) from None
     if pred is not None:
@@ -487,7 +521,7 @@ def explore(
         _print_rows(rows, keys, fmt)
     if plot_path:
         try:
-            png = plot_png(rows, s.name)
+            png = plot_png(rows, s.name, front_axes)
         except ImportError:
             click.echo("archcheck: --plot needs matplotlib: pip install 'archcheck[plot]'", err=True)
             sys.exit(2)

@@ -239,6 +239,7 @@ def explore(
     seed: int = 0,
     jobs: int = 1,
     progress: Any = None,
+    pareto: tuple[str, ...] = ("params", "macs"),
 ) -> list[dict[str, Any]]:
     """Check every variant; returns one row per variant (errors are rows, never exceptions)."""
     total = math.prod(len(a.values) for a in axes)
@@ -255,28 +256,36 @@ def explore(
                 rows.append(row)
                 if progress:
                     progress(1)
-        return mark_pareto(rows)
+        return mark_pareto(rows, pareto)
     rows = []
     for combo in combos:
         rows.append(run_variant(spec, axes, combo, dims))
         if progress:
             progress(1)
-    return mark_pareto(rows)
+    return mark_pareto(rows, pareto)
 
 
-def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flag the variants no other variant beats on both params and MACs."""
-    pts = sorted(
-        (r for r in rows if r["ok"] and r["params"] is not None and r["macs"] is not None),
-        key=lambda r: (r["params"], r["macs"]),
-    )
-    best = None
+LABELS = {"params": "parameters", "macs": "MACs", "memory": "activation bytes per sample"}
+PARETO_AXES = ("params", "macs", "memory")  # all minimised; memory = activation bytes per sample
+
+
+def mark_pareto(rows: list[dict[str, Any]], axes: tuple[str, ...] = ("params", "macs")) -> list[dict[str, Any]]:
+    """Flag the variants no other variant beats on every one of ``axes`` (each minimised)."""
     for r in rows:
         r["pareto"] = False
-    for r in pts:
-        if best is None or r["macs"] < best:
-            r["pareto"] = True
-            best = r["macs"]
+    pts = sorted(
+        (r for r in rows if r["ok"] and all(r.get(a) is not None for a in axes)),
+        key=lambda r: tuple(r[a] for a in axes),
+    )
+    front: list[tuple[Any, ...]] = []
+    for r in pts:  # lexicographic order: only an earlier point can dominate a later one
+        p = tuple(r[a] for a in axes)
+        if front and p == front[-1]:
+            continue  # an exact tie with a front point: the first one stands for both
+        if any(all(f[i] <= p[i] for i in range(len(p))) for f in front):
+            continue
+        r["pareto"] = True
+        front.append(p)
     return rows
 
 
@@ -302,8 +311,10 @@ def sort_rows(rows: list[dict[str, Any]], key: str) -> None:
     rows.sort(key=order)
 
 
-def plot_png(rows: list[dict[str, Any]], title: str) -> bytes:
-    """A params-vs-MACs scatter with the Pareto front, as PNG bytes (needs matplotlib, the `plot` extra)."""
+def plot_png(rows: list[dict[str, Any]], title: str, axes: tuple[str, ...] = ("params", "macs")) -> bytes:
+    """A scatter of the first two ``axes`` (params vs MACs by default) with the Pareto front, as PNG bytes
+    (needs matplotlib, the `plot` extra)."""
+    xk, yk = axes[0], axes[1]
     import io
 
     import matplotlib
@@ -311,22 +322,22 @@ def plot_png(rows: list[dict[str, Any]], title: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in rows if r["ok"] and r["params"] is not None and r["macs"] is not None]
-    front = sorted((r for r in ok if r["pareto"]), key=lambda r: r["params"])
+    ok = [r for r in rows if r["ok"] and r[xk] is not None and r[yk] is not None]
+    front = sorted((r for r in ok if r["pareto"]), key=lambda r: r[xk])
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-    ax.scatter([r["params"] for r in ok], [r["macs"] for r in ok], s=18, color="#7f8c8d", label="variant")
-    ax.plot([r["params"] for r in front], [r["macs"] for r in front], "o-", color="#c0392b", label="Pareto front")
+    ax.scatter([r[xk] for r in ok], [r[yk] for r in ok], s=18, color="#7f8c8d", label="variant")
+    ax.plot([r[xk] for r in front], [r[yk] for r in front], "o-", color="#c0392b", label="Pareto front")
     bad = len(rows) - len(ok)
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("MACs")
+    ax.set_xlabel(LABELS[xk])
+    ax.set_ylabel(LABELS[yk])
     from .diagram import clip
     from .text import escape
 
     # The spec's name as plain text: no mathtext ("$\\frac{" raised), control characters escaped.
     ax.set_title(f"{clip(escape(title), 80)}: {len(ok)} ok, {bad} with errors", parse_math=False)
-    if ok and max(r["params"] for r in ok) > 100 * max(1, min(r["params"] for r in ok)):
+    if ok and max(r[xk] for r in ok) > 100 * max(1, min(r[xk] for r in ok)):
         ax.set_xscale("log")
-    if ok and max(r["macs"] for r in ok) > 100 * max(1, min(r["macs"] for r in ok)):
+    if ok and max(r[yk] for r in ok) > 100 * max(1, min(r[yk] for r in ok)):
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend()

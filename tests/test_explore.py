@@ -171,3 +171,40 @@ def test_an_axis_named_like_a_result_column_is_refused(tmp_path, name):
     assert check(load(str(spec))).ok
     r = cli("explore", str(spec), "--set", f"{name}=1,2")
     assert r.exit_code == 2 and "result column" in r.output and "Traceback" not in r.output
+
+
+def _dominated(r, rows, axes):
+    return any(
+        all(o[a] <= r[a] for a in axes) and any(o[a] < r[a] for a in axes) for o in rows if o["ok"] and o is not r
+    )
+
+
+@pytest.mark.parametrize("axes", [("params", "macs"), ("macs", "memory"), ("params", "macs", "memory")])
+def test_pareto_on_chosen_axes_matches_brute_force(axes):
+    spec = load(SWEEP)
+    base = check(spec)
+    ax = [parse_axis(spec, base, "width=4:40:4"), parse_axis(spec, base, "H=28,56"), parse_axis(spec, base, "N=1,2")]
+    ax.append(parse_axis(spec, base, "fc1.in_features=null"))  # inferred: every variant is ok
+    rows = explore(spec, ax, pareto=axes)
+    ok = [r for r in rows if r["ok"]]
+    assert len(ok) >= 10
+    for r in ok:  # on the front iff no other variant is at least as good on every axis and better on one
+        if r["pareto"]:
+            assert not _dominated(r, rows, axes)
+        else:
+            assert _dominated(r, rows, axes) or any(o["pareto"] and all(o[a] == r[a] for a in axes) for o in rows)
+
+
+def test_pareto_option_and_bad_plot_fail_before_the_sweep(tmp_path):
+    r = cli("explore", SWEEP, "--set", "width=8,16", "--pareto", "macs,memory", "--format", "json")
+    assert r.exit_code == 0 and sum(json.loads(x)["pareto"] for x in r.output.splitlines()) == 1
+    for bad in ("params", "params,params", "params,latency", "params,macs,memory,params"):
+        r = cli("explore", SWEEP, "--set", "width=8,16", "--pareto", bad)
+        assert r.exit_code == 2 and "--pareto" in r.output and "variants" not in r.output
+    # a bad --plot is refused before any variant is checked: no table printed, nothing written
+    for name in ("front.jpg", "front"):
+        r = cli("explore", SWEEP, "--set", "width=1:100000", "--plot", str(tmp_path / name))
+        assert r.exit_code == 2 and "PNG" in r.output and "variants:" not in r.output
+    r = cli("explore", SWEEP, "--set", "width=1:100000", "--plot", str(tmp_path / "no" / "dir" / "f.png"))
+    assert r.exit_code != 0 and "variants:" not in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []
