@@ -524,6 +524,13 @@ def _load_text(text: str, file: str) -> Source:
         if json_mode:
             return _load_json(src)
         m = e.problem_mark or e.context_mark
+        if "maximum nesting depth" in (e.problem or ""):
+            # libyaml (PyYAML >= 6.0.4's) refuses deep flow nesting while scanning ahead, before the
+            # composer sees the level past MAX_DEPTH: the same finding, located where that level opens
+            line, col = _flow_too_deep(text)
+            hint = "flatten the structure; a spec nests about 10 levels deep"
+            _diag(src, "AC005", f"the spec nests deeper than {MAX_DEPTH} levels", line, col, hint=hint)
+            return src
         msg = f"{e.problem or 'cannot parse'}" + (f" ({e.context})" if e.context else "")
         d = _diag(src, "AC001", f"not valid YAML: {msg}")
         if m is not None:
@@ -659,6 +666,23 @@ def not_a_file(path: str) -> str | None:
         if test(mode):
             return what
     return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _flow_too_deep(text: str) -> tuple[int, int]:
+    """Line and column of the flow bracket that opens nesting level MAX_DEPTH + 1 (quotes skipped)."""
+    depth, quote = 0, ""
+    for i, c in enumerate(text):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _line_col(text, i)
+        elif c in "]}":
+            depth -= 1
+    return 1, 1
 
 
 def load_file(path: str) -> Source:
