@@ -28,6 +28,7 @@ import re
 import signal
 import tempfile
 import threading
+import time
 import types
 import typing
 from contextlib import contextmanager
@@ -76,21 +77,44 @@ def fuzz(n: int, build: bool = False) -> Any:
 
 @contextmanager
 def time_limit(seconds: int = TIMEOUT):
-    """Fail an example that hangs (SIGALRM; only in the main thread)."""
+    """Fail an example that hangs: more than ``seconds`` of this process's CPU time.
+
+    CPU time (``ITIMER_PROF``, user + system), not wall time: a long run shares
+    the machine, and a loaded machine stretches wall time several-fold without
+    archcheck doing more work. A wall-clock alarm at ten times the limit still
+    catches a process that blocks without using the CPU. Anything above a
+    quarter of the limit is appended, with the spec, to the file named by
+    ``ARCHCHECK_FUZZ_SLOW_LOG`` (if set), so that a long run keeps its slow
+    examples even when none fails.
+    """
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
         yield
         return
 
     def hang(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"an example took longer than {seconds} s: a hang")
+        what = "CPU" if signum == signal.SIGPROF else "wall-clock"
+        raise TimeoutError(f"an example took longer than {seconds} s of {what} time: a hang")
 
-    old = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(seconds)
+    old_alarm = signal.signal(signal.SIGALRM, hang)
+    old_prof = signal.signal(signal.SIGPROF, hang)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.alarm(seconds * 10)
+    t0 = time.process_time()
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGALRM, old_alarm)
+        signal.signal(signal.SIGPROF, old_prof)
+        spent = time.process_time() - t0
+        if spent > seconds / 4 and SLOW_LOG:
+            with open(SLOW_LOG, "a", encoding="utf-8", errors="backslashreplace") as f:
+                f.write(f"=== {spent:.1f} s CPU\n{_CURRENT.get('what', '?')}\n")
+
+
+SLOW_LOG = os.environ.get("ARCHCHECK_FUZZ_SLOW_LOG")
+_CURRENT: dict[str, str] = {}
 
 
 _BREAKS = re.compile("\r\n|\r|\n|\x85|\u2028|\u2029")
@@ -123,6 +147,7 @@ def _inside(line: int, column: int | None, lines: list[str]) -> bool:
 
 def check_api(text: str, name: str = "spec.yaml") -> Any:
     """load(text=) and check(): no exception; returns the result."""
+    _CURRENT["what"] = f"api.check of {name}:\n{text[:20000]}"
     with time_limit():
         spec = api.load(name, text=text)
         res = api.check(spec)
@@ -148,6 +173,9 @@ def write(content: str | bytes, name: str = "spec.yaml") -> Path:
 
 def cli(*args: str) -> tuple[int, str, str]:
     """Run `archcheck ARGS` in-process: exit 0, 1 or 2, no traceback, no escaped exception."""
+    _CURRENT["what"] = f"archcheck {args!r}\n" + "".join(
+        Path(a).read_text(encoding="utf-8", errors="replace")[:20000] for a in args if a.startswith(str(_TMP))
+    )
     with time_limit():
         r = CliRunner().invoke(main, list(args), catch_exceptions=True)
     exc = r.exception
