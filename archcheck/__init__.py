@@ -9,15 +9,15 @@
 from typing import Any
 
 from .api import check, generate, load, render
-from .engine import CheckResult
-from .schema import Spec
+from .engine.walk import CheckResult
+from .spec.schema import Spec
 
 __all__ = ["CheckResult", "Spec", "build", "check", "generate", "load", "render"]
 
 
 def __getattr__(name: str) -> Any:  # build imports torch: only when asked for
     if name == "build":
-        from .verify import build
+        from .emit.verify import build
 
         return build
     raise AttributeError(f"module 'archcheck' has no attribute {name!r}")

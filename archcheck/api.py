@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
-from .engine import CheckResult
-from .engine import check as _check
-from .loader import Source, load_file, load_text
-from .schema import Spec, parse_spec
+from .engine.walk import CheckResult
+from .engine.walk import check as _check
+from .spec.loader import Source, load_file, load_text
+from .spec.schema import Spec, parse_spec
 
 
 def load(spec: str | FsPath | Mapping[str, Any], *, text: str | None = None) -> Spec:
@@ -40,7 +40,7 @@ def check(spec: Spec | str | FsPath | Mapping[str, Any], dims: dict[str, int] | 
 
 def generate(spec: CheckResult | Spec | str | FsPath, dims: dict[str, int] | None = None) -> str:
     """The standalone PyTorch source for an ok spec (``CodegenError`` lists the errors otherwise)."""
-    from .codegen import generate as _generate
+    from .emit.codegen import generate as _generate
 
     return _generate(spec if isinstance(spec, CheckResult) else check(spec, dims))
 
@@ -52,6 +52,6 @@ def render(
     depth: int | None = None,
 ) -> FsPath:
     """Draw the spec to ``out`` (.svg, .png, .pdf or .dot by suffix); returns the path written."""
-    from .diagram import write
+    from .emit.diagram import write
 
     return write(spec if isinstance(spec, CheckResult) else check(spec, dims), out, depth=depth)

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from archcheck.api import check, load  # noqa: E402
-from archcheck.engine import check as check_full  # noqa: E402
-from archcheck.explore import combinations, explore, parse_axis  # noqa: E402
+from archcheck.emit.explore import combinations, explore, parse_axis  # noqa: E402
+from archcheck.engine.walk import check as check_full  # noqa: E402
 
 
 def sweep(path: str, sets: list[str], n: int, jobs: int, dims: dict[str, int]) -> tuple[float, int, list]:
@@ -44,7 +44,7 @@ def torch_rate(path: str, axes, dims: dict[str, int], n: int) -> float | None:
     try:
         import torch
 
-        from archcheck.verify import module_from_result
+        from archcheck.emit.verify import module_from_result
     except ImportError:
         return None
     spec = load(path)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from archcheck.cli import main
+from archcheck.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

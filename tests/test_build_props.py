@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import archcheck
 
 torch = pytest.importorskip("torch")
-from archcheck.verify import verify  # noqa: E402
+from archcheck.emit.verify import verify  # noqa: E402
 
 BLOCK = {
     "params": {"c": None},

@@ -184,7 +184,7 @@ def test_unknown_dim_is_warned_about_not_silently_ignored(cli):
 def test_validate_reads_a_spec_from_stdin():
     from click.testing import CliRunner
 
-    from archcheck.cli import main
+    from archcheck.cli.app import main
 
     text = open(BROKEN, encoding="utf-8").read()
     r = CliRunner().invoke(main, ["validate", "--format", "json", "-"], input=text.encode())

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, SPECS
 
 import archcheck
-from archcheck.codegen import generate
+from archcheck.emit.codegen import generate
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -126,7 +126,7 @@ def test_verify_specs(cli, spec: Path) -> None:
 
 def test_verify_reports_disagreement(monkeypatch) -> None:
     pytest.importorskip("torch")
-    from archcheck import verify as V
+    from archcheck.emit import verify as V
     from archcheck.layers.linear import Linear
 
     monkeypatch.setattr(Linear, "param_count", lambda self: 7)

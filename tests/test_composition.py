@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from archcheck.engine import check
-from archcheck.expr import ExprError, evaluate
-from archcheck.loader import load_text
-from archcheck.schema import parse_spec
+from archcheck.engine.walk import check
+from archcheck.spec.expr import ExprError, evaluate
+from archcheck.spec.loader import load_text
+from archcheck.spec.schema import parse_spec
 
 
 def run(text: str, **dims: int):

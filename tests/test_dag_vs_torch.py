@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from archcheck.engine import check  # noqa: E402
-from archcheck.loader import load_text  # noqa: E402
-from archcheck.schema import parse_spec  # noqa: E402
+from archcheck.engine.walk import check  # noqa: E402
+from archcheck.spec.loader import load_text  # noqa: E402
+from archcheck.spec.schema import parse_spec  # noqa: E402
 
 OPS = ["conv", "conv", "maxpool", "avgpool", "relu", "bn", "add", "concat", "block", "seq"]
 

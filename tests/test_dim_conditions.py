@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from archcheck.conditions import Sizes, describe, quasi_linear, solve_equal, solve_min
-from archcheck.engine import check
-from archcheck.loader import load_text
-from archcheck.schema import parse_spec
+from archcheck.engine.conditions import Sizes, describe, quasi_linear, solve_equal, solve_min
+from archcheck.engine.walk import check
+from archcheck.spec.loader import load_text
+from archcheck.spec.schema import parse_spec
 
 
 def run(text: str, **dims: int):
@@ -275,7 +275,7 @@ def test_stated_minimum_matches_torch(layers):
 
 
 def test_a_value_outside_the_declared_range_is_an_error():
-    from archcheck.explain import EXPLANATIONS
+    from archcheck.diagnostics.explain import EXPLANATIONS
 
     e = EXPLANATIONS["AC314"]
     res = check(parse_spec(load_text(e.example, "e.yaml")), {"H": 16})

@@ -16,7 +16,7 @@ import json
 import pytest
 
 import archcheck
-from archcheck.registry import REGISTRY
+from archcheck.layers.base import REGISTRY
 
 
 def _check(text: str, dims: dict[str, int] | None = None):
@@ -218,7 +218,7 @@ def test_return_indices_generated_module_runs(cli, write_spec, tmp_path):
     assert res.ok
     src = archcheck.generate(res)
     assert "self.pool(x)[0]" in src
-    from archcheck.verify import build
+    from archcheck.emit.verify import build
 
     model = build(p, {"N": 2})
     y = model(torch.randn(2, 3, 16, 16))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archcheck.codegen import generate
-from archcheck.engine import check
-from archcheck.loader import load_text
-from archcheck.schema import parse_spec
+from archcheck.emit.codegen import generate
+from archcheck.engine.walk import check
+from archcheck.spec.loader import load_text
+from archcheck.spec.schema import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,7 +215,7 @@ def test_expect_inside_a_block_definition_uses_its_params():
 )
 def test_json_schema_accepts_expect(layer):
     jsonschema = pytest.importorskip("jsonschema")
-    from archcheck.jsonschema import build_schema
+    from archcheck.spec.jsonschema import build_schema
 
     spec = {
         "params": {"s": 32},

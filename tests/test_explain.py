@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from archcheck.api import check, load
-from archcheck.cli import main
-from archcheck.diagnostics import CODES
-from archcheck.explain import EXPLANATIONS, HEADINGS, markdown
+from archcheck.cli.app import main
+from archcheck.diagnostics.codes import CODES
+from archcheck.diagnostics.explain import EXPLANATIONS, HEADINGS, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def explain(*args: str):
 
 
 def test_every_code_has_an_explanation():
-    assert set(CODES) - set(EXPLANATIONS) == set(), "add an entry to archcheck/explain.py"
+    assert set(CODES) - set(EXPLANATIONS) == set(), "add an entry to archcheck/diagnostics/explain.py"
     assert set(EXPLANATIONS) - set(CODES) == set(), "an explanation for a code not in the table"
     for code, e in EXPLANATIONS.items():
         assert e.what and e.why and e.example.strip() and e.fix.strip(), code
@@ -28,7 +28,7 @@ def test_every_code_has_an_explanation():
 
 def test_the_doc_is_up_to_date():
     doc = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert doc == markdown(), "run: python -m archcheck.explain --markdown > docs/diagnostics.md"
+    assert doc == markdown(), "run: python -m archcheck.diagnostics.explain --markdown > docs/diagnostics.md"
 
 
 @pytest.mark.parametrize("code", sorted(c for c, e in EXPLANATIONS.items() if e.checked))

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from archcheck.api import load
-from archcheck.cli import main
-from archcheck.engine import check
-from archcheck.explore import ExploreError, combinations, explore, parse_axis, parse_values
+from archcheck.cli.app import main
+from archcheck.emit.explore import ExploreError, combinations, explore, parse_axis, parse_values
+from archcheck.engine.walk import check
 
 SWEEP = str(Path(__file__).parent / "specs" / "sweep_cnn.yaml")
 

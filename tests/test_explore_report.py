@@ -11,7 +11,7 @@ import pytest
 from browser_util import needs_browser, rgb, screenshot
 from conftest import run_cli
 
-from archcheck.htmlreport import FRONT_COLOR, explore_page, scatter_svg
+from archcheck.emit.htmlreport import FRONT_COLOR, explore_page, scatter_svg
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 SWEEP = (

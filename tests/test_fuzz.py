@@ -42,10 +42,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import archcheck.api as api
-from archcheck import schema  # noqa: F401  (fills the registry)
-from archcheck.cli import main
-from archcheck.diagnostics import CODES
-from archcheck.registry import REGISTRY
+from archcheck.cli.app import main
+from archcheck.diagnostics.codes import CODES
+from archcheck.layers.base import REGISTRY
+from archcheck.spec import schema  # noqa: F401  (fills the registry)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import archcheck
-from archcheck.codegen import CodegenError, audit, generate, identifier, literal
+from archcheck.emit.codegen import CodegenError, audit, generate, identifier, literal
 
 HOSTILE_NAMES = [
     "__import__",

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hostile_util import CliTimeout, Result, run_cli
 
-from archcheck import loader
+from archcheck.spec import loader
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = "name: M\ninput: {shape: [N, 3, 32, 32]}\nlayers:\n"
@@ -346,7 +346,7 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 def _invoke(args: list[str]):
     from click.testing import CliRunner
 
-    from archcheck.cli import main
+    from archcheck.cli.app import main
 
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
@@ -379,7 +379,7 @@ def test_broken_pipe_is_not_an_internal_error(monkeypatch):
     monkeypatch.setattr("archcheck.api.check", pipe)
     from click.testing import CliRunner
 
-    from archcheck.cli import main
+    from archcheck.cli.app import main
 
     # click's standalone main turns EPIPE into a quiet exit 1.
     r = CliRunner().invoke(main, ["validate", str(ROOT / "specs" / "simple_cnn.yaml")])

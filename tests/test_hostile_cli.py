@@ -343,7 +343,7 @@ def test_head_closing_the_pipe_midway(tmp_path):
 
 def test_failed_write_keeps_the_old_file(monkeypatch, tmp_path):
     """Atomic writes: a failure half-way (disk full at fsync) leaves the old file whole and no temp file."""
-    from archcheck import output
+    from archcheck.cli import output
 
     out = tmp_path / "m.py"
     out.write_text("the old, complete file\n")
@@ -543,7 +543,7 @@ def test_where_fuzz_only_usage_errors_and_bounded():
 
     from hypothesis import HealthCheck, given, settings
 
-    from archcheck.expr import ExprError, compile_predicate, test_predicate
+    from archcheck.spec.expr import ExprError, compile_predicate, test_predicate
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(_where_exprs())

@@ -78,7 +78,7 @@ def _no_meta_kernel(*args: Any, **kwargs: Any) -> Any:
 
 def test_verify_says_when_meta_cannot_run_and_does_not_use_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    from archcheck import verify
+    from archcheck.emit import verify
 
     calls: list[int] = []
 
@@ -98,7 +98,7 @@ def test_verify_says_when_meta_cannot_run_and_does_not_use_the_cpu(monkeypatch: 
 
 def test_verify_reports_a_torch_error_on_meta_as_a_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    from archcheck import verify
+    from archcheck.emit import verify
 
     def run(torch: Any, res: Any, device: str) -> Any:
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x400 and 401x120)\nmore text")
@@ -111,7 +111,7 @@ def test_verify_reports_a_torch_error_on_meta_as_a_disagreement(monkeypatch: pyt
 def test_torchinfo_says_when_meta_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     torchinfo = pytest.importorskip("torchinfo")
-    from archcheck import summary
+    from archcheck.emit import summary
 
     def fake(*args: Any, **kwargs: Any) -> Any:
         assert kwargs["device"] == "meta"
@@ -130,7 +130,7 @@ def test_torchinfo_says_when_meta_cannot_run(monkeypatch: pytest.MonkeyPatch) ->
 def test_verify_does_not_search_sizes_for_an_error_no_size_mends(tmp_path: Path) -> None:
     # resnet50 with free H, W and num_classes 0: the error involves no free dim. It used to try
     # H = W = 1 .. 512 (513 checks, seconds for resnet50, minutes for a large spec).
-    from archcheck import verify
+    from archcheck.emit import verify
 
     text = (ROOT / "specs" / "resnet50.yaml").read_text()
     text = text.replace("num_classes: 1000", "num_classes: 0").replace("[1, 3, 224, 224]", "[N, 3, H, W]")
@@ -152,7 +152,7 @@ def test_verify_does_not_search_sizes_for_an_error_no_size_mends(tmp_path: Path)
 
 def test_verify_still_finds_sizes_for_an_error_that_depends_on_them(tmp_path: Path) -> None:
     # Flatten -> Linear(in_features=100): ok only for some H, W (4*(H-2)*(W-2) == 100).
-    from archcheck.verify import verify
+    from archcheck.emit.verify import verify
 
     p = write(
         tmp_path,
@@ -210,7 +210,7 @@ def test_generate_largest_specs_stay_small(tmp_path: Path, name: str) -> None:
 def test_generate_of_nested_blocks_is_linear_not_quadratic() -> None:
     # It walked every block instance's whole subtree once per ancestor (and per type): 6.8 s of CPU
     # for depth 14; now about as long as checking the spec. CPU time, so that a loaded machine counts less.
-    from archcheck.codegen import generate
+    from archcheck.emit.codegen import generate
 
     res = check(load("tree.yaml", text=LARGEST["nested_blocks"]))
     assert res.ok
@@ -232,8 +232,8 @@ def build_module(src: str) -> types.ModuleType:
 def built(text: str, name: str = "spec.yaml") -> tuple[str, Any]:
     """Generate the spec's code and prove it works: verify builds it (exec, instantiate on meta),
     runs it on meta inputs and compares every module's shape and parameter count with archcheck."""
-    from archcheck.codegen import generate
-    from archcheck.verify import verify
+    from archcheck.emit.codegen import generate
+    from archcheck.emit.verify import verify
 
     spec = load(name, text=text)
     res = check(spec)
@@ -386,7 +386,7 @@ def test_duplicate_block_input_is_a_located_spec_error(tmp_path: Path) -> None:
 
 
 def test_audit_compiles_the_module() -> None:
-    from archcheck.codegen import GeneratedCodeBug, audit
+    from archcheck.emit.codegen import GeneratedCodeBug, audit
 
     src = "from torch import nn\n\n\nclass B(nn.Module):\n    def forward(self, x, x):\n        return x\n"
     with pytest.raises(GeneratedCodeBug, match="does not compile"):
@@ -394,7 +394,7 @@ def test_audit_compiles_the_module() -> None:
 
 
 def test_audit_refuses_a_local_that_shadows_a_global_the_code_uses() -> None:
-    from archcheck.codegen import GeneratedCodeBug, audit
+    from archcheck.emit.codegen import GeneratedCodeBug, audit
 
     src = (
         "from torch import nn\n\n\nclass B(nn.Module):\n    def __init__(self, range):\n"
@@ -410,7 +410,7 @@ def test_a_generated_code_bug_is_an_internal_error(monkeypatch: pytest.MonkeyPat
     # Exit 3 is right only for archcheck's own bug: simulate one in the audit.
     from conftest import run_cli as run_in_process
 
-    from archcheck import codegen
+    from archcheck.emit import codegen
 
     def broken(src: str, globals_used: Any = None) -> None:
         raise codegen.GeneratedCodeBug("the generated code does not compile: duplicate argument 'x'")

@@ -34,10 +34,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archcheck import check
-from archcheck import diagram as R
-from archcheck.htmlreport import build
-from archcheck.registry import Tensor
-from archcheck.text import escape
+from archcheck.diagnostics.text import escape
+from archcheck.emit import diagram as R
+from archcheck.emit.htmlreport import build
+from archcheck.layers.base import Tensor
 
 # Examples per fuzz test: few in the suite, more for a long run (see docs/fuzzing.md).
 FUZZ_EXAMPLES = int(os.environ.get("ARCHCHECK_FUZZ_EXAMPLES", "40"))
@@ -62,7 +62,7 @@ MARKERS = [re.search(r"MK\d\d", h).group(0) for h in HOSTILE]
 
 # What the renderer sets (and dot's layout adds): any other attribute came from a spec.
 ALLOWED_ATTRS = {
-    # set by archcheck.diagram
+    # set by archcheck.emit.diagram
     "label", "labeljust", "labelloc", "fontsize", "fontname", "fontcolor", "style", "color", "penwidth",
     "shape", "fillcolor", "width", "height", "peripheries", "rank", "dir", "constraint", "arrowhead",
     "arrowsize", "margin", "bgcolor", "newrank", "nodesep", "ranksep", "rankdir", "nslimit",

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from hostile_util import run_cli
 
-from archcheck import api, loader
-from archcheck.diagnostics import Diagnostic, did_you_mean, render_pretty, render_short
-from archcheck.report import MAX_SHOWN, render_text
-from archcheck.text import escape, shown, skeleton, unusual
+from archcheck import api
+from archcheck.diagnostics.codes import Diagnostic, did_you_mean, render_pretty, render_short
+from archcheck.diagnostics.text import escape, shown, skeleton, unusual
+from archcheck.emit.report import MAX_SHOWN, render_text
+from archcheck.spec import loader
 
 HEAD = "name: M\ninput: {shape: [N, 3, 8, 8]}\nlayers:\n"
 FORMATS = ("short", "pretty", "json", "sarif", "text")

@@ -25,8 +25,8 @@ import yaml
 from conftest import ROOT, SPECS, run_cli
 
 import archcheck
-from archcheck.importer import check_written, import_model, parse_input_shape
-from archcheck.verify import concrete_dims, module_from_result
+from archcheck.cli.importer import check_written, import_model, parse_input_shape
+from archcheck.emit.verify import concrete_dims, module_from_result
 
 torch = pytest.importorskip("torch")
 

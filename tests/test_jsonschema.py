@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 jsonschema = pytest.importorskip("jsonschema")
 
-from archcheck.cli import main  # noqa: E402
-from archcheck.jsonschema import build_schema, schema_text  # noqa: E402
+from archcheck.cli.app import main  # noqa: E402
+from archcheck.spec.jsonschema import build_schema, schema_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from torch_util import ac_run, describe, torch_kwargs, torch_run  # noqa: E402
 
-from archcheck.registry import REGISTRY  # noqa: E402
+from archcheck.layers.base import REGISTRY  # noqa: E402
 
 CASES = [
     pytest.param(name, i, ex, id=f"{name}-{i}")

@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES, ROOT
 
 from archcheck.api import check, load
-from archcheck.roles import BATCH, CHANNELS, FEATURES, SEQUENCE, SPATIAL, of_input
+from archcheck.layers.roles import BATCH, CHANNELS, FEATURES, SEQUENCE, SPATIAL, of_input
 
 LAYOUT = ("AC401", "AC402", "AC403", "AC404", "AC405", "AC406", "AC407", "AC408", "AC411")
 
@@ -178,7 +178,7 @@ WARNED = sorted(p for p in FIXTURES.glob("layout_*.yaml") if "# E:" not in p.rea
 def test_warned_fixtures_run_in_torch(path: Path):
     """A layout warning is for what torch accepts: the generated module runs, with archcheck's shapes."""
     pytest.importorskip("torch")
-    from archcheck.verify import verify
+    from archcheck.emit.verify import verify
 
     verdict, res = verify(path)
     assert res.ok

@@ -17,15 +17,15 @@ import pytest
 from conftest import ROOT
 
 CORE = [
-    "archcheck/dims.py",
-    "archcheck/expr.py",
-    "archcheck/diagnostics.py",
-    "archcheck/loader.py",
-    "archcheck/engine.py",
-    "archcheck/schema.py",
-    "archcheck/registry.py",
-    "archcheck/conditions.py",
-    "archcheck/explore.py",
+    "archcheck/shapes/dims.py",
+    "archcheck/spec/expr.py",
+    "archcheck/diagnostics/codes.py",
+    "archcheck/spec/loader.py",
+    "archcheck/engine/walk.py",
+    "archcheck/spec/schema.py",
+    "archcheck/layers/base.py",
+    "archcheck/engine/conditions.py",
+    "archcheck/emit/explore.py",
     "archcheck/api.py",
 ]
 

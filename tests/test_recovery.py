@@ -16,7 +16,7 @@ import pytest
 from conftest import FIXTURES, SPECS
 
 import archcheck
-from archcheck.engine import check
+from archcheck.engine.walk import check
 
 # The size fields a layer checks against its input (and that do not shape its output).
 SIZE_FIELDS = ("in_channels", "in_features", "num_features", "num_channels", "input_size", "embed_dim", "d_model")
@@ -171,8 +171,8 @@ TORCH_SPECS = ["simple_cnn", "lenet5", "lstm_text", "transformer_text", "unet", 
 def test_recovered_shapes_are_torchs(stem):
     """Each recovered output equals the shape torch computes for the correct model (meta device)."""
     torch = pytest.importorskip("torch")
-    from archcheck import dims as D
-    from archcheck.verify import build, concrete_dims
+    from archcheck.emit.verify import build, concrete_dims
+    from archcheck.shapes import dims as D
 
     spec = archcheck.load(SPECS / f"{stem}.yaml")
     values, base = concrete_dims(spec)

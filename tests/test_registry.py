@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from archcheck.layers import INDEX, load_all
-from archcheck.registry import REGISTRY, Layer
+from archcheck.layers.base import REGISTRY, Layer
 
 
 def test_index_lists_every_registered_type_in_its_module():
@@ -27,7 +27,7 @@ def test_types_are_layers_with_torch_defaults_declared():
 
 def test_lookup_imports_only_the_family_needed():
     code = (
-        "import sys; from archcheck.registry import REGISTRY; assert 'Conv2d' in REGISTRY; "
+        "import sys; from archcheck.layers.base import REGISTRY; assert 'Conv2d' in REGISTRY; "
         "print(sorted(m for m in sys.modules if m.startswith('archcheck.layers.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -19,8 +19,8 @@ from browser_util import needs_browser, rgb, screenshot
 from conftest import ROOT, SPECS, run_cli
 
 from archcheck import check
-from archcheck import diagram as R
-from archcheck.htmlreport import build, inline_svg
+from archcheck.emit import diagram as R
+from archcheck.emit.htmlreport import build, inline_svg
 
 RENDER_SPECS = Path(__file__).resolve().parent / "render_specs"
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archcheck.cli import main
-from archcheck.diagnostics import CODES
+from archcheck.cli.app import main
+from archcheck.diagnostics.codes import CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = "specs/broken_fc1_in_features.yaml"
@@ -74,7 +74,7 @@ def test_ok_spec_has_no_results():
 
 
 def test_uri_of_awkward_paths():
-    from archcheck.sarif import artifact_uri
+    from archcheck.emit.sarif import artifact_uri
 
     assert artifact_uri("specs/my net.yaml") == "specs/my%20net.yaml"
     assert artifact_uri("/nowhere/near/cwd/x.yaml").startswith("file:///")

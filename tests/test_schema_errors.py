@@ -178,7 +178,7 @@ def test_error_on_a_later_layer_keeps_earlier_shapes(cli, write_spec):
     assert obj["layers"][0]["output_shape"] == ["N", 8, 30, 30]
 
 
-# ---- errors nested under `input` and cascades (were bugs in archcheck/schema.py).
+# ---- errors nested under `input` and cascades (were bugs in archcheck/spec/schema.py).
 
 
 def test_nested_input_typo(cli, write_spec):

@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 torchinfo = pytest.importorskip("torchinfo")
 
 from archcheck.api import load  # noqa: E402
-from archcheck.engine import check  # noqa: E402
-from archcheck.summary import torchinfo_mult_adds  # noqa: E402
-from archcheck.verify import module_from_result  # noqa: E402
+from archcheck.emit.summary import torchinfo_mult_adds  # noqa: E402
+from archcheck.emit.verify import module_from_result  # noqa: E402
+from archcheck.engine.walk import check  # noqa: E402
 
 SPECS = sorted(p for p in (Path(__file__).parents[1] / "specs").glob("*.yaml") if not p.name.startswith("broken_"))
 DIMS = {"N": 1, "H": 64, "W": 64, "L": 12}

@@ -19,9 +19,9 @@ torch = pytest.importorskip("torch")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-import archcheck.engine  # noqa: E402
-import archcheck.loader  # noqa: E402
-import archcheck.schema  # noqa: E402
+import archcheck.engine.walk  # noqa: E402
+import archcheck.spec.loader  # noqa: E402
+import archcheck.spec.schema  # noqa: E402
 
 SETTINGS = settings(
     max_examples=int(__import__("os").environ.get("VOCAB_EXAMPLES", "60")),
@@ -43,8 +43,8 @@ def ac_check(type_: str, fields: dict[str, Any], shapes: list[tuple[int, ...]], 
         spec = {"name": "T", "inputs": {f"i{k}": {"shape": list(s), "dtype": dtype} for k, s in enumerate(shapes)}}
         layer = {"name": "l0", "type": type_, "inputs": [f"i{k}" for k in range(len(shapes))], **fields}
     spec["layers"] = [layer]
-    src = archcheck.loader.load_text(json.dumps(spec), "t.json")
-    res = archcheck.engine.check(archcheck.schema.parse_spec(src))
+    src = archcheck.spec.loader.load_text(json.dumps(spec), "t.json")
+    res = archcheck.engine.walk.check(archcheck.spec.schema.parse_spec(src))
     lr = res.layers[0] if res.layers else None
     errs = [d.code for d in res.diagnostics if d.severity == "error"]
     warns = {d.code for d in res.diagnostics if d.severity == "warning"}
@@ -422,13 +422,13 @@ def test_reshape_batch_rule():
     """The DESIGN bug: view(-1, 392) on [4, 1568] silently makes a batch of 16."""
     errs, _, _, _, msgs = ac_check("Reshape", {"shape": [-1, 392]}, [(4, 1568)])
     assert errs == ["AC217"], msgs
-    src = archcheck.loader.load_text(
+    src = archcheck.spec.loader.load_text(
         json.dumps({"input": {"shape": ["N", 32, 7, 7]}, "layers": [{"type": "Reshape", "shape": ["N", -1]}]}), "t.json"
     )
-    res = archcheck.engine.check(archcheck.schema.parse_spec(src))
+    res = archcheck.engine.walk.check(archcheck.spec.schema.parse_spec(src))
     assert res.ok and res.layers[0].output.shape == ("N", 1568)
-    src = archcheck.loader.load_text(
+    src = archcheck.spec.loader.load_text(
         json.dumps({"input": {"shape": ["N", 32, 7, 7]}, "layers": [{"type": "Reshape", "shape": [-1, 392]}]}), "t.json"
     )
-    res = archcheck.engine.check(archcheck.schema.parse_spec(src))
+    res = archcheck.engine.walk.check(archcheck.spec.schema.parse_spec(src))
     assert [d.code for d in res.diagnostics if d.severity == "error"] == ["AC217"]

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import archcheck
-from archcheck.engine import CheckResult
+from archcheck.engine.walk import CheckResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

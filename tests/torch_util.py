@@ -13,10 +13,10 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import archcheck.engine
-import archcheck.loader
-import archcheck.schema
-from archcheck.registry import REGISTRY
+import archcheck.engine.walk
+import archcheck.spec.loader
+import archcheck.spec.schema
+from archcheck.layers.base import REGISTRY
 
 # Sizes that a spec may leave out and archcheck infers, with the input axis torch takes them from.
 INFERRED = ("in_channels", "in_features", "num_features")
@@ -83,8 +83,8 @@ def ac_run(
     ``shape`` may name free dims (``("N", 3, "H", "W")``) when ``symbolic``; ``extra`` is an
     Example's: the input's ``dtype`` and further named inputs.
     """
-    src = archcheck.loader.load_text(spec_text(type_, fields, shape, extra), "t.json")
-    res = archcheck.engine.check(archcheck.schema.parse_spec(src))
+    src = archcheck.spec.loader.load_text(spec_text(type_, fields, shape, extra), "t.json")
+    res = archcheck.engine.walk.check(archcheck.spec.schema.parse_spec(src))
     errs = [d.code for d in res.diagnostics if d.severity == "error"]
     warns = [d.code for d in res.diagnostics if d.severity == "warning"]
     msgs = [f"{d.severity} {d.code}: {d.message}" for d in res.diagnostics]
@@ -256,7 +256,7 @@ def agree_symbolic(type_: str, fields: dict[str, Any], shape: tuple[int, ...], n
     dims; whenever the concrete check passes, the symbolic one must pass too and give the
     same shape and parameter count once the free dims are substituted.
     """
-    from archcheck import dims as D
+    from archcheck.shapes import dims as D
 
     conc = ac_run(type_, fields, shape)
     if conc.failed or len(shape) < nd:

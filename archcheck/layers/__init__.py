@@ -2,7 +2,7 @@
 
 Importing every family costs about 0.1 s of pydantic class creation, which
 ``archcheck validate`` of a small spec should not pay. So the registry
-(``archcheck.registry.REGISTRY``) imports a family the first time one of its
+(``archcheck.layers.base.REGISTRY``) imports a family the first time one of its
 types is looked up, and all of them when it is iterated. ``INDEX`` says which
 module holds each type; ``tests/test_registry.py`` checks it against the
 classes that ``@register`` actually records, so a new layer type that is

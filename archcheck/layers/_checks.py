@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import dims as D
-from ..dims import Dim
-from ..registry import Tensor
+from ..shapes import dims as D
+from ..shapes.dims import Dim
+from .base import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 FLOAT_DTYPES = frozenset({"float32", "float64", "float16", "bfloat16"})
 INDEX_DTYPES = frozenset({"long", "int64", "int32"})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .. import dims as D
-from ..dims import Dim
-from ..registry import Tensor
+from ..shapes import dims as D
+from ..shapes.dims import Dim
+from .base import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 SPATIAL = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 

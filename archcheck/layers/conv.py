@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import field_validator
 
-from .. import dims as D
-from .. import roles as R
-from ..registry import Example, Layer, NonNegOrList, PaddingMode, Pos, PosOrList, Tensor, as_tuple, numel_per, register
+from ..shapes import dims as D
+from . import roles as R
 from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, window_out
+from .base import Example, Layer, NonNegOrList, PaddingMode, Pos, PosOrList, Tensor, as_tuple, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 class _ConvBase(Layer):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
-from .. import roles as R
-from ..registry import Example, Layer, Prob, Tensor, register
+from . import roles as R
 from ._rules import ANY_DTYPE, INTS, NO_INTS, check_dtype, rank_words
+from .base import Example, Layer, Prob, Tensor, register
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 class _Elementwise(Layer):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import dims as D
-from .. import roles as R
-from ..registry import Example, Layer, Tensor, register
+from ..shapes import dims as D
+from . import roles as R
+from .base import Example, Layer, Tensor, register
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 def _who(ctx: Ctx, x: Tensor, i: int) -> str:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 from pydantic import Field
 
-from .. import dims as D
-from ..registry import Example, Layer, Pos, Tensor, numel_per, register
+from ..shapes import dims as D
 from ._rules import check_dtype, expect_rank, match_size
+from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 class _BatchNorm(Layer):

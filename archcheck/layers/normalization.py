@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional, Union
 
 from pydantic import Field
 
-from .. import dims as D
-from ..registry import Example, Layer, Pos, Tensor, register
+from ..shapes import dims as D
 from ._checks import need_float
 from ._rules import expect_rank, match_size
+from .base import Example, Layer, Pos, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 @register

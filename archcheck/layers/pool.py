@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
 from pydantic import field_validator
 
-from .. import roles as R
-from ..registry import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
+from . import roles as R
 from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, window_out
+from .base import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 class _PoolBase(Layer):

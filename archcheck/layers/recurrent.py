@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional
 
 from pydantic import Field
 
-from .. import roles as R
-from ..registry import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
+from . import roles as R
 from ._checks import INDEX_DTYPES, need_float
 from ._rules import expect_rank, match_size
+from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 @register

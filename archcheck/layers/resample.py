@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, U
 
 from pydantic import Field, field_validator
 
-from .. import dims as D
-from ..dims import Dim
-from ..registry import Example, Layer, Pos, PosOrList, Tensor, as_tuple, register
+from ..shapes import dims as D
+from ..shapes.dims import Dim
 from ._checks import exact_div, need_float
 from ._rules import expect_rank, rank_words
+from .base import Example, Layer, Pos, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 PosFloat = Annotated[float, Field(gt=0.0)]
 _MODE_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}

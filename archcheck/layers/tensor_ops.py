@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, Union
 
 from pydantic import Field, field_validator
 
-from .. import dims as D
-from .. import roles as R
-from ..dims import Dim
-from ..registry import Example, Layer, Tensor, register
+from ..shapes import dims as D
+from ..shapes.dims import Dim
+from . import roles as R
 from ._checks import dim_error, exact_div, need_float, same, wrap
+from .base import Example, Layer, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 def _same(a: Dim, b: Dim) -> bool:

@@ -22,15 +22,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import dims as D
+from ..diagnostics.codes import Diagnostic, did_you_mean
+from ..layers import roles as R
+from ..layers.base import REGISTRY, Layer, Tensor
+from ..shapes import dims as D
+from ..spec.expr import ExprError, is_expr, substitute
+from ..spec.loader import Path, Source
+from ..spec.schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, name_problem
 from . import expect as EX
-from . import roles as R
-from .diagnostics import Diagnostic, did_you_mean
 from .expect import ExpectCheck
-from .expr import ExprError, is_expr, substitute
-from .loader import Path, Source
-from .registry import REGISTRY, Layer, Tensor
-from .schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, name_problem
 
 MAX_BLOCK_DEPTH = 32
 MAX_BYTES = 2**63 - 1  # torch's largest storage, in bytes

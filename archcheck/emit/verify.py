@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from . import dims as D
-from .api import check, load
+from ..api import check, load
+from ..diagnostics.text import escape
+from ..engine.walk import CheckResult
+from ..shapes import dims as D
+from ..spec.schema import DimRange, Spec
 from .codegen import CodegenError, GeneratedCodeBug, generate_module
-from .engine import CheckResult
-from .schema import DimRange, Spec
-from .text import escape
 
 N_DEFAULT = 2
 MAX_SEARCH = 512

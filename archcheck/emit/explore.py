@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnostics import did_you_mean
-from .engine import CheckResult, check
+from ..diagnostics.codes import did_you_mean
+from ..engine.walk import CheckResult, check
+from ..spec.schema import Spec
 from .report import shape_json
-from .schema import Spec
 
 MAX_VARIANTS = 1_000_000
 MAX_DIGITS = 19  # an int in --set: up to 2**63-1, torch's largest size
@@ -221,7 +221,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(path: str, axes: list[Axis], dims: dict[str, int]) -> None:
-    from .api import load
+    from ..api import load
 
     _WORKER.update(spec=load(path), axes=axes, dims=dims)
 
@@ -330,8 +330,8 @@ def plot_png(rows: list[dict[str, Any]], title: str, axes: tuple[str, ...] = ("p
     bad = len(rows) - len(ok)
     ax.set_xlabel(LABELS[xk])
     ax.set_ylabel(LABELS[yk])
+    from ..diagnostics.text import escape
     from .diagram import clip
-    from .text import escape
 
     # The spec's name as plain text: no mathtext ("$\\frac{" raised), control characters escaped.
     ax.set_title(f"{clip(escape(title), 80)}: {len(ok)} ok, {bad} with errors", parse_math=False)

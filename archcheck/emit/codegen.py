@@ -32,10 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import dims as D
-from .engine import CheckResult, Node
-from .registry import Layer, Tensor
-from .schema import name_problem
+from ..engine.walk import CheckResult, Node
+from ..layers.base import Layer, Tensor
+from ..shapes import dims as D
+from ..spec.schema import name_problem
 
 WIDTH = 88
 _IND = "    "
@@ -705,7 +705,7 @@ class Generator:
         """
         import ast
 
-        from .expr import ExprError, _parse, evaluate
+        from ..spec.expr import ExprError, _parse, evaluate
 
         rel, _, fld = hint.rpartition(":")
         node = next((n for n in first.walk() if n.path == f"{first.path}.{rel}"), None)
@@ -860,7 +860,7 @@ def audit(src: str, globals_used: set[str] | frozenset[str] | None = None) -> No
     globals the generator wrote (imports, builtins, classes); no function may
     bind one of them, and the code may refer to no other (``GeneratedCodeBug``).
     """
-    from .registry import REGISTRY
+    from ..layers.base import REGISTRY
 
     _check_scopes(src, globals_used)
 

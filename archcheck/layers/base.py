@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import dims as D
-from .dims import Shape
+from ..shapes import dims as D
+from ..shapes.dims import Shape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Ctx
+    from ..engine.walk import Ctx
 
 
 class _Registry(dict):  # type: ignore[type-arg]
@@ -35,13 +35,13 @@ class _Registry(dict):  # type: ignore[type-arg]
 
     def _ensure(self, name: object) -> None:
         if isinstance(name, str) and not dict.__contains__(self, name):
-            from .layers import load_type
+            from . import load_type
 
             load_type(name)
 
     def _ensure_all(self) -> None:
         if not self._all:
-            from .layers import load_all
+            from . import load_all
 
             load_all()
             self._all = True

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from .dims import fmt  # sympy is imported by dims only when arithmetic needs it
+from ..shapes.dims import fmt  # sympy is imported by dims only when arithmetic needs it
 
 BATCH = "batch"
 CHANNELS = "channels"
@@ -162,8 +162,8 @@ def joined(all_roles: list[Roles], rank: int) -> Roles:
 # Each takes the layer's ctx and reports through ctx.warn; a warning needs every role it uses known.
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Ctx
-    from .registry import Tensor
+    from ..engine.walk import Ctx
+    from .base import Tensor
 
 
 def _of(x: Tensor) -> tuple[str, ...] | None:

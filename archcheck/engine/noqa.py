@@ -23,11 +23,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import CODES, Diagnostic
+from ..diagnostics.codes import CODES, Diagnostic
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import CheckResult, Node
-    from .loader import Path
+    from ..spec.loader import Path
+    from .walk import CheckResult, Node
 
 _CODE = r"[A-Za-z]+[0-9]+"
 _COMMENT = re.compile(

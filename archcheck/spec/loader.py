@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostic
+from ..diagnostics.codes import Diagnostic
 
 try:  # libyaml is five times faster and keeps the marks we need
     from yaml import CSafeLoader as _Loader

@@ -11,7 +11,7 @@ author's intent, so one wrong layer gives one error, not one per later layer.
 
 Equal ints and equal names are decided here, without sympy. A dim that is an
 expression of a free dim (``4*floor(H/4)`` against ``H``) is decided by
-:mod:`archcheck.conditions`: the expectation must hold for every size the
+:mod:`archcheck.engine.conditions`: the expectation must hold for every size the
 network accepts, else the error says for which sizes it does hold.
 """
 
@@ -20,14 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import dims as D
-from .diagnostics import Diagnostic, did_you_mean
-from .expr import ExprError, is_expr, substitute
-from .loader import Path, Source
-from .registry import Tensor
+from ..diagnostics.codes import Diagnostic, did_you_mean
+from ..layers.base import Tensor
+from ..shapes import dims as D
+from ..spec.expr import ExprError, is_expr, substitute
+from ..spec.loader import Path, Source
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import CheckResult
+    from .walk import CheckResult
 
 ANY = "_"
 REST = "..."
@@ -156,7 +156,7 @@ def parse(
 
 
 def _kind(v: Any) -> str:
-    from .schema import _kind as kind
+    from ..spec.schema import _kind as kind
 
     return kind(v)
 

@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from . import dims as D
-from .diagnostics import Diagnostic
+from ..diagnostics.codes import Diagnostic
+from ..shapes import dims as D
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import CheckResult, Condition
+    from ..spec.schema import DimRange
     from .expect import ExpectCheck
-    from .schema import DimRange
+    from .walk import CheckResult, Condition
 
 MAX_PERIOD = 1 << 14  # residues checked per condition: beyond this, "cannot state"
 SEARCH_LIMIT = 1 << 62  # the largest size tried when a dim has no max

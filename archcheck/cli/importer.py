@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from .registry import REGISTRY, Layer
-from .schema import name_problem
+from ..layers.base import REGISTRY, Layer
+from ..spec.schema import name_problem
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 _SITE = "__site__"  # the key of an entry's source location (removed when written)
@@ -1704,8 +1704,8 @@ def check_written(imp: Imported, filename: str) -> tuple[Any, list[str]]:
     """
     import torch
 
-    from .api import check, load
-    from .verify import module_from_result
+    from ..api import check, load
+    from ..emit.verify import module_from_result
 
     spec = load(filename, text=imp.text)
     problems: list[str] = []

@@ -22,9 +22,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from . import dims as D
-from .engine import CheckResult, Node
-from .registry import Layer, Tensor, as_tuple
+from ..engine.walk import CheckResult, Node
+from ..layers.base import Layer, Tensor, as_tuple
+from ..shapes import dims as D
 from .report import human
 
 BYTES = 4  # fp32

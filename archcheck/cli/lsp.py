@@ -27,14 +27,14 @@ from urllib.parse import unquote, urlparse
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 
-from . import __version__
-from .api import check, load
-from .diagnostics import Diagnostic
-from .dims import fmt_shape
-from .engine import CheckResult, Node
-from .loader import Span
-from .registry import REGISTRY, Layer
-from .report import human
+from .. import __version__
+from ..api import check, load
+from ..diagnostics.codes import Diagnostic
+from ..emit.report import human
+from ..engine.walk import CheckResult, Node
+from ..layers.base import REGISTRY, Layer
+from ..shapes.dims import fmt_shape
+from ..spec.loader import Span
 
 DEBOUNCE_SECONDS = 0.3
 SOURCE = "archcheck"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import __version__
-from .diagnostics import CODES, Diagnostic, escape, shown
-from .engine import CheckResult
+from .. import __version__
+from ..diagnostics.codes import CODES, Diagnostic, escape, shown
+from ..engine.walk import CheckResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
@@ -25,7 +25,7 @@ _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 
 def rules() -> list[dict[str, Any]]:
     """One reportingDescriptor per code in the table, in table order."""
-    from .explain import EXPLANATIONS
+    from ..diagnostics.explain import EXPLANATIONS
 
     out = []
     for c in CODES.values():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import dims as D
-from .diagnostics import escape, render_pretty, render_short
-from .engine import CheckResult
+from ..diagnostics.codes import escape, render_pretty, render_short
+from ..engine.walk import CheckResult
+from ..shapes import dims as D
 
 # Text output shows this many diagnostics per spec: the rest of 50,000 would only scroll past.
 MAX_SHOWN = 1000

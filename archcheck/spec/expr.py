@@ -83,7 +83,7 @@ def _eval(node: ast.AST, scope: dict[str, Any], text: str) -> Any:
         return _check(node.value, text)
     if isinstance(node, ast.Name):
         if node.id not in scope:
-            from .diagnostics import did_you_mean
+            from ..diagnostics.codes import did_you_mean
 
             guess = did_you_mean(node.id, sorted(scope), ignore_case=False)
             known = ", ".join(sorted(scope)) or "none"

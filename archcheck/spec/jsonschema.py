@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .registry import REGISTRY, Layer
+from ..layers.base import REGISTRY, Layer
 from .schema import SpecModel
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"

@@ -1,6 +1,6 @@
 """``archcheck report``: one self-contained HTML page for a spec.
 
-The page holds the diagram (inline SVG from :mod:`archcheck.diagram`), a table
+The page holds the diagram (inline SVG from :mod:`archcheck.emit.diagram`), a table
 of every layer (path, type, output shape, params, MACs) with totals, and the
 diagnostics. Everything is inline (CSS, SVG), with no scripts and no external
 resources, so the file works offline and can be attached to a review.
@@ -14,9 +14,9 @@ import html
 import re
 from typing import Any
 
-from .diagnostics import Diagnostic
-from .engine import CheckResult, Node
-from .text import escape
+from ..diagnostics.codes import Diagnostic
+from ..diagnostics.text import escape
+from ..engine.walk import CheckResult, Node
 
 CSS = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; background: #fff; }

@@ -1,6 +1,6 @@
 """Graphviz diagrams of a checked network's channel and spatial flow.
 
-The diagram is drawn from a :class:`~archcheck.engine.CheckResult`, never by
+The diagram is drawn from a :class:`~archcheck.engine.walk.CheckResult`, never by
 running anything. Each node is one layer, or one block/Sequential collapsed
 into a single box (``Basic ×2`` for ``repeat: 2``). Three visual channels carry
 the story a reader should get without reading a label:
@@ -42,12 +42,12 @@ from typing import Any, Union
 
 import click
 
-from . import dims as D
-from .diagnostics import Diagnostic
-from .engine import CheckResult, Node
-from .registry import REGISTRY, Tensor
+from ..diagnostics.codes import Diagnostic
+from ..diagnostics.text import escape
+from ..engine.walk import CheckResult, Node
+from ..layers.base import REGISTRY, Tensor
+from ..shapes import dims as D
 from .report import human as _human
-from .text import escape
 
 # Formats by the output file's suffix; "dot" is written without the binary.
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}

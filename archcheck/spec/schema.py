@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .diagnostics import Diagnostic, did_you_mean
+from ..diagnostics.codes import Diagnostic, did_you_mean
+from ..layers.base import REGISTRY
+from ..layers.roles import LAYOUT_LETTERS
 from .loader import Path, Source
-from .registry import REGISTRY
-from .roles import LAYOUT_LETTERS
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 

@@ -11,9 +11,9 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from .. import __version__
+from ..diagnostics.text import escape
 from .extras import MODULE_EXTRA, install_hint
-from .text import escape
 
 MAX_DIM = 2**63 - 1  # torch's largest size (int64)
 
@@ -48,11 +48,11 @@ class _SpecPath(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         path = super().convert(value, param, ctx)
-        from .loader import not_a_file
+        from ..spec.loader import not_a_file
 
         what = not_a_file(str(path))
         if what is not None:
-            from .diagnostics import escape
+            from ..diagnostics.codes import escape
 
             self.fail(f"{escape(str(path))} is {what}, not a spec file", param, ctx)
         return path
@@ -162,11 +162,11 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
     --format short prints only the findings, one per line (nothing when there are none).
     Colour follows the terminal, --color/--no-color, and the NO_COLOR convention.
     """
-    from .api import check
-    from .diagnostics import render_short
-    from .loader import MAX_BYTES, load_bytes
-    from .report import render_text, to_json
-    from .schema import parse_spec
+    from ..api import check
+    from ..diagnostics.codes import render_short
+    from ..emit.report import render_text, to_json
+    from ..spec.loader import MAX_BYTES, load_bytes
+    from ..spec.schema import parse_spec
 
     values = _parse_dims(dims)
     tty = sys.stdout.isatty()
@@ -198,11 +198,11 @@ def validate(specs: tuple[str, ...], fmt: str, quiet: bool, color: bool | None, 
             pretty = fmt == "pretty" or (fmt == "text" and tty)
             click.echo(render_text(res, pretty=pretty, color=color, table=not quiet), color=color)
     if fmt == "sarif":
-        from .sarif import to_sarif
+        from ..emit.sarif import to_sarif
 
         click.echo(json.dumps(to_sarif(results), indent=2))
     for name in sorted(set(values) - used):  # a typo'd --dim would otherwise be ignored silently
-        from .diagnostics import did_you_mean
+        from ..diagnostics.codes import did_you_mean
 
         guess = did_you_mean(name, sorted(used))
         click.echo(
@@ -268,8 +268,8 @@ def render(
     needs no `dot`); 2 usage error (OUT exists without --force, cannot be written),
     or a diagram too large for `dot` (draw fewer levels with --depth).
     """
-    from .api import check
-    from .diagram import FORMATS, DotNotFound, pipe, to_dot
+    from ..api import check
+    from ..emit.diagram import FORMATS, DotNotFound, pipe, to_dot
     from .output import check_target, write_output
 
     check_target(out, force=force, inputs=[spec])
@@ -322,9 +322,9 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
     (the page then has no diagram); 2 usage error (OUT exists without --force,
     cannot be written), or a diagram too large for `dot` (use --depth).
     """
-    from .api import check
-    from .diagram import DotNotFound, pipe, to_dot
-    from .htmlreport import build
+    from ..api import check
+    from ..emit.diagram import DotNotFound, pipe, to_dot
+    from ..emit.htmlreport import build
     from .output import check_target, write_output
 
     values = _parse_dims(dims)
@@ -425,12 +425,12 @@ def explore(
     pareto: str = "params,macs",
 ) -> None:
     """Check every combination of settings of SPEC; one row per variant."""
-    from .api import check, load
-    from .explore import MAX_VARIANTS, PARETO_AXES, ExploreError, cpus, parse_axis, plot_png, sort_rows
-    from .explore import explore as run
-    from .expr import ExprError, compile_predicate, test_predicate
+    from ..api import check, load
+    from ..emit.explore import MAX_VARIANTS, PARETO_AXES, ExploreError, cpus, parse_axis, plot_png, sort_rows
+    from ..emit.explore import explore as run
+    from ..emit.report import render_text
+    from ..spec.expr import ExprError, compile_predicate, test_predicate
     from .output import STDOUT, check_targets, write_output
-    from .report import render_text
 
     base_dims = _parse_dims(dims)
     if sample is not None and sample > MAX_VARIANTS:
@@ -529,7 +529,7 @@ def explore(
         if plot_path != STDOUT:
             click.echo(f"wrote {escape(plot_path)}", err=True)
     if report_path:
-        from .htmlreport import explore_page
+        from ..emit.htmlreport import explore_page
 
         write_output(report_path, explore_page(rows, keys, s.name), force=force, inputs=[spec])
         if report_path != STDOUT:
@@ -556,7 +556,7 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
         for r in rows:
             w.writerow([csv_cell(r.get(c)) for c in ccols])
         return
-    from .report import human
+    from ..emit.report import human
 
     def cell(r: dict[str, Any], c: str) -> str:
         v = r.get(c)
@@ -590,9 +590,9 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
 @click.argument("name", required=False)
 def types_(name: str | None) -> None:
     """List the layer types archcheck knows, or show one type's fields and defaults."""
-    from . import schema  # noqa: F401  (fills the registry)
-    from .diagnostics import did_you_mean
-    from .registry import REGISTRY
+    from ..diagnostics.codes import did_you_mean
+    from ..layers.base import REGISTRY
+    from ..spec import schema  # noqa: F401  (fills the registry)
 
     if name is None:
         by_family: dict[str, list[str]] = {}
@@ -612,7 +612,7 @@ def types_(name: str | None) -> None:
     doc = (cls.__doc__ or "").strip().splitlines()
     if doc and not doc[0].startswith("Base of"):
         click.echo(f"  {doc[0]}")
-    from .schema import describe_type
+    from ..spec.schema import describe_type
 
     for fname, f in cls.model_fields.items():
         if fname in cls.meta_fields:
@@ -625,8 +625,8 @@ def types_(name: str | None) -> None:
 @click.argument("code", required=False)
 def explain(code: str | None) -> None:
     """Explain a diagnostic CODE (AC201, or its name: channel-mismatch); without CODE, list them all."""
-    from .diagnostics import CODES
-    from .explain import find, suggest, text
+    from ..diagnostics.codes import CODES
+    from ..diagnostics.explain import find, suggest, text
 
     if code is None:
         for c in CODES.values():
@@ -649,7 +649,7 @@ def explain(code: str | None) -> None:
 @_force_option
 def schema_(out: str, force: bool) -> None:
     """Print the JSON Schema (draft-07) of the spec format, for editor completion and validation."""
-    from .jsonschema import schema_text
+    from ..spec.jsonschema import schema_text
     from .output import write_output
 
     write_output(out, schema_text(), force=force)
@@ -668,11 +668,11 @@ def generate(spec: str, out: str | None, force: bool, dims: tuple[str, ...]) -> 
     Exit 0 written; 1 the spec has errors (nothing is generated); 2 usage
     error, or FILE exists and --force was not given.
     """
-    from .api import check
-    from .codegen import CodegenError
-    from .codegen import generate as generate_source
+    from ..api import check
+    from ..emit.codegen import CodegenError
+    from ..emit.codegen import generate as generate_source
+    from ..emit.report import render_text
     from .output import check_target, write_output
-    from .report import render_text
 
     out = "-" if out is None else out
     values = _parse_dims(dims)
@@ -727,9 +727,9 @@ def import_(
     Exit 0 written; 1 the model cannot be expressed, or the written spec has
     errors (they are shown, located in the Python source); 2 usage error.
     """
+    from ..emit.report import render_text
     from .importer import ImportFailed, check_written, import_model, parse_input_shape
     from .output import check_target, write_output
-    from .report import render_text
 
     try:
         kwargs = json.loads(kwargs_json) if kwargs_json is not None else {}
@@ -787,8 +787,8 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     dims get small values (N=2; the others the smallest that check ok) unless
     given with --dim. Exit 0 all agree; 1 a disagreement or a spec with errors.
     """
-    from .report import render_text
-    from .verify import verify as verify_spec
+    from ..emit.report import render_text
+    from ..emit.verify import verify as verify_spec
 
     values = _parse_dims(dims)
     failed = False
@@ -823,10 +823,10 @@ def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo:
 
     Exit 0 ok; 1 the spec has errors; 2 usage error.
     """
-    from .api import check
-    from .report import render_text
-    from .summary import render as render_summary
-    from .summary import torchinfo_totals
+    from ..api import check
+    from ..emit.report import render_text
+    from ..emit.summary import render as render_summary
+    from ..emit.summary import torchinfo_totals
 
     values = _parse_dims(dims)
     res = check(spec, values)
