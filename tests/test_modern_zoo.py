@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 import archcheck
-from archcheck.engine import CheckResult
-from archcheck.report import to_json
+from archcheck.emit.report import to_json
+from archcheck.engine.walk import CheckResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
