@@ -14,6 +14,19 @@ from __future__ import annotations
 import importlib
 
 INDEX: dict[str, str] = {
+    # activation_extra.py
+    "CELU": "activation_extra",
+    "GLU": "activation_extra",
+    "Hardshrink": "activation_extra",
+    "LogSigmoid": "activation_extra",
+    "PReLU": "activation_extra",
+    "RReLU": "activation_extra",
+    "Softmax2d": "activation_extra",
+    "Softmin": "activation_extra",
+    "Softshrink": "activation_extra",
+    "Softsign": "activation_extra",
+    "Tanhshrink": "activation_extra",
+    "Threshold": "activation_extra",
     # attention.py
     "MultiheadAttention": "attention",
     "TransformerDecoderLayer": "attention",
@@ -64,8 +77,10 @@ INDEX: dict[str, str] = {
     "GroupNorm": "normalization",
     "InstanceNorm1d": "normalization",
     "InstanceNorm2d": "normalization",
+    "InstanceNorm3d": "normalization",
     "LayerNorm": "normalization",
     "LocalResponseNorm": "normalization",
+    "RMSNorm": "normalization",
     # pool.py
     "AdaptiveAvgPool1d": "pool",
     "AdaptiveAvgPool2d": "pool",

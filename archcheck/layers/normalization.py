@@ -1,15 +1,15 @@
-"""Normalization beyond BatchNorm: LayerNorm, GroupNorm, InstanceNorm1d/2d, LocalResponseNorm.
+"""Normalization beyond BatchNorm: LayerNorm, RMSNorm, GroupNorm, InstanceNorm1d/2d/3d, LocalResponseNorm.
 
 Rules follow torch 2.13 (``torch/nn/modules/normalization.py``,
 ``instancenorm.py`` and ``torch.nn.functional``):
 
-* LayerNorm: the input's trailing dims must equal ``normalized_shape``
+* LayerNorm and RMSNorm: the input's trailing dims must equal ``normalized_shape``
   (inferred as the last dim when left out); any rank >= len(normalized_shape).
 * GroupNorm: input of rank >= 2, channels at dim 1, ``num_channels`` divisible
   by ``num_groups``; torch refuses a group holding one value
   ("Expected more than 1 value per channel when training", in eval mode too).
 * InstanceNorm1d takes [N, C, L] or unbatched [C, L]; InstanceNorm2d [N, C, H, W]
-  or [C, H, W]. A ``num_features`` that differs from the channels is only a
+  or [C, H, W]; InstanceNorm3d [N, C, D, H, W] or [C, D, H, W]. A ``num_features`` that differs from the channels is only a
   warning in torch unless ``affine`` or ``track_running_stats`` is set. One
   spatial element fails whenever input statistics are used (always, unless
   ``track_running_stats``; then only in training: a warning).
@@ -32,6 +32,47 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
 
 
+def _normalized_shape_rule(ctx: Ctx, x: Tensor, ns: int | list[int] | None, what: str) -> Tensor | None:
+    """LayerNorm's and RMSNorm's rule: the trailing dims equal ``normalized_shape`` (the last dim when left out)."""
+    if x.rank < 1 or (isinstance(ns, list) and x.rank < len(ns)):
+        k = len(ns) if isinstance(ns, list) else 1
+        ctx.error(
+            "AC204",
+            f"{what} with normalized_shape={ns} needs an input with at least {k} dims, "
+            f"but its input is {x.describe()} ({ctx.source(x)})",
+            field="normalized_shape" if ns is not None else None,
+            hint="normalized_shape lists the trailing dims of the input; leave it out to normalize the last dim",
+        )
+        return None
+    if not need_float(ctx, x, what):
+        return None
+    if not isinstance(ns, list):
+        if match_size(ctx, "normalized_shape", ns, x, -1, what, "AC213", "last dim") is None:
+            return None
+        return x.passed()
+    tail = x.shape[x.rank - len(ns) :]
+    for _want, have in zip(ns, tail):
+        if not isinstance(have, int):
+            ctx.error(
+                "AC207",
+                f"{what} needs normalized_shape={ns} to match the input's trailing dims "
+                f"{D.fmt_shape(tail)}, which depend on free dims (input {x.describe()}, {ctx.source(x)})",
+                field="normalized_shape",
+                hint="give the free dims a value (--dim ...), or normalize fixed-size dims only",
+            )
+            return None
+    if list(tail) != list(ns):
+        ctx.error(
+            "AC213",
+            f"{what} expects the input's last {len(ns)} dims to be {list(ns)}, "
+            f"but its input is {x.describe()} ({ctx.source(x)})",
+            field="normalized_shape",
+            hint=f"set normalized_shape: {list(tail)}, or leave it out to normalize the last dim ({tail[-1]})",
+            recover=True,  # the layer keeps its input's shape
+        )
+    return x.passed()
+
+
 @register
 class LayerNorm(Layer):
     family: ClassVar[str] = "norm"
@@ -50,45 +91,7 @@ class LayerNorm(Layer):
     bias: bool = True
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
-        (x,) = xs
-        ns = self.normalized_shape
-        if x.rank < 1 or (isinstance(ns, list) and x.rank < len(ns)):
-            k = len(ns) if isinstance(ns, list) else 1
-            ctx.error(
-                "AC204",
-                f"LayerNorm with normalized_shape={ns} needs an input with at least {k} dims, "
-                f"but its input is {x.describe()} ({ctx.source(x)})",
-                field="normalized_shape" if ns is not None else None,
-                hint="normalized_shape lists the trailing dims of the input; leave it out to normalize the last dim",
-            )
-            return None
-        if not need_float(ctx, x, "LayerNorm"):
-            return None
-        if not isinstance(ns, list):
-            if match_size(ctx, "normalized_shape", ns, x, -1, "LayerNorm", "AC213", "last dim") is None:
-                return None
-            return x.passed()
-        tail = x.shape[x.rank - len(ns) :]
-        for _want, have in zip(ns, tail):
-            if not isinstance(have, int):
-                ctx.error(
-                    "AC207",
-                    f"LayerNorm needs normalized_shape={ns} to match the input's trailing dims "
-                    f"{D.fmt_shape(tail)}, which depend on free dims (input {x.describe()}, {ctx.source(x)})",
-                    field="normalized_shape",
-                    hint="give the free dims a value (--dim ...), or normalize fixed-size dims only",
-                )
-                return None
-        if list(tail) != list(ns):
-            ctx.error(
-                "AC213",
-                f"LayerNorm expects the input's last {len(ns)} dims to be {list(ns)}, "
-                f"but its input is {x.describe()} ({ctx.source(x)})",
-                field="normalized_shape",
-                hint=f"set normalized_shape: {list(tail)}, or leave it out to normalize the last dim ({tail[-1]})",
-                recover=True,  # LayerNorm keeps its input's shape
-            )
-        return x.passed()
+        return _normalized_shape_rule(ctx, xs[0], self.normalized_shape, "LayerNorm")
 
     def _n(self) -> int:
         ns = self.normalized_shape
@@ -97,6 +100,33 @@ class LayerNorm(Layer):
 
     def param_count(self) -> int:
         return self._n() * (2 if self.bias else 1) if self.elementwise_affine else 0
+
+    def label(self) -> str:
+        return str(self.normalized_shape)
+
+
+@register
+class RMSNorm(Layer):
+    family: ClassVar[str] = "norm"
+    torch_name = "nn.RMSNorm"
+    examples = [
+        Example({"normalized_shape": 16}, (2, 5, 16), (2, 5, 16)),
+        Example({"normalized_shape": [5, 16], "elementwise_affine": False}, (2, 5, 16), (2, 5, 16)),
+        Example({"normalized_shape": 8}, (2, 5, 16), error="AC213", fixed={"normalized_shape": 16}),
+        Example({"normalized_shape": 5}, (2, 5), error="AC214", extra={"dtype": "long"}),
+    ]
+
+    normalized_shape: Optional[Union[Pos, Annotated[list[Pos], Field(min_length=1)]]] = None
+    eps: Optional[float] = None
+    elementwise_affine: bool = True
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        return _normalized_shape_rule(ctx, xs[0], self.normalized_shape, "RMSNorm")
+
+    def param_count(self) -> int:
+        ns = self.normalized_shape
+        assert ns is not None
+        return (math.prod(ns) if isinstance(ns, list) else ns) if self.elementwise_affine else 0
 
     def label(self) -> str:
         return str(self.normalized_shape)
@@ -200,7 +230,7 @@ class _InstanceNorm(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
-        sp = ", ".join(("L",) if self.nd == 1 else ("H", "W"))
+        sp = ", ".join({1: ("L",), 2: ("H", "W")}.get(self.nd, ("D", "H", "W")))
         if not expect_rank(ctx, x, (self.nd + 1, self.nd + 2), what, f"([N, C, {sp}] or unbatched [C, {sp}])"):
             return None
         axis = x.rank - self.nd - 1
@@ -272,6 +302,17 @@ class InstanceNorm2d(_InstanceNorm):
         Example({"affine": True}, (2, 3, 4, 4), (2, 3, 4, 4)),
         Example({}, (3, 4, 4), (3, 4, 4)),
         Example({}, (4, 4), error="AC204"),
+    ]
+
+
+@register
+class InstanceNorm3d(_InstanceNorm):
+    nd = 3
+    torch_name = "nn.InstanceNorm3d"
+    examples = [
+        Example({"affine": True}, (2, 3, 2, 4, 4), (2, 3, 2, 4, 4)),
+        Example({}, (3, 2, 4, 4), (3, 2, 4, 4)),
+        Example({}, (4, 4, 4), error="AC204"),
     ]
 
 

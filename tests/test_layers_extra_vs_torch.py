@@ -1,0 +1,185 @@
+"""Property tests for the layers of issue 13 item 5 against real torch (CPU, tiny tensors).
+
+For generated fields and input shapes (valid and invalid alike), archcheck must
+report an error exactly when torch raises, and otherwise give torch's output
+shape and ``parameters()`` count. Also: every layer type's fields are its torch
+constructor's arguments, with the same names and defaults.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from torch_util import ac_run, agree, describe, torch_run  # noqa: E402
+
+from archcheck.registry import REGISTRY  # noqa: E402
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("VOCAB_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def shape_st(lo_rank: int = 0, hi_rank: int = 4, hi: int = 5):
+    return st.lists(st.integers(1, hi), min_size=lo_rank, max_size=hi_rank).map(tuple)
+
+
+def agree_full(type_: str, fields: dict[str, Any], shape: tuple[int, ...], torch_kw: dict[str, Any], **extra: Any):
+    """``agree`` with torch's keyword arguments given (inferred sizes filled from the input by the test)."""
+    ac = ac_run(type_, fields, shape, extra=extra or None)
+    th = torch_run(type_, torch_kw, shape, extra=extra or None)
+    where = describe(type_, fields, shape, ac, th)
+    assert ac.failed == th.failed, ("archcheck reports an error" if ac.failed else "torch raised") + where
+    if not ac.failed:
+        assert ac.shape == th.shape, "output shapes differ" + where
+        assert ac.params == th.params, "parameter counts differ" + where
+    return ac, th
+
+
+# ------------------------------------------------------------------ signatures
+
+# Differences from torch's signature that are deliberate or older than this test.
+KNOWN = {
+    "Hardtanh": {"min_value", "max_value"},  # deprecated aliases of min_val/max_val
+    "BatchNorm1d": {"bias"},
+    "BatchNorm2d": {"bias"},
+    "BatchNorm3d": {"bias"},
+    "TransformerEncoderLayer": {"activation"},  # torch's default is the function F.relu: "relu" here
+    "TransformerDecoderLayer": {"activation"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in REGISTRY.items() if c.torch_name))
+def test_fields_are_torch_constructor_arguments(name):
+    cls = REGISTRY[name]
+    tcls = getattr(torch.nn, cls.torch_name.split(".", 1)[1])
+    sig = inspect.signature(tcls.__init__)
+    params = {
+        k: p
+        for k, p in sig.parameters.items()
+        if k not in ("self", "device", "dtype")
+        and not k.startswith("_")
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    if not params:
+        return  # torch takes *args, **kwargs (LSTM, GRU, RNN): nothing to compare
+    ours = {k: f for k, f in cls.model_fields.items() if k not in cls.meta_fields}
+    skip = KNOWN.get(name, set())
+    assert set(params) - skip == set(ours) - skip, f"{name}: torch {sorted(params)}, archcheck {sorted(ours)}"
+    for k, p in params.items():
+        if k in skip or p.default is inspect.Parameter.empty:
+            continue
+        assert ours[k].default == p.default, f"{name}.{k}: default {ours[k].default!r}, torch's {p.default!r}"
+
+
+# ------------------------------------------------------------------ activations
+
+ACTIVATIONS: dict[str, dict[str, Any]] = {
+    "CELU": {"alpha": st.floats(0.1, 3.0)},
+    "RReLU": {"lower": st.just(0.1), "upper": st.just(0.3)},
+    "Threshold": {"threshold": st.floats(-1, 1), "value": st.floats(-2, 2)},
+    "Hardshrink": {"lambd": st.floats(0.0, 1.0)},
+    "Softshrink": {"lambd": st.floats(0.0, 1.0)},
+    "Softsign": {},
+    "Tanhshrink": {},
+    "LogSigmoid": {},
+    "Softmax2d": {},
+}
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(sorted(ACTIVATIONS)), shape_st(0, 5))
+def test_activations(data, type_, shape):
+    fields = {
+        k: data.draw(v) for k, v in ACTIVATIONS[type_].items() if data.draw(st.booleans()) or type_ == "Threshold"
+    }
+    dtype = data.draw(st.sampled_from(["float32"] * 4 + ["long", "int32", "bool", "float64"]))
+    agree(type_, fields, shape, dtype=dtype)
+
+
+@SETTINGS
+@given(st.data(), shape_st(0, 5))
+def test_prelu(data, shape):
+    fields: dict[str, Any] = {}
+    kind = data.draw(st.sampled_from(["one", "channels", "wrong"]))
+    if kind == "channels" and len(shape) >= 2:
+        fields["num_parameters"] = shape[1]
+    elif kind == "wrong":
+        fields["num_parameters"] = data.draw(st.integers(1, 6))
+    if data.draw(st.booleans()):
+        fields["init"] = data.draw(st.floats(0.0, 1.0))
+    dtype = data.draw(st.sampled_from(["float32"] * 4 + ["long", "float64"]))
+    agree("PReLU", fields, shape, dtype=dtype)
+
+
+@SETTINGS
+@given(st.data(), shape_st(0, 4, hi=6))
+def test_glu_and_softmin(data, shape):
+    d = data.draw(st.integers(-5, 4))
+    agree("GLU", {"dim": d} if d != -1 or data.draw(st.booleans()) else {}, shape)
+    agree("Softmin", {"dim": d}, shape)
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["none", "tanh"]), shape_st(0, 4))
+def test_gelu_approximate(data, approximate, shape):
+    agree("GELU", {"approximate": approximate}, shape, dtype=data.draw(st.sampled_from(["float32", "long"])))
+
+
+# ------------------------------------------------------------------ normalization
+
+
+@SETTINGS
+@given(st.data(), shape_st(0, 4))
+def test_rmsnorm(data, shape):
+    fields: dict[str, Any] = {}
+    k = data.draw(st.integers(0, 3))
+    ns: Any = None
+    how = data.draw(st.sampled_from(["omit", "int", "list", "wrong"]))
+    if how == "int" and shape:
+        ns = shape[-1]
+    elif how == "list" and k and len(shape) >= k:
+        ns = list(shape[len(shape) - k :])
+    elif how == "wrong":
+        ns = data.draw(st.one_of(st.integers(1, 6), st.lists(st.integers(1, 6), min_size=1, max_size=3)))
+    if ns is not None:
+        fields["normalized_shape"] = ns
+    if data.draw(st.booleans()):
+        fields["elementwise_affine"] = data.draw(st.booleans())
+    if data.draw(st.booleans()):
+        fields["eps"] = data.draw(st.one_of(st.none(), st.floats(1e-8, 1e-3)))
+    dtype = data.draw(st.sampled_from(["float32"] * 3 + ["long"]))
+    kw = {**fields, "normalized_shape": ns if ns is not None else (shape[-1] if shape else 1)}
+    agree_full("RMSNorm", fields, shape, kw, dtype=dtype)
+
+
+@SETTINGS
+@given(st.data(), shape_st(2, 6, hi=3))
+def test_instancenorm3d(data, shape):
+    fields: dict[str, Any] = {}
+    c = shape[-4] if len(shape) >= 4 else 1
+    nf = data.draw(st.sampled_from([None, c, c + 1]))
+    if nf is not None:
+        fields["num_features"] = nf
+    for f in ("affine", "track_running_stats"):
+        if data.draw(st.booleans()):
+            fields[f] = data.draw(st.booleans())
+    kw = {**fields, "num_features": nf or c}
+    ac = ac_run("InstanceNorm3d", fields, shape)
+    th = torch_run("InstanceNorm3d", kw, shape)
+    if th.failed and not ac.failed and "AC220" in ac.warnings:
+        th = torch_run("InstanceNorm3d", kw, shape, train=False)
+    where = describe("InstanceNorm3d", fields, shape, ac, th)
+    assert ac.failed == th.failed, where
+    if not ac.failed:
+        assert (ac.shape, ac.params) == (th.shape, th.params), where
