@@ -183,3 +183,30 @@ def test_instancenorm3d(data, shape):
     assert ac.failed == th.failed, where
     if not ac.failed:
         assert (ac.shape, ac.params) == (th.shape, th.params), where
+
+
+# ------------------------------------------------------------------ recurrent cells
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["LSTMCell", "GRUCell", "RNNCell"]))
+def test_cells(data, type_):
+    """Input [N, H_in] or [H_in] (sometimes another rank), with or without a state, right or wrong."""
+    h_in, hid = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    shape = data.draw(st.sampled_from([(data.draw(st.integers(1, 3)), h_in), (h_in,), (), (2, 2, h_in)]))
+    fields: dict[str, Any] = {"hidden_size": hid}
+    given_in = data.draw(st.sampled_from([None, h_in, h_in + 1]))
+    if given_in is not None:
+        fields["input_size"] = given_in
+    if data.draw(st.booleans()):
+        fields["bias"] = data.draw(st.booleans())
+    if type_ == "RNNCell" and data.draw(st.booleans()):
+        fields["nonlinearity"] = data.draw(st.sampled_from(["tanh", "relu"]))
+    names = ("h", "c") if type_ == "LSTMCell" else ("hx",)
+    extra: dict[str, Any] = {}
+    if data.draw(st.booleans()):
+        for nm in names:
+            right = tuple(shape[:-1]) + (hid,)
+            extra[nm] = data.draw(st.sampled_from([right, right, (hid,), (3, hid), tuple(shape[:-1]) + (hid + 1,)]))
+    kw = {**fields, "input_size": given_in or (shape[-1] if shape else 1)}
+    agree_full(type_, fields, shape, kw, **extra)

@@ -194,6 +194,11 @@ def torch_kwargs(type_: str, fields: dict[str, Any], shape: tuple[int, ...], lay
                 ax = channel_axis(type_, shape)
                 v = shape[ax] if ax is not None else 1
             kw[f] = v
+    if layer is not None:  # any other size the resolved layer inferred (input_size, normalized_shape, ...)
+        for f, info in cls.model_fields.items():
+            v = getattr(layer, f, None)
+            if f not in kw and f not in cls.meta_fields and v is not None and info.default is None:
+                kw[f] = v
     return kw
 
 

@@ -72,6 +72,11 @@ _CODES = [
     Code("AC222", "empty-output", "a layer's output has a dim of size 0 (torch returns an empty tensor)"),
     Code("AC223", "too-many-elements", "a tensor holds more bytes than torch can allocate (2**63 - 1)"),
     Code("AC224", "empty-input", "a layer that torch refuses an empty tensor gets one (a dim of size 0)"),
+    Code(
+        "AC250",
+        "cell-state-mismatch",
+        "a recurrent cell's state (hx, or h and c) does not fit its input and hidden_size",
+    ),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

@@ -403,6 +403,18 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 2}\n"
         "  - {type: Conv2d, out_channels: 8, kernel_size: 1}\n",
     ),
+    "AC250": Explanation(
+        what="A recurrent cell (LSTMCell, GRUCell, RNNCell) is given a state whose shape is not the input's "
+        "batch dims followed by hidden_size: `[N, hidden_size]` for an input `[N, H_in]`, `[hidden_size]` for "
+        "an unbatched `[H_in]`. LSTMCell's h and c are checked alike.",
+        why="torch raises at the first step (`Input batch size 2 doesn't match hidden0 batch size 4`, "
+        "`hidden0 has inconsistent hidden_size`). The cell's output (the new state) has the right shape "
+        "whatever the old state was, so the layers after it are still checked.",
+        example="inputs:\n  x: {shape: [N, 16]}\n  h: {shape: [N, 64]}\nlayers:\n"
+        "  - {type: GRUCell, hidden_size: 32, inputs: [x, h]}\n",
+        fix="inputs:\n  x: {shape: [N, 16]}\n  h: {shape: [N, 32]}\nlayers:\n"
+        "  - {type: GRUCell, hidden_size: 32, inputs: [x, h]}\n",
+    ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
     "AC301": Explanation(
         what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",

@@ -31,6 +31,10 @@ INDEX: dict[str, str] = {
     "MultiheadAttention": "attention",
     "TransformerDecoderLayer": "attention",
     "TransformerEncoderLayer": "attention",
+    # cells.py
+    "GRUCell": "cells",
+    "LSTMCell": "cells",
+    "RNNCell": "cells",
     # conv.py
     "Conv1d": "conv",
     "Conv2d": "conv",
