@@ -210,3 +210,85 @@ def test_cells(data, type_):
             extra[nm] = data.draw(st.sampled_from([right, right, (hid,), (3, hid), tuple(shape[:-1]) + (hid + 1,)]))
     kw = {**fields, "input_size": given_in or (shape[-1] if shape else 1)}
     agree_full(type_, fields, shape, kw, **extra)
+
+
+# ------------------------------------------------------------------ transformer stacks
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["TransformerEncoder", "TransformerDecoder"]))
+def test_transformer_stacks(data, type_):
+    """A stack of num_layers copies of a generated layer, with or without a final norm (LayerNorm or RMSNorm)."""
+    bf = data.draw(st.booleans())
+    e = data.draw(st.sampled_from([4, 6]))
+    shape = data.draw(shape_st(1, 3, hi=3)) + (e,)
+    layer: dict[str, Any] = {
+        "nhead": data.draw(st.sampled_from([1, 2, 4])),
+        "dim_feedforward": data.draw(st.integers(1, 8)),
+        "activation": data.draw(st.sampled_from(["relu", "gelu"])),
+        "batch_first": bf,
+        "norm_first": data.draw(st.booleans()),
+        "bias": data.draw(st.booleans()),
+    }
+    give = data.draw(st.sampled_from([None, e, e + 2]))
+    if give is not None:
+        layer["d_model"] = give
+    key = "encoder_layer" if type_ == "TransformerEncoder" else "decoder_layer"
+    fields: dict[str, Any] = {key: layer, "num_layers": data.draw(st.integers(1, 3))}
+    torch_kw: dict[str, Any] = {key: {**layer, "d_model": give or e}, "num_layers": fields["num_layers"]}
+    norm = data.draw(st.sampled_from([None, "LayerNorm", "RMSNorm"]))
+    if norm is not None:
+        ns = data.draw(st.sampled_from([None, give or e]))
+        nf: dict[str, Any] = {"type": norm} | ({"normalized_shape": ns} if ns is not None else {})
+        if data.draw(st.booleans()):
+            nf["elementwise_affine"] = data.draw(st.booleans())
+        fields["norm"] = nf
+        torch_kw["norm"] = {**nf, "normalized_shape": ns or give or e}
+    if type_ == "TransformerEncoder" and data.draw(st.booleans()):
+        fields["enable_nested_tensor"] = torch_kw["enable_nested_tensor"] = data.draw(st.booleans())
+    extra: dict[str, Any] = {}
+    if type_ == "TransformerDecoder":
+        mem = list(shape)
+        mem[-1] = data.draw(st.sampled_from([e, e, 3]))
+        if len(mem) == 3 and data.draw(st.booleans()):
+            mem[1 if bf else 0] = data.draw(st.integers(1, 3))  # another memory length
+        if data.draw(st.integers(0, 4)) == 0 and len(mem) > 1:
+            mem = mem[1:]
+        extra["memory"] = tuple(mem)
+    agree_full(type_, fields, shape, torch_kw, **extra)
+
+
+def test_stack_state_dict_and_codegen_match_torch():
+    """The generated stack has torch's state_dict keys and shapes, and the norm is checked against d_model."""
+    import json
+
+    from archcheck import api
+    from archcheck.verify import module_from_result
+
+    spec = {
+        "name": "Enc",
+        "input": {"shape": ["N", 7, 16]},
+        "layers": [
+            {
+                "name": "encoder",
+                "type": "TransformerEncoder",
+                "num_layers": 3,
+                "encoder_layer": {"nhead": 4, "dim_feedforward": 32, "batch_first": True, "norm_first": True},
+                "norm": {"type": "LayerNorm", "eps": 1e-6},
+            }
+        ],
+    }
+    res = api.check(json.loads(json.dumps(spec)))
+    assert res.ok, [d.message for d in res.diagnostics]
+    got = module_from_result(res).state_dict()
+    ref = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, norm_first=True), 3, torch.nn.LayerNorm(16)
+    ).state_dict()
+    assert {k: tuple(v.shape) for k, v in got.items()} == {"encoder." + k: tuple(v.shape) for k, v in ref.items()}
+    assert "encoder.layers.2.self_attn.in_proj_weight" in got and "encoder.norm.weight" in got
+    assert res.total_params == sum(v.numel() for v in ref.values())
+
+    spec["layers"][0]["norm"] = {"normalized_shape": 8}
+    res = api.check(spec)
+    codes = [d.code for d in res.diagnostics if d.severity == "error"]
+    assert codes == ["AC213"] and res.diagnostics[0].line is not None, [d.message for d in res.diagnostics]

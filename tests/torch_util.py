@@ -96,10 +96,27 @@ def ac_run(
     return AcOutcome(shp, lr.params if lr else None, errs, warns, lr.layer if lr else None, msgs)
 
 
+# Fields that hold a layer (a module passed to the constructor), with the type they hold when the spec
+# writes no ``type:`` in the mapping.
+NESTED = {"encoder_layer": "TransformerEncoderLayer", "decoder_layer": "TransformerDecoderLayer", "norm": "LayerNorm"}
+
+
+def _module_arg(key: str, v: Any) -> Any:
+    """A nested layer (a spec mapping or a resolved layer) as the torch module it stands for."""
+    from archcheck.registry import Layer
+
+    if isinstance(v, Layer):
+        return torch_module(type(v).__name__ if type(v).torch_name is None else type(v).torch_name[3:], v.ctor_args())
+    if key in NESTED and isinstance(v, dict):
+        rest = {k: w for k, w in v.items() if k != "type"}
+        return torch_module(v.get("type", NESTED[key]), rest)
+    return v
+
+
 def torch_module(type_: str, kwargs: dict[str, Any]):
     import torch.nn as nn
 
-    return getattr(nn, type_)(**kwargs)
+    return getattr(nn, type_)(**{k: _module_arg(k, v) for k, v in kwargs.items()})
 
 
 TORCH_DTYPES = {"long": "long", "int64": "long", "int32": "int32", "bool": "bool"}
@@ -195,9 +212,13 @@ def torch_kwargs(type_: str, fields: dict[str, Any], shape: tuple[int, ...], lay
                 v = shape[ax] if ax is not None else 1
             kw[f] = v
     if layer is not None:  # any other size the resolved layer inferred (input_size, normalized_shape, ...)
+        from archcheck.registry import Layer
+
         for f, info in cls.model_fields.items():
             v = getattr(layer, f, None)
             if f not in kw and f not in cls.meta_fields and v is not None and info.default is None:
+                kw[f] = v
+            elif isinstance(v, Layer):  # a nested layer, with the sizes inferred inside it
                 kw[f] = v
     return kw
 

@@ -330,7 +330,11 @@ class Generator:
         order = type(layer).field_order()
         items: list[tuple[str | None, Any]] = []
         for k in sorted(args, key=order.index):
-            items.append((identifier_field(k), lit(args[k], f"{rel}:{k}", _field_choices(type(layer), k))))
+            v = args[k]
+            if isinstance(v, Layer):  # a layer written inside a field (encoder_layer, norm): its module
+                items.append((identifier_field(k), self._nested_expr(v, lit, f"{rel}:{k}")))
+                continue
+            items.append((identifier_field(k), lit(v, f"{rel}:{k}", _field_choices(type(layer), k))))
         if tn is None:
             assert in_seq, "a tensor operation is only a module inside nn.Sequential"
             return Call(self._op_wrapper(layer), [])
@@ -338,6 +342,22 @@ class Generator:
             raise CodegenError(f"bad torch_name {tn!r}")
         if in_seq and not _plain_call(layer):
             return Call(self._module_wrapper(layer), items)
+        return Call(tn, items)
+
+    def _nested_expr(self, layer: Layer, lit: Lit, hint: str) -> Call:
+        """``nn.TransformerEncoderLayer(d_model=512, ...)``: a module passed as a constructor argument."""
+        tn = type(layer).torch_name
+        if tn is None or not _TORCH_NAME.fullmatch(tn):
+            raise CodegenError(f"bad torch_name {tn!r}")
+        items: list[tuple[str | None, Any]] = []
+        args = layer.ctor_args()
+        order = type(layer).field_order()
+        for k in sorted(args, key=order.index):
+            v = args[k]
+            if isinstance(v, Layer):
+                items.append((identifier_field(k), self._nested_expr(v, lit, f"{hint}_{k}")))
+            else:
+                items.append((identifier_field(k), lit(v, f"{hint}_{k}", _field_choices(type(layer), k))))
         return Call(tn, items)
 
     def _op_wrapper(self, layer: Layer) -> str:

@@ -115,6 +115,9 @@ INDEX: dict[str, str] = {
     "Upsample": "resample",
     "ZeroPad1d": "resample",
     "ZeroPad2d": "resample",
+    # transformer.py
+    "TransformerDecoder": "transformer",
+    "TransformerEncoder": "transformer",
     # tensor_ops.py
     "Mean": "tensor_ops",
     "Permute": "tensor_ops",

@@ -128,11 +128,13 @@ def _eval(node: ast.AST, scope: dict[str, Any], text: str) -> Any:
 
 
 def substitute(value: Any, scope: dict[str, Any]) -> Any:
-    """``value`` with every ``$`` string (also inside lists) evaluated."""
+    """``value`` with every ``$`` string (also inside lists and mappings) evaluated."""
     if is_expr(value):
         return evaluate(value, scope)
     if isinstance(value, list):
         return [substitute(v, scope) for v in value]
+    if isinstance(value, dict):  # a layer written inside a field (TransformerEncoder's encoder_layer)
+        return {k: substitute(v, scope) for k, v in value.items()}
     return value
 
 

@@ -128,8 +128,8 @@ def _describe(cls: type[Layer]) -> str:
 
 def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
     raw = cls.model_json_schema(ref_template="#/definitions/{model}")
-    if "$defs" in raw:  # pragma: no cover - layer fields are plain types today
-        raise ValueError(f"{tname}: nested models in a layer schema are not supported")
+    if "$defs" in raw:  # a layer written inside a field (TransformerEncoder's encoder_layer): inline it
+        raw = _inline(raw, raw.pop("$defs"))
     props: dict[str, Any] = {
         "type": {"const": tname, "description": f"The layer type {tname}."},
         "repeat": REPEAT,
@@ -152,6 +152,38 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
         "required": ["type", *[r for r in raw.get("required", []) if r != "type"]],
         "additionalProperties": False,
     }
+
+
+def _inline(s: Any, defs: dict[str, Any]) -> Any:
+    """``s`` with each ``$ref`` to a nested model replaced by that model's object schema.
+
+    Its fields accept ``$`` expressions like a layer's; its meta fields (name, inputs, noqa) are left
+    out, and ``type`` names the nested type (optional).
+    """
+    if isinstance(s, list):
+        return [_inline(v, defs) for v in s]
+    if not isinstance(s, dict):
+        return s
+    if "$ref" in s and s["$ref"].rsplit("/", 1)[-1] in defs:
+        d = defs[s["$ref"].rsplit("/", 1)[-1]]
+        props = {
+            k: (_with_expr(_inline(v, defs)) if k != "type" else v)
+            for k, v in d.get("properties", {}).items()
+            if k not in _NON_EXPR_FIELDS
+        }
+        out = {k: v for k, v in d.items() if k not in ("properties", "required")}
+        out.update(properties=props, additionalProperties=False)
+        req = [r for r in d.get("required", []) if r in props]
+        if req:
+            out["required"] = req
+        return out
+    out = {k: _inline(v, defs) for k, v in s.items()}
+    if "discriminator" in out:  # pydantic's OpenAPI-style discriminator: not a draft-07 keyword
+        del out["discriminator"]
+    tags = [b.get("properties", {}).get("type", {}).get("const") for b in out.get("oneOf", [])]
+    if tags and all(isinstance(t, str) for t in tags):  # a bare type name stands for {type: name}
+        out["oneOf"].append({"enum": tags, "description": "A type with its default arguments."})
+    return out
 
 
 def _ci_pattern(names: list[str]) -> str:

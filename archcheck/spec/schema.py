@@ -279,6 +279,10 @@ def convert_errors(
         first = errs[0]
         if first["type"] == "missing" and f in typo_of:
             continue  # reported as the unknown field's "did you mean"
+        nested = _nested_models(model.model_fields[f].annotation) if f in model.model_fields else {}
+        if nested and isinstance(raw.get(f), dict):  # a layer written inside a field (encoder_layer, norm)
+            out += _convert_nested(errs, nested, raw[f], src, base + (f,), layer_path, f)
+            continue
         if first["type"] == "extra_forbidden":
             guess = did_you_mean(f, fields)
             hint = f"did you mean '{guess}'?" if guess else f"{what} fields are: {', '.join(fields)}"
@@ -334,6 +338,56 @@ def convert_errors(
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 d.hint = f"write {f}: {value.strip()} without quotes"
         out.append(src.locate(d, base + (key,) + sub))
+    return out
+
+
+def _nested_models(ann: Any) -> dict[str, type[BaseModel]]:
+    """The models a field's annotation holds, by class name (the tags of a discriminated union)."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return {ann.__name__: ann}
+    out: dict[str, type[BaseModel]] = {}
+    for a in typing.get_args(ann):
+        out.update(_nested_models(a))
+    return out
+
+
+class _Errors:
+    """pydantic's error list for one nested field, with the field (and union tag) taken off each loc."""
+
+    def __init__(self, errs: list[Any]) -> None:
+        self._errs = errs
+
+    def errors(self) -> list[Any]:
+        return self._errs
+
+
+def _convert_nested(
+    errs: list[Any],
+    models: dict[str, type[BaseModel]],
+    raw: dict[str, Any],
+    src: Source,
+    where: Path,
+    layer_path: str | None,
+    f: str,
+) -> list[Diagnostic]:
+    bad_tag = next((e for e in errs if e["type"] == "union_tag_invalid"), None)
+    if bad_tag is not None:
+        tags = ", ".join(repr(t) for t in models)
+        d = Diagnostic(
+            "error", "AC104", f"{f}'s type must be one of {tags}, got {_short(raw.get('type'))}", path=layer_path
+        )
+        d.hint = f"use {next(iter(models))}, or leave type out"
+        return [src.locate(d, where + ("type",))]
+    by_model: dict[str, list[Any]] = {}
+    for e in errs:
+        loc = tuple(e["loc"][1:])
+        name = next(iter(models))
+        if loc and loc[0] in models and len(models) > 1:
+            name, loc = str(loc[0]), loc[1:]
+        by_model.setdefault(name, []).append({**e, "loc": loc})
+    out: list[Diagnostic] = []
+    for name, sub in by_model.items():
+        out += convert_errors(_Errors(sub), models[name], raw, src, where, layer_path, f"{f} ({name})")  # type: ignore[arg-type]
     return out
 
 
