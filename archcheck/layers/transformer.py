@@ -144,7 +144,7 @@ class _Stack(Layer):
         return {"type": v} if isinstance(v, str) else v  # norm: LayerNorm
 
     def _layer(self) -> A.TransformerEncoderLayer | A.TransformerDecoderLayer:
-        return getattr(self, self.layer_field)  # type: ignore[no-any-return]
+        return getattr(self, self.layer_field)
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         inner_layer = self._layer()
