@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch_util import make_tensor, spec_text  # noqa: E402
+from torch_util import extra_dtypes, make_tensor, spec_text, split_extra  # noqa: E402
 
 from archcheck import api  # noqa: E402
 from archcheck.diagram import to_dot  # noqa: E402
@@ -38,9 +38,10 @@ def test_generate_render_summary(name):
     code = api.generate(res)
     assert f"{name}" in code or REGISTRY[name].torch_name is None
     model = module_from_result(res)
-    extra = dict(ex.extra)
-    dtype = extra.pop("dtype", "float32")
-    xs = [make_tensor(tuple(ex.input), dtype)] + [make_tensor(tuple(v)) for v in extra.values()]
+    dtype = ex.extra.get("dtype", "float32")
+    _, shapes = split_extra(ex.extra)
+    dts = extra_dtypes(ex.extra)
+    xs = [make_tensor(tuple(ex.input), dtype)] + [make_tensor(v, dts.get(k, "float32")) for k, v in shapes.items()]
     torch.manual_seed(0)
     model.eval()
     with torch.no_grad():

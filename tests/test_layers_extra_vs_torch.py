@@ -292,3 +292,59 @@ def test_stack_state_dict_and_codegen_match_torch():
     res = api.check(spec)
     codes = [d.code for d in res.diagnostics if d.severity == "error"]
     assert codes == ["AC213"] and res.diagnostics[0].line is not None, [d.message for d in res.diagnostics]
+
+
+# ------------------------------------------------------------------ max unpooling
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from([1, 2, 3]))
+def test_max_unpool(data, nd):
+    """Values and int64 indices of one shape (sometimes another), kernel/stride/padding, and sometimes a
+    third input whose size is the output_size (within a stride of the computed size, or not)."""
+    hi = {1: 6, 2: 4, 3: 3}[nd]
+    spatial = tuple(data.draw(st.integers(1, hi)) for _ in range(nd))
+    lead = data.draw(st.sampled_from([(2, 3), (3,), (), (1, 2, 2)]))
+    shape = lead + spatial
+    k = [data.draw(st.integers(1, 4)) for _ in range(nd)]
+    fields: dict[str, Any] = {"kernel_size": k if data.draw(st.booleans()) else k[0]}
+    if fields["kernel_size"] == k[0]:
+        k = [k[0]] * nd
+    s = list(k)
+    if data.draw(st.booleans()):
+        s = [data.draw(st.integers(1, 3))] * nd
+        fields["stride"] = s[0]
+    p = [0] * nd
+    if data.draw(st.booleans()):
+        p = [data.draw(st.integers(0, 2))] * nd
+        fields["padding"] = p[0]
+    idx = shape if data.draw(st.integers(0, 5)) else shape[:-1] + (shape[-1] + 1,) if shape else (1,)
+    extra: dict[str, Any] = {"indices": {"shape": idx, "dtype": data.draw(st.sampled_from(["long"] * 5 + ["int32"]))}}
+    if data.draw(st.booleans()):
+        default = [(spatial[i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(nd)]
+        target = tuple(max(1, d + data.draw(st.integers(-s[i], s[i]))) for i, d in enumerate(default))
+        extra["like"] = lead + target if data.draw(st.booleans()) else target
+    agree_full(f"MaxUnpool{nd}d", fields, shape, fields, **extra)
+
+
+def test_max_unpool_after_max_pool_on_meta():
+    """The generated module unpools a MaxPool's output to the pooled tensor's size, on the meta device."""
+    import json
+
+    from archcheck import api
+    from archcheck.verify import module_from_result
+
+    spec = {
+        "name": "Unpool",
+        "inputs": {"x": {"shape": [2, 3, 7, 7]}, "idx": {"shape": [2, 3, 3, 3], "dtype": "long"}},
+        "layers": [
+            {"name": "pool", "type": "MaxPool2d", "kernel_size": 2, "inputs": ["x"]},
+            {"name": "up", "type": "MaxUnpool2d", "kernel_size": 2, "inputs": ["pool", "idx", "x"]},
+        ],
+    }
+    res = api.check(json.loads(json.dumps(spec)))
+    assert res.ok and res.layers[-1].output.shape == (2, 3, 7, 7), [d.message for d in res.diagnostics]
+    with torch.device("meta"):
+        m = module_from_result(res)
+        y = m(torch.randn(2, 3, 7, 7), torch.zeros(2, 3, 3, 3, dtype=torch.long))
+    assert tuple(y.shape) == (2, 3, 7, 7)

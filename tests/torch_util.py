@@ -53,17 +53,28 @@ class TorchOutcome:
 
 
 def split_extra(extra: dict[str, Any] | None) -> tuple[str, dict[str, tuple[int, ...]]]:
-    """An Example's ``extra``: ``dtype`` of the input, and further named inputs (``memory: shape``)."""
+    """An Example's ``extra``: ``dtype`` of the input, and further named inputs (``memory: shape``).
+
+    A further input is a shape, or ``{"shape": ..., "dtype": ...}`` for another dtype than float32
+    (MaxUnpool's int64 indices); ``extra_dtypes`` gives those dtypes.
+    """
     extra = dict(extra or {})
     dtype = extra.pop("dtype", "float32")
-    return dtype, {k: tuple(v) for k, v in extra.items()}
+    return dtype, {k: tuple(v["shape"] if isinstance(v, dict) else v) for k, v in extra.items()}
+
+
+def extra_dtypes(extra: dict[str, Any] | None) -> dict[str, str]:
+    return {k: v["dtype"] for k, v in (extra or {}).items() if isinstance(v, dict) and "dtype" in v}
 
 
 def spec_text(type_: str, fields: dict[str, Any], shape: tuple[Any, ...], extra: dict[str, Any] | None = None) -> str:
     dtype, more = split_extra(extra)
     layer = {"name": "l0", "type": type_, **fields}
     if more:
-        inputs = {"x": {"shape": list(shape), "dtype": dtype}} | {k: {"shape": list(v)} for k, v in more.items()}
+        dts = extra_dtypes(extra)
+        inputs = {"x": {"shape": list(shape), "dtype": dtype}} | {
+            k: {"shape": list(v), **({"dtype": dts[k]} if k in dts else {})} for k, v in more.items()
+        }
         data = {"name": "T", "inputs": inputs, "layers": [{**layer, "inputs": list(inputs)}]}
     else:
         data = {"name": "T", "input": {"shape": list(shape), "dtype": dtype}, "layers": [layer]}
@@ -169,8 +180,9 @@ def torch_run(
             env["m"] = m
         expr = cls.model_construct(**kwargs).emit_call("m" if cls.torch_name is not None else None, names)
         env["x"] = make_tensor(shape, dtype)
+        dts = extra_dtypes(extra)
         for k, v in more.items():
-            env[k] = make_tensor(v)
+            env[k] = make_tensor(v, dts.get(k, "float32"))
         try:
             with torch.no_grad():
                 y = eval(expr, env)  # generated-code expression, e.g. "m(x)" or "x.permute(0, 2, 1)"

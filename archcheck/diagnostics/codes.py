@@ -77,6 +77,7 @@ _CODES = [
         "cell-state-mismatch",
         "a recurrent cell's state (hx, or h and c) does not fit its input and hidden_size",
     ),
+    Code("AC251", "unpool-mismatch", "MaxUnpool's indices or output size do not fit its input"),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

@@ -415,6 +415,20 @@ EXPLANATIONS: dict[str, Explanation] = {
         fix="inputs:\n  x: {shape: [N, 16]}\n  h: {shape: [N, 32]}\nlayers:\n"
         "  - {type: GRUCell, hidden_size: 32, inputs: [x, h]}\n",
     ),
+    "AC251": Explanation(
+        what="A MaxUnpool whose indices are not the shape of its input, or whose output_size (the size of "
+        "its third input) is not within one stride of the size it computes: `(in - 1) * stride - 2 * padding "
+        "+ kernel_size`, exclusive at both ends.",
+        why="torch raises at run time (`Expected shape of indices to be same as that of the input tensor`, "
+        "`invalid output_size`). The indices and the target size must come from the MaxPool being undone.",
+        example="inputs:\n  x: {shape: [N, 8, 7, 7]}\n  idx: {shape: [N, 8, 3, 3], dtype: long}\n"
+        "  big: {shape: [N, 8, 9, 9]}\nlayers:\n"
+        "  - {name: pool, type: MaxPool2d, kernel_size: 2, inputs: [x]}\n"
+        "  - {name: up, type: MaxUnpool2d, kernel_size: 2, inputs: [pool, idx, big]}\n",
+        fix="inputs:\n  x: {shape: [N, 8, 7, 7]}\n  idx: {shape: [N, 8, 3, 3], dtype: long}\nlayers:\n"
+        "  - {name: pool, type: MaxPool2d, kernel_size: 2, inputs: [x]}\n"
+        "  - {name: up, type: MaxUnpool2d, kernel_size: 2, inputs: [pool, idx, x]}\n",
+    ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
     "AC301": Explanation(
         what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",

@@ -118,6 +118,10 @@ INDEX: dict[str, str] = {
     # transformer.py
     "TransformerDecoder": "transformer",
     "TransformerEncoder": "transformer",
+    # unpool.py
+    "MaxUnpool1d": "unpool",
+    "MaxUnpool2d": "unpool",
+    "MaxUnpool3d": "unpool",
     # tensor_ops.py
     "Mean": "tensor_ops",
     "Permute": "tensor_ops",
