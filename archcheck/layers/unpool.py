@@ -133,7 +133,7 @@ class _MaxUnpool(Layer):
         for i, (o, d) in enumerate(zip(want, sizes)):
             lo, hi = D.add(d, -s[i]), D.add(d, s[i])
             if isinstance(o, int) and isinstance(d, int):
-                if lo < o < hi:
+                if d - s[i] < o < d + s[i]:
                     continue
                 ctx.error(
                     "AC251",
