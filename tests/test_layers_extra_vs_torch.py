@@ -51,9 +51,7 @@ def agree_full(type_: str, fields: dict[str, Any], shape: tuple[int, ...], torch
 # Differences from torch's signature that are deliberate or older than this test.
 KNOWN = {
     "Hardtanh": {"min_value", "max_value"},  # deprecated aliases of min_val/max_val
-    "BatchNorm1d": {"bias"},
-    "BatchNorm2d": {"bias"},
-    "BatchNorm3d": {"bias"},
+    "SyncBatchNorm": {"process_group"},  # a distributed process group: not a value a spec can hold
     "TransformerEncoderLayer": {"activation"},  # torch's default is the function F.relu: "relu" here
     "TransformerDecoderLayer": {"activation"},
 }
@@ -348,3 +346,151 @@ def test_max_unpool_after_max_pool_on_meta():
         m = module_from_result(res)
         y = m(torch.randn(2, 3, 7, 7), torch.zeros(2, 3, 3, 3, dtype=torch.long))
     assert tuple(y.shape) == (2, 3, 7, 7)
+
+
+# ------------------------------------------------------------------ BatchNorm's bias, SyncBatchNorm, torchvision's
+
+
+@SETTINGS
+@given(st.data(), shape_st(1, 5, hi=3))
+def test_batchnorm_bias_and_sync(data, shape):
+    type_ = data.draw(st.sampled_from(["SyncBatchNorm", "BatchNorm1d", "BatchNorm2d"]))
+    fields: dict[str, Any] = {}
+    for f in ("affine", "bias", "track_running_stats"):
+        if data.draw(st.booleans()):
+            fields[f] = data.draw(st.booleans())
+    c = shape[1] if len(shape) > 1 else 1
+    ac = ac_run(type_, fields, shape)
+    kw = {**fields, "num_features": c}
+    th = torch_run(type_, kw, shape)
+    if th.failed and not ac.failed and "AC211" in ac.warnings:
+        th = torch_run(type_, kw, shape, train=False)
+    where = describe(type_, fields, shape, ac, th)
+    assert ac.failed == th.failed, where
+    if not ac.failed:
+        assert (ac.shape, ac.params) == (th.shape, th.params), where
+
+
+@SETTINGS
+@given(st.data(), shape_st(2, 5, hi=4))
+def test_layernorm2d_is_torchvisions(data, shape):
+    """LayerNorm2d = nn.LayerNorm over dim 1 of [N, C, H, W] (torchvision's, computed here by hand)."""
+    c = shape[1]
+    ns = data.draw(st.sampled_from([None, c, c + 1, [c]]))
+    fields: dict[str, Any] = {} if ns is None else {"normalized_shape": ns}
+    if data.draw(st.booleans()):
+        fields["bias"] = data.draw(st.booleans())
+    agree_full("LayerNorm2d", fields, shape, {**fields, "normalized_shape": ns or c})
+
+
+@SETTINGS
+@given(st.data(), shape_st(0, 4))
+def test_stochastic_depth(data, shape):
+    """Shape and dtype pass through; in training the generated expression drops rows like torchvision's."""
+    p = data.draw(st.sampled_from([0.0, 0.2, 0.5, 1.0]))
+    mode = data.draw(st.sampled_from(["row", "batch"]))
+    fields = {"p": p, "mode": mode}
+    for train in (True, False):
+        ac = ac_run("StochasticDepth", fields, shape)
+        th = torch_run("StochasticDepth", fields, shape, train=train)
+        if mode == "row" and not shape and train and 0 < p < 1:
+            assert th.failed  # torchvision fails the same way: input.shape[0] of a scalar
+            continue
+        assert not ac.failed and not th.failed and ac.shape == th.shape, describe(
+            "StochasticDepth", fields, shape, ac, th
+        )
+    x = torch.ones(64, 3)
+    from archcheck.registry import REGISTRY
+
+    expr = REGISTRY["StochasticDepth"](p=0.5, mode="row").emit_call(None, ["x"])
+    torch.manual_seed(0)
+    y = eval(expr, {"torch": torch, "x": x, "self": type("M", (), {"training": True})})
+    rows = set(y[:, 0].tolist())
+    assert rows <= {0.0, 2.0} and len(rows) == 2 and bool((y == y[:, :1]).all())  # whole rows, rescaled by 1/(1-p)
+    y = eval(expr, {"torch": torch, "x": x, "self": type("M", (), {"training": False})})
+    assert torch.equal(y, x)
+
+
+# ------------------------------------------------------------------ 3-D and circular padding
+
+PADS = [
+    "ZeroPad3d",
+    "ConstantPad3d",
+    "ReflectionPad3d",
+    "ReplicationPad3d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+]
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(PADS))
+def test_padding_3d_and_circular(data, type_):
+    shape = data.draw(shape_st(1, 6, hi=4))
+    n = 2 * int(type_[-2])
+    pad = data.draw(st.one_of(st.integers(-3, 5), st.lists(st.integers(-3, 5), min_size=n, max_size=n)))
+    fields: dict[str, Any] = {"padding": pad}
+    if type_.startswith("Constant"):
+        fields["value"] = 0.5
+    torch_kw = {**fields, "padding": tuple(pad) if isinstance(pad, list) else pad}
+    agree_full(type_, fields, shape, torch_kw)
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["UpsamplingNearest2d", "UpsamplingBilinear2d"]), shape_st(2, 6, hi=4))
+def test_upsampling_2d(data, type_, shape):
+    fields: dict[str, Any] = {}
+    nsp = max(len(shape) - 2, 1)
+    how = data.draw(st.sampled_from(["size", "scale", "both", "none"]))
+    if how in ("size", "both"):
+        fields["size"] = data.draw(
+            st.one_of(st.integers(1, 6), st.lists(st.integers(1, 6), min_size=nsp, max_size=nsp))
+        )
+    if how in ("scale", "both"):
+        fields["scale_factor"] = data.draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0]))
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    agree_full(type_, fields, shape, kw)
+
+
+# ------------------------------------------------------------------ two inputs
+
+
+def _second(data, shape):
+    """A second input: the same shape, a broadcastable one, or one that does not fit."""
+    kind = data.draw(st.sampled_from(["same", "same", "ones", "drop", "other"]))
+    if kind == "same" or not shape:
+        return shape
+    if kind == "ones":
+        return tuple(1 if data.draw(st.booleans()) else d for d in shape)
+    if kind == "drop":
+        return shape[data.draw(st.integers(1, len(shape))) :]
+    i = data.draw(st.integers(0, len(shape) - 1))
+    return shape[:i] + (shape[i] + data.draw(st.integers(1, 2)),) + shape[i + 1 :]
+
+
+@SETTINGS
+@given(st.data(), shape_st(0, 4))
+def test_cosine_similarity_and_pairwise_distance(data, shape):
+    x2 = _second(data, shape)
+    d = data.draw(st.integers(-4, 3))
+    agree_full("CosineSimilarity", {"dim": d}, shape, {"dim": d}, x2=x2)
+    kd = data.draw(st.booleans())
+    agree_full("PairwiseDistance", {"keepdim": kd}, shape, {"keepdim": kd}, x2=x2)
+
+
+@SETTINGS
+@given(st.data(), shape_st(1, 4))
+def test_bilinear(data, shape):
+    in1 = shape[-1]
+    x2 = _second(data, shape[:-1]) + (data.draw(st.integers(1, 4)),)
+    fields: dict[str, Any] = {"out_features": data.draw(st.integers(1, 4))}
+    g1, g2 = data.draw(st.sampled_from([None, in1, in1 + 1])), data.draw(st.sampled_from([None, x2[-1], x2[-1] + 1]))
+    if g1 is not None:
+        fields["in1_features"] = g1
+    if g2 is not None:
+        fields["in2_features"] = g2
+    if data.draw(st.booleans()):
+        fields["bias"] = data.draw(st.booleans())
+    kw = {**fields, "in1_features": g1 or in1, "in2_features": g2 or x2[-1]}
+    agree_full("Bilinear", fields, shape, kw, x2=x2)

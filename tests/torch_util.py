@@ -9,6 +9,7 @@ parameter count. Not a conftest: import it explicitly (``from torch_util import 
 from __future__ import annotations
 
 import json
+import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,7 +128,9 @@ def _module_arg(key: str, v: Any) -> Any:
 def torch_module(type_: str, kwargs: dict[str, Any]):
     import torch.nn as nn
 
-    return getattr(nn, type_)(**{k: _module_arg(k, v) for k, v in kwargs.items()})
+    cls = REGISTRY.get(type_)
+    name = cls.torch_name[3:] if cls is not None and cls.torch_name else type_  # LayerNorm2d is an nn.LayerNorm
+    return getattr(nn, name)(**{k: _module_arg(k, v) for k, v in kwargs.items()})
 
 
 TORCH_DTYPES = {"long": "long", "int64": "long", "int32": "int32", "bool": "bool"}
@@ -163,7 +166,8 @@ def torch_run(
     cls = REGISTRY[type_]
     dtype, more = split_extra(extra)
     names = list(kwargs.get("inputs") or ["x", *more])
-    env: dict[str, Any] = {"torch": torch, "F": F, "nn": torch.nn}
+    # ``self`` is the module whose forward the expression is in: StochasticDepth reads self.training
+    env: dict[str, Any] = {"torch": torch, "F": F, "nn": torch.nn, "self": types.SimpleNamespace(training=train)}
     torch.manual_seed(0)
     with warnings.catch_warnings(), torch.device(device):
         warnings.simplefilter("ignore")

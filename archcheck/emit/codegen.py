@@ -388,14 +388,16 @@ class Generator:
         body = layer.emit_call("super().forward", ["x"])
         key = f"mod:{tn}:{body}"
         if key not in self.wrappers:
-            name = self._class(type(layer).__name__ + "Out")
+            tuple_out = type(layer).tuple_output
+            name = self._class(type(layer).__name__ + ("Out" if tuple_out else ""))
+            what = "returning only its first output" if tuple_out else f"as an {tn} subclass"
             self.wrappers[key] = name
             self.classes.append(
                 _ClassDef(
                     name,
                     [
                         f"class {name}({tn}):",
-                        f'{_IND}"""{type(layer).__name__} returning only its first output, for nn.Sequential."""',
+                        f'{_IND}"""{type(layer).__name__} {what}, for nn.Sequential."""',
                         "",
                         f"{_IND}def forward(self, x):",
                         f"{_IND * 2}return {body}",

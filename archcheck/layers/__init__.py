@@ -77,6 +77,7 @@ INDEX: dict[str, str] = {
     "BatchNorm1d": "norm",
     "BatchNorm2d": "norm",
     "BatchNorm3d": "norm",
+    "SyncBatchNorm": "norm",
     # normalization.py
     "GroupNorm": "normalization",
     "InstanceNorm1d": "normalization",
@@ -85,6 +86,10 @@ INDEX: dict[str, str] = {
     "LayerNorm": "normalization",
     "LocalResponseNorm": "normalization",
     "RMSNorm": "normalization",
+    # pairwise.py
+    "Bilinear": "pairwise",
+    "CosineSimilarity": "pairwise",
+    "PairwiseDistance": "pairwise",
     # pool.py
     "AdaptiveAvgPool1d": "pool",
     "AdaptiveAvgPool2d": "pool",
@@ -105,19 +110,31 @@ INDEX: dict[str, str] = {
     "RNN": "recurrent",
     # resample.py
     "ConstantPad1d": "resample",
+    "CircularPad1d": "resample",
+    "CircularPad2d": "resample",
+    "CircularPad3d": "resample",
     "ConstantPad2d": "resample",
+    "ConstantPad3d": "resample",
     "PixelShuffle": "resample",
     "PixelUnshuffle": "resample",
     "ReflectionPad1d": "resample",
     "ReflectionPad2d": "resample",
+    "ReflectionPad3d": "resample",
     "ReplicationPad1d": "resample",
     "ReplicationPad2d": "resample",
+    "ReplicationPad3d": "resample",
     "Upsample": "resample",
+    "UpsamplingBilinear2d": "resample",
+    "UpsamplingNearest2d": "resample",
     "ZeroPad1d": "resample",
     "ZeroPad2d": "resample",
+    "ZeroPad3d": "resample",
     # transformer.py
     "TransformerDecoder": "transformer",
     "TransformerEncoder": "transformer",
+    # vision.py
+    "LayerNorm2d": "vision",
+    "StochasticDepth": "vision",
     # unpool.py
     "MaxUnpool1d": "unpool",
     "MaxUnpool2d": "unpool",

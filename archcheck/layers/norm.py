@@ -1,8 +1,9 @@
-"""Normalization: BatchNorm1d/2d/3d.
+"""Normalization: BatchNorm1d/2d/3d, SyncBatchNorm.
 
 https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html: the
 channel dim is 1; BatchNorm1d takes [N, C] or [N, C, L], BatchNorm2d only
-[N, C, H, W], BatchNorm3d only [N, C, D, H, W].
+[N, C, H, W], BatchNorm3d only [N, C, D, H, W]; SyncBatchNorm any [N, C, *]
+(on one process, without a process group, it is a BatchNorm).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class _BatchNorm(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
     ranks: ClassVar[tuple[int, ...]] = (4,)
+    min_rank: ClassVar[int | None] = None  # instead of ranks: any rank from this one up
     layout: ClassVar[str] = ""
 
     num_features: Optional[Pos] = None
@@ -30,13 +32,22 @@ class _BatchNorm(Layer):
     momentum: Optional[float] = 0.1
     affine: bool = True
     track_running_stats: bool = True
+    bias: bool = True  # keyword-only in torch
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
         if not check_dtype(ctx, x, what, frozenset()):
             return None
-        if not expect_rank(ctx, x, self.ranks, what, self.layout):
+        if self.min_rank is not None and x.rank < self.min_rank:
+            ctx.error(
+                "AC204",
+                f"{what} expects an input with at least {self.min_rank} dims {self.layout}, but its input is "
+                f"{x.describe()} ({x.rank}-D, {ctx.source(x)})",
+                hint="add a batch dim (Unflatten or Reshape)",
+            )
+            return None
+        if self.min_rank is None and not expect_rank(ctx, x, self.ranks, what, self.layout):
             return None
         c = x.shape[1]
         if (
@@ -81,7 +92,7 @@ class _BatchNorm(Layer):
 
     def param_count(self) -> int:
         assert self.num_features is not None
-        return 2 * self.num_features if self.affine else 0
+        return self.num_features * (2 if self.bias else 1) if self.affine else 0
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         return 0
@@ -121,3 +132,17 @@ class BatchNorm3d(_BatchNorm):
     layout = "[N, C, D, H, W]"
     torch_name = "nn.BatchNorm3d"
     examples = [Example({}, (2, 4, 3, 5, 5), (2, 4, 3, 5, 5))]
+
+
+@register
+class SyncBatchNorm(_BatchNorm):
+    min_rank = 2
+    layout = "([N, C, *])"
+    torch_name = "nn.SyncBatchNorm"
+    arg_order = ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias")
+    examples = [
+        Example({}, (4, 8), (4, 8)),
+        Example({"num_features": 3}, (2, 3, 4, 4, 4, 4), (2, 3, 4, 4, 4, 4)),
+        Example({"bias": False}, (2, 3, 5), (2, 3, 5)),
+        Example({}, (8,), error="AC204"),
+    ]

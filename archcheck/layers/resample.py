@@ -10,10 +10,11 @@ Rules follow torch 2.13:
   A list ``scale_factor`` must be passed to torch as a tuple.
 * PixelShuffle(r): rank >= 3, channels (dim -3) divisible by r*r;
   PixelUnshuffle(r): H and W (dims -2, -1) divisible by r.
-* ZeroPad/ConstantPad (``F.pad`` constant mode): any rank >= 1 (1d) / >= 2 (2d);
+* ZeroPad/ConstantPad (``F.pad`` constant mode): any rank >= 1 (1d) / >= 2 (2d) / >= 3 (3d);
   negative padding crops; the result must not be empty.
-* ReflectionPad/ReplicationPad: 2-D or 3-D input (1d), 3-D or 4-D (2d);
-  reflection padding must be smaller than the input dim; the result must not be empty.
+* ReflectionPad/ReplicationPad/CircularPad: 2-D or 3-D input (1d), 3-D or 4-D (2d),
+  4-D or 5-D (3d); reflection padding must be smaller than the input dim, circular
+  padding at most the input dim; the result must not be empty.
 """
 
 from __future__ import annotations
@@ -140,6 +141,51 @@ class Upsample(Layer):
         return f"x{self.scale_factor} {self.mode}"
 
 
+class _FixedUpsample(Layer):
+    """UpsamplingNearest2d / UpsamplingBilinear2d: nn.Upsample with its mode fixed (torch's subclasses)."""
+
+    family: ClassVar[str] = "resample"
+    up_mode: ClassVar[Literal["nearest", "bilinear"]] = "nearest"
+    up_corners: ClassVar[Optional[bool]] = None
+
+    size: Optional[PosOrList] = None
+    scale_factor: Optional[Union[PosFloat, list[PosFloat]]] = None
+
+    def _as_upsample(self) -> Upsample:
+        return Upsample.model_construct(
+            size=self.size, scale_factor=self.scale_factor, mode=self.up_mode, align_corners=self.up_corners
+        )
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        return self._as_upsample().infer(ctx, xs)
+
+    def label(self) -> str:
+        return self._as_upsample().label()
+
+
+@register
+class UpsamplingNearest2d(_FixedUpsample):
+    torch_name = "nn.UpsamplingNearest2d"
+    up_mode = "nearest"
+    examples = [
+        Example({"scale_factor": 2}, (1, 3, 4, 4), (1, 3, 8, 8)),
+        Example({"size": 5}, (1, 3, 4), (1, 3, 5)),
+        Example({}, (1, 3, 4, 4), error="AC108"),
+    ]
+
+
+@register
+class UpsamplingBilinear2d(_FixedUpsample):
+    torch_name = "nn.UpsamplingBilinear2d"
+    up_mode = "bilinear"
+    up_corners = True
+    examples = [
+        Example({"scale_factor": 2}, (1, 3, 4, 4), (1, 3, 8, 8)),
+        Example({"size": [3, 9]}, (2, 1, 4, 4), (2, 1, 3, 9)),
+        Example({"scale_factor": 2}, (1, 3, 4), error="AC204"),
+    ]
+
+
 class _Shuffle(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "resample"
@@ -228,6 +274,9 @@ class PixelUnshuffle(_Shuffle):
         return f"/{self.downscale_factor}"
 
 
+_PAD_DIMS = ("D", "H", "W")
+
+
 class _Pad(Layer):
     family: ClassVar[str] = "resample"
     nd: ClassVar[int] = 1
@@ -257,12 +306,12 @@ class _Pad(Layer):
                 )
                 return None
         elif not expect_rank(
-            ctx, x, (nd + 1, nd + 2), what, f"({rank_words((nd + 1, nd + 2))} [*, C, {'W' if nd == 1 else 'H, W'}])"
+            ctx, x, (nd + 1, nd + 2), what, f"({rank_words((nd + 1, nd + 2))} [*, C, {', '.join(_PAD_DIMS[-nd:])}])"
         ):
             return None
         p = self._pads()
         out = list(x.shape)
-        names = ("W",) if nd == 1 else ("H", "W")
+        names = _PAD_DIMS[-nd:]
         for i in range(nd):  # i = 0: the last dim (left/right), i = 1: the one before (top/bottom)
             lo, hi = p[2 * i], p[2 * i + 1]
             axis = x.rank - 1 - i
@@ -277,6 +326,17 @@ class _Pad(Layer):
                     hint=f"use padding < {size}, ReplicationPad/ZeroPad, or a larger input",
                 )
                 return None
+            if self.mode == "circular" and isinstance(size, int) and (lo > size or hi > size):
+                ctx.error(
+                    "AC209",
+                    f"circular padding {max(lo, hi)} must not be larger than the input size {size} in dim {name} "
+                    f"(it would wrap around more than once; input {x.describe()}, {ctx.source(x)})",
+                    field="padding",
+                    hint=f"use padding <= {size}, or a larger input",
+                )
+                return None
+            if self.mode == "circular" and not isinstance(size, int) and max(lo, hi) > 1:
+                ctx.require_min(size, max(lo, hi), f"circular padding {max(lo, hi)} in dim {name}")
             if self.mode == "reflect" and not isinstance(size, int) and max(lo, hi) > 0:
                 ctx.require_min(size, max(lo, hi) + 1, f"reflection padding {max(lo, hi)} in dim {name}")
             o = D.add(size, lo + hi)
@@ -306,6 +366,10 @@ class _Pad1(_Pad):
 
 class _Pad2(_Pad):
     nd = 2
+
+
+class _Pad3(_Pad):
+    nd = 3
 
 
 @register
@@ -385,3 +449,68 @@ class ReplicationPad2d(_Pad2):
         Example({"padding": [1, 2, 3, 4]}, (1, 1, 3, 3), (1, 1, 10, 6)),
         Example({"padding": 1}, (1, 1, 1, 3, 3), error="AC204"),
     ]
+
+
+@register
+class ZeroPad3d(_Pad3):
+    takes_empty = True
+    torch_name = "nn.ZeroPad3d"
+    examples = [
+        Example({"padding": 1}, (1, 2, 3, 3, 3), (1, 2, 5, 5, 5)),
+        Example({"padding": [1, 0, 0, 2, 1, 1]}, (2, 3, 3), (4, 5, 4)),
+        Example({"padding": 1}, (3, 3), error="AC204"),
+    ]
+
+
+@register
+class ConstantPad3d(_Pad3):
+    takes_empty = True
+    torch_name = "nn.ConstantPad3d"
+    examples = [Example({"padding": [0, 0, 1, 1, -1, 0], "value": 2.0}, (1, 2, 3, 3, 3), (1, 2, 2, 5, 3))]
+    value: float
+
+
+@register
+class ReflectionPad3d(_Pad3):
+    mode = "reflect"
+    torch_name = "nn.ReflectionPad3d"
+    examples = [
+        Example({"padding": 1}, (1, 2, 2, 2, 4), (1, 2, 4, 4, 6)),
+        Example({"padding": 2}, (1, 2, 2, 2, 4), error="AC209"),
+        Example({"padding": 1}, (2, 2, 4), error="AC204"),
+    ]
+
+
+@register
+class ReplicationPad3d(_Pad3):
+    mode = "replicate"
+    torch_name = "nn.ReplicationPad3d"
+    examples = [Example({"padding": [1, 2, 0, 0, 3, 0]}, (2, 2, 2, 4), (2, 5, 2, 7))]
+
+
+@register
+class CircularPad1d(_Pad1):
+    mode = "circular"
+    torch_name = "nn.CircularPad1d"
+    examples = [
+        Example({"padding": [3, 1]}, (1, 2, 4), (1, 2, 8)),
+        Example({"padding": 5}, (1, 2, 4), error="AC209"),
+        Example({"padding": 1}, (4,), error="AC204"),
+    ]
+
+
+@register
+class CircularPad2d(_Pad2):
+    mode = "circular"
+    torch_name = "nn.CircularPad2d"
+    examples = [
+        Example({"padding": [1, 1, 2, 0]}, (1, 3, 4, 4), (1, 3, 6, 6)),
+        Example({"padding": 1}, (4, 4), error="AC204"),
+    ]
+
+
+@register
+class CircularPad3d(_Pad3):
+    mode = "circular"
+    torch_name = "nn.CircularPad3d"
+    examples = [Example({"padding": 1}, (2, 2, 2, 4), (2, 4, 4, 6))]

@@ -1,0 +1,103 @@
+"""Two of torchvision's building blocks that its models name as modules: LayerNorm2d and StochasticDepth.
+
+Generated code imports only torch, so each is written with torch's own pieces,
+with the same state_dict keys and the same results as torchvision 0.29's:
+
+* LayerNorm2d (``torchvision/models/convnext.py``) is an ``nn.LayerNorm`` over the
+  channels of [N, C, H, W]: ``norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``.
+  It is emitted as ``nn.LayerNorm(C, ...)`` called that way (inside an nn.Sequential,
+  as a one-line subclass of nn.LayerNorm), so its keys are ``weight`` and ``bias``,
+  and ``normalized_shape`` (the channels) is inferred from dim 1.
+* StochasticDepth (``torchvision.ops.StochasticDepth(p, mode)``) drops whole samples
+  (``mode: row``) or the whole batch (``mode: batch``) with probability ``p`` in
+  training and rescales the rest by ``1 / (1 - p)``; in eval mode it is the identity.
+  It has no parameters; it is emitted as that expression (``self.training`` decides).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional, Union
+
+from pydantic import Field
+
+from ..registry import Example, Layer, Pos, Prob, Tensor, register
+from ._rules import expect_rank
+from .normalization import _normalized_shape_rule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Ctx
+
+
+@register
+class LayerNorm2d(Layer):
+    """torchvision's LayerNorm2d: a LayerNorm over the channels (dim 1) of [N, C, H, W]."""
+
+    family: ClassVar[str] = "norm"
+    torch_name = "nn.LayerNorm"
+    examples = [
+        Example({"normalized_shape": 8, "eps": 1e-6}, (2, 8, 5, 5), (2, 8, 5, 5)),
+        Example({}, (2, 3, 4, 6), (2, 3, 4, 6)),
+        Example({"normalized_shape": 4}, (2, 8, 5, 5), error="AC213", fixed={"normalized_shape": 8}),
+        Example({}, (8, 5, 5), error="AC204"),
+    ]
+
+    normalized_shape: Optional[Union[Pos, Annotated[list[Pos], Field(min_length=1)]]] = None
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        (x,) = xs
+        if not expect_rank(ctx, x, (4,), "LayerNorm2d", "[N, C, H, W] (it permutes to channels last)"):
+            return None
+        n, c, h, w = x.shape
+        last = x.derived((n, h, w, c), x.producer, origin=f"{x.describe()} permuted to channels last ({ctx.source(x)})")
+        if _normalized_shape_rule(ctx, last, self.normalized_shape, "LayerNorm2d") is None:
+            return None
+        return x.passed()
+
+    def param_count(self) -> int:
+        ns = self.normalized_shape
+        assert ns is not None
+        k = 1
+        for d in ns if isinstance(ns, list) else [ns]:
+            k *= d
+        return k * (2 if self.bias else 1) if self.elementwise_affine else 0
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        return f"{ref}({args[0]}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+
+    def label(self) -> str:
+        return f"{self.normalized_shape} channels"
+
+
+@register
+class StochasticDepth(Layer):
+    """torchvision.ops.StochasticDepth: drops samples (row) or the batch (batch) in training; identity in eval."""
+
+    family: ClassVar[str] = "dropout"
+    takes_empty: ClassVar[bool] = True
+    examples = [
+        Example({"p": 0.1, "mode": "row"}, (4, 8, 5, 5), (4, 8, 5, 5)),
+        Example({"p": 0.5, "mode": "batch"}, (3, 7), (3, 7)),
+    ]
+
+    p: Prob
+    mode: Literal["batch", "row"]
+
+    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
+        return xs[0].passed()  # any shape and dtype: the identity in eval mode
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        x, p = args[0], self.p
+        if p == 0.0:
+            return x
+        if p == 1.0:
+            return f"(torch.zeros_like({x}) if self.training else {x})"
+        size = f"({x}.shape[0],) + (1,) * ({x}.dim() - 1)" if self.mode == "row" else f"(1,) * {x}.dim()"
+        keep = repr(1.0 - p)
+        noise = f"torch.empty({size}, dtype={x}.dtype, device={x}.device).bernoulli_({keep}).div_({keep})"
+        return f"({x} * {noise} if self.training else {x})"
+
+    def label(self) -> str:
+        return f"p {self.p} {self.mode}"
