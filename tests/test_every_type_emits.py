@@ -16,10 +16,10 @@ torch = pytest.importorskip("torch")
 from torch_util import extra_dtypes, make_tensor, spec_text, split_extra  # noqa: E402
 
 from archcheck import api  # noqa: E402
-from archcheck.diagram import to_dot  # noqa: E402
-from archcheck.registry import REGISTRY  # noqa: E402
-from archcheck.summary import render as summary_render  # noqa: E402
-from archcheck.verify import module_from_result  # noqa: E402
+from archcheck.emit.diagram import to_dot  # noqa: E402
+from archcheck.emit.summary import render as summary_render  # noqa: E402
+from archcheck.emit.verify import module_from_result  # noqa: E402
+from archcheck.layers.base import REGISTRY  # noqa: E402
 
 
 def _first_valid(cls):

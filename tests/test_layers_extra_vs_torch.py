@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch_util import ac_run, agree, describe, torch_run  # noqa: E402
 
-from archcheck.registry import REGISTRY  # noqa: E402
+from archcheck.layers.base import REGISTRY  # noqa: E402
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("VOCAB_EXAMPLES", "60")),
@@ -261,7 +261,7 @@ def test_stack_state_dict_and_codegen_match_torch():
     import json
 
     from archcheck import api
-    from archcheck.verify import module_from_result
+    from archcheck.emit.verify import module_from_result
 
     spec = {
         "name": "Enc",
@@ -330,7 +330,7 @@ def test_max_unpool_after_max_pool_on_meta():
     import json
 
     from archcheck import api
-    from archcheck.verify import module_from_result
+    from archcheck.emit.verify import module_from_result
 
     spec = {
         "name": "Unpool",
@@ -400,7 +400,7 @@ def test_stochastic_depth(data, shape):
             "StochasticDepth", fields, shape, ac, th
         )
     x = torch.ones(64, 3)
-    from archcheck.registry import REGISTRY
+    from archcheck.layers.base import REGISTRY
 
     expr = REGISTRY["StochasticDepth"](p=0.5, mode="row").emit_call(None, ["x"])
     torch.manual_seed(0)

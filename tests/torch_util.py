@@ -115,7 +115,7 @@ NESTED = {"encoder_layer": "TransformerEncoderLayer", "decoder_layer": "Transfor
 
 def _module_arg(key: str, v: Any) -> Any:
     """A nested layer (a spec mapping or a resolved layer) as the torch module it stands for."""
-    from archcheck.registry import Layer
+    from archcheck.layers.base import Layer
 
     if isinstance(v, Layer):
         return torch_module(type(v).__name__ if type(v).torch_name is None else type(v).torch_name[3:], v.ctor_args())
@@ -228,7 +228,7 @@ def torch_kwargs(type_: str, fields: dict[str, Any], shape: tuple[int, ...], lay
                 v = shape[ax] if ax is not None else 1
             kw[f] = v
     if layer is not None:  # any other size the resolved layer inferred (input_size, normalized_shape, ...)
-        from archcheck.registry import Layer
+        from archcheck.layers.base import Layer
 
         for f, info in cls.model_fields.items():
             v = getattr(layer, f, None)

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import dims as D
-from ..registry import Example, Pos, Tensor, register
+from ..shapes import dims as D
 from ._checks import exact_div
 from ._rules import INTS, check_dtype
+from .base import Example, Pos, Tensor, register
 from .elementwise import _Elementwise, _SoftmaxBase
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 @register

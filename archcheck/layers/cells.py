@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
-from .. import dims as D
-from .. import roles as R
-from ..registry import Example, Layer, Pos, Tensor, numel_per, register
+from ..shapes import dims as D
+from . import roles as R
 from ._checks import need_float, same
 from ._rules import expect_rank, match_size
+from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 class _Cell(Layer):

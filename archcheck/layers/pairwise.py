@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Optional
 
-from .. import dims as D
-from ..registry import Example, Layer, Pos, Tensor, numel_per, register
+from ..shapes import dims as D
 from ._checks import need_float, same
 from ._rules import match_size
+from .base import Example, Layer, Pos, Tensor, numel_per, register
 from .linear import wrap_dim
 from .merge import _Elementwise2
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 @register

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, U
 
 from pydantic import Discriminator, Tag, field_validator
 
-from .. import dims as D
-from ..registry import Example, Layer, Pos, Tensor, register
+from ..shapes import dims as D
 from . import attention as A
 from . import normalization as N
+from .base import Example, Layer, Pos, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 _NESTED_META = frozenset({"name", "inputs", "noqa", "type"})
 

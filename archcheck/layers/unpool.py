@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Optional
 
-from .. import dims as D
-from ..dims import Dim
-from ..registry import Example, Layer, NonNegOrList, PosOrList, Tensor, as_tuple, register
+from ..shapes import dims as D
+from ..shapes.dims import Dim
 from ._checks import need_float, same
 from ._rules import SPATIAL, expect_rank
+from .base import Example, Layer, NonNegOrList, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 _INDEX = frozenset({"long", "int64"})
 

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import Field
 
-from ..registry import Example, Layer, Pos, Prob, Tensor, register
 from ._rules import expect_rank
+from .base import Example, Layer, Pos, Prob, Tensor, register
 from .normalization import _normalized_shape_rule
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Ctx
+    from ..engine.walk import Ctx
 
 
 @register
