@@ -494,3 +494,51 @@ def test_bilinear(data, shape):
         fields["bias"] = data.draw(st.booleans())
     kw = {**fields, "in1_features": g1 or in1, "in2_features": g2 or x2[-1]}
     agree_full("Bilinear", fields, shape, kw, x2=x2)
+
+
+# ------------------------------------------------------------------ sliding blocks
+
+
+def _block_fields(data):
+    f: dict[str, Any] = {
+        "kernel_size": data.draw(st.one_of(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=2, max_size=2)))
+    }
+    for name, lo, hi in (("dilation", 1, 2), ("padding", 0, 2), ("stride", 1, 3)):
+        if data.draw(st.booleans()):
+            f[name] = data.draw(st.one_of(st.integers(lo, hi), st.lists(st.integers(lo, hi), min_size=2, max_size=2)))
+    return f
+
+
+def _tuples(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in f.items()}
+
+
+@SETTINGS
+@given(st.data(), shape_st(2, 5, hi=6))
+def test_unfold(data, shape):
+    fields = _block_fields(data)
+    agree_full("Unfold", fields, shape, _tuples(fields))
+
+
+@SETTINGS
+@given(st.data())
+def test_fold_undoes_unfold(data):
+    """Fold of an Unfold's output (sizes right, or one of them off) against torch."""
+    fields = _block_fields(data)
+    c, h, w = (data.draw(st.integers(1, 3)) for _ in range(3))
+    h, w = h + 3, w + 3
+    ac = ac_run("Unfold", fields, (2, c, h, w))
+    if ac.failed:
+        return
+    shape = ac.shape
+    out: Any = [h, w]
+    how = data.draw(st.sampled_from(["right", "right", "size", "channels", "unbatched"]))
+    if how == "size":
+        out = [h + data.draw(st.integers(-2, 2)), w]
+        out[0] = max(out[0], 1)
+    elif how == "channels":
+        shape = (shape[0], shape[1] + 1, shape[2])
+    elif how == "unbatched":
+        shape = shape[1:]
+    f = {**fields, "output_size": out}
+    agree_full("Fold", f, shape, _tuples(f))

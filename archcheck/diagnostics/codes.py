@@ -78,6 +78,7 @@ _CODES = [
         "a recurrent cell's state (hx, or h and c) does not fit its input and hidden_size",
     ),
     Code("AC251", "unpool-mismatch", "MaxUnpool's indices or output size do not fit its input"),
+    Code("AC252", "fold-blocks-mismatch", "Fold's input holds another number of blocks than its output_size makes"),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

@@ -429,6 +429,17 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {name: pool, type: MaxPool2d, kernel_size: 2, inputs: [x]}\n"
         "  - {name: up, type: MaxUnpool2d, kernel_size: 2, inputs: [pool, idx, x]}\n",
     ),
+    "AC252": Explanation(
+        what="A Fold whose input's last dim (the number of blocks L) is not the number of sliding blocks its "
+        "output_size makes with its kernel_size, stride, padding and dilation: the product over H and W of "
+        "`floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1`.",
+        why="torch raises at run time (`expected size of input's dimension 2 to match the calculated number of "
+        "sliding blocks`). A Fold usually undoes an Unfold: give it the Unfold's input size and the same options.",
+        example="input: {shape: [N, 3, 8, 8]}\nlayers:\n  - {type: Unfold, kernel_size: 2, stride: 2}\n"
+        "  - {type: Fold, output_size: 6, kernel_size: 2, stride: 2}\n",
+        fix="input: {shape: [N, 3, 8, 8]}\nlayers:\n  - {type: Unfold, kernel_size: 2, stride: 2}\n"
+        "  - {type: Fold, output_size: 8, kernel_size: 2, stride: 2}\n",
+    ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
     "AC301": Explanation(
         what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",

@@ -65,6 +65,9 @@ INDEX: dict[str, str] = {
     "Softmax": "elementwise",
     "Softplus": "elementwise",
     "Tanh": "elementwise",
+    # fold.py
+    "Fold": "fold",
+    "Unfold": "fold",
     # linear.py
     "Flatten": "linear",
     "Identity": "linear",

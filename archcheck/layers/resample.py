@@ -345,7 +345,7 @@ class _Pad(Layer):
             cropped = D.add(size, min(lo, 0) + min(hi, 0))  # constant mode crops first, then pads
             if self.mode == "constant" and isinstance(cropped, int) and cropped < 0:
                 o = cropped
-            if isinstance(o, int) and o < 1:
+            if isinstance(o, int) and o < 1 and not (o == 0 and size == 0):  # an empty dim may stay empty
                 ctx.error(
                     "AC203",
                     f"padding ({lo}, {hi}) leaves {o} elements of the input size {size} in dim {name}",

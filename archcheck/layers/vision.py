@@ -33,6 +33,7 @@ class LayerNorm2d(Layer):
     """torchvision's LayerNorm2d: a LayerNorm over the channels (dim 1) of [N, C, H, W]."""
 
     family: ClassVar[str] = "norm"
+    takes_empty: ClassVar[bool] = True  # an empty H or W: the channels are still normalized
     torch_name = "nn.LayerNorm"
     examples = [
         Example({"normalized_shape": 8, "eps": 1e-6}, (2, 8, 5, 5), (2, 8, 5, 5)),
