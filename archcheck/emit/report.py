@@ -16,7 +16,7 @@ def human(n: int | None) -> str:
     """1254400 -> '1.25M'."""
     if n is None:
         return "?"
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+    for unit, size in (("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(n) >= size:
             return f"{n / size:.2f}{unit}"
     return str(n)
@@ -46,7 +46,7 @@ def to_json(res: CheckResult) -> dict[str, Any]:
             for r in res.layers
         ],
         "total_params": res.total_params,
-        "trainable_params": res.total_params,
+        "trainable_params": res.trainable_params,
         "total_macs": res.total_macs,
         "macs_per": res.macs_per,
         "bindings": res.bindings,

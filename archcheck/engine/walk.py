@@ -56,6 +56,7 @@ class Node:
     block_params: dict[str, Any] = field(default_factory=dict)
     repeat: int | None = None  # a Sequential made by `repeat: k`
     expect: str | None = None  # the spec's `expect:` for its output, as written ("[N, 16, 14, 14]")
+    trainable: bool = True  # False: `trainable: false` on it or on a block/Sequential around it (frozen params)
 
     def walk(self) -> Any:
         yield self
@@ -116,6 +117,17 @@ class CheckResult:
     @property
     def total_params(self) -> int:
         return sum(r.params or 0 for r in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        """Params of the layers that are trainable themselves and inside trainable containers."""
+
+        def count(n: Node) -> int:
+            if not n.trainable:
+                return 0
+            return (n.params or 0) if n.kind == "layer" else sum(count(c) for c in n.children)
+
+        return sum(count(n) for n in self.root)
 
     @property
     def total_macs(self) -> int | None:

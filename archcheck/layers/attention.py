@@ -22,7 +22,7 @@ from ..shapes import dims as D
 from . import roles as R
 from ._checks import need_float, same
 from ._rules import expect_rank, match_size
-from .base import Example, Layer, Pos, Prob, Tensor, numel_per, register
+from .base import Example, Layer, Pos, Prob, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
@@ -197,6 +197,9 @@ class MultiheadAttention(Layer):
         k = xs[1] if len(xs) == 3 else xs[0]
         return _attn_macs(xs[0], k, e, kd, vd, self.batch_first, int(self.add_bias_kv) + int(self.add_zero_attn))
 
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        return []  # its forward uses out_proj's weights in F.multi_head_attention_forward: no leaf module runs
+
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         qkv = args * 3 if len(args) == 1 else args
         return f"{ref}({', '.join(qkv)}, need_weights=False)[0]"
@@ -241,6 +244,18 @@ class _TransformerLayer(Layer):
         attn = self.n_attn * _mha_params(e, e, e, b, False)
         ff = 2 * e * f + ((f + e) if b else 0)
         return attn + ff + self.n_norm * e * (2 if b else 1)
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        """linear1, linear2 and the norms (the attention modules run no leaf module; dropouts hold nothing)."""
+        assert self.d_model is not None
+        e, f, b = self.d_model, self.dim_feedforward, int(self.bias)
+        rows = tuple(out.shape[:-1])
+        norms = [TorchLeaf("LayerNorm", e * (1 + b), out.shape) for _ in range(self.n_norm)]
+        return [
+            TorchLeaf("Linear", e * f + f * b, (*rows, f)),
+            TorchLeaf("Linear", f * e + e * b, out.shape),
+            *norms,
+        ]
 
     def _ff_macs(self, x: Tensor) -> int | None:
         assert self.d_model is not None

@@ -116,6 +116,20 @@ class Tensor:
         return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note, self.roles)
 
 
+@dataclass(frozen=True)
+class TorchLeaf:
+    """One module without submodules that torch runs for a layer, as torchinfo sees it.
+
+    torchinfo totals (mult-adds, forward/backward pass size, params size)
+    count only such leaf modules; ``Layer.torch_leaves`` says which a layer is.
+    """
+
+    module: str  # torch's class name: "Conv2d", "Linear", "LayerNorm"
+    params: int
+    shape: Shape  # its output (the first item of a tuple output)
+    numbered: bool = False  # parameters named weight_ih_l0, ... (RNNs), not weight/bias
+
+
 @dataclass
 class Example:
     """A sample for the generic layer test: fields, input shape, expected output or error code.
@@ -181,6 +195,34 @@ class Layer(BaseModel):
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         return 0
+
+    # ---- what ``archcheck summary`` shows of the torch module (torchinfo's columns)
+
+    def kernel_shape(self) -> int | list[int] | None:
+        """``module.kernel_size`` as torch keeps it (torchinfo's Kernel Shape); None without one.
+
+        By default the field as written (pools keep an int); a type whose torch
+        module expands it to a tuple (convolutions) overrides this.
+        """
+        k = getattr(self, "kernel_size", None)
+        return list(k) if isinstance(k, list) else k if isinstance(k, int) else None
+
+    def groups_count(self) -> int | None:
+        """``module.groups`` where torch's module has it (grouped convolutions); None otherwise."""
+        g = getattr(self, "groups", None)
+        return g if isinstance(g, int) and not isinstance(g, bool) else None
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        """The modules without submodules torch runs for this layer, with their outputs.
+
+        By default the layer's own module (none for a tensor operation). A type
+        built of submodules (TransformerEncoderLayer: linear1, norm1, ...) lists
+        them; one whose forward calls none of its submodules' forwards
+        (MultiheadAttention) lists none. torchinfo's totals count only these.
+        """
+        if self.torch_name is None:
+            return []
+        return [TorchLeaf(self.torch_name.rsplit(".", 1)[-1], self.param_count(), out.shape)]
 
     @classmethod
     def field_order(cls) -> list[str]:

@@ -50,6 +50,9 @@ class _ConvBase(Layer):
     def _k(self) -> tuple[int, ...]:
         return as_tuple(self.kernel_size, self.nd)
 
+    def kernel_shape(self) -> list[int]:
+        return list(self._k())  # torch keeps a tuple of nd ints
+
     def _common(self, ctx: Ctx, x: Tensor) -> tuple[int, int] | None:
         """Rank, channel and groups checks. Returns (channel axis, in_channels)."""
         nd = self.nd

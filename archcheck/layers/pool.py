@@ -189,6 +189,9 @@ class AvgPool1d(_AvgPoolNd):
     torch_name = "nn.AvgPool1d"
     examples = [Example({"kernel_size": 3, "padding": 1, "stride": 2}, (1, 2, 9), (1, 2, 5))]
 
+    def kernel_shape(self) -> list[int]:
+        return list(as_tuple(self.kernel_size, 1))  # torch keeps _single(kernel_size), unlike the other pools
+
 
 @register
 class AvgPool2d(_AvgPoolDivisor):

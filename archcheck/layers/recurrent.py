@@ -21,7 +21,7 @@ from pydantic import Field
 from . import roles as R
 from ._checks import INDEX_DTYPES, need_float
 from ._rules import expect_rank, match_size
-from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
+from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
@@ -150,8 +150,13 @@ class _RNNBase(Layer):
         return w + (b if self.bias else 0)  # type: ignore[attr-defined]
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
+        """Over the whole sequence: every step multiplies by every weight once."""
         steps = numel_per(xs[0].shape[:-1])
         return None if steps is None else steps * self._weights()[0]
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        name = type(self).__name__
+        return [TorchLeaf(name, self.param_count(), out.shape, numbered=True)]  # weight_ih_l0, bias_hh_l0, ...
 
     def label(self) -> str:
         extra = " bi" if self._dirs() == 2 else ""
