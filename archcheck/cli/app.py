@@ -557,6 +557,7 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
             w.writerow([csv_cell(r.get(c)) for c in ccols])
         return
     from ..emit.report import human
+    from ..emit.summary import mb
 
     def cell(r: dict[str, Any], c: str) -> str:
         v = r.get(c)
@@ -565,7 +566,7 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
         if c == "macs":
             return "-" if v is None else human(v)
         if c == "memory":
-            return "-" if v is None else f"{v / 2**20:.2f} MiB"
+            return "-" if v is None else mb(v)  # decimal MB (10^6 bytes), as summary and torchinfo
         if c == "pareto":
             return "*" if v else ""
         if c == "error":
@@ -811,32 +812,84 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     help="Open blocks and Sequentials K levels deep (default: all).",
 )
 @click.option(
+    "--columns",
+    "columns_text",
+    default="default",
+    show_default=True,
+    metavar="LIST",
+    help="Columns, separated by commas, named as torchinfo's col_names: input_size, output_size, "
+    "kernel_size, num_params, params_percent, mult_adds, trainable; and type, groups, macs, rf, stride. "
+    "Presets: default (type,output_size,num_params,macs,rf,stride), torchinfo (output_size,num_params), "
+    "all. Names that all start with + are added to the default: --columns +mult_adds,+trainable.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16", "float64"]),
+    default="float32",
+    show_default=True,
+    help="The parameters' dtype (and float activations') for the sizes in MB.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: every row's and total's exact numbers (bytes, MACs, mult-adds).",
+)
+@click.option(
     "--torchinfo",
     "with_torchinfo",
     is_flag=True,
-    help="Also run torchinfo.summary on the model and print its totals. The model is built on "
-    "the meta device only: no weights are materialised, and a model torch cannot run there is "
-    "reported, never run on the CPU.",
+    help="Also run torchinfo.summary on the model and compare every number both print (params, output "
+    "shapes, mult-adds in the convention of the torchinfo installed, the four sizes in MB). The model is "
+    "built on the meta device only: no weights are materialised, and a model torch cannot run there is "
+    "reported, never run on the CPU. Tested with torchinfo 1.8.0 and its PR #318 Linear count.",
 )
-def summary(spec: str, dims: tuple[str, ...], depth: int | None, with_torchinfo: bool) -> None:
-    """A torchinfo/Keras-style table of SPEC: shapes, params, MACs, receptive field, memory.
+def summary(
+    spec: str,
+    dims: tuple[str, ...],
+    depth: int | None,
+    columns_text: str,
+    dtype: str,
+    fmt: str,
+    with_torchinfo: bool,
+) -> None:
+    """A torchinfo/Keras-style table of SPEC: shapes, params, mult-adds, MACs, receptive field, sizes in MB.
 
     Exit 0 ok; 1 the spec has errors; 2 usage error.
     """
     from ..api import check
     from ..emit.report import render_text
+    from ..emit.summary import DEFAULT_CONVENTION, compare_torchinfo, parse_columns
     from ..emit.summary import render as render_summary
-    from ..emit.summary import torchinfo_totals
+    from ..emit.summary import to_json as summary_json
 
+    try:
+        columns = parse_columns(columns_text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--columns'") from None
     values = _parse_dims(dims)
     res = check(spec, values)
     if not res.ok:
-        click.echo(render_text(res, pretty=False, color=False, table=False))
+        if fmt == "json":
+            from ..emit.report import to_json as report_json
+
+            click.echo(json.dumps(report_json(res), indent=2))
+        else:
+            click.echo(render_text(res, pretty=False, color=False, table=False))
         sys.exit(1)
-    click.echo(render_summary(res, depth))
-    if with_torchinfo:
-        text, _ = torchinfo_totals(res, values)
-        click.echo(text)
+    comparison = compare_torchinfo(res, values, dtype) if with_torchinfo else None
+    convention = (comparison.convention if comparison else None) or DEFAULT_CONVENTION
+    if fmt == "json":
+        obj = summary_json(res, columns, dtype, convention)
+        if comparison is not None:
+            obj["torchinfo"] = comparison.to_json() if comparison.totals else {"error": comparison.text}
+        click.echo(json.dumps(obj, indent=2))
+        return
+    click.echo(render_summary(res, depth, columns, dtype, convention))
+    if comparison is not None:
+        click.echo(comparison.text)
 
 
 @main.command()

@@ -1,19 +1,32 @@
 """``archcheck summary``: the layer table users of torchinfo and Keras expect.
 
-One row per module (nested paths indented), its type, output shape, params
-and MACs; along the main path of a conv/pool stack the receptive field and
-the cumulative stride (``n/a`` once a flatten, a global pool, an upsampling
-or a merge of differently strided branches makes them ambiguous); then
-totals: params, trainable params, parameter memory at fp32, activation
-memory per sample, MACs and FLOPs.
+One row per module (nested paths indented) with the columns the user picks
+(``--columns``, named as torchinfo's ``col_names``: input_size, output_size,
+kernel_size, num_params, params_percent, mult_adds, trainable; and
+archcheck's type, groups, macs, rf, stride). By default: type, output shape,
+params, MACs, and along the main path of a conv/pool stack the receptive field
+and the cumulative stride (``n/a`` once a flatten, a global pool, an upsampling
+or a merge of differently strided branches makes them ambiguous). Then the
+totals torchinfo prints (total / trainable / non-trainable params, total
+mult-adds, input size, forward/backward pass size, params size, estimated
+total size, in decimal MB = 10^6 bytes, computed the way torchinfo computes
+them) and archcheck's own (MACs, FLOPs, activations per sample).
 
-``--torchinfo`` runs torchinfo on the model built on the meta device: its
-weights are never materialised (no CPU fallback).
+Two counts of work:
 
-Conventions: MACs are multiply-accumulates, counted for one sample (the
-batch dim counts as 1); FLOPs = 2 x MACs. Activation memory is the sum of
-every layer's output elements x 4 bytes (fp32), for one sample. Nothing here
-imports torch, except ``--torchinfo``.
+* MACs (archcheck): the multiply-accumulates of convolutions, linear layers,
+  attention and recurrent layers (over the whole sequence), for one sample;
+  FLOPs = 2 x MACs.
+* Mult-adds (torchinfo's convention, so that the numbers agree with
+  torchinfo's): each leaf module's parameter count times its output's first
+  dim (batch included), a convolution's times batch x output spatial size, an
+  RNN's times its output's first two dims; since torchinfo's PR #318 (after
+  1.8.0) a Linear's times every row (all output dims but the last).
+
+Sizes use ``--dtype`` (float32 by default) for parameters and float tensors.
+``--torchinfo`` runs torchinfo on the model built on the meta device (its
+weights are never materialised, no CPU fallback) and compares every number
+both print. Nothing here imports torch, except ``--torchinfo``.
 """
 
 from __future__ import annotations
@@ -22,12 +35,49 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..diagnostics.text import escape
 from ..engine.walk import CheckResult, Node
-from ..layers.base import Layer, Tensor, as_tuple
+from ..layers.base import Layer, Tensor, TorchLeaf, as_tuple
 from ..shapes import dims as D
-from .report import human
+from .report import human, shape_json
 
-BYTES = 4  # fp32
+BYTES = 4  # fp32, the default --dtype
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+_OTHER_BYTES = {"long": 8, "int64": 8, "int32": 4, "bool": 1}  # index and mask tensors keep their dtype
+# torchinfo's "Input size" is sys.getsizeof() of each input's storage: its bytes plus the
+# storage object's own size (64 bytes with CPython 3.11 and torch 2.x; --torchinfo measures it).
+STORAGE_OVERHEAD = 64
+
+# Mult-adds conventions: torchinfo 1.8.0 (the release pyproject pins), and torchinfo after PR #318
+# (unreleased in 1.8.0: a Linear counts every row of its output, not only the first dim).
+CONVENTIONS = {
+    "torchinfo-1.8": "torchinfo 1.8 (a Linear counted once per batch row)",
+    "torchinfo-pr318": "torchinfo after PR #318 (a Linear counted for every row)",
+}
+DEFAULT_CONVENTION = "torchinfo-1.8"
+
+# Column key (torchinfo's col_names where it has one) -> header.
+COLUMNS = {
+    "type": "Type",
+    "input_size": "Input Shape",
+    "output_size": "Output Shape",
+    "kernel_size": "Kernel Shape",
+    "groups": "Groups",
+    "num_params": "Param #",
+    "params_percent": "Param %",
+    "mult_adds": "Mult-Adds",
+    "macs": "MACs",
+    "trainable": "Trainable",
+    "rf": "RF",
+    "stride": "Stride",
+}
+DEFAULT_COLUMNS = ("type", "output_size", "num_params", "macs", "rf", "stride")
+PRESETS = {
+    "default": DEFAULT_COLUMNS,
+    "torchinfo": ("output_size", "num_params"),  # torchinfo.summary's default col_names
+    "all": tuple(COLUMNS),
+}
+_RIGHT = frozenset({"groups", "num_params", "params_percent", "mult_adds", "macs", "rf", "stride"})
 
 # Layer families that keep the spatial layout as it is (receptive field passes through).
 _PASS = frozenset({"activation", "norm", "dropout", "identity"})
@@ -119,6 +169,34 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
     return out
 
 
+def parse_columns(text: str) -> tuple[str, ...]:
+    """``--columns``: names separated by commas, or a preset (default, torchinfo, all).
+
+    Names that all start with ``+`` are added to the default columns. Raises
+    ValueError with what is wrong (and a did-you-mean) for an unknown name.
+    """
+    from ..diagnostics.codes import did_you_mean
+
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError("no column named; give names separated by commas, e.g. input_size,output_size,num_params")
+    adding = all(t.startswith("+") for t in items)
+    out: list[str] = list(DEFAULT_COLUMNS) if adding else []
+    known = [*COLUMNS, *PRESETS]
+    for t in items:
+        name = t[1:] if adding else t
+        if name in PRESETS:
+            new: tuple[str, ...] = PRESETS[name]
+        elif name in COLUMNS:
+            new = (name,)
+        else:
+            guess = did_you_mean(name, known)
+            hint = f"did you mean '{guess}'? " if guess else ""
+            raise ValueError(f"unknown column '{escape(name)}': {hint}columns are {', '.join(known)}")
+        out += [c for c in new if c not in out]
+    return tuple(out)
+
+
 def per_sample(shape: Any, batch: Any) -> int | None:
     """Elements of one sample: a leading dim equal to the input's batch dim counts as 1."""
     dims = list(shape)
@@ -135,48 +213,160 @@ def _batch_dim(res: CheckResult) -> Any:
     return None
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
+@dataclass
+class Sizing:
+    """How shapes become numbers of bytes and mult-adds: the batch, the dtype, the convention."""
+
+    batch: Any  # the free batch dim's name (counted as 1), or None
+    dtype: str = "float32"
+    convention: str = DEFAULT_CONVENTION
+
+    def ints(self, shape: Any) -> tuple[int, ...] | None:
+        """The shape with a free batch dim as 1; None while another dim is free."""
+        out = []
+        for d in shape:
+            if isinstance(d, int):
+                out.append(d)
+            elif isinstance(d, str) and d == self.batch:
+                out.append(1)
+            else:
+                return None
+        return tuple(out)
+
+    def elem_bytes(self, dtype: str) -> int:
+        return DTYPE_BYTES[self.dtype] if dtype in DTYPE_BYTES else _OTHER_BYTES.get(dtype, DTYPE_BYTES[self.dtype])
+
+    def mult_adds(self, leaf: TorchLeaf) -> int | None:
+        """torchinfo's ``LayerInfo.calculate_macs`` for one leaf module (batch included).
+
+        Only the dims the rule reads must be known: an Embedding's count needs the
+        batch, not the sequence length.
+        """
+        shape = tuple(leaf.shape)
+        if not leaf.params or not shape:
+            return 0
+        if leaf.numbered:  # RNNs: weight_ih_l0, ... by the output's first two dims (the sequence and the batch)
+            used = shape[:2]
+        elif "Conv" in leaf.module:  # torchinfo's own test, on the class name
+            used = shape[:1] + shape[2:]
+        elif self.convention == "torchinfo-pr318" and "Linear" in leaf.module:
+            used = shape[:-1]
+        else:
+            used = shape[:1]
+        s = self.ints(used)
+        return None if s is None else leaf.params * math.prod(s)
 
 
-def _total(n: int | None, per: str, unknown: str) -> str:
-    if n is None:
-        return "?" + unknown
-    return f"{n:,}{per} ({human(n)})"
+@dataclass
+class Stat:
+    """One node's numbers: its own (a layer) or its children's sums (a container)."""
+
+    params: int
+    trainable_params: int
+    macs: int | None
+    mult_adds: int | None
+    leaves: list[tuple[TorchLeaf, str, bool]]  # (leaf, output dtype, trainable)
+
+    @property
+    def trainable(self) -> str:
+        """torchinfo's Trainable column: True, False, Partial, or -- without params."""
+        if not self.params:
+            return "--"
+        if not self.trainable_params:
+            return "False"
+        return "True" if self.trainable_params == self.params else "Partial"
+
+
+def stats(res: CheckResult, sizing: Sizing) -> dict[str, Stat]:
+    """Every node's numbers, by path; ``trainable: false`` on a container freezes what is inside."""
+    out: dict[str, Stat] = {}
+
+    def visit(n: Node, trainable: bool) -> Stat:
+        trainable = trainable and n.trainable
+        if n.kind == "layer":
+            leaves = []
+            if n.layer is not None and n.output is not None:
+                leaves = [(lf, n.output.dtype, trainable) for lf in n.layer.torch_leaves(n.output)]
+            adds = [sizing.mult_adds(lf) for lf, _, _ in leaves]
+            p = n.params or 0
+            st = Stat(p, p if trainable else 0, n.macs, None if None in adds else sum(a or 0 for a in adds), leaves)
+        else:
+            kids = [visit(c, trainable) for c in n.children]
+            ma = [k.mult_adds for k in kids]
+            st = Stat(
+                sum(k.params for k in kids),
+                sum(k.trainable_params for k in kids),
+                n.macs,
+                None if None in ma else sum(m or 0 for m in ma),
+                [lf for k in kids for lf in k.leaves],
+            )
+        out[n.path] = st
+        return st
+
+    for n in res.root:
+        visit(n, True)
+    return out
 
 
 def _count(n: int | None) -> str:
     return "?" if n is None else "--" if n == 0 else f"{n:,}"
 
 
-def rows(res: CheckResult, depth: int | None = None) -> list[tuple[str, ...]]:
+def _percent(n: int, total: int) -> str:
+    return "--" if not n or not total else f"{n / total:.2%}"  # torchinfo: params / total params, 2 places
+
+
+def _kernel(layer: Layer | None) -> str:
+    k = layer.kernel_shape() if layer is not None else None
+    return "--" if not k else str(k)  # torchinfo prints str(module.kernel_size): "[3, 3]", "2"
+
+
+def rows(
+    res: CheckResult,
+    depth: int | None = None,
+    columns: tuple[str, ...] = DEFAULT_COLUMNS,
+    sizing: Sizing | None = None,
+) -> list[tuple[str, ...]]:
     """The table rows (header first); ``depth`` limits how deep containers are opened."""
-    fields = receptive_fields(res)
-    head = ("Layer (path)", "Type", "Output shape", "Params", "MACs", "RF", "Stride")
-    out: list[tuple[str, ...]] = [head]
+    sizing = sizing or Sizing(_batch_dim(res) if isinstance(_batch_dim(res), str) else None)
+    fields = receptive_fields(res) if {"rf", "stride"} & set(columns) else {}
+    st = stats(res, sizing)
+    total = sum(st[n.path].params for n in res.root)
+    out: list[tuple[str, ...]] = [("Layer (path)", *(COLUMNS[c] for c in columns))]
+
+    def cell(n: Node, c: str) -> str:
+        s = st[n.path]
+        if c == "type":
+            return n.type if n.kind != "sequential" or n.repeat is None else f"Sequential (x{n.repeat})"
+        if c == "input_size":
+            first = n.input_shapes[0] if n.input_shapes else None
+            return D.fmt_shape(first) if first is not None else "--"
+        if c == "output_size":
+            return D.fmt_shape(n.output.shape) if n.output is not None else "?"
+        if c == "kernel_size":
+            return _kernel(n.layer)
+        if c == "groups":
+            g = n.layer.groups_count() if n.layer is not None else None
+            return "--" if g is None else str(g)
+        if c == "num_params":
+            text = _count(s.params)
+            return f"({text})" if s.params and not s.trainable_params else text  # torchinfo: (frozen)
+        if c == "params_percent":
+            return _percent(s.params, total)
+        if c == "mult_adds":
+            return _count(s.mult_adds)
+        if c == "macs":
+            return _count(s.macs)
+        if c == "trainable":
+            return s.trainable
+        f = fields.get(n.path)
+        rf, jump = f.text() if f else ("n/a", "n/a")
+        return rf if c == "rf" else jump
 
     def add(nodes: list[Node], level: int) -> None:
         for n in nodes:
-            f = fields.get(n.path)
-            rf, jump = f.text() if f else ("n/a", "n/a")
             label = "  " * level + (n.path if level == 0 else n.name)
-            kind = n.type if n.kind != "sequential" or n.repeat is None else f"Sequential (x{n.repeat})"
-            out.append(
-                (
-                    label,
-                    kind,
-                    D.fmt_shape(n.output.shape) if n.output is not None else "?",
-                    _count(n.params),
-                    _count(n.macs),
-                    rf,
-                    jump,
-                )
-            )
+            out.append((label, *(cell(n, c) for c in columns)))
             if n.children and (depth is None or level + 1 < depth):
                 add(n.children, level + 1)
 
@@ -184,10 +374,15 @@ def rows(res: CheckResult, depth: int | None = None) -> list[tuple[str, ...]]:
     return out
 
 
-def table(res: CheckResult, depth: int | None = None) -> str:
-    rs = rows(res, depth)
+def table(
+    res: CheckResult,
+    depth: int | None = None,
+    columns: tuple[str, ...] = DEFAULT_COLUMNS,
+    sizing: Sizing | None = None,
+) -> str:
+    rs = rows(res, depth, columns, sizing)
     widths = [max(len(r[i]) for r in rs) for i in range(len(rs[0]))]
-    right = {3, 4, 5, 6}
+    right = {i + 1 for i, c in enumerate(columns) if c in _RIGHT}
     lines = []
     for j, r in enumerate(rs):
         cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(len(r))]
@@ -202,98 +397,271 @@ def table(res: CheckResult, depth: int | None = None) -> str:
 class Totals:
     params: int
     trainable: int
-    param_bytes: int
-    activation_bytes: int | None
+    param_bytes: int  # every parameter, at the dtype
+    activation_bytes: int | None  # every layer's output, one sample, at the dtype
     macs: int | None
     macs_per: list[str]
+    mult_adds: int | None = None  # torchinfo's convention (batch included)
+    input_bytes: int | None = None  # the inputs' own bytes
+    inputs: int = 0  # how many input tensors (torchinfo adds a storage object's size for each)
+    forward_backward_bytes: int | None = None  # torchinfo: 2 x output bytes of each leaf with params
+    leaf_param_bytes: int = 0  # torchinfo's "Params size": parameters of leaf modules only
 
     @property
     def flops(self) -> int | None:
         return None if self.macs is None else 2 * self.macs
 
+    @property
+    def non_trainable(self) -> int:
+        return self.params - self.trainable
 
-def totals(res: CheckResult) -> Totals:
+    def torchinfo_mb(self) -> dict[str, float | None]:
+        """torchinfo's four sizes in MB (10^6 bytes), computed as it computes them."""
+        inp = None if self.input_bytes is None else self.input_bytes + STORAGE_OVERHEAD * self.inputs
+        fb = self.forward_backward_bytes
+        tot = None if inp is None or fb is None else inp + fb + self.leaf_param_bytes
+        return {
+            "Input size (MB)": None if inp is None else inp / 1e6,
+            "Forward/backward pass size (MB)": None if fb is None else fb / 1e6,
+            "Params size (MB)": self.leaf_param_bytes / 1e6,
+            "Estimated Total Size (MB)": None if tot is None else tot / 1e6,
+        }
+
+
+def totals(res: CheckResult, sizing: Sizing | None = None) -> Totals:
     batch = _batch_dim(res)
+    sizing = sizing or Sizing(batch if isinstance(batch, str) else None)
+    eb = DTYPE_BYTES[sizing.dtype]
     act: int | None = 0
     for n in res.layers:
         e = per_sample(n.output.shape, batch) if n.output is not None else None
-        act = None if e is None or act is None else act + e
-    p = res.total_params
-    return Totals(p, p, p * BYTES, None if act is None else act * BYTES, res.total_macs, res.macs_per)
+        act = None if e is None or act is None else act + e * sizing.elem_bytes(n.output.dtype)  # type: ignore[union-attr]
+    st = stats(res, sizing)
+    roots = [st[n.path] for n in res.root]
+    leaves = [lf for s in roots for lf in s.leaves]
+    ma = [s.mult_adds for s in roots]
+    inp: int | None = 0
+    for t in res.inputs.values():
+        s = sizing.ints(t.shape)
+        inp = None if s is None or inp is None else inp + math.prod(s) * sizing.elem_bytes(t.dtype)
+    fb: int | None = 0
+    for lf, dtype, _ in leaves:
+        if lf.params:
+            s = sizing.ints(lf.shape)
+            fb = None if s is None or fb is None else fb + 2 * math.prod(s) * sizing.elem_bytes(dtype)
+    p = sum(s.params for s in roots)
+    return Totals(
+        params=p,
+        trainable=sum(s.trainable_params for s in roots),
+        param_bytes=p * eb,
+        activation_bytes=act,
+        macs=res.total_macs,
+        macs_per=res.macs_per,
+        mult_adds=None if None in ma else sum(m or 0 for m in ma),
+        input_bytes=inp,
+        inputs=len(res.inputs),
+        forward_backward_bytes=fb,
+        leaf_param_bytes=sum(lf.params for lf, _, _ in leaves) * eb,
+    )
 
 
-def render(res: CheckResult, depth: int | None = None) -> str:
-    """The whole summary: table, totals, conventions."""
-    t = totals(res)
+def mult_adds_parts(n: int | None) -> tuple[str, str]:
+    """torchinfo's total, label and value: ``Total mult-adds (M)``, ``3.02`` (M, G or T; an integer as is)."""
+    if n is None:
+        return "Total mult-adds", "?"
+    unit, size = ("T", 1e12) if n >= 1e12 else ("G", 1e9) if n >= 1e9 else ("M", 1e6)
+    v = n / size
+    return f"Total mult-adds ({unit})", f"{int(v):,}" if v.is_integer() else f"{v:,.2f}"
+
+
+def mb(n: int | float | None) -> str:
+    """Bytes in decimal megabytes (10^6, as torchinfo), two places: ``0.86 MB``."""
+    return "?" if n is None else f"{n / 1e6:,.2f} MB"
+
+
+def _total(n: int | None, per: str, unknown: str) -> str:
+    if n is None:
+        return "?" + unknown
+    return f"{n:,}{per} ({human(n)})"
+
+
+def render(
+    res: CheckResult,
+    depth: int | None = None,
+    columns: tuple[str, ...] = DEFAULT_COLUMNS,
+    dtype: str = "float32",
+    convention: str = DEFAULT_CONVENTION,
+) -> str:
+    """The whole summary: table, torchinfo's totals, archcheck's, conventions."""
+    batch = _batch_dim(res)
+    sizing = Sizing(batch if isinstance(batch, str) else None, dtype, convention)
+    t = totals(res, sizing)
     ins = ", ".join(f"{k} {D.fmt_shape(v.shape)}" for k, v in res.inputs.items())
     per = f" per {'·'.join(t.macs_per)}" if t.macs_per else ""
-    other = [d for d in t.macs_per if d != _batch_dim(res)]
+    other = [d for d in t.macs_per if d != batch]
     act_note = f" (free dims {', '.join(other)} counted as 1)" if other else ""
-    free = sorted({n for v in res.inputs.values() for d in v.shape for n in D.free_names(d)} - {_batch_dim(res)})
+    free = sorted({n for v in res.inputs.values() for d in v.shape for n in D.free_names(d)} - {batch})
     unknown = f" (depends on {', '.join(free)}: give --dim {free[0]}=...)" if free else ""
+    at = f"batch {batch} = 1" if isinstance(batch, str) else f"batch {batch}" if batch is not None else "no batch"
+    sizes = t.torchinfo_mb()
+    leaf_note = ""
+    if t.leaf_param_bytes != t.param_bytes:
+        leaf_note = f" (torchinfo counts leaf modules only; all parameters: {mb(t.param_bytes)})"
+    w = 33
+    ma_label, ma_value = mult_adds_parts(t.mult_adds)
     lines = [
         f"{res.name}: input {ins}",
-        table(res, depth),
-        f"Total params:          {t.params:,}",
-        f"Trainable params:      {t.trainable:,}",
-        "Non-trainable params:  0",
-        f"Param memory (fp32):   {_bytes(t.param_bytes)}",
-        f"Activations / sample:  {_bytes(t.activation_bytes)}{act_note if t.activation_bytes is not None else unknown}",
-        f"MACs:                  {_total(t.macs, per, unknown)}",
-        f"FLOPs:                 {_total(t.flops, per, unknown)}",
-        "Conventions: MACs are multiply-accumulates for one sample (batch dim = 1); FLOPs = 2 x MACs;",
-        "activation memory = sum of every layer's output elements x 4 bytes (fp32) for one sample;",
-        "RF = receptive field and Stride = cumulative stride of the main path, in input pixels",
-        "(n/a after a flatten, a global pool, an upsampling or a merge of differently strided branches).",
+        table(res, depth, columns, sizing),
+        f"{'Total params:':<{w}}{t.params:,}",
+        f"{'Trainable params:':<{w}}{t.trainable:,}",
+        f"{'Non-trainable params:':<{w}}{t.non_trainable:,}",
+        f"{ma_label + ':':<{w}}{ma_value}"
+        + (unknown if t.mult_adds is None else f" ({at}, {convention}'s convention)"),
     ]
+    for label, v in sizes.items():
+        lines.append(f"{label + ':':<{w}}" + (f"{v:0.2f}" if v is not None else "?" + unknown))
+    lines[-2] += leaf_note
+    lines += [
+        f"{'MACs:':<{w}}{_total(t.macs, per, unknown)}",
+        f"{'FLOPs:':<{w}}{_total(t.flops, per, unknown)}",
+        f"{'Activations / sample (MB):':<{w}}"
+        + (f"{t.activation_bytes / 1e6:0.2f}{act_note}" if t.activation_bytes is not None else "?" + unknown),
+        f"Conventions: sizes at {dtype} ({DTYPE_BYTES[dtype]} bytes a parameter or float element), "
+        f"MB = 10^6 bytes, {at};",
+        "torchinfo's sizes: input tensors, 2 x the output of every leaf module with parameters",
+        "(forward and backward), the parameters of leaf modules; mult-adds in torchinfo's convention",
+        "(parameters x output rows, batch included); MACs = multiply-accumulates of conv, linear, attention",
+        "and recurrent layers (over the whole sequence) for one sample; FLOPs = 2 x MACs; activations =",
+        "every layer's output for one sample. A container's row shows its total (torchinfo: '--' once opened).",
+    ]
+    if "rf" in columns or "stride" in columns:
+        lines += [
+            "RF = receptive field and Stride = cumulative stride of the main path, in input pixels",
+            "(n/a after a flatten, a global pool, an upsampling or a merge of differently strided branches).",
+        ]
     return "\n".join(lines)
 
 
-def torchinfo_mult_adds(res: CheckResult) -> int | None:
-    """Mult-adds counted the way torchinfo 1.8 counts them, from the static result.
+def to_json(
+    res: CheckResult,
+    columns: tuple[str, ...] = DEFAULT_COLUMNS,
+    dtype: str = "float32",
+    convention: str = DEFAULT_CONVENTION,
+) -> dict[str, Any]:
+    """The summary as data: every row's exact numbers and the totals in bytes (``--format json``)."""
+    batch = _batch_dim(res)
+    sizing = Sizing(batch if isinstance(batch, str) else None, dtype, convention)
+    st = stats(res, sizing)
+    fields = receptive_fields(res)
+    t = totals(res, sizing)
+    out_rows = []
+    for n in res.nodes:
+        s = st[n.path]
+        f = fields.get(n.path)
+        out_rows.append(
+            {
+                "path": n.path,
+                "type": n.type,
+                "kind": n.kind,
+                "input_shape": shape_json(n.input_shapes[0]) if n.input_shapes else None,
+                "output_shape": shape_json(n.output.shape) if n.output is not None else None,
+                "kernel_shape": n.layer.kernel_shape() if n.layer is not None else None,
+                "groups": n.layer.groups_count() if n.layer is not None else None,
+                "params": s.params,
+                "trainable_params": s.trainable_params,
+                "trainable": s.trainable,
+                "macs": s.macs,
+                "mult_adds": s.mult_adds,
+                "receptive_field": list(f.rf) if f else None,
+                "stride": list(f.jump) if f else None,
+            }
+        )
+    return {
+        "name": res.name,
+        "inputs": {k: shape_json(v.shape) for k, v in res.inputs.items()},
+        "dtype": dtype,
+        "batch": D.to_json(batch) if batch is not None else None,
+        "mult_adds_convention": convention,
+        "columns": list(columns),
+        "rows": out_rows,
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable,
+            "non_trainable_params": t.non_trainable,
+            "mult_adds": t.mult_adds,
+            "macs": t.macs,
+            "macs_per": t.macs_per,
+            "flops": t.flops,
+            "input_bytes": t.input_bytes,
+            "forward_backward_bytes": t.forward_backward_bytes,
+            "params_bytes": t.param_bytes,
+            "leaf_params_bytes": t.leaf_param_bytes,
+            "activation_bytes_per_sample": t.activation_bytes,
+            "torchinfo_mb": t.torchinfo_mb(),
+        },
+    }
 
-    torchinfo (``LayerInfo.calculate_macs``) takes each leaf module's parameters
-    and multiplies: a conv's weight and bias by batch x output spatial size; an
-    RNN's by batch x sequence (its first two output dims); any other module's
-    by the output's first dim only. MultiheadAttention's projections run inside
-    ``F.multi_head_attention_forward``, so torchinfo counts none of them. This lets ``summary --torchinfo`` show
-    both numbers agree, and says exactly where torchinfo's figure differs from
-    archcheck's conv + linear MACs. None where a dim is not concrete.
+
+def torchinfo_mult_adds(res: CheckResult, convention: str = DEFAULT_CONVENTION) -> int | None:
+    """Total mult-adds counted the way torchinfo counts them (see ``Sizing.mult_adds``), batch included."""
+    batch = _batch_dim(res)
+    return totals(res, Sizing(batch if isinstance(batch, str) else None, "float32", convention)).mult_adds
+
+
+# ------------------------------------------------------------------ --torchinfo
+
+
+def probe_convention(torch: Any, torchinfo: Any) -> str | None:
+    """The mult-adds convention of the torchinfo installed: how it counts a Linear(2, 3) on [1, 4, 2].
+
+    torchinfo 1.8.0 counts its 9 parameters once per batch row (9); after PR #318
+    once per row of every leading dim (36). Probing the behaviour, not the
+    version string, also tells a source install of torchinfo's master apart.
     """
-    total = 0
-    for n in res.layers:
-        layer, out = n.layer, n.output
-        if layer is None or out is None or not n.params or not type(layer).torch_name:
-            continue
-        shape = [d for d in out.shape if isinstance(d, int)]
-        if len(shape) != out.rank:
-            return None
-        t = type(layer).__name__
-        params = n.params
-        if t == "MultiheadAttention":
-            continue  # its projections run inside F.multi_head_attention_forward: torchinfo sees none
-        if t.startswith("Transformer"):
-            e = getattr(layer, "d_model", None)
-            if not isinstance(e, int):
-                return None
-            attn = 4 * e * e + (4 * e if getattr(layer, "bias", True) else 0)  # in_proj + out_proj
-            params -= attn * (2 if t == "TransformerDecoderLayer" else 1)
-        if "Conv" in t:
-            total += params * math.prod([shape[0], *shape[2:]])
-        elif t in ("LSTM", "GRU", "RNN"):
-            total += params * math.prod(shape[:2])
-        else:
-            total += params * shape[0]
-    return total
+    lin = torch.nn.Linear(2, 3, device="meta")
+    info = torchinfo.summary(lin, input_data=[torch.empty(1, 4, 2, device="meta")], device="meta", verbose=0)
+    return {9: "torchinfo-1.8", 36: "torchinfo-pr318"}.get(int(info.total_mult_adds))
 
 
-def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[str, Any]]:
-    """Run torchinfo.summary on the built model (batch 1); its totals, beside archcheck's.
+def _info_path(info: Any) -> str:
+    names = []
+    while info is not None and info.depth > 0:
+        names.append(str(info.var_name))
+        info = info.parent_info
+    return ".".join(reversed(names))
+
+
+@dataclass
+class Comparison:
+    """archcheck's numbers beside torchinfo's (``summary --torchinfo``)."""
+
+    text: str
+    totals: dict[str, tuple[str, str]]  # label -> (archcheck, torchinfo), as printed
+    rows: int = 0  # torch modules compared row by row
+    differences: list[str] | None = None
+    convention: str | None = None
+
+    @property
+    def agree(self) -> bool:
+        return not self.differences and all(a == b for a, b in self.totals.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agree": self.agree,
+            "convention": self.convention,
+            "rows_compared": self.rows,
+            "differences": self.differences or [],
+            "totals": {k: {"archcheck": a, "torchinfo": b} for k, (a, b) in self.totals.items()},
+        }
+
+
+def compare_torchinfo(res: CheckResult, dims: dict[str, int], dtype: str = "float32") -> Comparison:
+    """Run torchinfo.summary on the built model; every per-layer number and total both print, side by side.
 
     The model and its inputs live on the meta device only (torchinfo runs
     there): no weights are materialised, whatever the model's size. Where
     torch cannot run the model on meta, the text says so; there is no CPU
-    fallback.
+    fallback. Free dims get small values (N=1 unless given).
     """
     import torch
     import torchinfo
@@ -302,10 +670,15 @@ def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[
 
     values, r1 = concrete_dims(res.spec, {**{k: 1 for k in ("N",) if k not in dims}, **dims})
     if not r1.ok:
-        return "torchinfo: the spec does not check with " + ", ".join(f"{k}={v}" for k, v in values.items()), {}
-    model = meta_model(torch, r1)
+        text = "torchinfo: the spec does not check with " + ", ".join(f"{k}={v}" for k, v in values.items())
+        return Comparison(text, {})
+    tdt = getattr(torch, dtype)
+    model = meta_model(torch, r1).to(tdt)
+    inputs = [x.to(tdt) if x.is_floating_point() else x for x in _inputs(torch, r1, "meta")]
+    version = getattr(torchinfo, "__version__", "?")
     try:
-        info = torchinfo.summary(model, input_data=_inputs(torch, r1, "meta"), device="meta", verbose=0, depth=99)
+        convention = probe_convention(torch, torchinfo)
+        info = torchinfo.summary(model, input_data=inputs, device="meta", verbose=0, depth=99)
     except Exception as e:  # torchinfo wraps the forward's error in a RuntimeError
         cause = e.__cause__ or e
         what = f"{type(cause).__name__}: {_first_line(cause)}"
@@ -313,30 +686,109 @@ def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[
             why = "torch cannot run this model on the meta device"
         else:
             why = "torch failed to run this model on the meta device"
-        return (
+        text = (
             f"torchinfo: not run: {why} ({what}); archcheck runs torchinfo only on the meta device, "
             "so that no weights are materialised, and does not fall back to the CPU"
-        ), {}
-    got = {"params": int(info.total_params), "mult_adds": int(info.total_mult_adds)}
+        )
+        return Comparison(text, {})
+    sizing = Sizing(None, dtype, convention or DEFAULT_CONVENTION)
+    ours = totals(r1, sizing)
+    st = stats(r1, sizing)
+    nodes = {n.path: n for n in r1.nodes}
+    diffs: list[str] = []
+    compared = 0
+    for li in info.summary_list:
+        path = _info_path(li)
+        n = nodes.get(path)
+        if n is None or li.is_recursive or not path:
+            continue
+        compared += 1
+        s = st[path]
+        theirs_ma = li.macs if li.is_leaf_layer else sum(c.macs for c in li.children if c.is_leaf_layer)
+        shape = list(sizing.ints(n.output.shape) or ()) if n.output is not None else None
+        for what, a, b in (
+            ("params", s.params, li.num_params),
+            ("trainable params", s.trainable_params, li.trainable_params),
+            ("output shape", shape, list(li.output_size)),
+            ("mult-adds", s.mult_adds if convention else theirs_ma, theirs_ma),
+        ):
+            if a != b:
+                diffs.append(f"{escape(path)} {what}: archcheck {a}, torchinfo {b}")
+    mb_ours = ours.torchinfo_mb()
+    # torchinfo's input size includes each storage object's own size: measure it here, not assume it
+    overhead = int(info.total_input) - (ours.input_bytes or 0)
+    inp = ((ours.input_bytes or 0) + STORAGE_OVERHEAD * ours.inputs) / 1e6
+    theirs = {
+        "Total params": (f"{ours.params:,}", f"{int(info.total_params):,}"),
+        "Trainable params": (f"{ours.trainable:,}", f"{int(info.trainable_params):,}"),
+        "Non-trainable params": (f"{ours.non_trainable:,}", f"{int(info.total_params - info.trainable_params):,}"),
+        "Total mult-adds": (_fmt_int(ours.mult_adds), f"{int(info.total_mult_adds):,}"),
+        "Input size (MB)": (f"{inp:0.2f}", f"{info.total_input / 1e6:0.2f}"),
+        "Forward/backward pass size (MB)": (
+            f"{mb_ours['Forward/backward pass size (MB)'] or 0:0.2f}",
+            f"{info.total_output_bytes / 1e6:0.2f}",
+        ),
+        "Params size (MB)": (f"{mb_ours['Params size (MB)'] or 0:0.2f}", f"{info.total_param_bytes / 1e6:0.2f}"),
+        "Estimated Total Size (MB)": (
+            f"{mb_ours['Estimated Total Size (MB)'] or 0:0.2f}",
+            f"{(info.total_input + info.total_output_bytes + info.total_param_bytes) / 1e6:0.2f}",
+        ),
+    }
     at = ", ".join(f"{k}={v}" for k, v in values.items())
-    cells = [
-        ("", "archcheck", "torchinfo"),
-        ("params", f"{r1.total_params:,}", f"{got['params']:,}"),
-        ("mult-adds", _fmt_int(torchinfo_mult_adds(r1)), f"{got['mult_adds']:,}"),
-        ("MACs (conv+linear)", _fmt_int(r1.total_macs), ""),
-    ]
-    w = max(16, *(len(c) + 2 for row in cells for c in row[1:]))  # columns stay apart for any count
+    conv_text = (
+        f"mult-adds in its convention: {CONVENTIONS[convention]}"
+        if convention
+        else "its mult-adds follow neither torchinfo 1.8's convention nor PR #318's: archcheck shows torchinfo's own"
+    )
+    w = max(16, *(len(c) + 2 for pair in theirs.values() for c in pair))
+    head = f"  {'':33}{'archcheck':>{w}}{'torchinfo':>{w}}"
     lines = [
-        f"torchinfo ({at}):",
-        *(f"  {a:20}{b:>{w}}{c:>{w}}" for a, b, c in cells),
-        "  (torchinfo's mult-adds count every parameter of a leaf module: biases and norms too, and a",
-        "   Linear only once per batch row; archcheck's MACs count conv and linear multiply-accumulates)",
+        f"torchinfo {escape(str(version))} ({at}, {dtype}; {conv_text}):",
+        head,
+        *(f"  {k:33}{a:>{w}}{b:>{w}}" + ("" if a == b else "   <- differs") for k, (a, b) in theirs.items()),
     ]
-    return "\n".join(lines), got
+    if overhead != STORAGE_OVERHEAD * ours.inputs:
+        lines.append(
+            f"  (torchinfo's input size counts {overhead:,} bytes beyond the inputs' {ours.input_bytes:,}: "
+            f"archcheck assumes {STORAGE_OVERHEAD} per input for the storage object)"
+        )
+    if diffs:
+        lines.append(f"  {len(diffs)} per-module difference(s) in {compared} torch modules compared:")
+        lines += [f"    {d}" for d in diffs[:20]] + ([f"    ... and {len(diffs) - 20} more"] if len(diffs) > 20 else [])
+    else:
+        lines.append(
+            f"  every one of the {compared} torch modules both list agrees: params, trainable params, "
+            "output shape, mult-adds"
+        )
+    return Comparison("\n".join(lines), theirs, compared, diffs, convention)
+
+
+def torchinfo_totals(res: CheckResult, dims: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """``compare_torchinfo``'s text and totals (torchinfo's params and mult-adds), as before."""
+    c = compare_torchinfo(res, dims)
+    if not c.totals:
+        return c.text, {}
+    return c.text, {
+        "params": int(c.totals["Total params"][1].replace(",", "")),
+        "mult_adds": int(c.totals["Total mult-adds"][1].replace(",", "")),
+    }
 
 
 def _fmt_int(v: int | None) -> str:
     return "?" if v is None else f"{v:,}"
 
 
-__all__ = ["Field", "Tensor", "receptive_fields", "render", "rows", "table", "totals"]
+__all__ = [
+    "COLUMNS",
+    "Comparison",
+    "Field",
+    "Tensor",
+    "compare_torchinfo",
+    "parse_columns",
+    "receptive_fields",
+    "render",
+    "rows",
+    "table",
+    "to_json",
+    "totals",
+]
