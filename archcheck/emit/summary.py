@@ -51,8 +51,8 @@ STORAGE_OVERHEAD = 64
 # Mult-adds conventions: torchinfo 1.8.0 (the release pyproject pins), and torchinfo after PR #318
 # (unreleased in 1.8.0: a Linear counts every row of its output, not only the first dim).
 CONVENTIONS = {
-    "torchinfo-1.8": "torchinfo 1.8 (a Linear counted once per batch row)",
-    "torchinfo-pr318": "torchinfo after PR #318 (a Linear counted for every row)",
+    "torchinfo-1.8": "torchinfo 1.8's, a Linear counted once per batch row",
+    "torchinfo-pr318": "torchinfo PR #318's, a Linear counted for every row",
 }
 DEFAULT_CONVENTION = "torchinfo-1.8"
 
@@ -526,13 +526,12 @@ def render(
         f"{'FLOPs:':<{w}}{_total(t.flops, per, unknown)}",
         f"{'Activations / sample (MB):':<{w}}"
         + (f"{t.activation_bytes / 1e6:0.2f}{act_note}" if t.activation_bytes is not None else "?" + unknown),
-        f"Conventions: sizes at {dtype} ({DTYPE_BYTES[dtype]} bytes a parameter or float element), "
-        f"MB = 10^6 bytes, {at};",
-        "torchinfo's sizes: input tensors, 2 x the output of every leaf module with parameters",
-        "(forward and backward), the parameters of leaf modules; mult-adds in torchinfo's convention",
-        "(parameters x output rows, batch included); MACs = multiply-accumulates of conv, linear, attention",
-        "and recurrent layers (over the whole sequence) for one sample; FLOPs = 2 x MACs; activations =",
-        "every layer's output for one sample. A container's row shows its total (torchinfo: '--' once opened).",
+        f"Conventions: MB = 10^6 bytes; sizes at {dtype} ({DTYPE_BYTES[dtype]} bytes a parameter or float element), {at}.",
+        "torchinfo's totals as torchinfo computes them: the input tensors; forward/backward = 2 x the output of",
+        "every leaf module with parameters; params = the parameters of leaf modules; mult-adds = each leaf",
+        "module's parameters x its output rows, batch included. MACs = multiply-accumulates of conv, linear,",
+        "attention and recurrent layers (every step of the sequence), per free batch dim or for the batch",
+        "given; FLOPs = 2 x MACs; activations = every layer's output, one sample. A container's row shows its total.",
     ]
     if "rf" in columns or "stride" in columns:
         lines += [
@@ -736,7 +735,7 @@ def compare_torchinfo(res: CheckResult, dims: dict[str, int], dtype: str = "floa
     }
     at = ", ".join(f"{k}={v}" for k, v in values.items())
     conv_text = (
-        f"mult-adds in its convention: {CONVENTIONS[convention]}"
+        f"its mult-adds convention: {CONVENTIONS[convention]}"
         if convention
         else "its mult-adds follow neither torchinfo 1.8's convention nor PR #318's: archcheck shows torchinfo's own"
     )
