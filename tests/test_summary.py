@@ -90,7 +90,8 @@ def test_frozen_params_are_counted(write_spec) -> None:
     block = next(n for n in res.nodes if n.kind != "layer" and n.children)
     inside = sum(n.params or 0 for n in block.walk() if n.kind == "layer")
     assert inside > 0
-    block.trainable = False
+    for n in block.walk():  # `trainable: false` on the block: the engine marks it and everything inside
+        n.trainable = False
     t = totals(res)
     assert t.non_trainable == inside and t.trainable == res.total_params - inside
     assert res.trainable_params == t.trainable

@@ -181,9 +181,9 @@ def combinations(axes: list[Axis], sample: int | None = None, seed: int = 0) -> 
 
 def activation_bytes(res: CheckResult) -> int | None:
     """Bytes of every layer output for one sample at fp32 (as ``archcheck summary`` counts them)."""
-    from .summary import totals
+    from .summary import activation_bytes as act
 
-    return totals(res).activation_bytes
+    return act(res)
 
 
 def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[str, int]) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from ..layers.base import Layer, Tensor, TorchLeaf, as_tuple
 from ..shapes import dims as D
 from .report import human, shape_json
 
-BYTES = 4  # fp32, the default --dtype
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 _OTHER_BYTES = {"long": 8, "int64": 8, "int32": 4, "bool": 1}  # index and mask tensors keep their dtype
 # torchinfo's "Input size" is sys.getsizeof() of each input's storage: its bytes plus the
@@ -393,6 +392,19 @@ def table(
     return "\n".join(lines)
 
 
+def activation_bytes(res: CheckResult, dtype: str = "float32") -> int | None:
+    """Bytes of every layer's output for one sample (explore's ``memory``); None while a free dim is unknown."""
+    batch = _batch_dim(res)
+    sizing = Sizing(None, dtype)
+    act = 0
+    for n in res.layers:
+        e = per_sample(n.output.shape, batch) if n.output is not None else None
+        if e is None or n.output is None:
+            return None
+        act += e * sizing.elem_bytes(n.output.dtype)
+    return act
+
+
 @dataclass
 class Totals:
     params: int
@@ -432,10 +444,7 @@ def totals(res: CheckResult, sizing: Sizing | None = None) -> Totals:
     batch = _batch_dim(res)
     sizing = sizing or Sizing(batch if isinstance(batch, str) else None)
     eb = DTYPE_BYTES[sizing.dtype]
-    act: int | None = 0
-    for n in res.layers:
-        e = per_sample(n.output.shape, batch) if n.output is not None else None
-        act = None if e is None or act is None else act + e * sizing.elem_bytes(n.output.dtype)  # type: ignore[union-attr]
+    act = activation_bytes(res, sizing.dtype)
     st = stats(res, sizing)
     roots = [st[n.path] for n in res.root]
     leaves = [lf for s in roots for lf in s.leaves]

@@ -56,7 +56,7 @@ class Node:
     block_params: dict[str, Any] = field(default_factory=dict)
     repeat: int | None = None  # a Sequential made by `repeat: k`
     expect: str | None = None  # the spec's `expect:` for its output, as written ("[N, 16, 14, 14]")
-    trainable: bool = True  # False: `trainable: false` on it or on a block/Sequential around it (frozen params)
+    trainable: bool = True  # False under `trainable: false` (its own or a container's): requires_grad_(False)
 
     def walk(self) -> Any:
         yield self
@@ -120,14 +120,8 @@ class CheckResult:
 
     @property
     def trainable_params(self) -> int:
-        """Params of the layers that are trainable themselves and inside trainable containers."""
-
-        def count(n: Node) -> int:
-            if not n.trainable:
-                return 0
-            return (n.params or 0) if n.kind == "layer" else sum(count(c) for c in n.children)
-
-        return sum(count(n) for n in self.root)
+        """As torch counts them: parameters with requires_grad (not under ``trainable: false``)."""
+        return sum(r.params or 0 for r in self.layers if r.trainable)
 
     @property
     def total_macs(self) -> int | None:
