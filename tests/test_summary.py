@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from archcheck.api import check
 from archcheck.cli import main
-from archcheck.report import human
-from archcheck.summary import COLUMNS, DEFAULT_COLUMNS, mb, parse_columns, render, totals
+from archcheck.emit.report import human
+from archcheck.emit.summary import COLUMNS, DEFAULT_COLUMNS, mb, parse_columns, render, totals
 
 
 def _run(*args: str) -> tuple[int, str]:

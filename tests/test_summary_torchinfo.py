@@ -147,7 +147,7 @@ def test_frozen_params_are_counted_not_zero() -> None:
     res = check(load(ROOT / "specs" / "simple_cnn.yaml"), {"N": 1})
     frozen = next(n for n in res.nodes if n.path == "conv2")
     frozen.trainable = False  # what `trainable: false` sets (issue 13 item 7)
-    from archcheck.summary import render, totals
+    from archcheck.emit.summary import render, totals
 
     t = totals(res)
     assert (t.params, t.trainable, t.non_trainable) == (215_370, 215_370 - 12_832, 12_832)
@@ -208,8 +208,8 @@ EXAMPLES = [
 def test_layer_examples_beside_torchinfo(name, i, ex) -> None:
     """Each type's torch_leaves, kernel_shape and counts agree with torchinfo on the real module."""
     res = check(
-        archcheck.schema.parse_spec(
-            archcheck.loader.load_text(spec_text(name, ex.fields, ex.input, ex.extra), "t.json")
+        archcheck.spec.schema.parse_spec(
+            archcheck.spec.loader.load_text(spec_text(name, ex.fields, ex.input, ex.extra), "t.json")
         )
     )
     assert res.ok, [d.message for d in res.diagnostics]
