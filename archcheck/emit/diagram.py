@@ -46,6 +46,7 @@ from ..diagnostics.codes import Diagnostic
 from ..diagnostics.text import escape
 from ..engine.walk import CheckResult, Node
 from ..layers.base import REGISTRY, Tensor
+from ..layers.roles import CHANNELS, FEATURES, SEQUENCE, SPATIAL
 from ..shapes import dims as D
 from .report import human as _human
 
@@ -267,6 +268,9 @@ class _Planner:
     def _input_layout(self, name: str, t: Tensor) -> str:
         if t.rank != 3:
             return "cf"
+        by_roles = _roles_layout(t)
+        if by_roles is not None:
+            return by_roles
         for n in self.res.root:
             if name in n.inputs:
                 return "cf" if _family(n) in _CHANNELS_FIRST else "cl"
@@ -389,7 +393,10 @@ class _Planner:
     def _box(self, n: Node, srcs: list[Src]) -> Box:
         fam = _family(n)
         layout = srcs[0].layout if srcs else "cf"
-        if n.output is not None and n.output.rank == 3:
+        by_roles = _roles_layout(n.output) if n.output is not None and n.output.rank == 3 else None
+        if by_roles is not None:
+            layout = by_roles  # what the engine knows of the dims (a Transpose to tokens turns the layout)
+        elif n.output is not None and n.output.rank == 3:
             if fam in _CHANNELS_FIRST:
                 layout = "cf"
             elif fam in _SEQUENCE:
@@ -411,6 +418,22 @@ class _Planner:
 
     def _cluster_label(self, n: Node) -> str:
         return f"{n.path}: {_summary(n)}"
+
+
+_CHANNEL_ROLES = {CHANNELS, FEATURES}
+_LENGTH_ROLES = {SPATIAL, SEQUENCE}
+
+
+def _roles_layout(t: Tensor) -> str | None:
+    """``cf`` for a rank-3 tensor whose roles say [N, C, L], ``cl`` for [N, L, C], None if they do not say."""
+    roles = t.roles
+    if roles is None or len(roles) != 3:
+        return None
+    if roles[1] in _CHANNEL_ROLES and roles[2] in _LENGTH_ROLES:
+        return "cf"
+    if roles[1] in _LENGTH_ROLES and roles[2] in _CHANNEL_ROLES:
+        return "cl"
+    return None
 
 
 def _summary(n: Node) -> str:
@@ -718,23 +741,34 @@ def _free_names(p: Plan) -> list[str]:
 def _u_layout(p: Plan) -> tuple[set[int], list[tuple[str, str]]]:
     """Which edges to lay out upwards, and which box pairs share a rank, for a U.
 
-    An edge into a larger H×W than it leaves (upsampling) climbs; so does an
-    edge out of a climbing box that does not shrink H×W again. A skip
-    connection into a climbing box from a box of the same size is drawn level.
+    A network is drawn as a U only when it has an encoder/decoder skip: an
+    edge between two boxes of the same H×W where another path between them
+    first goes down to a smaller H×W and climbs back (U-Net, FPN). A residual
+    add (the other path never shrinks), a transformer's transposes, or a
+    generator that only upsamples has none, and stays a plain top-down flow.
+
+    In a U, an edge into a larger H×W than it leaves (upsampling) after a
+    skip's source climbs; so does an edge out of a climbing box that does not
+    shrink H×W again. Each skip is drawn level, between boxes of the same size.
     """
     hw = {
         b.id: flow(b.tensor, b.layout, p.nominal)[1] if b.tensor is not None and b.tensor.rank > 2 else None
         for b in p.boxes.values()
     }
+    skips = _skips(p, hw)
+    if not skips:
+        return set(), []
+    bit, desc, _ = _reach(p)
+    after_skip = 0  # the boxes below a skip's source: the up path is among them
+    for i in skips:
+        after_skip |= desc[p.edges[i].src]
     up: set[int] = set()
     climbing: set[str] = set()
     for i, e in enumerate(p.edges):
         a, b = hw.get(e.src), hw.get(e.dst)
-        if a is not None and b is not None and b > a:
+        if a is not None and b is not None and b > a and after_skip & bit[e.src]:
             up.add(i)
             climbing.add(e.dst)
-    if not up:
-        return up, []
     changed = True
     while changed:
         changed = False
@@ -752,11 +786,59 @@ def _u_layout(p: Plan) -> tuple[set[int], list[tuple[str, str]]]:
                     if e.dst not in climbing:
                         climbing.add(e.dst)
                         changed = True
-    level: list[tuple[str, str]] = []
-    for i, e in enumerate(p.edges):
-        if i not in up and e.dst in climbing and e.src not in climbing and hw.get(e.src) == hw.get(e.dst):
-            level.append((e.src, e.dst))
+    level = [(p.edges[i].src, p.edges[i].dst) for i in sorted(skips) if p.edges[i].dst in climbing]
     return up, level
+
+
+def _reach(p: Plan) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Each box's bit, and its descendants and ancestors along the edges as bit sets
+    (bit k: the k-th box): linear in the edges, in big-int operations."""
+    ids = list(p.boxes)
+    for e in p.edges:  # an edge's end that is not a box still gets a bit
+        for b in (e.src, e.dst):
+            if b not in p.boxes and b not in ids:
+                ids.append(b)
+    bit = {b: 1 << k for k, b in enumerate(ids)}
+    succ: dict[str, list[str]] = {}
+    indeg = dict.fromkeys(ids, 0)
+    for e in p.edges:
+        succ.setdefault(e.src, []).append(e.dst)
+        indeg[e.dst] += 1
+    order: list[str] = []  # topological (Kahn); the plan's edges never form a cycle
+    todo = [b for b in ids if indeg[b] == 0]
+    while todo:
+        b = todo.pop()
+        order.append(b)
+        for d in succ.get(b, ()):
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                todo.append(d)
+    desc = dict.fromkeys(ids, 0)
+    for b in reversed(order):
+        for d in succ.get(b, ()):
+            desc[b] |= bit[d] | desc[d]
+    anc = dict.fromkeys(ids, 0)
+    for b in order:
+        for d in succ.get(b, ()):
+            anc[d] |= bit[b] | anc[b]
+    return bit, desc, anc
+
+
+def _skips(p: Plan, hw: dict[str, int | None]) -> list[int]:
+    """The encoder/decoder skips: edges a -> b with H×W(a) = H×W(b) where another path
+    from a to b passes through a box of smaller H×W (it went down and came back up)."""
+    bit, desc, anc = _reach(p)
+    smaller: dict[int, int] = {}  # H×W -> the boxes with a smaller H×W
+    out: list[int] = []
+    for i, e in enumerate(p.edges):
+        h = hw.get(e.src)
+        if h is None or hw.get(e.dst) != h:
+            continue
+        if h not in smaller:
+            smaller[h] = sum(bit[b] for b, v in hw.items() if v is not None and v < h and b in bit)
+        if desc[e.src] & anc[e.dst] & smaller[h]:
+            out.append(i)
+    return out
 
 
 def _title(res: CheckResult) -> str:

@@ -1,0 +1,97 @@
+"""How diagrams are laid out: the U only for encoder/decoder skips, tall diagrams
+wrapped into columns, and no label wider than its box (measured in dot's own
+layout, ``-Tjson``, not by eye).
+
+The small specs in tests/fixtures/diagram/ are networks that once drew wrong: a
+ViT encoder and a DCGAN generator were drawn as a U-Net.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, SPECS
+
+from archcheck import check
+from archcheck.emit import diagram as R
+
+DIAGRAM = FIXTURES / "diagram"
+VIT = DIAGRAM / "vit_encoder.yaml"
+DCGAN = DIAGRAM / "dcgan_generator.yaml"
+UNET = SPECS / "unet.yaml"
+
+
+def _u(spec: Path, **kw: object) -> tuple[set[int], list[tuple[str, str]], R.Plan]:
+    p = R.plan(check(spec), **kw)  # type: ignore[arg-type]
+    up, level = R._u_layout(p)
+    return up, level, p
+
+
+# ---------------------------------------------------------------- the U
+
+
+@pytest.mark.parametrize("expand", [False, True])
+def test_unet_is_drawn_as_a_u(expand):
+    up, level, p = _u(UNET, expand=expand)
+    # The four skips run level, from the path down to the path up at the same size.
+    if expand:
+        assert level == [
+            (f"{src}.double_conv.4", f"{dst}.cat")
+            for src, dst in [
+                ("down3.maxpool_conv.1", "up1"),
+                ("down2.maxpool_conv.1", "up2"),
+                ("down1.maxpool_conv.1", "up3"),
+                ("inc", "up4"),
+            ]
+        ]
+    else:
+        assert level == [("down3", "up1"), ("down2", "up2"), ("down1", "up3"), ("inc", "up4")]
+    climbing = {p.edges[i].dst for i in up}
+    assert all(dst in climbing for _, dst in level)
+    assert "@out.outc" in climbing  # the output ends the climb, at the top beside the input
+    # Nothing of the path down climbs.
+    assert not any(p.edges[i].src.startswith(("down", "inc")) and p.edges[i].dst.startswith("down") for i in up)
+
+
+@pytest.mark.parametrize("spec", [VIT, DCGAN], ids=lambda s: s.stem)
+@pytest.mark.parametrize("expand", [False, True])
+def test_no_u_without_an_encoder_decoder_skip(spec, expand):
+    up, level, _ = _u(spec, expand=expand)
+    assert (up, level) == (set(), [])
+    dot = R.to_dot(check(spec), expand=expand)
+    assert "dir=back" not in dot and "upsampling path" not in dot
+
+
+def test_vit_tokens_are_read_by_their_roles():
+    # [N, 96, 64] after flatten is channels first; the transpose to [N, 64, 96] is
+    # tokens x features: the same 96 channels over the same 64 positions, not an upsampling.
+    p = R.plan(check(VIT), expand=True)
+    flat, tokens = p.boxes["flat"], p.boxes["tokens"]
+    assert R.flow(flat.tensor, flat.layout) == (96, 64)
+    assert R.flow(tokens.tensor, tokens.layout) == (96, 64)
+
+
+def test_zoo_only_unet_is_a_u():
+    for spec in sorted(SPECS.glob("*.yaml")):
+        for expand in (False, True):
+            up, level, _ = _u(spec, expand=expand)
+            assert bool(level) == (spec.name == "unet.yaml"), (spec.name, expand)
+            assert bool(up) == (spec.name == "unet.yaml"), (spec.name, expand)
+
+
+def test_generator_then_unet_climbs_only_after_the_skip(write_spec):
+    # A generator (upsampling only) feeding a small U: the generator's upsampling stays top-down.
+    spec = write_spec(
+        "name: GenThenU\ninput: {shape: [N, 8, 4, 4]}\nlayers:\n"
+        "  - {name: g1, type: ConvTranspose2d, out_channels: 8, kernel_size: 2, stride: 2}\n"
+        "  - {name: g2, type: ConvTranspose2d, out_channels: 8, kernel_size: 2, stride: 2}\n"
+        "  - {name: enc, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}\n"
+        "  - {name: down, type: MaxPool2d, kernel_size: 2}\n"
+        "  - {name: mid, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}\n"
+        "  - {name: upc, type: ConvTranspose2d, out_channels: 8, kernel_size: 2, stride: 2}\n"
+        "  - {name: cat, type: Concat, dim: 1, inputs: [enc, upc]}\n"
+    )
+    up, level, p = _u(spec, expand=True)
+    assert level == [("enc", "cat")]
+    assert {(p.edges[i].src, p.edges[i].dst) for i in up} == {("mid", "upc"), ("upc", "cat"), ("cat", "@out.cat")}
