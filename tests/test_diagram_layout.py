@@ -8,6 +8,9 @@ ViT encoder and a DCGAN generator were drawn as a U-Net.
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ DIAGRAM = FIXTURES / "diagram"
 VIT = DIAGRAM / "vit_encoder.yaml"
 DCGAN = DIAGRAM / "dcgan_generator.yaml"
 UNET = SPECS / "unet.yaml"
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
 
 
 def _u(spec: Path, **kw: object) -> tuple[set[int], list[tuple[str, str]], R.Plan]:
@@ -95,3 +100,81 @@ def test_generator_then_unet_climbs_only_after_the_skip(write_spec):
     up, level, p = _u(spec, expand=True)
     assert level == [("enc", "cat")]
     assert {(p.edges[i].src, p.edges[i].dst) for i in up} == {("mid", "upc"), ("upc", "cat"), ("cat", "@out.cat")}
+
+
+# ---------------------------------------------------------------- labels fit their boxes
+
+
+# A label's text keeps this far (points) inside its box's border; a note's also clears its folded corner.
+TEXT_PAD = 2.0
+NOTE_FOLD = 8.0
+
+
+def _laid_out(dot: str) -> dict:
+    """dot's own layout (``-Tjson``): node sizes, and each text's position and width as dot measured it."""
+    done = subprocess.run(["dot", "-Tjson"], input=dot, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def text_overflows(dot: str) -> list[tuple[str, str, float]]:
+    """(node or frame, text, points past the allowed edge) for every text wider than its box or frame."""
+    out = []
+    for o in _laid_out(dot).get("objects", []):
+        if "bb" in o:  # a frame (cluster): its label inside its box
+            left, _, right, _ = map(float, o["bb"].split(","))
+            pad = fold = 0.0
+        elif "pos" in o and "width" in o:
+            x, _ = map(float, o["pos"].split(","))
+            half = float(o["width"]) * 72 / 2
+            left, right = x - half, x + half
+            pad, fold = TEXT_PAD, NOTE_FOLD if o.get("shape") == "note" else TEXT_PAD
+        else:
+            continue
+        for op in o.get("_ldraw_", []):
+            if op["op"] != "T":
+                continue
+            x0 = op["pt"][0] - {"l": 0.0, "c": 0.5, "r": 1.0}[op["align"]] * op["width"]
+            past = max(left + pad - x0, x0 + op["width"] - (right - fold))
+            if past > 0:
+                out.append((o["name"], op["text"], round(past, 1)))
+    return out
+
+
+LONG_NAMES = """\
+name: AVeryLongNetworkNameThatGoesOnAndOnAndOnForeverAndEverAndMoreAndMoreAndMoreAndMoreAndMoreAndMore
+input: {shape: [N, 1, 8, 8]}
+blocks:
+  ABlockWithAnExtraordinarilyLongNameIndeedYesVeryLongIndeedAndLonger:
+    params: {first_parameter_with_long_name: 1, second_parameter_with_long_name: 2, third: 3}
+    layers:
+      - {name: a_convolution_with_a_remarkably_long_name_that_needs_wrapping, type: Conv2d, out_channels: 1, kernel_size: 1}
+      - {name: x2, type: Conv2d, out_channels: 1, kernel_size: 1}
+layers:
+  - {name: WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW, type: Conv2d, out_channels: 1, kernel_size: 1}
+  - {name: b, type: ABlockWithAnExtraordinarilyLongNameIndeedYesVeryLongIndeedAndLonger}
+  - {name: c, type: Sequential, layers: [{type: Conv2d, out_channels: 1, kernel_size: 1}, BatchNorm2d, ReLU]}
+  - {name: d, type: Conv2d, out_channels: 1, kernel_size: 99}
+  - {name: e, type: Linear, out_features: 3}
+"""
+
+
+@needs_dot
+def test_overflow_measure_finds_a_cut_label():
+    # The measure itself: a fixed-size box narrower than its text is reported.
+    dot = 'digraph { a [shape=box, fixedsize=true, width=0.5, label="a label far wider than half an inch"] }'
+    assert [(n, t) for n, t, _ in text_overflows(dot)] == [("a", "a label far wider than half an inch")]
+    # The AC306 note of the U-Net as it was drawn (4.3 pt margin): its longest line ran into the folded corner.
+    old = R.to_dot(check(UNET)).replace(f'margin="{R.NOTE_MARGIN}"', 'margin="0.06,0.03"')
+    assert any(t.startswith("warning AC306") for _, t, _ in text_overflows(old))
+
+
+@needs_dot
+@pytest.mark.parametrize(
+    "spec",
+    sorted(SPECS.glob("*.yaml")) + sorted(DIAGRAM.glob("*.yaml")) + ["long_names"],
+    ids=lambda s: getattr(s, "stem", s),
+)
+def test_no_label_wider_than_its_box(spec, write_spec):
+    res = check(write_spec(LONG_NAMES) if spec == "long_names" else spec)
+    for kw in ({}, {"expand": True}, {"depth": 0}):
+        assert text_overflows(R.to_dot(res, **kw)) == [], kw

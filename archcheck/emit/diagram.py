@@ -588,6 +588,8 @@ def _html(s: str) -> str:
     return "<" + _esc(s) + ">"
 
 
+# A note's margin (inches, each side): clear of its folded corner (6 pt) on the right.
+NOTE_MARGIN = "0.15,0.06"
 # Most characters of one diagnostic's message (or hint) in a note: 8 lines of 48.
 NOTE_CHARS = 8 * 48
 # Most characters of a frame's label, the title, and an edge's shape.
@@ -908,6 +910,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
                             f"note{notes}",
                             _note_label(item.diagnostics),
                             shape="note",
+                            margin=NOTE_MARGIN,
                             style="filled",
                             fillcolor="#fff4f4",
                             color=ERROR_COLOR,
@@ -952,6 +955,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
                     nid,
                     _note_label(b.diagnostics),
                     shape="note",
+                    margin=NOTE_MARGIN,
                     style="filled",
                     fillcolor="#fff4f4",
                     color=ERROR_COLOR if worst == "error" else WARNING_COLOR,
@@ -976,6 +980,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
             "note_spec",
             _note_label(p.loose),
             shape="note",
+            margin=NOTE_MARGIN,
             style="filled",
             fillcolor="#fff4f4",
             color=color,
