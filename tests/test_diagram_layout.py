@@ -178,3 +178,67 @@ def test_no_label_wider_than_its_box(spec, write_spec):
     res = check(write_spec(LONG_NAMES) if spec == "long_names" else spec)
     for kw in ({}, {"expand": True}, {"depth": 0}):
         assert text_overflows(R.to_dot(res, **kw)) == [], kw
+
+
+# ---------------------------------------------------------------- tall diagrams in columns
+
+RESNET50 = SPECS / "resnet50.yaml"
+
+
+def _positions(dot: str, p: R.Plan) -> tuple[dict[str, tuple[float, float]], tuple[float, float]]:
+    """Each box's centre (points, y up) by box id, and the drawing's width and height in inches."""
+    laid = _laid_out(dot)
+    back = {v: k for k, v in R.dot_ids(p).items()}
+    pos = {}
+    for o in laid.get("objects", []):
+        if o.get("name") in back and "pos" in o:
+            x, y = map(float, o["pos"].split(","))
+            pos[back[o["name"]]] = (x, y)
+    _, _, w, h = map(float, laid["bb"].split(","))
+    return pos, (w / 72, h / 72)
+
+
+@needs_dot
+def test_resnet50_expanded_draws_each_stage_side_by_side():
+    res = check(RESNET50)
+    p = R.plan(res, expand=True)
+    wraps = R.wrap_plan(p)
+    stages = {"cluster_layer1": 3, "cluster_layer2": 4, "cluster_layer3": 6, "cluster_layer4": 3}
+    assert set(wraps) == set(stages)
+    for cid, blocks in stages.items():  # one block per column, in one row, in order
+        assert wraps[cid].rows == [[[i] for i in range(blocks)]]
+    dot = R.to_dot(res, expand=True)
+    pos, (width, height) = _positions(dot, p)
+    # One column it was 283 inches tall (27,205 px at 96 dpi); as rows of blocks it is under 100.
+    assert height < 100 and width < 50, (width, height)
+    for cid, blocks in stages.items():
+        stage = cid.removeprefix("cluster_")
+        heads = [pos[f"{stage}.{k}.conv1"] for k in range(blocks)]
+        assert len({round(y) for _, y in heads}) == 1, heads  # the blocks start on one rank
+        assert [x for x, _ in heads] == sorted(x for x, _ in heads), heads  # left to right in order
+        if stage != "layer1":  # each stage below the one before, all of it
+            before = f"layer{int(stage[-1]) - 1}"
+            lowest = min(y for b, (_, y) in pos.items() if b.startswith(before + "."))
+            assert heads[0][1] < lowest
+    # Every edge is still drawn, with its shape.
+    assert dot.count("label=< ") >= len(p.edges)
+
+
+def test_short_diagrams_are_not_wrapped():
+    for spec in sorted(SPECS.glob("*.yaml")):
+        p = R.plan(check(spec))  # the automatic depth keeps every zoo diagram short
+        assert R.wrap_plan(p) == {}, spec.name
+        assert "wrap1" not in R.to_dot(check(spec)), spec.name
+
+
+def test_a_long_chain_wraps_into_columns(write_spec):
+    # 60 convolutions with no blocks: the top level itself is cut into columns, in order.
+    layers = "".join(
+        f"  - {{name: c{i}, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}}\n" for i in range(60)
+    )
+    spec = write_spec(f"name: Chain\ninput: {{shape: [N, 8, 32, 32]}}\nlayers:\n{layers}")
+    p = R.plan(check(spec))
+    wraps = R.wrap_plan(p)
+    assert set(wraps) == {"root"}
+    (row,) = wraps["root"].rows
+    assert len(row) >= 2 and [i for col in row for i in col] == list(range(len(p.root.items)))

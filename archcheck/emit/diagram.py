@@ -843,6 +843,331 @@ def _skips(p: Plan, hw: dict[str, int | None]) -> list[int]:
     return out
 
 
+# ---------------------------------------------------------------- wrapping tall diagrams
+
+# A frame (or the whole diagram) taller than this (inches, as estimated) lays its items out
+# in columns side by side, and the columns in rows at most WRAP_WIDTH wide: a ResNet-50
+# with every layer drawn is ~280 inches tall in one column.
+WRAP_HEIGHT = 45.0
+WRAP_WIDTH = 42.0
+# The most columns the top level is cut into.
+MAX_COLUMNS = 12
+# Estimates of dot's layout (inches): the step per rank beyond a box's height (the
+# rank gap and the edge's label), a frame's margin, the gap between columns.
+_RANK_STEP = 0.5
+_FRAME = 0.35
+_COLUMN_GAP = 0.6
+
+
+@dataclass
+class Wrap:
+    """A frame drawn in columns: ``rows`` of columns, each column a run of the frame's items (indexes)."""
+
+    rows: list[list[list[int]]]
+
+
+def _box_extent(b: Box, p: Plan) -> tuple[float, float]:
+    w, h = box_size(b.tensor, b.layout, p.nominal)
+    if b.diagnostics:  # its note beside it
+        w += 3.3
+    return w, h + _RANK_STEP
+
+
+def _item_of(cl: Cluster) -> dict[str, int]:
+    """Each box below ``cl``, mapped to the index of the item of ``cl`` that holds it."""
+    out: dict[str, int] = {}
+
+    def walk(c: Cluster, i: int) -> None:
+        for it in c.items:
+            if isinstance(it, Cluster):
+                walk(it, i)
+            else:
+                out[it.id] = i
+
+    for i, it in enumerate(cl.items):
+        if isinstance(it, Cluster):
+            walk(it, i)
+        else:
+            out[it.id] = i
+    return out
+
+
+def _stack(ext: list[tuple[float, float]], idx: list[int], preds: dict[int, set[int]]) -> tuple[float, float]:
+    """Width and height of the items ``idx`` drawn top-down along their edges: the height of
+    the longest path, the width of the widest band of items that share a height."""
+    start: dict[int, float] = {}
+    for i in idx:  # items are in drawing order, which follows the edges
+        start[i] = max((start[j] + ext[j][1] for j in preds.get(i, ()) if j in start), default=0.0)
+    height = max((start[i] + ext[i][1] for i in idx), default=0.0)
+    # The widest band: sweep the items' tops and bottoms (an item ends before one that starts there).
+    events = sorted([(start[i], 1, i) for i in idx] + [(start[i] + ext[i][1], 0, i) for i in idx])
+    width = band = 0.0
+    count = 0
+    for _, kind, i in events:
+        band += ext[i][0] if kind else -ext[i][0]
+        count += 1 if kind else -1
+        width = max(width, band + 0.3 * max(0, count - 1))
+    return width, height
+
+
+def _pack_height(
+    ext: list[tuple[float, float]], idx: list[int], preds: dict[int, set[int]], most: float
+) -> list[list[int]]:
+    """``idx`` cut into runs (columns) at most ``most`` tall (an item taller than that alone), in one pass."""
+    cols: list[list[int]] = [[]]
+    start: dict[int, float] = {}
+    height = 0.0
+    for i in idx:
+        top = max((start[j] + ext[j][1] for j in preds.get(i, ()) if j in start), default=0.0)
+        if cols[-1] and max(height, top + ext[i][1]) > most:
+            cols.append([])
+            start, height, top = {}, 0.0, 0.0
+        cols[-1].append(i)
+        start[i] = top
+        height = max(height, top + ext[i][1])
+    return cols
+
+
+def wrap_plan(p: Plan) -> dict[str, Wrap]:
+    """Which frames (by cluster id; ``root`` for the whole diagram) to draw in columns.
+
+    Nothing, if the diagram is at most WRAP_HEIGHT tall. Else a frame that holds
+    several blocks (a ResNet stage, a transformer's layers) draws them side by
+    side, one column each, in rows at most WRAP_WIDTH wide; and if the whole is
+    still too tall, its top level is cut into columns of about equal height.
+    """
+    preds_of: dict[str, list[str]] = {}
+    for e in p.edges:
+        preds_of.setdefault(e.dst, []).append(e.src)
+    wraps: dict[str, Wrap] = {}
+    parts: dict[str, tuple[list[tuple[float, float]], dict[int, set[int]]]] = {}
+
+    def extent(cl: Cluster) -> tuple[float, float]:
+        ext = [extent(it) if isinstance(it, Cluster) else _box_extent(it, p) for it in cl.items]
+        item = _item_of(cl)
+        preds: dict[int, set[int]] = {}
+        for b, i in item.items():
+            for a in preds_of.get(b, ()):
+                j = item.get(a)
+                if j is not None and j != i:
+                    preds.setdefault(i, set()).add(j)
+        parts[cl.id] = (ext, preds)
+        w = wraps.get(cl.id)
+        width, height = _grid(ext, w.rows, preds) if w else _stack(ext, list(range(len(ext))), preds)
+        pad = _FRAME if cl.id != "root" else 0.0
+        return width + 2 * pad, height + 2 * pad
+
+    def frames(cl: Cluster) -> list[Cluster]:
+        subs = [it for it in cl.items if isinstance(it, Cluster)]
+        return [f for s in subs for f in frames(s)] + [cl]
+
+    if extent(p.root)[1] <= WRAP_HEIGHT:
+        return {}
+    for cl in frames(p.root):  # blocks side by side
+        if cl.id == "root" or not _holds_blocks(cl) or extent(cl)[1] <= WRAP_HEIGHT / 4:
+            continue
+        blocks: list[list[int]] = []
+        for i, it in enumerate(cl.items):
+            if isinstance(it, Cluster) or not blocks:
+                blocks.append([])
+            blocks[-1].append(i)
+        ext, preds = parts[cl.id]
+        wraps[cl.id] = Wrap(_rows(ext, blocks, preds))
+        extent(cl)  # its new size, for the frames around it
+    width, height = extent(p.root)
+    if height > WRAP_HEIGHT and len(p.root.items) > 1:  # the top level in columns of about equal height
+        ext, preds = parts["root"]
+        idx = list(range(len(ext)))
+        best: tuple[float, list[list[list[int]]]] | None = None
+        for k in range(2, min(len(idx), MAX_COLUMNS) + 1):
+            cols = _pack_height(ext, idx, preds, height / k)
+            tallest = max(_stack(ext, c, preds)[1] for c in cols)
+            for j in range(len(cols) - 1, -1, -1):  # a short column (an input alone) joins its neighbour
+                if len(cols) > 1 and _stack(ext, cols[j], preds)[1] < tallest / 4:
+                    if j == 0:
+                        cols[1] = cols[0] + cols[1]
+                    else:
+                        cols[j - 1] += cols[j]
+                    del cols[j]
+            if any(isinstance(p.root.items[c[0]], Cluster) for c in cols[1:]):
+                continue  # a column must start with a box: dot cannot be made to keep frames in order
+            w, h = _grid(ext, [cols], preds)
+            if w <= WRAP_WIDTH and (best is None or max(w, h) < best[0]):
+                best = (max(w, h), [cols])
+        if best is not None and best[0] < max(width, height):
+            wraps["root"] = Wrap(best[1])
+    return wraps
+
+
+def _holds_blocks(cl: Cluster) -> bool:
+    """Whether ``cl`` is mostly blocks, at least two (a ResNet stage's Bottlenecks)."""
+    blocks = sum(isinstance(it, Cluster) for it in cl.items)
+    return blocks >= 2 and 3 * blocks >= 2 * len(cl.items)
+
+
+def _rows(ext: list[tuple[float, float]], cols: list[list[int]], preds: dict[int, set[int]]) -> list[list[list[int]]]:
+    """Columns in rows at most WRAP_WIDTH wide (a wider column alone)."""
+    widths = [_stack(ext, c, preds)[0] for c in cols]
+    per = len(cols)  # columns per row: as many as fit, then evened out (6 in 3 + 3, not 5 + 1)
+    while per > 1 and any(
+        sum(widths[i : i + per]) + _COLUMN_GAP * (per - 1) > WRAP_WIDTH for i in range(0, len(cols), per)
+    ):
+        per -= 1
+    nrows = -(-len(cols) // per)
+    per = -(-len(cols) // nrows)
+    return [cols[i : i + per] for i in range(0, len(cols), per)]
+
+
+def _grid(
+    ext: list[tuple[float, float]], rows: list[list[list[int]]], preds: dict[int, set[int]]
+) -> tuple[float, float]:
+    width = height = 0.0
+    for row in rows:
+        sizes = [_stack(ext, c, preds) for c in row]
+        width = max(width, sum(w for w, _ in sizes) + _COLUMN_GAP * (len(row) - 1))
+        height += max(h for _, h in sizes) + _RANK_STEP
+    return width, height
+
+
+@dataclass
+class Column:
+    """One column of a frame drawn in columns: an invisible point, or the title of the block
+    that starts it (``block``, drawn without its own frame), on the rank above its first box."""
+
+    title: str  # the DOT node
+    head: str  # the first box
+    block: Cluster | None = None
+    sources: list[str] = field(default_factory=list)  # the other boxes fed only from outside the column
+
+
+@dataclass
+class WrapLayout:
+    """What a wrap adds to the DOT: each wrapped frame's rows of columns (their titles on one
+    rank, in order: dot keeps the order of an edge between two nodes of one frame on one rank,
+    but not between two frames, so the blocks of a column lose their own frame); the edges
+    between columns, which do not push ranks (``loose``); and invisible edges that keep a row
+    below the row before, and what follows a frame below all its columns (``below``)."""
+
+    rows: dict[str, list[list[Column]]] = field(default_factory=dict)  # by frame (cluster id)
+    dissolved: set[str] = field(default_factory=set)  # blocks drawn as a column with a title
+    loose: set[int] = field(default_factory=set)
+    below: list[tuple[str, str, int]] = field(default_factory=list)  # (above, below, x-alignment weight)
+
+
+# The weight that keeps what follows a frame drawn in columns under its first column (not
+# under its last, where its edge comes from: each stage of a ResNet would start further right).
+ALIGN = 10
+
+
+def wrap_layout(p: Plan, wraps: dict[str, Wrap]) -> WrapLayout:
+    out = WrapLayout()
+    if not wraps:
+        return out
+    titles = 0
+
+    def first_box(it: Box | Cluster) -> str | None:
+        if isinstance(it, Box):
+            return it.id
+        return first_box(it.items[0]) if it.items else None
+
+    def heads(it: Box | Cluster) -> list[str]:
+        if isinstance(it, Cluster) and it.id in out.rows:
+            return [out.rows[it.id][0][0].title]
+        b = first_box(it)
+        return [b] if b is not None else []
+
+    def tails(it: Box | Cluster) -> list[str]:
+        if isinstance(it, Box):
+            return [it.id]
+        w = wraps.get(it.id)
+        if w is None:
+            return tails(it.items[-1]) if it.items else []
+        return [t for col in w.rows[-1] for t in tails(it.items[col[-1]])]
+
+    def columns(cl: Cluster, w: Wrap) -> None:  # titles first: heads() of a wrapped frame is its first title
+        nonlocal titles
+        rows = []
+        for row in w.rows:
+            cols = []
+            for col in row:
+                it = cl.items[col[0]]
+                head = first_box(it)
+                if head is None:
+                    continue
+                titles += 1
+                block = it if isinstance(it, Cluster) and cl.id != "root" else None
+                cols.append(Column(f"wrap{titles}", head, block))
+                if block is not None:
+                    out.dissolved.add(block.id)
+            rows.append(cols)
+        out.rows[cl.id] = rows
+
+    def prepare(cl: Cluster) -> None:
+        for it in cl.items:
+            if isinstance(it, Cluster):
+                prepare(it)
+        if cl.id in wraps:
+            columns(cl, wraps[cl.id])
+
+    prepare(p.root)
+    column: dict[str, dict[str, int]] = {}  # wrapped frame -> box -> its column there
+
+    def assign(cl: Cluster, after: list[str]) -> None:
+        w = wraps.get(cl.id)
+        if w is None:
+            for k, it in enumerate(cl.items):
+                if isinstance(it, Cluster):
+                    assign(it, heads(cl.items[k + 1]) if k + 1 < len(cl.items) else after)
+            return
+        col_of = column.setdefault(cl.id, {})
+        n = 0
+        for r, row in enumerate(w.rows):
+            if r > 0 and out.rows[cl.id][r]:
+                first = out.rows[cl.id][r][0].title
+                prev = w.rows[r - 1]
+                out.below += [
+                    (t, first, ALIGN * (c == 0)) for c, col in enumerate(prev) for t in tails(cl.items[col[-1]])
+                ]
+            last_row = r == len(w.rows) - 1
+            for c, col in enumerate(row):
+                for k, i in enumerate(col):
+                    it = cl.items[i]
+                    for b in _box_ids(it):
+                        col_of[b] = n
+                    if isinstance(it, Cluster):
+                        nxt = heads(cl.items[col[k + 1]]) if k + 1 < len(col) else (after if last_row else [])
+                        assign(it, nxt)
+                if last_row and after:
+                    out.below += [(t, after[0], ALIGN * (c == 0)) for t in tails(cl.items[col[-1]])]
+                n += 1
+
+    assign(p.root, [])
+    inner: set[str] = set()  # boxes fed from inside their column
+    for e in p.edges:
+        if any(c.get(e.src) == c.get(e.dst) is not None for c in column.values()):
+            inner.add(e.dst)
+    for cid, rows in out.rows.items():
+        col_of = column.get(cid, {})
+        for row in rows:
+            for col in row:
+                n = col_of.get(col.head)
+                col.sources = [b for b, k in col_of.items() if k == n and b != col.head and b not in inner]
+    for i, e in enumerate(p.edges):
+        for col_of in column.values():
+            a, b = col_of.get(e.src), col_of.get(e.dst)
+            if a is not None and b is not None and a != b:
+                out.loose.add(i)
+                break
+    out.below = [(a, b, w) for a, b, w in dict.fromkeys(out.below) if a != b]
+    return out
+
+
+def _box_ids(it: Box | Cluster) -> list[str]:
+    if isinstance(it, Box):
+        return [it.id]
+    return [b for sub in it.items for b in _box_ids(sub)]
+
+
 def _title(res: CheckResult) -> str:
     if res.ok:
         per = f" per {'·'.join(res.macs_per)}" if res.macs_per else ""
@@ -887,10 +1212,50 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     g.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#666666", arrowsize="0.6")
 
     notes = 0
+    up, level = _u_layout(p)
+    wl = wrap_layout(p, {} if up else wrap_plan(p))
 
     def draw(graph: Any, cl: Cluster) -> None:
         nonlocal notes, frames
+        for row in wl.rows.get(cl.id, []):
+            # A row of columns: each column's title (or an invisible point) on the rank above its
+            # first box, the titles on one rank, left to right.
+            for col in row:
+                if col.block is None:
+                    graph.node(col.title, shape="point", style="invis", width="0", height="0")
+                else:
+                    worst = _worst(col.block.diagnostics)
+                    color = ERROR_COLOR if worst == "error" else WARNING_COLOR if worst else "#444444"
+                    graph.node(col.title, _html(clip(col.block.label, LABEL_CHARS)), shape="plaintext", fontcolor=color)
+                    if col.block.diagnostics:
+                        notes += 1
+                        graph.node(
+                            f"note{notes}",
+                            _note_label(col.block.diagnostics),
+                            shape="note",
+                            margin=NOTE_MARGIN,
+                            style="filled",
+                            fillcolor="#fff4f4",
+                            color=color,
+                            fontsize="9",
+                        )
+                        with graph.subgraph() as same:
+                            same.attr(rank="same")
+                            same.node(col.title)
+                            same.node(f"note{notes}")
+                        graph.edge(col.title, f"note{notes}", style="dashed", arrowhead="none", color=color)
+                for top in [col.head, *col.sources]:  # the column hangs from its title
+                    graph.edge(col.title, ids[top], style="invis")
+            with graph.subgraph() as same:
+                same.attr(rank="same")
+                for col in row:
+                    same.node(col.title)
+                for left, right in zip(row, row[1:]):
+                    same.edge(left.title, right.title, style="invis")
         for item in cl.items:
+            if isinstance(item, Cluster) and item.id in wl.dissolved:
+                draw(graph, item)  # a block as a column: its title says what the frame would
+                continue
             if isinstance(item, Cluster):
                 frames += 1
                 with graph.subgraph(name=f"cluster{frames}") as sub:
@@ -986,7 +1351,6 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
             color=color,
             fontsize="9",
         )
-    up, level = _u_layout(p)
     for i, e in enumerate(p.edges):
         dashed = e.tensor is None
         attrs = {"style": "dashed", "color": "#aaaaaa"} if dashed else {}
@@ -996,7 +1360,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
         label = _html(" " + clip(shape_label(e.tensor), LABEL_CHARS))
         if i in up:  # laid out upwards, drawn from src to dst
             g.edge(ids[e.dst], ids[e.src], label=label, dir="back", **attrs)
-        elif (e.src, e.dst) in level:
+        elif (e.src, e.dst) in level or i in wl.loose:
             g.edge(ids[e.src], ids[e.dst], label=label, constraint="false", **attrs)
         else:
             g.edge(ids[e.src], ids[e.dst], label=label, **attrs)
@@ -1005,6 +1369,8 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
             same.attr(rank="same")
             same.node(ids[a])
             same.node(ids[b])
+    for above, under, weight in wl.below:
+        g.edge(ids.get(above, above), ids.get(under, under), style="invis", weight=str(weight))
     g.node("legend", _legend(p, bool(up)), shape="box", style="rounded", color="#bbbbbb", fontsize="10")
     return g
 
