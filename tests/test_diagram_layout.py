@@ -242,3 +242,22 @@ def test_a_long_chain_wraps_into_columns(write_spec):
     assert set(wraps) == {"root"}
     (row,) = wraps["root"].rows
     assert len(row) >= 2 and [i for col in row for i in col] == list(range(len(p.root.items)))
+
+
+@needs_dot
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2"])
+def test_wrapped_zoo_diagrams_keep_their_columns_in_order(name):
+    res = check(SPECS / f"{name}.yaml")
+    p = R.plan(res, expand=True)
+    wl = R.wrap_layout(p, R.wrap_plan(p))
+    dot = R.to_dot(res, expand=True)
+    assert "wrap1" in dot  # drawn wrapped, not fallen back to one column
+    assert R._columns_in_order(dot, p, wl)
+    _, (_, height) = _positions(dot, p)
+    assert height < 100, height
+
+
+def test_columns_out_of_order_fall_back_to_one_column(monkeypatch):
+    monkeypatch.setattr(R, "_columns_in_order", lambda *a: False)
+    dot = R.to_dot(check(RESNET50), expand=True)
+    assert "wrap1" not in dot and "constraint=false" not in dot

@@ -1182,11 +1182,69 @@ def _title(res: CheckResult) -> str:
 
 
 def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, fold: bool = True) -> Any:
-    """The diagram as a ``graphviz.Digraph`` (no binary needed until it is rendered)."""
-    import graphviz
+    """The diagram as a ``graphviz.Digraph`` (no binary needed until it is rendered).
 
+    A tall diagram is drawn in columns (:func:`wrap_plan`). dot has no way to fix the
+    left-to-right order of frames on a rank, only hints, so a wrapped diagram is laid out
+    (when ``dot`` is installed) and its columns checked: if a variant does not come out in
+    order, the diagram is drawn in one column as before.
+    """
     p = plan(res, depth, expand, fold)
     cost = check_size(p)
+    up, level = _u_layout(p)
+    wraps = {} if up else wrap_plan(p)
+    if not wraps:
+        return _build(res, p, cost, up, level, WrapLayout(), 0)
+    wl = wrap_layout(p, wraps)
+    for variant in range(WRAP_TRIES):
+        g = _build(res, p, cost, up, level, wl, variant)
+        if _columns_in_order(str(g.source), p, wl):
+            return g
+    return _build(res, p, cost, up, level, WrapLayout(), 0)
+
+
+# Variants of a wrapped diagram tried until one lays out with its columns in order: as planned,
+# with the wrapped frames' items declared last first, and each with dot's crossing minimisation
+# cut short (mclimit), which changes which of the equally good orders it keeps.
+WRAP_TRIES = 4
+
+
+def _columns_in_order(dot: str, p: Plan, wl: WrapLayout) -> bool:
+    """Whether each row of columns comes out left to right in dot's layout (True without ``dot``)."""
+    import json
+
+    import graphviz
+
+    try:
+        laid = json.loads(graphviz.Source(dot).pipe(format="json", encoding="utf-8"))
+    except graphviz.ExecutableNotFound:
+        return True
+    except Exception:  # a layout that fails here fails when rendered too, with its own message
+        return True
+    ids = dot_ids(p)
+    x = {}
+    for o in laid.get("objects", []):
+        if "pos" in o:
+            x[o["name"]] = float(o["pos"].split(",")[0])
+    for rows in wl.rows.values():
+        for row in rows:
+            xs = [x.get(ids[c.head], math.nan) for c in row]
+            if any(math.isnan(v) for v in xs) or xs != sorted(xs):
+                return False
+    return True
+
+
+def _build(
+    res: CheckResult,
+    p: Plan,
+    cost: int,
+    up: set[int],
+    level: list[tuple[str, str]],
+    wl: WrapLayout,
+    variant: int,
+) -> Any:
+    import graphviz
+
     # No text from the spec is a DOT id: nodes are n0, n1, ..., frames cluster0, ...,
     # and the graph is named by the spec's name only where that is a plain identifier.
     ids = dot_ids(p)
@@ -1204,6 +1262,8 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
         labeljust="l",
         bgcolor="white",
     )
+    if variant >= 2:
+        g.attr(mclimit="0.05")
     if cost > BIG_LAYOUT_COST:
         # Bound dot's network simplex (x positions) to 0.2 iterations per node: 2x faster
         # at the limit (dense22: 5.9 s -> 2.7 s), and leaves ordinary diagrams untouched.
@@ -1212,8 +1272,6 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
     g.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#666666", arrowsize="0.6")
 
     notes = 0
-    up, level = _u_layout(p)
-    wl = wrap_layout(p, {} if up else wrap_plan(p))
 
     def draw(graph: Any, cl: Cluster) -> None:
         nonlocal notes, frames
@@ -1252,7 +1310,7 @@ def to_graph(res: CheckResult, depth: int | None = None, expand: bool = False, f
                     same.node(col.title)
                 for left, right in zip(row, row[1:]):
                     same.edge(left.title, right.title, style="invis")
-        for item in cl.items:
+        for item in reversed(cl.items) if variant % 2 and cl.id in wl.rows else cl.items:
             if isinstance(item, Cluster) and item.id in wl.dissolved:
                 draw(graph, item)  # a block as a column: its title says what the frame would
                 continue
