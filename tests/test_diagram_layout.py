@@ -261,3 +261,19 @@ def test_columns_out_of_order_fall_back_to_one_column(monkeypatch):
     monkeypatch.setattr(R, "_columns_in_order", lambda *a: False)
     dot = R.to_dot(check(RESNET50), expand=True)
     assert "wrap1" not in dot and "constraint=false" not in dot
+
+
+def test_squeeze_excitation_is_not_a_skip(write_spec):
+    # x -> 1x1 pool -> fc -> scale, multiplied back onto x, then a residual add: the scale is
+    # broadcast in the Multiply, nothing upsamples, so this is no encoder/decoder.
+    spec = write_spec(
+        "name: SE\ninput: {shape: [N, 8, 16, 16]}\nlayers:\n"
+        "  - {name: conv, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}\n"
+        "  - {name: pool, type: AdaptiveAvgPool2d, output_size: 1}\n"
+        "  - {name: fc, type: Conv2d, out_channels: 8, kernel_size: 1}\n"
+        "  - {name: gate, type: Sigmoid}\n"
+        "  - {name: scale, type: Multiply, inputs: [conv, gate]}\n"
+        "  - {name: add, type: Add, inputs: [scale, x]}\n"
+    )
+    for expand in (False, True):
+        assert _u(spec, expand=expand)[:2] == (set(), [])

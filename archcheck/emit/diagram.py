@@ -827,9 +827,20 @@ def _reach(p: Plan) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
 
 
 def _skips(p: Plan, hw: dict[str, int | None]) -> list[int]:
-    """The encoder/decoder skips: edges a -> b with H×W(a) = H×W(b) where another path
-    from a to b passes through a box of smaller H×W (it went down and came back up)."""
+    """The encoder/decoder skips: edges a -> b with H×W(a) = H×W(b) where another path from a
+    to b goes down to a smaller H×W and back up through an upsampling layer (a box larger than
+    all its inputs), or into b if b is a collapsed block (U-Net's Up drawn as one box). A
+    squeeze-and-excitation's scale (down to 1×1, broadcast back only in a Multiply) is not one."""
     bit, desc, anc = _reach(p)
+    ids = list(bit)
+    ins: dict[str, list[int | None]] = {}
+    for e in p.edges:
+        ins.setdefault(e.dst, []).append(hw.get(e.src))
+    rises = 0  # the upsampling boxes
+    for b, srcs in ins.items():
+        v = hw.get(b)
+        if v is not None and b in bit and all(a is not None and a < v for a in srcs):
+            rises |= bit[b]
     smaller: dict[int, int] = {}  # H×W -> the boxes with a smaller H×W
     out: list[int] = []
     for i, e in enumerate(p.edges):
@@ -838,7 +849,16 @@ def _skips(p: Plan, hw: dict[str, int | None]) -> list[int]:
             continue
         if h not in smaller:
             smaller[h] = sum(bit[b] for b, v in hw.items() if v is not None and v < h and b in bit)
-        if desc[e.src] & anc[e.dst] & smaller[h]:
+        low = desc[e.src] & anc[e.dst] & smaller[h]
+        if low and e.dst in p.boxes and p.boxes[e.dst].kind == "collapsed":
+            out.append(i)
+            continue
+        back = 0  # what the dip leads to
+        while low:
+            k = low.bit_length() - 1
+            back |= desc[ids[k]]
+            low ^= 1 << k
+        if back & anc[e.dst] & rises:
             out.append(i)
     return out
 
