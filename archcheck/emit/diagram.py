@@ -870,6 +870,8 @@ def _skips(p: Plan, hw: dict[str, int | None]) -> list[int]:
 # with every layer drawn is ~280 inches tall in one column.
 WRAP_HEIGHT = 45.0
 WRAP_WIDTH = 42.0
+# The fewest boxes a frame holds to be drawn as a column of its own (a ResNet BasicBlock has 5).
+BLOCK_BOXES = 5
 # The most columns the top level is cut into.
 MAX_COLUMNS = 12
 # Estimates of dot's layout (inches): the step per rank beyond a box's height (the
@@ -1020,8 +1022,9 @@ def wrap_plan(p: Plan) -> dict[str, Wrap]:
 
 
 def _holds_blocks(cl: Cluster) -> bool:
-    """Whether ``cl`` is mostly blocks, at least two (a ResNet stage's Bottlenecks)."""
-    blocks = sum(isinstance(it, Cluster) for it in cl.items)
+    """Whether ``cl`` is mostly blocks of some size, at least two (a ResNet stage's Bottlenecks;
+    not a block's own parts, such as MobileNetV3's conv-norm-activation triples)."""
+    blocks = sum(isinstance(it, Cluster) and len(_box_ids(it)) >= BLOCK_BOXES for it in cl.items)
     return blocks >= 2 and 3 * blocks >= 2 * len(cl.items)
 
 
