@@ -853,13 +853,13 @@ def _skips(p: Plan, hw: dict[str, int | None]) -> list[int]:
         if low and e.dst in p.boxes and p.boxes[e.dst].kind == "collapsed":
             out.append(i)
             continue
-        back = 0  # what the dip leads to
-        while low:
-            k = low.bit_length() - 1
-            back |= desc[ids[k]]
-            low ^= 1 << k
-        if back & anc[e.dst] & rises:
-            out.append(i)
+        up = desc[e.src] & anc[e.dst] & rises  # upsampling boxes on the way (few: usually none)
+        while low and up:
+            k = up.bit_length() - 1
+            if anc[ids[k]] & low:  # it comes after the dip
+                out.append(i)
+                break
+            up ^= 1 << k
     return out
 
 
