@@ -20,7 +20,7 @@ from ..shapes import dims as D
 from . import roles as R
 from ._checks import need_float, same
 from ._rules import expect_rank, match_size
-from .base import Example, Layer, Pos, Tensor, numel_per, register
+from .base import Example, Layer, Pos, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
@@ -36,6 +36,10 @@ class _Cell(Layer):
     input_size: Optional[Pos] = None
     hidden_size: Pos
     bias: bool = True
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        # weight_ih, bias_hh, ...: torchinfo counts them by the output's first two dims, as an RNN's
+        return [TorchLeaf(type(self).__name__, self.param_count(), out.shape, numbered=True)]
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         x, states = xs[0], xs[1:]

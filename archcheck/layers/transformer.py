@@ -29,7 +29,7 @@ from pydantic import Discriminator, Tag, field_validator
 from ..shapes import dims as D
 from . import attention as A
 from . import normalization as N
-from .base import Example, Layer, Pos, Tensor, register
+from .base import Example, Layer, Pos, Tensor, TorchLeaf, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
@@ -181,6 +181,10 @@ class _Stack(Layer):
     def param_count(self) -> int:
         norm = self.norm.param_count() if self.norm is not None else 0
         return self.num_layers * self._layer().param_count() + norm
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        leaves = self.num_layers * self._layer().torch_leaves(out)
+        return leaves + (self.norm.torch_leaves(out) if self.norm is not None else [])
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         one = self._layer().macs(xs, out)

@@ -41,6 +41,9 @@ class _MaxUnpool(Layer):
     stride: Optional[PosOrList] = None
     padding: NonNegOrList = 0
 
+    def kernel_shape(self) -> list[int]:
+        return list(as_tuple(self.kernel_size, self.nd))  # torch keeps _single/_pair/_triple(kernel_size)
+
     def _params(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         k = as_tuple(self.kernel_size, self.nd)
         s = as_tuple(self.stride, self.nd) if self.stride is not None else k

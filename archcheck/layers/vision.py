@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional, Union
 from pydantic import Field
 
 from ._rules import expect_rank
-from .base import Example, Layer, Pos, Prob, Tensor, register
+from .base import Example, Layer, Pos, Prob, Tensor, TorchLeaf, register
 from .normalization import _normalized_shape_rule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +67,10 @@ class LayerNorm2d(Layer):
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         return f"{ref}({args[0]}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        n, c, h, w = out.shape  # the nn.LayerNorm itself sees (and returns) channels last
+        return [TorchLeaf("LayerNorm", self.param_count(), (n, h, w, c))]
 
     def label(self) -> str:
         return f"{self.normalized_shape} channels"
