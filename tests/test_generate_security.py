@@ -3,6 +3,7 @@ and the generator itself refuses anything but validated identifiers and checked 
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -52,10 +53,27 @@ def _assert_clean(src: str | None) -> None:
             assert m not in src
 
 
+# Layer names torch's add_module takes (issue 13: RegNet's block1-0): emitted only as a checked string literal.
+LAYER_NAMES_TORCH_TAKES = {"x; import os", "é"}
+
+
 @pytest.mark.parametrize("bad", HOSTILE_NAMES)
 def test_hostile_layer_names(bad: str) -> None:
     spec = _spec(layers=[{"name": bad, "type": "Conv2d", "out_channels": 4, "kernel_size": 3}])
-    assert _outcome(spec) is None
+    src = _outcome(spec)
+    if bad not in LAYER_NAMES_TORCH_TAKES:
+        assert src is None
+        return
+    assert src is not None
+    tree = ast.parse(src)
+    assert [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == bad] == [bad, bad]
+    assert {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} == {"nn"}
+    calls = {
+        n.func.attr if isinstance(n.func, ast.Attribute) else n.func.id  # type: ignore[attr-defined]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and any(isinstance(a, ast.Constant) and a.value == bad for a in n.args)
+    }
+    assert calls == {"add_module", "getattr"}
 
 
 @pytest.mark.parametrize("bad", HOSTILE_NAMES)

@@ -412,7 +412,7 @@ def test_a_generated_code_bug_is_an_internal_error(monkeypatch: pytest.MonkeyPat
 
     from archcheck.emit import codegen
 
-    def broken(src: str, globals_used: Any = None) -> None:
+    def broken(src: str, *args: Any, **kwargs: Any) -> None:  # audit(src, globals, module_names)
         raise codegen.GeneratedCodeBug("the generated code does not compile: duplicate argument 'x'")
 
     monkeypatch.setattr(codegen, "audit", broken)

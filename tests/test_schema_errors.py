@@ -70,7 +70,7 @@ LAYER_CASES = {
     "not-a-mapping": ("  - 42", "AC103", 5, "a layer is a mapping"),
     "keyword-name": ("  - {name: class, type: ReLU}", "AC107", 12, "keyword"),
     "module-attr-name": ("  - {name: forward, type: ReLU}", "AC107", 12, "forward"),
-    "digit-name": ("  - {name: 1abc, type: ReLU}", "AC107", 12, "identifier"),
+    "dotted-name": ("  - {name: a.b, type: ReLU}", "AC107", 12, "contains '.'"),  # 1abc is a name torch takes
 }
 
 

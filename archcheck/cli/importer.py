@@ -47,7 +47,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from ..layers.base import REGISTRY, Layer
-from ..spec.schema import name_problem
+from ..spec.schema import module_name_problem, name_problem
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 _SITE = "__site__"  # the key of an entry's source location (removed when written)
@@ -831,8 +831,10 @@ class _Converter:
                     i += 1
                 lname = f"{name}_{i}"
                 taken.add(lname)
-            elif name_problem(name) is not None:
-                self.problem(where, f"the module name {name!r} cannot be a spec layer name ({name_problem(name)})")
+            elif module_name_problem(name) is not None:
+                self.problem(
+                    where, f"the module name {name!r} cannot be a spec layer name ({module_name_problem(name)})"
+                )
                 return {"inputs": inputs, "layers": []}
             used.add(name)
             entry = self.entry_for_module(child, prefix + lname, n_inputs=len(in_names))
@@ -1052,8 +1054,8 @@ class _GraphConverter:
                 self.fail(n, f"self.{target} is called twice: shared weights cannot be written as archcheck layers")
                 return
             name = self.fresh(n.name)
-        elif name_problem(target) is not None:
-            self.fail(n, f"the module name {target!r} cannot be a spec layer name ({name_problem(target)})")
+        elif module_name_problem(target) is not None:
+            self.fail(n, f"the module name {target!r} cannot be a spec layer name ({module_name_problem(target)})")
             return
         self.called.add(target)
         entry = self.c.entry_for_module(sub, self.prefix + name, n_inputs=len(ins))
@@ -1319,8 +1321,10 @@ def _entry_for_module(self: _Converter, m: Any, path: str, n_inputs: int = 1) ->
             return None
         for k in keys:
             child = m._modules[k]
-            if not plain and name_problem(k) is not None:
-                self.problem(f"{path}.{k}", f"the module name {k!r} cannot be a spec layer name ({name_problem(k)})")
+            if not plain and module_name_problem(k) is not None:
+                self.problem(
+                    f"{path}.{k}", f"the module name {k!r} cannot be a spec layer name ({module_name_problem(k)})"
+                )
                 continue
             e = self.entry_for_module(child, f"{path}.{k}")
             if e is None:

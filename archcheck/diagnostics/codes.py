@@ -45,6 +45,9 @@ _CODES = [
     Code("AC107", "invalid-name", "a name that is not a usable Python identifier"),
     Code("AC108", "invalid-option", "a combination of options that torch rejects"),
     Code("AC109", "bad-expression", "a $ expression that cannot be evaluated safely"),
+    Code("AC115", "non-integral-number", "an expression gives a fraction where an int is needed (out_channels: 22.5)"),
+    Code("AC116", "repeat-template", "a repeat's name template or start that cannot name its copies"),
+    Code("AC117", "training-only-output", "outputs marked training_only leave the model no output in eval mode"),
     # 2xx: shapes
     Code("AC201", "channel-mismatch", "the input's channel count differs from the layer's"),
     Code("AC202", "feature-mismatch", "the input's last dim differs from the layer's in_features"),
@@ -72,6 +75,7 @@ _CODES = [
     Code("AC222", "empty-output", "a layer's output has a dim of size 0 (torch returns an empty tensor)"),
     Code("AC223", "too-many-elements", "a tensor holds more bytes than torch can allocate (2**63 - 1)"),
     Code("AC224", "empty-input", "a layer that torch refuses an empty tensor gets one (a dim of size 0)"),
+    Code("AC230", "frozen-without-params", "trainable: false on a layer or block that has no parameters"),
     Code(
         "AC250",
         "cell-state-mismatch",

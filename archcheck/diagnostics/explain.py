@@ -163,13 +163,18 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {name: conv2, type: Conv2d, out_channels: 32, kernel_size: 3}\n",
     ),
     "AC107": Explanation(
-        what="A name that is not a usable Python identifier: it has a dash or a space, starts with a digit "
-        "or `_`, is not ASCII, is a Python keyword, or would shadow an `nn.Module` attribute "
-        "(`forward`, `parameters`, `training`, ...).",
-        why="Layer names become attributes of the generated module and the spec name becomes its class "
-        "name, so they must be valid there and must not break `nn.Module`.",
-        example=_CNN + "  - {name: conv-1, type: Conv2d, out_channels: 16, kernel_size: 3}\n",
-        fix=_CNN + "  - {name: conv1, type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+        what="A name that cannot be used where it stands. The spec's name, block names, block params and "
+        "inputs, and model input names must be Python identifiers (ASCII, not a keyword, not starting with "
+        "`_`, not shadowing an `nn.Module` attribute such as `forward`, `parameters`, `training`). A layer "
+        "name may be any text torch's `add_module` takes (torchvision's RegNet has `block1-0`), except an "
+        "empty one, one with a `.`, a number (the name of an unnamed child of a Sequential), one with a "
+        "control or invisible character or with spaces around it; an identifier-like layer name follows "
+        "the identifier rules.",
+        why="Names become class names, parameters and attributes of the generated module, and layer names "
+        "become the parts of its `state_dict` keys; torch refuses a submodule name with a dot, which "
+        "separates those parts.",
+        example=_CNN + "  - {name: conv.1, type: Conv2d, out_channels: 16, kernel_size: 3}\n",
+        fix=_CNN + "  - {name: conv-1, type: Conv2d, out_channels: 16, kernel_size: 3}\n",
     ),
     "AC108": Explanation(
         what="A combination of options that torch rejects when it builds the layer, although each value is "
@@ -181,12 +186,51 @@ EXPLANATIONS: dict[str, Explanation] = {
     ),
     "AC109": Explanation(
         what="A `$` expression that cannot be evaluated: it names a parameter that does not exist, divides "
-        "by zero, uses an operator outside `+ - * // % ( )`, `min` and `max`, is too long, or produces "
-        "an absurdly large value.",
+        "by zero, uses something outside its grammar (numbers, params, `+ - * / // % ** ( )`, `min`, `max`, "
+        "`round`, `ceil`, `floor`, `int`, `abs` and `a if cond else b` with a comparison as condition; no "
+        "attributes, no other calls), is too long, produces an absurdly large or non-finite value, or raises a "
+        "negative number to a fractional power.",
         why="Expressions are evaluated by a small safe evaluator, never Python's `eval`; anything outside "
         "its grammar is an error rather than a guess.",
         example="params: {width: 16}\n" + _CNN + '  - {type: Conv2d, out_channels: "$widht * 2", kernel_size: 3}\n',
         fix="params: {width: 16}\n" + _CNN + '  - {type: Conv2d, out_channels: "$width * 2", kernel_size: 3}\n',
+    ),
+    "AC115": Explanation(
+        what="A `$` expression gives a number with a fraction (`22.5`) for a field that torch takes as an int "
+        "(`out_channels`, `kernel_size`, `repeat`, ...). A whole float (`$c / 2` giving `32.0`) is taken as "
+        "the int `32`.",
+        why="`/` is true division and a width multiplier (`$c * 0.75`) rarely gives a whole number; torch "
+        "would refuse `nn.Conv2d(3, 22.5, 3)`. Which way to round is the model's choice (torchvision's "
+        "`_make_divisible`, `round`, `int`), so archcheck asks for it instead of guessing.",
+        example="params: {width_mult: 0.75}\n"
+        + _CNN
+        + "  - {type: Conv2d, out_channels: $30 * width_mult, kernel_size: 3}\n",
+        fix="params: {width_mult: 0.75}\n"
+        + _CNN
+        + "  - {type: Conv2d, out_channels: $round(30 * width_mult), kernel_size: 3}\n",
+    ),
+    "AC116": Explanation(
+        what="A `repeat` mapping whose copies cannot be named: its `name` template lacks `{i}` (the copy's "
+        "number) or has other braces, or it gives `start` without a `name` template.",
+        why='`repeat: {count: 6, name: "denselayer{i}", start: 1}` names the copies denselayer1 ... '
+        "denselayer6, as torchvision's DenseNet does; without a template the copies are an nn.Sequential's "
+        "0, 1, ..., which cannot start elsewhere. Only `{i}` is replaced: the template is never formatted "
+        "as Python would.",
+        example=_VEC + '  - {type: Linear, out_features: 64, repeat: {count: 3, name: "fc{n}", start: 1}}\n',
+        fix=_VEC + '  - {type: Linear, out_features: 64, repeat: {count: 3, name: "fc{i}", start: 1}}\n',
+    ),
+    "AC117": Explanation(
+        what="Outputs marked `training_only: true` leave the model no output in eval mode: every output is "
+        "marked, or the single `output:` is.",
+        why="A training-only output (GoogLeNet's aux heads) is returned, and the layers only it needs are run, "
+        "only while `self.training`; in eval mode forward returns the other outputs. Without any, "
+        "`model.eval()` would make forward return nothing.",
+        example=_VEC + "  - {name: logits, type: Linear, out_features: 10}\n"
+        "  - {name: aux, type: Linear, out_features: 10, inputs: [x]}\n"
+        "outputs: [{name: logits, training_only: true}, {name: aux, training_only: true}]\n",
+        fix=_VEC + "  - {name: logits, type: Linear, out_features: 10}\n"
+        "  - {name: aux, type: Linear, out_features: 10, inputs: [x]}\n"
+        "outputs: [logits, {name: aux, training_only: true}]\n",
     ),
     # ------------------------------------------------------------ 2xx: shapes
     "AC201": Explanation(
@@ -441,6 +485,14 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {type: Fold, output_size: 8, kernel_size: 2, stride: 2}\n",
     ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
+    "AC230": Explanation(
+        what="`trainable: false` on a layer, Sequential or block instance that has no parameters (a ReLU, a "
+        "pooling layer, an Add): there is nothing to freeze.",
+        why="Freezing is `requires_grad_(False)` on the module's parameters; on a module without any it does "
+        "nothing, so the mark is probably meant for a neighbouring layer with weights.",
+        example=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3}\n  - {type: ReLU, trainable: false}\n",
+        fix=_CNN + "  - {type: Conv2d, out_channels: 16, kernel_size: 3, trainable: false}\n  - ReLU\n",
+    ),
     "AC301": Explanation(
         what="`inputs` or `outputs` (or a block's `output`) names a layer or model input that does not exist.",
         why="Usually a typo or a renamed layer; the hint suggests the closest existing name.",

@@ -1,6 +1,6 @@
 """Code generation: a checked spec as a standalone PyTorch module.
 
-The output imports only torch and reads like hand-written code: one class per
+The output imports only torch (and math, for a ``ceil`` or ``floor`` in a block) and reads like hand-written code: one class per
 block type and one for the model, the layers in ``__init__`` with literal
 sizes (a comment where a size was inferred), and ``forward`` with the shape
 after each step. Module attribute paths are the spec's dotted paths, so the
@@ -35,12 +35,12 @@ from typing import Any, Literal
 from ..engine.walk import CheckResult, Node
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
-from ..spec.schema import name_problem
+from ..spec.schema import module_name_problem, name_problem
 
 WIDTH = 88
 _IND = "    "
 _TORCH_NAME = re.compile(r"nn\.[A-Za-z][A-Za-z0-9_]*")
-_COMMENT_OK = re.compile(r"[A-Za-z0-9_ .,\[\]()*+\-/=:'<>%]*")
+_COMMENT_OK = re.compile(r"[ -~]*")  # printable ASCII: nothing that ends a line
 
 
 class CodegenError(Exception):
@@ -108,10 +108,45 @@ def identifier(name: str) -> str:
 
 
 def _comment(text: str) -> str:
-    """A ``# ...`` comment; its text is checked to hold no line breaks or quotes that matter."""
+    """A ``# ...`` comment: other than printable ASCII as escapes (a name ``héad`` is ``h\\xe9ad``), and
+    checked to hold no line break."""
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
     if not _COMMENT_OK.fullmatch(text):
         raise CodegenError(f"refusing to emit the comment {text[:40]!r}")
     return "# " + text
+
+
+def name_literal(name: str) -> str:
+    """A layer name as a Python string literal (``"block1-0"``), for ``add_module`` and ``getattr``.
+
+    Only names the spec checker accepts (``schema.module_name_problem`` is None) are written, and
+    the literal is parsed back to be sure it is the name and nothing else.
+    """
+    if not isinstance(name, str) or module_name_problem(name) is not None:
+        raise CodegenError(f"refusing to emit the name {str(name)[:40]!r}: {module_name_problem(str(name))}")
+    lit = repr(name)
+    if lit[0] == "'" and '"' not in name:  # the formatter's double quotes
+        lit = '"' + lit[1:-1] + '"'
+    if ast.literal_eval(lit) != name:  # pragma: no cover - repr() is exact
+        raise CodegenError(f"cannot write the name {name[:40]!r} as a literal")
+    return lit
+
+
+def attr(obj: str, name: str) -> str:
+    """Reading submodule ``name`` of ``obj``: ``self.conv1``, or ``getattr(self, "block1-0")``."""
+    if name_problem(name) is None:
+        return f"{obj}.{name}"
+    return f"getattr({obj}, {name_literal(name)})"
+
+
+def local_name(name: str) -> str:
+    """An identifier for a local holding a layer's output: the name itself, or ``block1_0`` for ``block1-0``."""
+    if name_problem(name) is None:
+        return name
+    out = re.sub(r"\W", "_", name, flags=re.ASCII).strip("_") or "out"
+    if out[0].isdigit():
+        out = "m" + out
+    return out if name_problem(out) is None else out + "_x"
 
 
 def _shape(shape: Any) -> str:
@@ -210,8 +245,10 @@ class Generator:
         # Every name the module's code refers to as a global: the templates' builtins and imports,
         # the layers' own expressions, and the classes. A local or parameter (a spec name) that
         # equals one is renamed in Python (range -> range_), so it never shadows what the code uses.
-        self.globals: set[str] = set(_TEMPLATE_GLOBALS) | _emitted_globals(res)
+        self.globals: set[str] = set(_TEMPLATE_GLOBALS) | _emitted_globals(res) | _expression_globals(res)
         # Class names avoid those, and every spec name (so a wrapper class made later never takes one).
+        if any(name_problem(n.name) is not None and module_name_problem(n.name) is None for n in res.nodes):
+            self.globals.add("getattr")  # getattr(self, "block1-0"): a layer name that is not an identifier
         self.taken: set[str] = set(self.globals) | _spec_names(res)
         self.model_class = (
             self.model_name if self.model_name not in self.globals else self._unique(self.model_name + "Model")
@@ -222,6 +259,10 @@ class Generator:
         self.classes: list[_ClassDef] = []
         self.wrappers: dict[str, str] = {}  # wrapper class source key -> class name
         self.uses_torch = False
+        self.uses_math = False
+        self.module_names: set[str] = (
+            set()
+        )  # layer names written as string literals (add_module, getattr)  # a block's $ expression calls ceil or floor: math.ceil, math.floor
         self.inputs_of: dict[str, list[Tensor]] = {}
         self._index(res.root, dict(res.inputs))
         self.block_class: dict[str, str] = {}
@@ -420,9 +461,16 @@ class Generator:
         return None
 
     def _module_stmts(
-        self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str, in_seq: bool = False
+        self,
+        node: Node,
+        parent: str,
+        lit: Lit,
+        rel: str,
+        keys: dict[str, set[str]],
+        ind: str,
+        in_seq: bool = False,
     ) -> list[str]:
-        """Statements that build ``node`` at ``target`` (``self.layer1``)."""
+        """Statements that build ``node`` as the submodule ``node.name`` of ``parent`` (``self``)."""
         comment = None
         if node.kind == "layer" and node.layer is not None:
             notes = []
@@ -443,15 +491,52 @@ class Generator:
             comment = "; ".join(notes) or None
         e = self._expr(node, lit, rel, keys, in_seq)
         if e is not None:
-            return _stmt(target, e, ind, comment)
-        return self._fill_sequential(node, target, lit, rel, keys, ind, create=True)
+            return self._assign(parent, node.name, e, ind, comment)
+        lines = self._assign(parent, node.name, Call("nn.Sequential"), ind)
+        return lines + self._fill_sequential(node, attr(parent, node.name), lit, rel, keys, ind)
+
+    def _assign(self, parent: str, name: str, e: Any, ind: str, comment: str | None = None) -> list[str]:
+        """``self.conv1 = e``; for a name that is not an identifier ``self.add_module("block1-0", e)``."""
+        if name_problem(name) is None:
+            return _stmt(f"{parent}.{name}", e, ind, comment)
+        self.module_names.add(name)
+        return _stmt("", Call(f"{parent}.add_module", [(None, name_literal(name)), (None, e)]), ind, comment)
 
     def _fill_sequential(
-        self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str, create: bool
+        self, node: Node, target: str, lit: Lit, rel: str, keys: dict[str, set[str]], ind: str
     ) -> list[str]:
-        lines = [f"{ind}{target} = nn.Sequential()"] if create else []
+        lines: list[str] = []
         kids = node.children
-        if node.repeat is not None:
+        if node.repeat is not None and not all(c.name.isdigit() for c in kids):
+            # Copies named by a template (denselayer1, denselayer2, ...): runs of identical copies
+            # become a loop over their names.
+            exprs = [self._expr(c, lit, _join(rel, c.name), keys, True) for c in kids]
+            if all(x is not None for x in exprs):
+                flat = [_flat(x) for x in exprs]
+                i = 0
+                while i < len(kids):
+                    j = i
+                    while j + 1 < len(kids) and flat[j + 1] == flat[i]:
+                        j += 1
+                    if j > i:
+                        nm = "name"
+                        while nm in self.globals or nm in self.taken:  # no block param, class or builtin
+                            nm += "_"
+                        run = kids[i : j + 1]
+                        self.module_names.update(c.name for c in run)
+                        head = f"{ind}for {nm} in ({', '.join(name_literal(c.name) for c in run)}):"
+                        if len(head) <= WIDTH:
+                            lines.append(head)
+                        else:
+                            lines.append(f"{ind}for {nm} in (")
+                            lines += [f"{ind}{_IND}{name_literal(c.name)}," for c in run]
+                            lines.append(f"{ind}):")
+                        lines += _stmt("", Call(f"{target}.add_module", [(None, nm), (None, exprs[i])]), ind + _IND)
+                    else:
+                        lines += self._assign(target, kids[i].name, exprs[i], ind)
+                    i = j + 1
+                return lines
+        elif node.repeat is not None:
             # Runs of identical copies become loops; the first copy may differ (its input).
             exprs = [self._expr(c, lit, _join(rel, c.name), keys, True) for c in kids]
             if all(x is not None for x in exprs):
@@ -471,14 +556,14 @@ class Generator:
         for c in kids:
             crel = _join(rel, c.name)
             if not c.name.isdigit():
-                lines += self._module_stmts(c, f"{target}.{identifier(c.name)}", lit, crel, keys, ind, in_seq=True)
+                lines += self._module_stmts(c, target, lit, crel, keys, ind, in_seq=True)
                 continue
             e = self._expr(c, lit, crel, keys, True)
             if e is not None:
                 lines += _stmt("", Call(f"{target}.append", [(None, e)]), ind)
             else:
                 lines.append(f"{ind}{target}.append(nn.Sequential())")
-                lines += self._fill_sequential(c, f"{target}[{int(c.name)}]", lit, crel, keys, ind, create=False)
+                lines += self._fill_sequential(c, f"{target}[{int(c.name)}]", lit, crel, keys, ind)
         return lines
 
     _prefix = ""
@@ -489,12 +574,22 @@ class Generator:
         for c in children:
             if c.kind == "layer" and c.layer is not None and _is_op(c.layer):
                 continue  # a tensor operation: only in forward
-            lines += self._module_stmts(c, f"self.{identifier(c.name)}", lit, c.name, keys, _IND * 2)
+            lines += self._module_stmts(c, "self", lit, c.name, keys, _IND * 2)
+            lines += [f"{_IND * 2}{ref}.requires_grad_(False)" for ref in _frozen_refs(c, attr("self", c.name))]
         return lines
 
     # ---- forward
 
-    def _forward_lines(self, children: list[Node], inputs: list[str], outputs: list[str], shapes: bool) -> list[str]:
+    def _forward_lines(
+        self,
+        children: list[Node],
+        inputs: list[str],
+        outputs: list[str],
+        shapes: bool,
+        training: list[str] | None = None,
+    ) -> list[str]:
+        """The body of ``forward``; ``training``: the outputs returned only while ``self.training``
+        (the layers only they need run under ``if self.training:``)."""
         ind = _IND * 2
         last_use: dict[str, int] = {}
         uses: dict[str, int] = {}
@@ -520,6 +615,7 @@ class Generator:
             return n is not None and last_use.get(n, -1) > i
 
         lines: list[str] = []
+        guarded = False  # the last statement is inside `if self.training:`
         for i, c in enumerate(children):
             args = [var[n] for n in c.inputs]
             ins = c.inputs
@@ -537,24 +633,34 @@ class Generator:
                 if uses.get(c.name, 0) == 1 and len(nxt) == 1 and len(nxt[0].inputs) == 1 and not busy(out_, i):
                     out_var = out_
             if out_var is None or busy(out_var, i):
-                out_var = self._py(identifier(c.name))
+                out_var = self._py(local_name(c.name))
                 k = 1
                 while busy(out_var, i):
                     k += 1
-                    out_var = self._py(f"{c.name}_{k}")
+                    out_var = self._py(f"{local_name(c.name)}_{k}")
             if c.kind == "layer" and c.layer is not None:
-                ref = None if _is_op(c.layer) else f"self.{c.name}"
+                ref = None if _is_op(c.layer) else attr("self", c.name)
                 call = c.layer.emit_call(ref, args)
                 self.uses_torch |= "torch." in call
             else:
-                call = f"self.{c.name}({', '.join(args)})"
+                call = f"{attr('self', c.name)}({', '.join(args)})"
             comment = _shape(c.output.shape) if shapes and c.output is not None else None
             if comment is not None and c.expect is not None:  # the spec's expect: (checked by validate)
                 comment += " (expected)" if c.expect == comment else f" (expected {c.expect})"
-            lines += _stmt(out_var, call, ind, comment)
+            if c.training_only and training:  # feeds only training_only outputs (an aux head)
+                if not guarded:
+                    lines.append(f"{ind}if self.training:")
+                lines += _stmt(out_var, call, ind + _IND, comment)
+            else:
+                lines += _stmt(out_var, call, ind, comment)
+            guarded = c.training_only and bool(training)
             var[c.name] = out_var
             holder[out_var] = c.name
         rets = [var[o] for o in outputs]
+        if training:
+            lines.append(f"{ind}if self.training:")
+            lines.append(f"{ind}{_IND}return {', '.join(rets)}")
+            rets = [var[o] for o in outputs if o not in training]
         lines.append(f"{ind}return {', '.join(rets)}")
         return lines
 
@@ -686,7 +792,9 @@ class Generator:
         def final(v: Any, hint: str, allowed: set[str] | frozenset[str] = frozenset()) -> str:
             i = next(counter)
             if i in slot_expr:
-                return _unparse(slot_expr[i], py)
+                code = _unparse(slot_expr[i], py)
+                self.uses_math |= "math." in code
+                return code
             return py[slot_param[i]] if i in slot_param else literal(v, allowed)
 
         init = self._init_lines(first.children, final, keys, first.path + ".")
@@ -725,9 +833,9 @@ class Generator:
         of the block, and it gives each instance's value. Then
         ``out_channels=planes * 4`` stands where a made-up argument would.
         """
-        import ast
 
         from ..spec.expr import ExprError, _parse, evaluate
+        from ..spec.expr import names as expr_names
 
         rel, _, fld = hint.rpartition(":")
         node = next((n for n in first.walk() if n.path == f"{first.path}.{rel}"), None)
@@ -737,7 +845,7 @@ class Generator:
             return None
         try:
             tree = _parse(text)
-            names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"min", "max"})
+            names = sorted(expr_names(tree))
             if not names or any(n not in params or name_problem(n) is not None for n in names):
                 return None
             for (m, _), v in zip(members, vec, strict=True):
@@ -760,7 +868,7 @@ class Generator:
         lines.append("")
         pyin = self._py_names([identifier(i) for i in res.inputs])
         lines.append(f"{_IND}def forward(self, {', '.join(pyin[i] for i in res.inputs)}):")
-        lines += self._forward_lines(res.root, list(res.inputs), list(res.outputs), True)
+        lines += self._forward_lines(res.root, list(res.inputs), list(res.outputs), True, res.training_only_outputs)
         return _ClassDef(name, lines)
 
     def source(self) -> str:
@@ -770,12 +878,14 @@ class Generator:
             f'"""{self.model_name}, generated by archcheck from its spec."""',
             "",
         ]
+        if self.uses_math:
+            head.append("import math")
         if self.uses_torch:
             head.append("import torch")
         head.append("from torch import nn")
         body = "\n\n\n".join("\n".join(c.lines) for c in [*self.classes, model])
         src = "\n".join(head) + "\n\n\n" + body + "\n"
-        audit(src, self.globals)
+        audit(src, self.globals, frozenset(self.module_names))
         return src
 
 
@@ -822,12 +932,55 @@ def _spec_names(res: CheckResult) -> set[str]:
 
 
 def _unparse(expr: ast.expr, py: dict[str, str]) -> str:
-    """``expr`` as source, its names replaced by their Python names."""
+    """``expr`` as source, its names replaced by their Python names (``ceil`` is ``math.ceil``)."""
     tree = copy.deepcopy(expr)
+    funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for n in ast.walk(tree):
-        if isinstance(n, ast.Name):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _MATH_FUNCS:
+            n.func = ast.Attribute(ast.Name("math", ast.Load()), n.func.id, ast.Load())
+        elif isinstance(n, ast.Name) and id(n) not in funcs:
             n.id = py.get(n.id, n.id)
     return ast.unparse(tree)
+
+
+_MATH_FUNCS = frozenset({"ceil", "floor"})
+
+
+def _expression_globals(res: CheckResult) -> set[str]:
+    """The builtins (``round``, ``int``, ...) and ``math`` that the blocks' ``$`` expressions may bring into
+    the code: a block param named like one is then renamed in Python, so it never shadows the function."""
+    from ..spec.expr import FUNCTIONS, ExprError, _parse, is_expr
+
+    out: set[str] = set()
+    stack: list[Any] = [b.layers for b in res.spec.blocks.values()]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif is_expr(v):
+            try:
+                tree = _parse(v)
+            except ExprError:
+                continue
+            for n in ast.walk(tree):
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in FUNCTIONS:
+                    out.add("math" if n.func.id in _MATH_FUNCS else n.func.id)
+    return out
+
+
+def _frozen_refs(node: Node, ref: str) -> list[str]:
+    """The modules under ``node`` (at ``ref``) that ``trainable: false`` freezes, topmost only; a block
+    instance's own layers are frozen by its class (``self.conv.requires_grad_(False)`` there)."""
+    if node.frozen:
+        return [ref] if node.params else []
+    if node.kind == "block":
+        return []
+    out: list[str] = []
+    for c in node.children:
+        out += _frozen_refs(c, f"{ref}[{int(c.name)}]" if c.name.isdigit() else attr(ref, c.name))
+    return out
 
 
 def _own_nodes(block: Node) -> list[Node]:
@@ -873,11 +1026,17 @@ def _split_def(params: list[str]) -> list[str]:
 _ALLOWED_CALL_ROOTS = {"nn", "torch", "self", "super", "range"}
 
 
-def audit(src: str, globals_used: set[str] | frozenset[str] | None = None) -> None:
+def audit(
+    src: str, globals_used: set[str] | frozenset[str] | None = None, module_names: frozenset[str] = frozenset()
+) -> None:
     """Check the generated source: it compiles, only expected names, imports and string constants.
 
     Every string constant must be a docstring or a Literal choice of some
-    layer field; every import is of torch. A failure here is a bug in archcheck
+    layer field, or one of ``module_names`` (layer names that are not identifiers,
+    checked by ``schema.module_name_problem``) in one of three places only: the
+    name of ``x.add_module("block1-0", ...)``, of ``getattr(x, "block1-0")``, or
+    in the tuple a ``for`` loop of ``add_module`` calls runs over. ``getattr`` is
+    allowed in that form only; every import is of torch (or math). A failure here is a bug in archcheck
     or a layer's emit_call: refuse rather than emit. ``globals_used``: the
     globals the generator wrote (imports, builtins, classes); no function may
     bind one of them, and the code may refer to no other (``GeneratedCodeBug``).
@@ -897,9 +1056,38 @@ def audit(src: str, globals_used: set[str] | frozenset[str] | None = None) -> No
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 docstrings.add(id(first.value))
+    names_ok: set[int] = set()  # the module-name constants in their places, and getattr in its form
+
+    def module_name(c: ast.expr) -> bool:
+        return (
+            isinstance(c, ast.Constant)
+            and isinstance(c.value, str)
+            and c.value in module_names
+            and module_name_problem(c.value) is None
+        )
+
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
+            f = node.func
+            if isinstance(f, ast.Name) and f.id == "getattr" and module_name(node.args[1]):
+                names_ok.update((id(f), id(node.args[1])))
+            elif isinstance(f, ast.Attribute) and f.attr == "add_module" and module_name(node.args[0]):
+                names_ok.add(id(node.args[0]))
+        elif isinstance(node, ast.For) and isinstance(node.iter, ast.Tuple) and isinstance(node.target, ast.Name):
+            body = node.body[0] if len(node.body) == 1 else None
+            if (
+                isinstance(body, ast.Expr)
+                and isinstance(body.value, ast.Call)
+                and isinstance(body.value.func, ast.Attribute)
+                and body.value.func.attr == "add_module"
+                and all(module_name(e) for e in node.iter.elts)
+            ):
+                names_ok.update(id(e) for e in node.iter.elts)
+    for node in ast.walk(tree):
+        if id(node) in names_ok:
+            continue
         if isinstance(node, ast.Import):
-            if [a.name for a in node.names] != ["torch"] or node.names[0].asname:
+            if [a.name for a in node.names] not in (["torch"], ["math"]) or node.names[0].asname:
                 raise CodegenError("audit: unexpected import")
         elif isinstance(node, ast.ImportFrom):
             if node.module != "torch" or [a.name for a in node.names] != ["nn"]:

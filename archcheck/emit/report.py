@@ -42,11 +42,15 @@ def to_json(res: CheckResult) -> dict[str, Any]:
                 "output_shape": shape_json(r.output.shape if r.output else None),
                 "params": r.params,
                 "macs": r.macs,
+                "trainable": r.trainable,
+                "training_only": r.training_only,
             }
             for r in res.layers
         ],
         "total_params": res.total_params,
         "trainable_params": res.trainable_params,
+        "non_trainable_params": res.total_params - res.trainable_params,
+        "training_only_outputs": res.training_only_outputs,
         "total_macs": res.total_macs,
         "macs_per": res.macs_per,
         "bindings": res.bindings,

@@ -474,6 +474,20 @@ def totals(res: CheckResult, sizing: Sizing | None = None) -> Totals:
     )
 
 
+def _training_only_lines(res: CheckResult) -> list[str]:
+    """Outputs marked training_only: their layers run only in training mode, outside the MACs above."""
+    names = res.training_only_outputs
+    if not names:
+        return []
+    only = [n for n in res.layers if n.training_only]
+    macs = sum(n.macs or 0 for n in only)
+    return [
+        f"Training-only outputs: {', '.join(escape(n) for n in names)} ({len(only)} layers, "
+        f"{sum(n.params or 0 for n in only):,} params, {_count(macs)} MACs: run and returned only in training mode; "
+        "MACs above are eval mode's)"
+    ]
+
+
 def mult_adds_parts(n: int | None) -> tuple[str, str]:
     """torchinfo's total, label and value: ``Total mult-adds (M)``, ``3.02`` (M, G or T; an integer as is)."""
     if n is None:
@@ -533,6 +547,7 @@ def render(
     lines += [
         f"{'MACs:':<{w}}{_total(t.macs, per, unknown)}",
         f"{'FLOPs:':<{w}}{_total(t.flops, per, unknown)}",
+        *_training_only_lines(res),
         f"{'Activations / sample (MB):':<{w}}"
         + (f"{t.activation_bytes / 1e6:0.2f}{act_note}" if t.activation_bytes is not None else "?" + unknown),
         f"Conventions: MB = 10^6 bytes; sizes at {dtype} ({DTYPE_BYTES[dtype]} bytes a parameter or float element), {at}.",

@@ -104,6 +104,8 @@ class Verdict:
     ok: bool
     modules: int = 0
     params: int = 0
+    trainable: int = 0
+    modes: str = ""  # "eval and training mode" when outputs marked training_only were checked in both
     dims: dict[str, int] = field(default_factory=dict)
     device: str = "meta"
     problems: list[str] = field(default_factory=list)
@@ -113,7 +115,12 @@ class Verdict:
         dims = ", ".join(f"{k}={v}" for k, v in self.dims.items())
         at = f" ({dims}, {self.device})" if dims else f" ({self.device})"
         if self.ok:
-            return f"{file}: verify: {self.modules} modules, shapes and {self.params:,} params agree with torch{at}"
+            frozen = f" ({self.params - self.trainable:,} non-trainable)" if self.trainable != self.params else ""
+            modes = f" in {self.modes}" if self.modes else ""
+            return (
+                f"{file}: verify: {self.modules} modules, shapes and {self.params:,} params{frozen} agree with "
+                f"torch{modes}{at}"
+            )
         lines = [f"{file}: verify: {escape(p)}" for p in self.problems]
         n = len(self.problems)
         lines.append(f"{file}: verify: {n} disagreement{'s' * (n != 1)} with torch{at}")
@@ -180,11 +187,14 @@ def run_on_meta(torch: Any, res: CheckResult) -> tuple[Any, dict[str, Any]]:
         raise
 
 
-def _run(torch: Any, res: CheckResult, device: str = "meta") -> tuple[Any, dict[str, Any]]:
-    """Build and run the model on ``device`` (verify passes only "meta"); outputs by module path."""
+def _run(torch: Any, res: CheckResult, device: str = "meta", train: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Build and run the model on ``device`` (verify passes only "meta"); outputs by module path.
+
+    In eval mode, or with ``train`` in training mode (where outputs marked training_only exist).
+    """
     with torch.device(device):
         model = module_from_result(res)
-    model.eval()
+    model.train(train)
     seen: dict[str, Any] = {}
     hooks = []
     for name, m in model.named_modules():
@@ -214,6 +224,9 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
         return Verdict(False, dims=values, problems=["the spec has errors: run archcheck validate"]), res
     try:
         model, seen = run_on_meta(torch, res)
+        train_seen: dict[str, Any] = {}
+        if res.training_only_outputs:  # the aux heads run only in training mode: run that too
+            _, train_seen = _run(torch, res, "meta", train=True)
     except MetaUnsupported as e:
         return Verdict(False, dims=values, problems=[str(e)]), res
     except (GeneratedCodeBug, CodegenError):
@@ -231,8 +244,9 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
             continue
         count += 1
         want = tuple(D.substitute(d, values) for d in node.output.shape) if node.output is not None else None
-        got = seen.get(node.path)
-        if got is None and node.path not in seen:
+        ran = train_seen if node.training_only else seen
+        got = ran.get(node.path)
+        if got is None and node.path not in ran:
             problems.append(f"{node.path}: the module did not run")
         elif want != got:
             problems.append(
@@ -242,6 +256,11 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
         n_params = sum(p.numel() for p in modules[node.path].parameters())
         if n_params != (node.params or 0):
             problems.append(f"{node.path}: {n_params:,} params in torch, archcheck says {node.params or 0:,}")
+        n_train = sum(p.numel() for p in modules[node.path].parameters() if p.requires_grad)
+        if n_train != node.trainable_params:
+            problems.append(
+                f"{node.path}: {n_train:,} trainable params in torch, archcheck says {node.trainable_params:,}"
+            )
     paths = {n.path for n in res.nodes}
     leaves = tuple(n.path + "." for n in res.layers)
     for name in modules:
@@ -250,14 +269,28 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
     total = sum(p.numel() for p in model.parameters())
     if total != res.total_params:
         problems.append(f"total params: {total:,} in torch, archcheck says {res.total_params:,}")
-    outs = seen["__out__"]
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    for (name, t), o in zip(res.outputs.items(), outs, strict=False):
-        want = tuple(D.substitute(d, values) for d in t.shape) if t is not None else None
-        if want != tuple(o.shape):
-            problems.append(f"output {name}: {list(o.shape)} in torch, archcheck says {D.fmt_shape(want or ())}")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if trainable != res.trainable_params:
+        problems.append(f"trainable params: {trainable:,} in torch, archcheck says {res.trainable_params:,}")
+    modes = [("", seen, [n for n in res.outputs if n not in res.training_only_outputs])]
+    if res.training_only_outputs:
+        modes = [(" in eval mode", seen, modes[0][2]), (" in training mode", train_seen, list(res.outputs))]
+    for mode, ran, names in modes:
+        outs = ran["__out__"]
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        if len(outs) != len(names):
+            problems.append(f"forward returns {len(outs)} outputs{mode}, archcheck says {len(names)}")
+        for name, o in zip(names, outs, strict=False):
+            t = res.outputs[name]
+            want = tuple(D.substitute(d, values) for d in t.shape) if t is not None else None
+            if want != tuple(o.shape):
+                problems.append(
+                    f"output {name}{mode}: {list(o.shape)} in torch, archcheck says {D.fmt_shape(want or ())}"
+                )
     v.modules = count
     v.params = total
+    v.trainable = trainable
+    v.modes = "eval and training mode" if res.training_only_outputs else ""
     v.ok = not problems
     return v, res
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers.base import Tensor
 from ..shapes import dims as D
-from ..spec.expr import ExprError, is_expr, substitute
+from ..spec.expr import ExprError, is_expr, not_int_message, substitute
 from ..spec.loader import Path, Source
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,6 +123,13 @@ def parse(
                 err("AC109", str(x), at)
                 ok = False
                 continue
+            if isinstance(e, float):  # "$H / 4": a whole number is that int; a fraction is no size
+                if not e.is_integer():
+                    msg, hint = not_int_message(f"expect[{i}]", raw[i], e)
+                    err("AC115", msg, at, hint)
+                    ok = False
+                    continue
+                e = int(e)
         if isinstance(e, bool) or not isinstance(e, (int, str)):
             err("AC103", f"expect[{i}] must be an int, a dim name, _ or ..., got {_kind(e)} {e!r}"[:200], at)
             ok = False

@@ -17,6 +17,7 @@ are the module paths of the generated ``nn.Module``.
 from __future__ import annotations
 
 import keyword
+import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,9 +27,9 @@ from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers import roles as R
 from ..layers.base import REGISTRY, Layer, Tensor
 from ..shapes import dims as D
-from ..spec.expr import ExprError, is_expr, substitute
+from ..spec.expr import ExprError, is_expr, non_integral, not_int_message, substitute, to_int
 from ..spec.loader import Path, Source
-from ..spec.schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, name_problem
+from ..spec.schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, module_name_problem, name_problem
 from . import expect as EX
 from .expect import ExpectCheck
 
@@ -57,6 +58,13 @@ class Node:
     repeat: int | None = None  # a Sequential made by `repeat: k`
     expect: str | None = None  # the spec's `expect:` for its output, as written ("[N, 16, 14, 14]")
     trainable: bool = True  # False under `trainable: false` (its own or a container's): requires_grad_(False)
+    frozen: bool = False  # its own entry says trainable: false (the generated code freezes it there)
+    training_only: bool = False  # it feeds only outputs marked training_only: run only while self.training
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters that get gradients: torch's ``sum(p.numel() for p in m.parameters() if p.requires_grad)``."""
+        return sum(n.params or 0 for n in self.walk() if n.kind == "layer" and n.trainable)
 
     def walk(self) -> Any:
         yield self
@@ -124,14 +132,20 @@ class CheckResult:
         return sum(r.params or 0 for r in self.layers if r.trainable)
 
     @property
+    def training_only_outputs(self) -> list[str]:
+        """Outputs that forward returns only while ``self.training`` (GoogLeNet's aux heads)."""
+        return [n for n in self.outputs if n in self.spec.training_only]
+
+    @property
     def total_macs(self) -> int | None:
         """MACs of the whole network; None when unknown or when layers count per different free dims."""
-        if any(r.macs is None and r.output is not None for r in self.layers):
+        layers = [r for r in self.layers if not r.training_only]  # an eval-mode forward, as published MACs
+        if any(r.macs is None and r.output is not None for r in layers):
             return None
-        pers = {tuple(_macs_per(r)) for r in self.layers if r.macs}
+        pers = {tuple(_macs_per(r)) for r in layers if r.macs}
         if len(pers) > 1:
             return None  # e.g. an LSTM counted per N*L beside a Linear counted per N
-        return sum(r.macs or 0 for r in self.layers)
+        return sum(r.macs or 0 for r in layers)
 
     @property
     def macs_per(self) -> list[str]:
@@ -241,7 +255,7 @@ class Ctx:
         return f"output of {x.producer}" if x.producer else "the model input"
 
 
-_CONTAINER_FIELDS = ("name", "inputs", "repeat", "expect", "noqa")
+_CONTAINER_FIELDS = ("name", "inputs", "repeat", "expect", "noqa", "trainable")
 
 
 class _Later:
@@ -312,17 +326,24 @@ class _Walker:
         first: str | None,
     ) -> tuple[list[Node], str | None]:
         """Instantiate ``items`` in order; ``env`` maps the names visible here to tensors."""
+        # A repeat that names its copies by a template and has no name of its own puts its copies here,
+        # as siblings (RegNet's block2-0 written out, then block2-1, block2-2 from a repeat).
+        srcs: list[Path] = [where + (i,) for i in range(len(items))]
+        name_at: list[Path] = [where + (i, "name") for i in range(len(items))]
+        if any(isinstance(it, dict) and isinstance(it.get("repeat"), dict) for it in items):
+            items, srcs, name_at = self._splice(items, where, scope)
         # Names first: user names are unique in their scope; the rest are made up.
         user: dict[str, Path] = {}
+        user_i: dict[str, int] = {}
         for i, item in enumerate(items):
             nm = item.get("name") if isinstance(item, dict) else None
             if not isinstance(nm, str):
                 continue
-            if (p := name_problem(nm)) is not None:
-                self.error("AC107", f"layer name: {p}", where + (i, "name"), hint="use a name like conv1 or fc_out")
+            if (p := module_name_problem(nm)) is not None:
+                self.error("AC107", f"layer name: {p}", name_at[i], hint="use a name like conv1 or fc_out")
                 continue
             if nm in user or nm in env:
-                first_at = self.src.span(user[nm] + ("name",)) if nm in user else None
+                first_at = self.src.span(name_at[user_i[nm]]) if nm in user else None
                 msg = (
                     f"the name '{nm}' is used twice in this scope"
                     if nm in user
@@ -331,15 +352,16 @@ class _Walker:
                 d = Diagnostic("error", "AC106", msg, path=prefix + nm, hint="give each layer its own name")
                 if first_at:
                     d.notes.append(f"first used at line {first_at.line}")
-                self.add(self.src.locate(d, where + (i, "name")))
+                self.add(self.src.locate(d, name_at[i]))
                 continue
-            user[nm] = where + (i,)
+            user[nm] = srcs[i]
+            user_i[nm] = i
         names: list[str] = []
         counts: dict[str, int] = {}
         taken = set(user) | set(env)
         for i, item in enumerate(items):
             nm = item.get("name") if isinstance(item, dict) else None
-            if isinstance(nm, str) and user.get(nm) == where + (i,):
+            if isinstance(nm, str) and user_i.get(nm) == i:
                 names.append(nm)
                 continue
             if sequential:
@@ -360,11 +382,132 @@ class _Walker:
         pos = {nm: i for i, nm in enumerate(names)}
         for i, (item, nm) in enumerate(zip(items, names)):
             later = _Later(pos, i)
-            node = self.instantiate(item, where + (i,), scope, env, nm, prefix + nm, prev, sequential, later)
+            node = self.instantiate(item, srcs[i], scope, env, nm, prefix + nm, prev, sequential, later)
             nodes.append(node)
             env[nm] = node.output
             prev = nm
         return nodes, prev
+
+    def _splice(self, items: list[Any], where: Path, scope: dict[str, Any]) -> tuple[list[Any], list[Path], list[Path]]:
+        """``items`` with each nameless repeat that has a name template replaced by its copies.
+
+        The first copy takes the entry's ``inputs``, the last its ``expect``; the rest chain. A repeat
+        with a mistake stays as it is: ``repeat()`` reports it.
+        """
+        out: list[Any] = []
+        srcs: list[Path] = []
+        name_at: list[Path] = []
+        for i, item in enumerate(items):
+            at = where + (i,)
+            rs = None
+            if isinstance(item, dict) and isinstance(item.get("repeat"), dict) and "name" not in item:
+                rs = self.repeat_spec(item, at, scope, "", report=False)
+            template = rs[1] if rs is not None else None
+            if rs is None or template is None or self.count + len(out) + rs[0] > MAX_NODES:  # repeat() reports
+                out.append(item)
+                srcs.append(at)
+                name_at.append(at + ("name",))
+                continue
+            k, _, start = rs
+            base = {key: v for key, v in item.items() if key not in ("repeat", "inputs", "expect")}
+            for j in range(k):
+                copy = {**base, "name": template.replace("{i}", str(start + j))}
+                if j == 0 and "inputs" in item:
+                    copy["inputs"] = item["inputs"]
+                if j == k - 1 and "expect" in item:
+                    copy["expect"] = item["expect"]
+                out.append(copy)
+                srcs.append(at)
+                name_at.append(at + ("repeat", "name"))
+        return out, srcs, name_at
+
+    def repeat_spec(
+        self, item: dict[str, Any], where: Path, scope: dict[str, Any], path: str, *, report: bool = True
+    ) -> tuple[int, str | None, int] | None:
+        """``repeat: k`` or ``repeat: {count: k, name: "denselayer{i}", start: 1}`` as (k, template, start).
+
+        None after a mistake (reported when ``report``).
+        """
+        raw = item["repeat"]
+        at = where + ("repeat",)
+
+        def err(code: str, msg: str, sub: tuple[str, ...] = (), hint: str | None = None, key: bool = False) -> None:
+            if report:
+                self.add(
+                    self.src.locate(Diagnostic("error", code, msg, path=path or None, hint=hint), at + sub, key=key)
+                )
+
+        def number(v: Any, what: str, sub: tuple[str, ...], least: int) -> int | None:
+            try:
+                n = substitute(v, scope)
+            except ExprError as e:
+                err("AC109", str(e), sub)
+                return None
+            if isinstance(n, float) and is_expr(v):
+                if not n.is_integer():
+                    msg, hint = not_int_message(what, v, n)
+                    err("AC115", msg, sub, hint)
+                    return None
+                n = int(n)
+            if isinstance(n, bool) or not isinstance(n, int) or n < least:
+                err("AC104", f"{what} must be an int >= {least}, got {_short(n)}", sub)
+                return None
+            return n
+
+        if not isinstance(raw, dict):
+            k = number(raw, "repeat", (), 1)
+            return None if k is None else (k, None, 0)
+        fields = ("count", "name", "start")
+        for key in raw:
+            if key not in fields:
+                guess = did_you_mean(str(key), list(fields))
+                err(
+                    "AC101",
+                    f"unknown field '{key}' in repeat",
+                    (key,),
+                    f"did you mean '{guess}'?" if guess else "repeat takes count, name and start",
+                    key=True,
+                )
+                return None
+        if "count" not in raw:
+            err("AC105", 'repeat needs a count: repeat: {count: 6, name: "denselayer{i}", start: 1}')
+            return None
+        k = number(raw["count"], "repeat count", ("count",), 1)
+        start = number(raw.get("start", 0), "repeat start", ("start",), 0)
+        if k is None or start is None:
+            return None
+        template = raw.get("name")
+        if template is None:
+            if "start" in raw:
+                err(
+                    "AC116",
+                    "repeat: start needs a name template: unnamed copies are numbered 0, 1, ... as in nn.Sequential",
+                    ("start",),
+                    'add name: "block{i}" (the copies are then block1, block2, ... with start: 1)',
+                )
+                return None
+            return k, None, 0
+        if not isinstance(template, str):
+            err(
+                "AC103",
+                f'repeat name must be a template string such as "denselayer{{i}}", got {_kind(template)}',
+                ("name",),
+            )
+            return None
+        rest = template.replace("{i}", "")
+        if "{i}" not in template or "{" in rest or "}" in rest:
+            err(
+                "AC116",
+                f"repeat name '{template}' must contain '{{i}}' (the copy's number) and no other braces",
+                ("name",),
+                'write e.g. name: "denselayer{i}" or name: "block1-{i}"',
+            )
+            return None
+        for n in (start, start + k - 1):
+            if (p := module_name_problem(template.replace("{i}", str(n)))) is not None:
+                err("AC107", f"repeat name: {p}", ("name",), "use a template like denselayer{i} or block1-{i}")
+                return None
+        return k, template, start
 
     def resolve_inputs(
         self,
@@ -483,9 +626,8 @@ class _Walker:
             return Node(path, name, "?", "layer", where)
 
         if "repeat" in item:
-            return self.expect(
-                item, where, scope, self.repeat(item, where, scope, env, name, path, default, sequential, later)
-            )
+            node = self.repeat(item, where, scope, env, name, path, default, sequential, later)
+            return self.expect(item, where, scope, self.freeze(item, where, scope, node))
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
         if t in self.spec.broken_blocks:  # its definition was reported: the output is unknown
             node = Node(path, name, t, "block", where, inputs=names)
@@ -508,7 +650,42 @@ class _Walker:
                 else "see `archcheck types` for the layer types archcheck knows",
             )
             node = Node(path, name, t, "layer", where, inputs=names)
-        return self.expect(item, where, scope, node)
+        return self.expect(item, where, scope, self.freeze(item, where, scope, node))
+
+    def freeze(self, item: dict[str, Any], where: Path, scope: dict[str, Any], node: Node) -> Node:
+        """``trainable: false``: the node and everything in it get no gradients (requires_grad_(False))."""
+        if "trainable" not in item:
+            return node
+        raw = item["trainable"]
+        try:
+            v = substitute(raw, scope)
+        except ExprError as e:
+            self.error("AC109", str(e), where + ("trainable",), node.path)
+            return node
+        if not isinstance(v, bool):
+            self.error(
+                "AC103",
+                f"trainable must be true or false, got {_kind(v)} {_short(v)}",
+                where + ("trainable",),
+                node.path,
+                hint="trainable: false freezes the layer's parameters (requires_grad_(False))",
+            )
+            return node
+        if v:
+            return node
+        node.frozen = True
+        for n in node.walk():
+            n.trainable = False
+        if node.params == 0 and node.output is not None:
+            d = Diagnostic(
+                "warning",
+                "AC230",
+                f"{node.type} {node.path} has no parameters: trainable: false changes nothing",
+                path=node.path,
+                hint="remove trainable: false here, or put it on the layer or block that has the weights",
+            )
+            self.add(self.src.locate(d, where + ("trainable",)))
+        return node
 
     def expect(self, item: dict[str, Any], where: Path, scope: dict[str, Any], node: Node) -> Node:
         """Check the entry's ``expect:`` against its output (of the whole container for Sequential/block/repeat)."""
@@ -536,15 +713,10 @@ class _Walker:
         sequential: bool,
         later: _Later,
     ) -> Node:
-        k = item["repeat"]
-        try:
-            k = substitute(k, scope)
-        except ExprError as e:
-            self.error("AC109", str(e), where + ("repeat",), path)
+        rs = self.repeat_spec(item, where, scope, path)
+        if rs is None:
             return Node(path, name, "Sequential", "sequential", where)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            self.error("AC104", f"repeat must be an int >= 1, got {_short(k)}", where + ("repeat",), path)
-            return Node(path, name, "Sequential", "sequential", where)
+        k, template, start = rs
         if self.count + k > MAX_NODES:
             self.error(
                 "AC005",
@@ -561,7 +733,12 @@ class _Walker:
             if ok and len(xs) != 1 and all(x is not None for x in xs):
                 self.error("AC104", f"a repeated layer takes 1 input, got {len(xs)}", where + ("inputs",), path)
             return node
-        node.children, node.output = self.chain([copy] * k, where, scope, xs[0], path)
+        copies = (
+            [copy] * k
+            if template is None
+            else [{**copy, "name": template.replace("{i}", str(start + j))} for j in range(k)]
+        )
+        node.children, node.output = self.chain(copies, where, scope, xs[0], path)
         _finish(node)
         return node
 
@@ -709,13 +886,21 @@ class _Walker:
             if key in ("name", "inputs", "noqa"):
                 fields[key] = v
                 continue
-            if key == "expect":
+            if key in ("expect", "trainable"):
                 continue
             try:
                 fields[key] = substitute(v, scope)
             except ExprError as e:
                 self.error("AC109", str(e), where + (key,), path)
                 bad.add(key)
+                continue
+            if (is_expr(v) or (isinstance(v, list) and any(is_expr(e) for e in v))) and _int_only(cls, key):
+                if (frac := non_integral(fields[key])) is not None:  # "$c * 0.75" for out_channels
+                    msg, hint = not_int_message(key, v if is_expr(v) else None, frac)
+                    self.error("AC115", msg, where + (key,), path, hint=hint)
+                    bad.add(key)
+                else:
+                    fields[key] = to_int(fields[key])
         failed = bool(bad)
         try:
             layer = cls.model_validate(fields)
@@ -835,6 +1020,21 @@ def _sum_counts(node: Node) -> None:
     node.macs = None if any(m is None for m in macs) else sum(m or 0 for m in macs)
 
 
+def _int_only(cls: type[Layer], key: str) -> bool:
+    """Whether field ``key`` of a layer type takes ints but no floats (``out_channels``, ``kernel_size``)."""
+    f = cls.model_fields.get(key)
+    if f is None:
+        return False
+    kinds: set[Any] = set()
+    stack = [f.annotation]
+    while stack:
+        a = stack.pop()
+        if a in (int, float):
+            kinds.add(a)
+        stack.extend(typing.get_args(a))
+    return kinds == {int}
+
+
 def _eval_params(spec: Spec, res: CheckResult, overrides: dict[str, Any]) -> dict[str, Any]:
     """The spec's params in order (a param may use earlier ones), then overrides."""
     out: dict[str, Any] = {}
@@ -947,6 +1147,8 @@ def check(
         elif last is not None:
             res.outputs[last] = env.get(last)
         _warn_dead_branches(res, env)
+        if spec.training_only:
+            _mark_training_only(res)
         _expect_outputs(res, walker, env, last)
     if res.conditions or res.expects:
         from .conditions import analyse
@@ -982,6 +1184,36 @@ def _expect_outputs(res: CheckResult, walker: _Walker, env: dict[str, Tensor | N
         if entries is None or x is None:
             continue
         check_expect(res, name, where, f"the model output {name}", entries, x)
+
+
+def _mark_training_only(res: CheckResult) -> None:
+    """The top-level layers that only outputs marked ``training_only`` need: forward runs them only
+    while ``self.training`` (as torchvision's GoogLeNet computes its aux heads)."""
+    marked = res.spec.training_only
+    main = [n for n in res.outputs if n not in marked]
+    if res.outputs and not main:
+        name = next(iter(marked))
+        d = Diagnostic(
+            "error",
+            "AC117",
+            "every output is training_only: in eval mode the model would return nothing",
+            hint="keep the main output (the logits) without training_only",
+        )
+        res.diagnostics.append(res.source.locate(d, marked[name]))
+        return
+    by_name = {n.name: n for n in res.root}
+    needed: set[str] = set()
+    stack = list(main)
+    while stack:
+        nm = stack.pop()
+        if nm in needed or nm not in by_name:
+            continue
+        needed.add(nm)
+        stack.extend(by_name[nm].inputs)
+    for n in res.root:
+        if n.name not in needed:
+            for m in n.walk():
+                m.training_only = True
 
 
 def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None:

@@ -47,8 +47,42 @@ EXPR_DEF: dict[str, Any] = {
 }
 EXPR: dict[str, Any] = {"$ref": "#/definitions/expr"}
 REPEAT: dict[str, Any] = {
-    "anyOf": [{"type": "integer", "minimum": 1}, EXPR],
-    "description": "Make an nn.Sequential of k copies of this layer, named 0..k-1.",
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        EXPR,
+        {
+            "type": "object",
+            "properties": {
+                "count": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR], "description": "How many copies."},
+                "name": {
+                    "type": "string",
+                    "pattern": r"\{i\}",
+                    "description": "The copies' names: {i} is the copy's number (denselayer{i}, block1-{i}). "
+                    "On an entry without a name of its own, the copies are placed in the enclosing list.",
+                },
+                "start": {
+                    "anyOf": [{"type": "integer", "minimum": 0}, EXPR],
+                    "description": "The first copy's number (default 0); needs name.",
+                },
+            },
+            "required": ["count"],
+            "additionalProperties": False,
+        },
+    ],
+    "description": "Copies of this layer: k makes an nn.Sequential of k copies named 0..k-1; "
+    '{count: 6, name: "denselayer{i}", start: 1} names them denselayer1..denselayer6.',
+}
+TRAINABLE: dict[str, Any] = {
+    "anyOf": [{"type": "boolean"}, EXPR],
+    "description": "false freezes the parameters of this layer (or Sequential, block instance, repeat) "
+    "and of everything in it: requires_grad_(False); counted as non-trainable.",
+}
+NAME: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": r"^[^.]*$",
+    "description": "The module's name in its parent (its state_dict key part): an identifier such as conv1, "
+    "or any text torch's add_module takes, without a dot (block1-0); made up if left out.",
 }
 EXPECT_DEF: dict[str, Any] = {
     "type": "array",
@@ -141,7 +175,8 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
         if info is not None and info.description and "description" not in fs:
             fs["description"] = info.description
         props[fname] = fs if fname in _NON_EXPR_FIELDS else _with_expr(fs)
-    props["name"]["description"] = "The module's attribute name (a Python identifier); made up if left out."
+    props["name"] = NAME
+    props["trainable"] = TRAINABLE
     props["inputs"]["description"] = "Earlier layers (or model inputs) this layer takes; default: the previous layer."
     props["noqa"] = NOQA
     return {
@@ -260,11 +295,12 @@ def build_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "type": {"const": "Sequential"},
-            "name": {"type": "string"},
+            "name": NAME,
             "inputs": {"type": "array", "items": {"type": "string"}},
             "repeat": REPEAT,
             "expect": EXPECT,
             "noqa": NOQA,
+            "trainable": TRAINABLE,
             "layers": {**layer_list, "minItems": 1},
         },
         "required": ["type", "layers"],
@@ -276,11 +312,12 @@ def build_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "type": _ref("blockType"),
-            "name": {"type": "string"},
+            "name": NAME,
             "inputs": {"type": "array", "items": {"type": "string"}},
             "repeat": REPEAT,
             "expect": EXPECT,
             "noqa": NOQA,
+            "trainable": TRAINABLE,
         },
         "required": ["type"],
         "additionalProperties": True,

@@ -50,6 +50,31 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def module_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a layer (a submodule), or None if it can.
+
+    An ASCII identifier follows :func:`name_problem`. Any other text is a name torch's
+    ``add_module`` takes (torchvision's RegNet names its blocks ``block1-0``): the generated code
+    then writes it as a string literal (``self.add_module("block1-0", ...)``), so that the
+    state_dict key keeps it exactly. torch refuses an empty name and one with a '.'; a number is
+    the name of an unnamed child of a Sequential, and a name with a control or invisible
+    character, or spaces around it, is surely a mistake.
+    """
+    if name.isidentifier() and name.isascii():
+        return name_problem(name)
+    if not name:
+        return "the name is empty"
+    if "." in name:
+        return f"'{name}' contains '.', which torch's add_module refuses (a dot separates the parts of a module path)"
+    if not name.isprintable():
+        return f"'{name}' contains a control or invisible character"
+    if name != name.strip():
+        return f"'{name}' starts or ends with a space"
+    if name.isdigit():
+        return f"'{name}' is a number: the name torch gives an unnamed child of a Sequential"
+    return None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
@@ -101,10 +126,12 @@ ExpectSpec = list[Union[Annotated[int, Field(ge=0)], str]]
 
 
 class OutputSpec(_Strict):
-    """``output: {shape: [N, 1, H, W]}``, or an entry of ``outputs`` with its expected shape."""
+    """``output: {shape: [N, 1, H, W]}``, or an entry of ``outputs`` with its expected shape or
+    ``training_only: true`` (GoogLeNet's aux heads: returned only while ``self.training``)."""
 
     name: Optional[str] = None
-    shape: ExpectSpec
+    shape: Optional[ExpectSpec] = None
+    training_only: bool = False
 
 
 class BlockDef(_Strict):
@@ -164,6 +191,8 @@ class Spec:
     broken_blocks: set[str] = field(default_factory=set)  # defined but invalid: instances are unknown
     # Expected output shapes by output name (None: the default output), with where they are written.
     output_expect: dict[str | None, tuple[Any, Path]] = field(default_factory=dict)
+    # Outputs marked training_only: true, with where the mark is written.
+    training_only: dict[str, Path] = field(default_factory=dict)
 
     @property
     def raw_layers(self) -> list[Any]:
@@ -500,8 +529,8 @@ def _outputs(top: _Top, src: Source, diags: list[Diagnostic]) -> list[str] | Non
                 d = Diagnostic(
                     "error",
                     "AC105",
-                    "an outputs entry with a shape needs a name",
-                    hint="write {name: fc2, shape: [...]}",
+                    "an outputs entry that is a mapping needs a name",
+                    hint="write {name: fc2, shape: [...]} or {name: aux1, training_only: true}",
                 )
                 diags.append(src.locate(d, ("outputs", i)))
                 continue
@@ -531,7 +560,15 @@ def _output_expect(spec: Spec, raw: dict[str, Any]) -> None:
         return
     if isinstance(out, dict):
         got = _sub(OutputSpec, out, src, ("output",), "output", diags)
-        if got is not None:
+        if got is not None and got.training_only:
+            d = Diagnostic(
+                "error",
+                "AC117",
+                "the model's only output cannot be training-only: in eval mode forward would return nothing",
+                hint="list the outputs: outputs: [logits, {name: aux, training_only: true}]",
+            )
+            diags.append(src.locate(d, ("output", "training_only")))
+        if got is not None and got.shape is not None:
             spec.output_expect[got.name] = (out["shape"], ("output", "shape"))
     entries: list[tuple[Any, Path, str | None]] = []
     if isinstance(outs, dict):
@@ -549,7 +586,10 @@ def _output_expect(spec: Spec, raw: dict[str, Any]) -> None:
             d = Diagnostic("error", "AC108", f"outputs: the entry {key} names another layer, {got.name}")
             diags.append(src.locate(d, where + ("name",)))
             continue
-        spec.output_expect[name] = (v["shape"], where + ("shape",))
+        if got.training_only and name is not None:
+            spec.training_only[name] = where + ("training_only",)
+        if got.shape is not None:
+            spec.output_expect[name] = (v["shape"], where + ("shape",))
 
 
 def parse_spec(src: Source) -> Spec:
