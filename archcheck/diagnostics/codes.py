@@ -77,6 +77,17 @@ _CODES = [
     Code("AC224", "empty-input", "a layer that torch refuses an empty tensor gets one (a dim of size 0)"),
     Code("AC230", "frozen-without-params", "trainable: false on a layer or block that has no parameters"),
     Code(
+        "AC240",
+        "matmul-mismatch",
+        "MatMul's inputs do not fit torch.matmul's rule (inner dims, batch dims, rank, dtype)",
+    ),
+    Code(
+        "AC241",
+        "scalar-op-dtype",
+        "a scalar operation torch refuses for the input's dtype (integer to a negative power)",
+    ),
+    Code("AC242", "roll-shifts-dims", "Roll's shifts and dims do not pair up"),
+    Code(
         "AC250",
         "cell-state-mismatch",
         "a recurrent cell's state (hx, or h and c) does not fit its input and hidden_size",

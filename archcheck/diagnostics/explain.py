@@ -447,6 +447,34 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 2}\n"
         "  - {type: Conv2d, out_channels: 8, kernel_size: 1}\n",
     ),
+    "AC240": Explanation(
+        what="A MatMul whose inputs do not fit `torch.matmul`: the first input's last dim must equal the second's "
+        "second-last dim (its only dim when 1-D), the dims before the last two must broadcast (equal or 1), "
+        "neither input may be 0-D, and both must have one dtype.",
+        why="torch raises at run time (`mat1 and mat2 shapes cannot be multiplied`, `The size of tensor a must "
+        "match the size of tensor b at non-singleton dimension`). In attention, the keys are transposed first: "
+        "`q @ k.transpose(-2, -1)`.",
+        example="inputs:\n  q: {shape: [N, 4, 16, 8]}\n  k: {shape: [N, 4, 16, 8]}\nlayers:\n"
+        "  - {name: s, type: MatMul, inputs: [q, k]}\n",
+        fix="inputs:\n  q: {shape: [N, 4, 16, 8]}\n  k: {shape: [N, 4, 16, 8]}\nlayers:\n"
+        "  - {name: kt, type: Transpose, dim0: -2, dim1: -1, inputs: [k]}\n"
+        "  - {name: s, type: MatMul, inputs: [q, kt]}\n",
+    ),
+    "AC241": Explanation(
+        what="An Arith layer that torch refuses for its input's dtype: an integer tensor raised to a negative "
+        "integer power (`x ** -1`), or a bool tensor subtracted from.",
+        why="torch raises at run time (`Integers to negative integer powers are not allowed`). A float power "
+        "(`-1.0`) gives a float result.",
+        example="input: {shape: [N, 4], dtype: long}\nlayers:\n  - {type: Arith, op: pow, value: -1}\n",
+        fix="input: {shape: [N, 4], dtype: long}\nlayers:\n  - {type: Arith, op: pow, value: -1.0}\n",
+    ),
+    "AC242": Explanation(
+        what="A Roll whose shifts and dims do not pair up: one shift per dim, or, without dims, a single shift "
+        "(the tensor is rolled as if flattened).",
+        why="torch raises at run time (`shifts and dimensions must align`).",
+        example="input: {shape: [N, 8, 8, 4]}\nlayers:\n  - {type: Roll, shifts: [-3, -3], dims: [1]}\n",
+        fix="input: {shape: [N, 8, 8, 4]}\nlayers:\n  - {type: Roll, shifts: [-3, -3], dims: [1, 2]}\n",
+    ),
     "AC250": Explanation(
         what="A recurrent cell (LSTMCell, GRUCell, RNNCell) is given a state whose shape is not the input's "
         "batch dims followed by hidden_size: `[N, hidden_size]` for an input `[N, H_in]`, `[hidden_size]` for "

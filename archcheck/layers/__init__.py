@@ -27,6 +27,16 @@ INDEX: dict[str, str] = {
     "Softsign": "activation_extra",
     "Tanhshrink": "activation_extra",
     "Threshold": "activation_extra",
+    # arith.py
+    "Arith": "arith",
+    "Divide": "arith",
+    "MatMul": "arith",
+    "Roll": "arith",
+    "Squeeze": "arith",
+    "Subtract": "arith",
+    "Sum": "arith",
+    "To": "arith",
+    "Unsqueeze": "arith",
     # attention.py
     "MultiheadAttention": "attention",
     "TransformerDecoderLayer": "attention",
