@@ -368,6 +368,11 @@ class Generator:
         for k in sorted(keys or ()):
             if k not in args:
                 args[k] = getattr(layer, k)
+        init = getattr(layer, "init_expr", None)
+        if init is not None:  # an nn.Parameter attribute (layers/parameter.py), not a module
+            self.uses_torch = True
+            func, _, arg = init().partition("(")
+            return Call(func, [(None, arg[:-1])])
         order = type(layer).field_order()
         items: list[tuple[str | None, Any]] = []
         for k in sorted(args, key=order.index):

@@ -237,7 +237,16 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
     modules = dict(model.named_modules())
     problems = v.problems
     count = 0
+    tensors = dict(model.named_parameters())
     for node in res.nodes:
+        if node.layer is not None and hasattr(node.layer, "init_expr"):  # an nn.Parameter, not a module
+            p = tensors.get(node.path)
+            want = tuple(D.substitute(d, values) for d in node.output.shape) if node.output is not None else None
+            if p is None:
+                problems.append(f"{node.path}: no parameter at this path in the built model")
+            elif tuple(p.shape) != want:
+                problems.append(f"{node.path}: the parameter is {list(p.shape)} in torch, archcheck says {want}")
+            continue
         if node.path not in modules:
             if node.kind != "layer" or (node.layer is not None and type(node.layer).torch_name is not None):
                 problems.append(f"{node.path}: no module at this path in the built model")

@@ -628,6 +628,8 @@ class _Walker:
         if "repeat" in item:
             node = self.repeat(item, where, scope, env, name, path, default, sequential, later)
             return self.expect(item, where, scope, self.freeze(item, where, scope, node))
+        if not sequential and t in REGISTRY and REGISTRY[t].arity[1] == 0:
+            default = None  # a layer that takes no input (Parameter) does not take the previous output
         names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
         if t in self.spec.broken_blocks:  # its definition was reported: the output is unknown
             node = Node(path, name, t, "block", where, inputs=names)

@@ -103,6 +103,9 @@ INDEX: dict[str, str] = {
     "Bilinear": "pairwise",
     "CosineSimilarity": "pairwise",
     "PairwiseDistance": "pairwise",
+    # parameter.py
+    "Expand": "parameter",
+    "Parameter": "parameter",
     # pool.py
     "AdaptiveAvgPool1d": "pool",
     "AdaptiveAvgPool2d": "pool",
