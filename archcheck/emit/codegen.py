@@ -902,7 +902,10 @@ def identifier_field(name: str) -> str:
 
 
 def _names_in(expr: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+    """The free names of ``expr`` (a comprehension's own variables are not)."""
+    names = [n for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)]
+    bound = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+    return {n.id for n in names} - bound
 
 
 def _emitted_globals(res: CheckResult) -> set[str]:

@@ -243,4 +243,7 @@ class Expand(Layer):
         if want == [0]:
             return f"{x}.expand({like}.shape[0], *{x}.shape[1:])"
         keep = ", ".join(str(d) for d in want) + ("," if len(want) == 1 else "")
-        return f"{x}.expand([n if i in ({keep}) or i - {like}.dim() in ({keep}) else -1 for i, n in enumerate({like}.shape)])"
+        return (
+            f"{x}.expand([size_ if dim_ in ({keep}) or dim_ - {like}.dim() in ({keep}) else -1"
+            f" for dim_, size_ in enumerate({like}.shape)])"
+        )
