@@ -542,3 +542,45 @@ def test_fold_undoes_unfold(data):
         shape = shape[1:]
     f = {**fields, "output_size": out}
     agree_full("Fold", f, shape, _tuples(f))
+
+
+@SETTINGS
+@given(st.data())
+def test_embedding_bag(data):
+    n, d = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 4))
+    fields: dict[str, Any] = {"num_embeddings": n, "embedding_dim": d}
+    if data.draw(st.booleans()):
+        fields["mode"] = data.draw(st.sampled_from(["sum", "mean", "max"]))
+    if data.draw(st.booleans()):
+        fields["include_last_offset"] = data.draw(st.booleans())
+    if data.draw(st.integers(0, 3)) == 0:
+        fields["padding_idx"] = data.draw(st.integers(-n - 1, n))
+    shape = data.draw(st.sampled_from([(2, 3), (5,), (), (2, 2, 2), (1, 4)]))
+    extra: dict[str, Any] = {"dtype": data.draw(st.sampled_from(["long", "long", "int32", "float32"]))}
+    if data.draw(st.booleans()):
+        extra["offsets"] = {"shape": data.draw(st.sampled_from([(1,), (2,), (3,), (2, 2)])), "dtype": extra["dtype"]}
+    ac = ac_run("EmbeddingBag", fields, shape, extra=extra)
+    th = torch_run("EmbeddingBag", fields, shape, extra=extra)
+    where = describe("EmbeddingBag", fields, shape, ac, th)
+    assert ac.failed == th.failed, where
+    if not ac.failed:
+        assert (ac.shape, ac.params) == (th.shape, th.params), where
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from([1, 2, 3]))
+def test_lp_pool(data, nd):
+    hi = {1: 9, 2: 6, 3: 4}[nd]
+    shape = data.draw(st.sampled_from([(2, 3), (3,), (), (1, 1, 2)])) + tuple(
+        data.draw(st.integers(1, hi)) for _ in range(nd)
+    )
+    k = data.draw(st.one_of(st.integers(1, 4), st.lists(st.integers(1, 4), min_size=nd, max_size=nd)))
+    fields: dict[str, Any] = {"norm_type": data.draw(st.sampled_from([1.0, 1.5, 2.0, 3.0])), "kernel_size": k}
+    if data.draw(st.booleans()):
+        fields["stride"] = data.draw(
+            st.one_of(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=nd, max_size=nd))
+        )
+    if data.draw(st.booleans()):
+        fields["ceil_mode"] = data.draw(st.booleans())
+    kw = {k2: tuple(v) if isinstance(v, list) else v for k2, v in fields.items()}
+    agree_full(f"LPPool{nd}d", fields, shape, kw)

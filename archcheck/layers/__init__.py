@@ -75,6 +75,8 @@ INDEX: dict[str, str] = {
     "Softmax": "elementwise",
     "Softplus": "elementwise",
     "Tanh": "elementwise",
+    # embedding_bag.py
+    "EmbeddingBag": "embedding_bag",
     # fold.py
     "Fold": "fold",
     "Unfold": "fold",
@@ -99,6 +101,10 @@ INDEX: dict[str, str] = {
     "LayerNorm": "normalization",
     "LocalResponseNorm": "normalization",
     "RMSNorm": "normalization",
+    # lppool.py
+    "LPPool1d": "lppool",
+    "LPPool2d": "lppool",
+    "LPPool3d": "lppool",
     # pairwise.py
     "Bilinear": "pairwise",
     "CosineSimilarity": "pairwise",

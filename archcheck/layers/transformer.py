@@ -21,10 +21,9 @@ norm=nn.LayerNorm(512, eps=1e-06))``, so the state_dict keys are torch's
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import Discriminator, Tag, field_validator
+from pydantic import Discriminator, Tag, field_validator, model_validator
 
 from ..shapes import dims as D
 from . import attention as A
@@ -34,20 +33,18 @@ from .base import Example, Layer, Pos, Tensor, TorchLeaf, register
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
 
-_NESTED_META = frozenset({"name", "inputs", "noqa", "type"})
-
 
 class _Nested(Layer):
-    """Base for a layer written inside another layer's field: an optional ``type``, no name or inputs."""
+    """Base for a layer written inside another layer's field: an optional ``type``, none of a layer's own fields."""
 
-    meta_fields: ClassVar[frozenset[str]] = _NESTED_META
+    meta_fields: ClassVar[frozenset[str]] = Layer.meta_fields | {"type"}
 
-    @field_validator("name", "inputs", "noqa", check_fields=False)
-    @classmethod
-    def _no_meta(cls, v: Any) -> Any:
-        if v is not None:
-            raise ValueError("a layer inside another layer's field has no name, inputs or noqa")
-        return v
+    @model_validator(mode="after")
+    def _no_meta(self) -> _Nested:
+        own = sorted(f for f in Layer.meta_fields if getattr(self, f, None) is not None)
+        if own:
+            raise ValueError(f"a layer inside another layer's field has no {', '.join(own)}")
+        return self
 
 
 # The nested forms carry their torch class's name (messages say "TransformerEncoderLayer expects ...");
@@ -91,7 +88,11 @@ NormArgs = Annotated[
 
 
 class _Inside:
-    """The context a nested layer's shape rule runs in: its findings point inside the field ``key``."""
+    """The context a nested layer's shape rule runs in: its findings point at the field ``key`` (the mapping).
+
+    It passes every report on to the stack's own context (so the engine sees them) and keeps what the
+    nested rule infers (``fill``) and which of its fields the spec wrote (``given``) to itself.
+    """
 
     def __init__(self, ctx: Ctx, key: str, given: set[str]) -> None:
         self._ctx, self._key, self._given = ctx, key, given
@@ -99,27 +100,16 @@ class _Inside:
         self.input_names = ctx.input_names
         self.filled: dict[str, Any] = {}
         self.failed = False
-        self.recovered = False
 
-    def report(self, severity: str, code: str, message: str, *, field: str | None = None, **kw: Any) -> None:
-        outer = self._ctx
-        inner = copy.copy(outer)
-        inner.failed = inner.recovered = False
-        values = outer._w.src.values
+    def error(self, code: str, message: str, *, field: str | None = None, **kw: Any) -> None:
         kw.pop("fix", None)  # a fix names a field of the layer itself
-        if field is not None and outer._src + (self._key, field) in values:
-            inner._src = outer._src + (self._key,)
-        else:
-            field = self._key if outer._src + (self._key,) in values else None
-        inner.report(severity, code, message, field=field, **kw)
-        self.failed |= inner.failed
-        self.recovered |= inner.recovered
+        if not kw.get("recover"):
+            self.failed = True
+        self._ctx.error(code, message, field=self._key, **kw)
 
-    def error(self, code: str, message: str, **kw: Any) -> None:
-        self.report("error", code, message, **kw)
-
-    def warn(self, code: str, message: str, **kw: Any) -> None:
-        self.report("warning", code, message, **kw)
+    def warn(self, code: str, message: str, *, field: str | None = None, **kw: Any) -> None:
+        kw.pop("fix", None)
+        self._ctx.warn(code, message, field=self._key, **kw)
 
     def fill(self, **values: Any) -> None:
         self.filled.update(values)
@@ -127,8 +117,17 @@ class _Inside:
     def given(self, name: str) -> bool:
         return name in self._given
 
-    def __getattr__(self, name: str) -> Any:  # value, require_equal, require_min, source
-        return getattr(self._ctx, name)
+    def value(self, name: str) -> int | None:
+        return self._ctx.value(name)
+
+    def require_equal(self, a: Any, b: Any, what: str) -> bool | None:
+        return self._ctx.require_equal(a, b, what)
+
+    def require_min(self, a: Any, k: int, what: str) -> bool | None:
+        return self._ctx.require_min(a, k, what)
+
+    def source(self, x: Tensor) -> str:
+        return self._ctx.source(x)
 
 
 class _Stack(Layer):
@@ -150,8 +149,6 @@ class _Stack(Layer):
         inner_layer = self._layer()
         sub = _Inside(ctx, self.layer_field, set(inner_layer.model_fields_set) - inner_layer.meta_fields)
         out = inner_layer.infer(sub, xs)  # type: ignore[arg-type]
-        ctx.failed |= sub.failed
-        ctx.recovered |= sub.recovered
         if sub.failed or out is None:
             return None
         resolved = inner_layer.model_copy(update=sub.filled) if sub.filled else inner_layer
@@ -172,7 +169,6 @@ class _Stack(Layer):
                     hint=f"set normalized_shape: {e}, or leave it out to have it inferred",
                     recover=True,  # the norm keeps the shape
                 )
-                ctx.recovered |= nsub.recovered
                 fill["norm"] = self.norm.model_copy(update={"normalized_shape": e})
         if fill:
             ctx.fill(**fill)
