@@ -16,13 +16,17 @@ import os
 import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..diagnostics.codes import did_you_mean
-from ..engine.walk import CheckResult, check
+from ..engine.walk import MAX_BYTES, CheckResult, Ctx, check, too_many_elements
+from ..layers.base import Layer, Tensor
+from ..shapes import dims as D
 from ..spec.schema import Spec
 from .report import shape_json
+from .summary import Field, per_sample
+from .summary import _step as _rf_step
 
 MAX_VARIANTS = 1_000_000
 MAX_DIGITS = 19  # an int in --set: up to 2**63-1, torch's largest size
@@ -41,6 +45,7 @@ RESULT_COLUMNS = (
     "params",
     "macs",
     "memory",
+    "rf",
     "pareto",
     "error",
     "diagnostics",
@@ -186,6 +191,20 @@ def activation_bytes(res: CheckResult) -> int | None:
     return act(res)
 
 
+def receptive_field(res: CheckResult) -> int | None:
+    """The receptive field of the network, in input pixels: ``summary``'s RF column at the last layer
+    that has one (before a flatten, a global pool, ...), the smallest over its spatial dims; None when
+    no layer has one (an MLP)."""
+    from .summary import receptive_fields
+
+    fields = receptive_fields(res)
+    for n in reversed(res.layers):
+        f = fields.get(n.path)
+        if f is not None:
+            return min(f.rf)
+    return None
+
+
 def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[str, int]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     vdims = dict(dims)
@@ -212,22 +231,436 @@ def run_variant(spec: Spec, axes: list[Axis], combo: dict[str, Any], dims: dict[
         params=res.total_params if not errors else None,
         macs=res.total_macs if not errors else None,
         memory=activation_bytes(res) if not errors else None,
+        rf=receptive_field(res) if not errors else None,
         error=(f"{errors[0].path + ': ' if errors[0].path else ''}{errors[0].message}" if errors else ""),
     )
     return row
 
 
+def _identifiers(v: Any, out: set[str]) -> None:
+    """Every identifier-like word in the strings of ``v`` (the params and dims a field's value may name)."""
+    if isinstance(v, str):
+        out.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", v))
+    elif isinstance(v, list):
+        for x in v:
+            _identifiers(x, out)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _identifiers(k, out)
+            _identifiers(x, out)
+
+
+def _frozen(v: Any) -> Any:
+    """A hashable stand-in for a value that keeps apart what a field tells apart (1, 1.0, True; [3], 3)."""
+    if type(v) is int:
+        return v
+    if isinstance(v, list):
+        return ("[", *(_frozen(x) for x in v))
+    if isinstance(v, dict):
+        return ("{", *((k, _frozen(x)) for k, x in v.items()))
+    if isinstance(v, (float, str, bool)) or v is None:
+        return (type(v).__name__, v)
+    raise TypeError(v)
+
+
+_MISS: Any = object()  # a cache miss (None is a cached 'check this variant in full')
+_RF0 = ((1,), (1,))  # summary.receptive_fields' field at the input
+
+
+class _Bail(Exception):
+    """The fast path met something it leaves to ``check``."""
+
+
+class _FastCtx(Ctx):
+    """The ``Ctx`` a shape rule gets in the fast path: any finding or condition sets ``bailed``
+    (the variant then goes through ``check``, which reports it), and nothing else is recorded."""
+
+    def __init__(self, bindings: dict[str, int], path: str, given: frozenset[str], inputs: str) -> None:
+        self._bindings = bindings
+        self._given = given  # type: ignore[assignment]
+        self.path = path
+        self.input_names = [inputs]
+        self.filled: dict[str, Any] = {}
+        self.failed = False
+        self.recovered = False
+        self.bailed = False
+
+    def report(self, severity: str, code: str, message: str, **kw: Any) -> None:
+        self.bailed = True
+        if severity == "error":
+            self.failed = True
+
+    def value(self, name: str) -> int | None:
+        return self._bindings.get(name)
+
+    def require_equal(self, a: Any, b: Any, what: str) -> bool | None:
+        eq = D.equal(a, b)
+        if eq is None:
+            self.bailed = True
+        return eq
+
+    def require_min(self, a: Any, k: int, what: str) -> bool | None:
+        if isinstance(a, int):
+            return a >= k
+        if isinstance(a, str) and k <= 1:
+            return True
+        self.bailed = True
+        return None
+
+
+@dataclass
+class _Fields:
+    """A layer's fields for one setting of what they name: validated once."""
+
+    layer: Layer
+    given: frozenset[str]
+    expect: bool  # the layer has an ``expect:``
+    resolved: dict[tuple[Any, ...], tuple[Layer, int]]  # by the fields the rule filled in: layer, params
+    plain: tuple[Layer, int] | None = None  # when it fills in nothing
+
+
+@dataclass
+class _Step:
+    """What one layer adds to a variant, for one input."""
+
+    output: Tensor
+    resolved: Layer
+    params: int
+    macs: int | None
+    macs_per: tuple[str, ...]
+    act: int | None  # elements of one sample of its output
+    rf: tuple[tuple[int, ...], tuple[int, ...]] | None  # receptive field and cumulative stride (summary.Field)
+
+
+class Plan:
+    """A compiled sweep over a plain chain of layers: variants evaluated from per-layer caches.
+
+    ``check`` walks the whole spec for every variant (names, expressions, pydantic validation, shape
+    rules, diagnostics with source spans). The plan does the structural part once, and per layer
+    caches (1) the validated layer, by the values of the params and dims its fields name and of its
+    swept fields, and (2) the layer's result (output, params, MACs, activation size), by that and its
+    input's shape, dtype and dim roles. A cache miss runs the layer type's own shape rule
+    (``infer``/``roles``/``param_count``/``macs``), nothing written again here. A variant in which any
+    layer reports anything (an error, a warning, a condition on a free dim, an expression or field
+    error) is checked again in full by ``check``, so its row is exactly ``run_variant``'s; so is every
+    variant of a spec the plan does not cover (``compile`` returns None: blocks, Sequential, repeat,
+    several inputs or outputs, explicit ``inputs:``, output expectations, noqa, load or schema
+    findings, or an axis on a nested layer). ``tests/test_explore.py`` compares both on random variants.
+    """
+
+    MAX_CACHED = 100_000  # entries kept; past that the caches start again (bounded memory)
+
+    def __init__(self, spec: Spec, axes: list[Axis], dims: dict[str, int], names: list[str]) -> None:
+        from ..engine.walk import _eval_params
+        from ..layers.base import REGISTRY
+        from .summary import BYTES
+
+        self.spec, self.axes, self.dims, self.names = spec, axes, dims, names
+        self.bytes = BYTES
+        self._eval_params = _eval_params
+        self.param_axes = [a.key for a in axes if a.kind == "param"]
+        self.dim_axes = [a.key for a in axes if a.kind == "dim"]
+        self.prev = [next(iter(spec.inputs)), *names[:-1]]
+        self.last = names[-1]
+        m = spec.model
+        pnames = set(m.params) if m is not None and isinstance(m.params, dict) else set()
+        pnames.update(self.param_axes)
+        dnames = set(free_dims(spec)) | set(dims) | set(self.dim_axes)
+        self.items: list[dict[str, Any]] = []
+        self.words: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # params and dims its fields name
+        self.swept: list[list[Axis]] = []
+        self.classes: list[type[Layer]] = []
+        for i, raw in enumerate(spec.raw_layers):
+            item = {"type": raw} if isinstance(raw, str) else raw
+            swept = [a for a in axes if a.kind == "field" and a.path == names[i]]
+            words: set[str] = set()
+            _identifiers({k: v for k, v in item.items() if k != "type"}, words)
+            for a in swept:  # a swept field's value may be an expression too
+                _identifiers([v for v in a.values if isinstance(v, str)], words)
+            self.items.append(item)
+            self.words.append((tuple(sorted(words & pnames)), tuple(sorted(words & dnames - pnames))))
+            self.swept.append(swept)
+            self.classes.append(REGISTRY[item["type"]])
+        self._clear()
+
+    def _clear(self) -> None:
+        self.fields: list[dict[tuple[Any, ...], _Fields | None]] = [{} for _ in self.items]
+        self.steps: list[dict[tuple[Any, ...], _Step | None]] = [{} for _ in self.items]
+        self.layout = [
+            (cache, pw, dw, [a.key for a in swept])
+            for cache, (pw, dw), swept in zip(self.steps, self.words, self.swept, strict=True)
+        ]
+        self.rfs: dict[tuple[int, Any], Any] = {}
+        self.scopes: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self.inputs: dict[tuple[Any, ...], tuple[dict[str, int] | None, Tensor | None]] = {}
+        self.cached = 0
+
+    @classmethod
+    def compile(cls, spec: Spec, axes: list[Axis], dims: dict[str, int]) -> Plan | None:
+        """The plan for ``spec``, or None when every variant must go through ``check`` (see the class)."""
+        from ..engine.walk import MAX_NODES
+        from ..layers.base import REGISTRY
+        from ..spec.schema import name_problem
+
+        m = spec.model
+        src = spec.source
+        if m is None or spec.diagnostics or src.diagnostics or "noqa" in src.text:
+            return None
+        if len(spec.inputs) != 1 or spec.unknown_inputs or spec.output_expect or m.outputs is not None:
+            return None
+        if m.params is not None and not isinstance(m.params, dict):
+            return None
+        layers = spec.raw_layers
+        if not layers or len(layers) > MAX_NODES:
+            return None
+        names: list[str] = []
+        counts: dict[str, int] = {}
+        given = [it.get("name") for it in layers if isinstance(it, dict)]
+        for raw in layers:
+            item = {"type": raw} if isinstance(raw, str) else raw
+            if not isinstance(item, dict) or not isinstance(t := item.get("type"), str):
+                return None
+            if t not in REGISTRY or t in spec.blocks or t == "Sequential" or "repeat" in item or "inputs" in item:
+                return None
+            lo, hi = REGISTRY[t].arity
+            if not lo <= 1 <= (hi if hi is not None else 1):
+                return None
+            nm = item.get("name")
+            if nm is None:  # the names engine.walk_scope makes up
+                base = t.lower() if t.lower().isidentifier() and not name_problem(t.lower() + "1") else "layer"
+                while True:
+                    counts[base] = counts.get(base, 0) + 1
+                    cand = f"{base}{counts[base]}"
+                    if cand not in given and cand not in spec.inputs:
+                        break
+                names.append(cand)
+            elif not isinstance(nm, str) or name_problem(nm) is not None or given.count(nm) > 1 or nm in spec.inputs:
+                return None  # AC106/AC107: check reports them
+            else:
+                names.append(nm)
+        if any(a.kind == "field" and a.path not in names for a in axes):
+            return None
+        return cls(spec, axes, dims, names)
+
+    def run(self, combo: dict[str, Any]) -> dict[str, Any] | None:
+        """The row of one variant, or None when it must be checked in full."""
+        if self.cached > self.MAX_CACHED:
+            self._clear()
+        try:
+            pkey = tuple([_frozen(combo[k]) for k in self.param_axes])
+            scope: Any = self.scopes.get(pkey, _MISS)
+            if scope is _MISS:
+                scope = self.scopes[pkey] = self._scope(combo)
+            dkey = tuple([combo[k] for k in self.dim_axes])
+            got: Any = self.inputs.get(dkey, _MISS)
+            if got is _MISS:
+                bindings = self._bindings(combo)
+                got = self.inputs[dkey] = (bindings, self._input(bindings) if bindings is not None else None)
+            bindings, x = got
+            if scope is None or x is None:
+                return None
+            batch = x.shape[0] if x.shape else None
+            rf: Any = _RF0
+            last: Any = None
+            params = 0
+            act: int | None = 0
+            macs: int | None = 0
+            per: tuple[str, ...] | None = None
+            for i, (cache, pwords, dwords, swept) in enumerate(self.layout):
+                fkey: tuple[Any, ...] = ()
+                if pwords:
+                    fkey = tuple([_frozen(scope.get(n)) for n in pwords])
+                if dwords:
+                    fkey += tuple([bindings.get(n) for n in dwords])
+                if swept:
+                    fkey += tuple([_frozen(combo[k]) for k in swept])
+                skey = (fkey, x.shape, x.dtype, x.roles, batch, rf)
+                step: Any = cache.get(skey, _MISS)
+                if step is _MISS:
+                    step = cache[skey] = self._step(i, fkey, scope, bindings, combo, x, batch, rf)
+                    self.cached += 1
+                if step is None:
+                    return None
+                params += step.params
+                if step.macs is None:
+                    macs = None
+                elif macs is not None and step.macs:
+                    if per is None:
+                        per = step.macs_per
+                    elif per != step.macs_per:
+                        macs = None  # layers counted per different free dims (engine.total_macs)
+                    if macs is not None:
+                        macs += step.macs
+                if act is not None:
+                    act = None if step.act is None else act + step.act
+                x, rf = step.output, step.rf
+                if rf is not None:
+                    last = rf
+        except _Bail:
+            return None
+        row = dict(combo)
+        row["outputs"] = {self.last: shape_json(x.shape)}
+        row["diagnostics"] = []
+        row["ok"] = True
+        row["status"] = "ok"
+        row["output"] = x.describe()
+        row["params"] = params
+        row["macs"] = macs
+        row["memory"] = None if act is None else act * self.bytes
+        row["rf"] = None if last is None else min(last[0])
+        row["error"] = ""
+        return row
+
+    def _scope(self, combo: dict[str, Any]) -> dict[str, Any] | None:
+        scratch = CheckResult(spec=self.spec)
+        scope = self._eval_params(self.spec, scratch, {k: combo[k] for k in self.param_axes})
+        return None if scratch.diagnostics else scope
+
+    def _bindings(self, combo: dict[str, Any]) -> dict[str, int] | None:
+        """Free dims as ``check`` binds them; None when one is outside its declared range (AC314)."""
+        from ..spec.schema import DimRange
+
+        bindings: dict[str, int] = {}
+        m = self.spec.model
+        mdims = m.dims if m is not None and isinstance(m.dims, dict) else {}
+        for k, v in mdims.items():
+            if isinstance(v, int):
+                bindings[k] = v
+        bindings.update(self.dims)
+        for k in self.dim_axes:
+            bindings[k] = combo[k]
+        for k, v in mdims.items():
+            given = bindings.get(k)
+            if isinstance(v, DimRange) and isinstance(given, int):
+                if not (v.min <= given and (v.max is None or given <= v.max)):
+                    return None
+        return bindings
+
+    def _input(self, bindings: dict[str, int]) -> Tensor | None:
+        from ..layers import roles as R
+        from ..engine.walk import too_many_elements
+
+        ((nm, inp),) = self.spec.inputs.items()
+        shape = tuple(D.substitute(d, bindings) for d in inp.shape) if isinstance(inp.shape, list) else ()
+        dtype = inp.dtype if isinstance(inp.dtype, str) else "float32"
+        layout = inp.layout if isinstance(inp.layout, str) else None
+        t = Tensor(shape, dtype, producer="", origin=f"the model input {nm}", roles=R.of_input(shape, dtype, layout))
+        return None if too_many_elements(t) is not None else t
+
+    def _validated(self, i: int, scope: dict[str, Any], combo: dict[str, Any]) -> _Fields | None:
+        """Layer ``i``'s fields as ``engine.leaf`` resolves and validates them; None on any problem."""
+        from pydantic import ValidationError
+
+        from ..spec.expr import ExprError, substitute
+
+        item = self.items[i]
+        if self.swept[i]:
+            item = {**item, **{a.field or "": combo[a.key] for a in self.swept[i]}}
+        fields: dict[str, Any] = {}
+        try:
+            for key, v in item.items():
+                if key in ("type", "expect"):
+                    continue
+                fields[key] = v if key in ("name", "inputs", "noqa") else substitute(v, scope)
+            layer = self.classes[i].model_validate(fields)
+        except (ExprError, ValidationError):
+            return None
+        return _Fields(layer, frozenset(layer.model_fields_set) - layer.meta_fields, "expect" in item, {})
+
+    def _step(
+        self,
+        i: int,
+        fkey: tuple[Any, ...],
+        scope: dict[str, Any],
+        bindings: dict[str, int],
+        combo: dict[str, Any],
+        x: Tensor,
+        batch: Any,
+        rf: Any,
+    ) -> _Step | None:
+        """Layer ``i`` on input ``x``: its own shape rule, as ``engine.leaf`` runs it."""
+        fl: Any = self.fields[i].get(fkey, _MISS)
+        if fl is _MISS:
+            fl = self._validated(i, scope, combo)
+            self.fields[i][fkey] = fl
+            self.cached += 1
+        if fl is None:
+            return None
+        layer = fl.layer
+        if 0 in x.shape and not layer.accepts_empty():
+            return None
+        ctx = _FastCtx(bindings, self.names[i], fl.given, self.prev[i])
+        xs = [x]
+        try:
+            out = layer.infer(ctx, xs)
+            if out is not None and not ctx.bailed:
+                roles = layer.roles(ctx, xs, out)
+                if roles != out.roles:
+                    if out is x:
+                        out = replace(out, roles=roles)
+                    else:
+                        out.roles = roles
+        except Exception:
+            return None  # check reports it (AC901)
+        if out is None or ctx.bailed:
+            return None
+        if ctx.filled:
+            filled = tuple(ctx.filled.items())
+            got = fl.resolved.get(filled)
+            if got is None:
+                resolved = layer.model_copy(update=ctx.filled)
+                got = fl.resolved[filled] = (resolved, resolved.param_count())
+        else:
+            got = fl.plain
+            if got is None:
+                got = fl.plain = (layer, layer.param_count())
+        resolved, params = got
+        if params * 4 > MAX_BYTES or (out.shape is not x.shape and too_many_elements(out) is not None):
+            return None
+        if fl.expect and not self._expect_holds(i, scope, bindings, out):
+            return None
+        per = [d for d in x.shape if type(d) is str]
+        per += [d for d in out.shape if type(d) is str]
+        per = sorted(set(per)) if per else per
+        rkey = (id(resolved), rf)  # resolved layers live as long as this cache (_clear empties both)
+        nrf = self.rfs.get(rkey, _MISS)
+        if nrf is _MISS:
+            f = _rf_step(resolved, Field(*rf)) if rf is not None else None
+            nrf = self.rfs[rkey] = (f.rf, f.jump) if f is not None else None
+        return _Step(out, resolved, params, resolved.macs(xs, out), tuple(per), per_sample(out.shape, batch), nrf)
+
+    def _expect_holds(self, i: int, scope: dict[str, Any], bindings: dict[str, int], out: Tensor) -> bool:
+        """The layer's ``expect:`` as ``check`` compares it: True when it holds with nothing to report."""
+        from ..engine import expect as EX
+        from ..engine.walk import _Walker
+
+        res = CheckResult(spec=self.spec)
+        res.bindings = bindings
+        walker = _Walker(self.spec, res)
+        entries = EX.parse(
+            self.items[i]["expect"], ("layers", i, "expect"), self.spec.source, scope, res, None, walker.add
+        )
+        if entries is None or res.diagnostics:
+            return False
+        ex = EX.ExpectCheck(self.names[i], ("layers", i, "expect"), "", entries, out)
+        EX.compare(entries, out, ex)
+        return not ex.pending and not ex.problems
+
+
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(path: str, axes: list[Axis], dims: dict[str, int]) -> None:
+def _init_worker(path: str, axes: list[Axis], dims: dict[str, int], fast: bool = True) -> None:
     from ..api import load
 
-    _WORKER.update(spec=load(path), axes=axes, dims=dims)
+    spec = load(path)
+    _WORKER.update(spec=spec, axes=axes, dims=dims, plan=Plan.compile(spec, axes, dims) if fast else None)
 
 
 def _work(combo: dict[str, Any]) -> dict[str, Any]:
-    return run_variant(_WORKER["spec"], _WORKER["axes"], combo, _WORKER["dims"])
+    plan = _WORKER["plan"]
+    row = plan.run(combo) if plan is not None else None
+    return row if row is not None else run_variant(_WORKER["spec"], _WORKER["axes"], combo, _WORKER["dims"])
 
 
 def explore(
@@ -240,8 +673,12 @@ def explore(
     jobs: int = 1,
     progress: Any = None,
     pareto: tuple[str, ...] = ("params", "macs"),
+    fast: bool = True,
 ) -> list[dict[str, Any]]:
-    """Check every variant; returns one row per variant (errors are rows, never exceptions)."""
+    """Check every variant; returns one row per variant (errors are rows, never exceptions).
+
+    ``fast=False`` checks each variant with the full ``check`` instead of the compiled ``Plan``
+    (the rows are the same; the tests compare them)."""
     total = math.prod(len(a.values) for a in axes)
     count = total if sample is None else min(sample, total)
     combos = combinations(axes, sample, seed)  # a generator: the rows are kept, not the combinations too
@@ -250,7 +687,7 @@ def explore(
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        with ctx.Pool(jobs, _init_worker, (spec.source.file, axes, dims)) as pool:
+        with ctx.Pool(jobs, _init_worker, (spec.source.file, axes, dims, fast)) as pool:
             rows = []
             for row in pool.imap(_work, combos, chunksize=256):
                 rows.append(row)
@@ -258,8 +695,10 @@ def explore(
                     progress(1)
         return mark_pareto(rows, pareto)
     rows = []
+    plan = Plan.compile(spec, axes, dims) if fast else None
     for combo in combos:
-        rows.append(run_variant(spec, axes, combo, dims))
+        got = plan.run(combo) if plan is not None else None
+        rows.append(got if got is not None else run_variant(spec, axes, combo, dims))
         if progress:
             progress(1)
     return mark_pareto(rows, pareto)

@@ -1,0 +1,98 @@
+"""explore's compiled plan (explore.Plan) gives exactly the rows of the full check, variant by variant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archcheck.api import load
+from archcheck.engine.walk import check
+from archcheck.emit.explore import Plan, combinations, explore, parse_axis, run_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP = str(ROOT / "tests" / "specs" / "sweep_cnn.yaml")
+
+# Many ways to fail: a kernel larger than the input (AC203), reflect padding too wide, in_features,
+# num_features and the expect: that only some settings meet, a dims range (AC314), an expression
+# that divides by zero, a bad field value, a param named by an expression, free dims left free.
+MIXED = """\
+name: FastPathMix
+params: {width: 8, k: 3, hidden: "$width * 2", div: 1}
+input: {shape: [N, 3, H, W]}
+dims: {H: {min: 2, max: 48}}
+layers:
+  - {name: conv1, type: Conv2d, out_channels: $width, kernel_size: $k, padding: 1}
+  - {type: BatchNorm2d, num_features: 8}
+  - ReLU
+  - {name: pool1, type: MaxPool2d, kernel_size: 2, ceil_mode: true}
+  - {name: conv2, type: Conv2d, out_channels: "$hidden // $div", kernel_size: 3, padding: 2, padding_mode: reflect}
+  - {type: Dropout, p: 0.1}
+  - {name: pool2, type: AvgPool2d, kernel_size: 3, stride: 2}
+  - Flatten
+  - {name: fc1, type: Linear, out_features: "$hidden", expect: [N, 16]}
+  - {type: GELU}
+  - {name: fc2, type: Linear, out_features: 10}
+"""
+
+
+def _axes(spec, sets, dims=None):
+    base = check(spec, dims or {})
+    return [parse_axis(spec, base, s) for s in sets]
+
+
+def _compare(spec, axes, dims, n, seed):
+    """Every row of the fast path equals the full check's; returns how many the plan answered itself."""
+    plan = Plan.compile(spec, axes, dims)
+    assert plan is not None
+    fast = 0
+    for combo in combinations(axes, n, seed):
+        full = run_variant(spec, axes, combo, dims)
+        row = plan.run(combo)
+        if row is not None:
+            fast += 1
+            assert full["ok"] and full["diagnostics"] == [], (combo, full["diagnostics"])
+            assert row == full, combo
+    return fast
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_plan_rows_equal_check_on_random_variants_that_pass_and_fail(tmp_path, seed):
+    path = tmp_path / "mix.yaml"
+    path.write_text(MIXED)
+    spec = load(str(path))
+    sets = [
+        "width=1:12",
+        "k=1:9",
+        "div=0:2",
+        "H=1:60",
+        "W=1:40",
+        "conv1.padding=0,1,3,same",
+        "pool1.ceil_mode=true,false",
+    ]
+    axes = _axes(spec, sets)
+    rows = explore(spec, axes, {}, sample=400, seed=seed)
+    full = explore(spec, axes, {}, sample=400, seed=seed, fast=False)
+    assert rows == full
+    codes = {r["status"] for r in rows}
+    assert "ok" in codes and len(codes) >= 4, codes  # the sample covers passing and several failing kinds
+    assert _compare(spec, axes, {}, 300, seed + 10) >= 10  # and the plan answered a good share itself
+
+
+def test_plan_on_the_bench_sweep_and_simple_cnn():
+    spec = load(SWEEP)
+    axes = _axes(spec, ["width=1:200", "H=8:120:4", "fc1.in_features=null"], {"N": 1})
+    assert _compare(spec, axes, {"N": 1}, 300, 0) == 300  # every variant valid: all answered by the plan
+    axes = _axes(spec, ["width=8:24:4", "H=20:36:4"])  # fc1 fixed at 1568: most fail; N left free
+    assert _compare(spec, axes, {}, 25, 0) >= 1
+    simple = load(str(ROOT / "specs" / "simple_cnn.yaml"))  # with expect: on several layers
+    axes = _axes(simple, ["conv1.out_channels=8:24:8", "conv2.kernel_size=1:7:2", "conv2.padding=0:3"])
+    assert _compare(simple, axes, {}, 48, 0) >= 1
+
+
+def test_specs_the_plan_does_not_cover_go_through_check():
+    resnet = load(str(ROOT / "specs" / "resnet50.yaml"))  # blocks and repeat
+    axes = _axes(resnet, ["num_classes=10,20"])
+    assert Plan.compile(resnet, axes, {}) is None
+    rows = explore(resnet, axes, {})
+    assert [r["ok"] for r in rows] == [True, True] and rows[0]["params"] < rows[1]["params"]
