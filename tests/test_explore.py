@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from archcheck.api import load
@@ -208,3 +209,96 @@ def test_pareto_option_and_bad_plot_fail_before_the_sweep(tmp_path):
     r = cli("explore", SWEEP, "--set", "width=1:100000", "--plot", str(tmp_path / "no" / "dir" / "f.png"))
     assert r.exit_code != 0 and "variants:" not in r.output and "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _summary_rf(spec_path, *args):
+    """The receptive field `archcheck summary` prints at the last layer that has one (its RF column)."""
+    r = cli("summary", spec_path, *args)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if "RF" in line.split())
+    col = lines[head].split().index("RF") - len(lines[head].split())  # counted from the right: Stride follows
+    rfs = []
+    for line in lines[head + 2 :]:
+        if line.startswith("="):
+            break
+        cell = line.split()[col]
+        rfs.append(cell)
+    known = [c for c in rfs if c != "n/a"]
+    return min(int(v) for v in known[-1].split("x")) if known else None
+
+
+def test_receptive_field_column_agrees_with_summary(tmp_path):
+    spec = load(SWEEP)
+    base = check(spec)
+    axes = [
+        parse_axis(spec, base, "conv1.kernel_size=1,3,5,7"),
+        parse_axis(spec, base, "conv2.kernel_size=3,5"),
+        parse_axis(spec, base, "pool1.kernel_size=2,3"),
+        parse_axis(spec, base, "fc1.in_features=null"),
+    ]
+    rows = explore(spec, axes, {"N": 1, "H": 64})
+    assert all(r["ok"] for r in rows) and len(rows) == 16
+    for r in rows:
+        k1, k2, p1 = r["conv1.kernel_size"], r["conv2.kernel_size"], r["pool1.kernel_size"]
+        # by hand: k1; pool p1 (stride p1): + (p1 - 1); conv k2 at jump p1; pool 2 at jump p1
+        assert r["rf"] == k1 + (p1 - 1) + (k2 - 1) * p1 + p1
+    for r in rows[:3] + rows[-2:]:  # and as summary shows it, for the same variant written out
+        data = yaml.safe_load(Path(SWEEP).read_text())
+        by = {it["name"]: it for it in data["layers"] if isinstance(it, dict) and "name" in it}
+        for key in ("conv1.kernel_size", "conv2.kernel_size", "pool1.kernel_size"):
+            name, field = key.split(".")
+            by[name][field] = r[key]
+        del by["fc1"]["in_features"]
+        p = tmp_path / "v.yaml"
+        p.write_text(yaml.safe_dump(data))
+        assert _summary_rf(str(p), "--dim", "H=64") == r["rf"]
+    mlp = tmp_path / "mlp.yaml"
+    mlp.write_text("input: {shape: [N, 8]}\nparams: {h: 4}\nlayers:\n  - {type: Linear, out_features: $h}\n")
+    rows = explore(load(str(mlp)), [parse_axis(load(str(mlp)), check(load(str(mlp))), "h=2,4")])
+    assert [r["rf"] for r in rows] == [None, None]  # no layer has a receptive field
+
+
+def test_pareto_on_receptive_field_maximises_it():
+    spec = load(SWEEP)
+    base = check(spec)
+    ax = [
+        parse_axis(spec, base, "width=4:16:4"),
+        parse_axis(spec, base, "conv1.kernel_size=1,3,5,7"),
+        parse_axis(spec, base, "conv2.kernel_size=1,3,5"),
+        parse_axis(spec, base, "fc1.in_features=null"),
+    ]
+    rows = explore(spec, ax, {"N": 1}, pareto=("params", "rf"))
+    ok = [r for r in rows if r["ok"]]
+    assert len(ok) == 48
+
+    def beats(o, r):  # fewer or equal params and a larger or equal field, strictly better on one
+        return o["params"] <= r["params"] and o["rf"] >= r["rf"] and (o["params"], o["rf"]) != (r["params"], r["rf"])
+
+    for r in ok:  # on the front iff nothing beats it (of exact ties, one stands for all)
+        dominated = any(beats(o, r) for o in ok)
+        if r["pareto"]:
+            assert not dominated
+        else:
+            assert dominated or any(o["pareto"] and (o["params"], o["rf"]) == (r["params"], r["rf"]) for o in ok)
+    front = [r for r in ok if r["pareto"]]
+    assert max(r["rf"] for r in ok) in {r["rf"] for r in front}  # the largest field is on the front
+    assert min(r["params"] for r in ok) in {r["params"] for r in front}  # and so are the fewest params
+    r = cli(
+        "explore",
+        SWEEP,
+        "--set",
+        "conv1.kernel_size=3,5",
+        "--set",
+        "conv1.padding=same",
+        "--set",
+        "fc1.in_features=null",
+        "--pareto",
+        "macs,rf",
+        "--format",
+        "json",
+    )
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in r.output.splitlines()]
+    assert [g["rf"] for g in got] == [14, 16] and all(g["pareto"] for g in got)  # more MACs buy a larger field
+    assert got[0]["macs"] < got[1]["macs"]

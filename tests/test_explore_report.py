@@ -96,7 +96,7 @@ def test_front_is_connected_in_params_order_and_log_axes():
     xs = [float(p.split(",")[0]) for p in svg.find(f"{SVG_NS}polyline").get("points").split()]
     assert xs == sorted(xs) and len(xs) == 3
     texts = " ".join(t.text or "" for t in svg.iter(SVG_NS + "text"))
-    assert "parameters (log scale)" in texts and "MACs (log scale)" in texts
+    assert "parameters (log scale)" in texts and "MACs per sample (log scale)" in texts
     page = explore_page(rows, ["w"], "Toy")
     assert "boom" in page and "1 with errors" in page
     # Nothing ok: still a page, with a note instead of points.
@@ -111,3 +111,69 @@ def test_explore_report_renders_in_headless_chromium(sweep, tmp_path):
     assert non_white > 0.01 * w * h
     # The scatter is drawn: the Pareto front's red appears in the screenshot.
     assert rgb(FRONT_COLOR) in colours
+
+
+RF_SWEEP = (
+    "explore",
+    "tests/specs/sweep_cnn.yaml",
+    "--set",
+    "width=4,8,16",
+    "--set",
+    "conv1.kernel_size=1,3,5,7",
+    "--set",
+    "conv1.padding=same",
+    "--set",
+    "fc1.in_features=null",
+    "--pareto",
+    "params,rf",
+    "--format",
+    "json",
+)
+
+
+@pytest.fixture(scope="module")
+def rf_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rf") / "rf.html"
+    r = run_cli(*RF_SWEEP, "--report", str(out))
+    assert r.exit_code == 0, r.output
+    return out, r.json()
+
+
+def test_chart_plots_the_pareto_axes_the_user_picked_with_units(rf_sweep):
+    out, rows = rf_sweep
+    page = out.read_text(encoding="utf-8")
+    assert "<h2>Parameters vs receptive field (input pixels)</h2>" in page
+    svg = _svg_of(page)
+    labels = {t.get("class"): t.text for t in svg.iter(SVG_NS + "text") if t.get("class")}
+    assert labels["xlabel"] == "parameters" and labels["ylabel"] == "receptive field (input pixels)"
+    points = [c for c in svg.iter(SVG_NS + "circle") if "point" in (c.get("class") or "").split()]
+    assert len(points) == len(rows) == 12 and all(r["ok"] for r in rows)
+    # y is the receptive field: a larger field is drawn higher (smaller cy), whatever the params
+    by_rf = {}
+    for c in points:
+        rf = int(c.find(SVG_NS + "title").text.split("receptive field (input pixels) ")[1].split(",")[0].split(" ")[0])
+        by_rf.setdefault(rf, set()).add(round(float(c.get("cy")), 1))
+    assert all(len(v) == 1 for v in by_rf.values())  # one height per field size
+    heights = [next(iter(by_rf[k])) for k in sorted(by_rf)]
+    assert heights == sorted(heights, reverse=True) and len(heights) == 4  # fields 10, 12, 14, 16
+    # the front (fewest params, largest field) is drawn and connected along x
+    front = [c for c in points if "pareto" in c.get("class").split()]
+    assert len(front) == sum(r["pareto"] for r in rows) >= 2
+    xs = [float(p.split(",")[0]) for p in svg.find(f"{SVG_NS}polyline[@class='front']").get("points").split()]
+    assert xs == sorted(xs) and len(xs) == len(front)
+    assert "RF (px)" in page and "no other variant has fewer parameters and a larger receptive field" in page
+
+
+def test_chart_default_axes_stay_params_and_macs(sweep):
+    out, _ = sweep
+    svg = _svg_of(out.read_text(encoding="utf-8"))
+    labels = {t.get("class"): t.text for t in svg.iter(SVG_NS + "text") if t.get("class")}
+    assert labels["xlabel"].startswith("parameters") and labels["ylabel"].startswith("MACs per sample")
+
+
+@needs_browser
+def test_rf_chart_renders_in_headless_chromium(rf_sweep, tmp_path):
+    out, _ = rf_sweep
+    w, h, colours, non_white = screenshot(out, tmp_path)
+    assert (w, h) == (900, 700) and non_white > 0.01 * w * h
+    assert rgb(FRONT_COLOR) in colours  # the front of params vs receptive field is drawn

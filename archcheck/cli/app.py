@@ -375,21 +375,22 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
     show_default=True,
     help="json: one object per variant and line, as validate's (ok true/false, outputs as lists, diagnostics "
     'with codes), the swept values under "set". An axis may not be named like a result column '
-    "(ok, status, output, outputs, params, macs, memory, pareto, error, diagnostics, set).",
+    "(ok, status, output, outputs, params, macs, memory, rf, pareto, error, diagnostics, set).",
 )
 @click.option(
     "--plot",
     "plot_path",
     default=None,
     metavar="FILE.png",
-    help="Write a params-vs-MACs PNG with the Pareto front ('-': standard output, instead of the table).",
+    help="Write a PNG of the first two --pareto axes (params vs MACs by default) with the Pareto front "
+    "('-': standard output, instead of the table).",
 )
 @click.option(
     "--report",
     "report_path",
     default=None,
     metavar="FILE.html",
-    help="Write one self-contained HTML page: params-vs-MACs plot, Pareto front, errors, full table "
+    help="Write one self-contained HTML page: a plot of the first two --pareto axes, Pareto front, errors, full table "
     "('-': standard output, instead of the table).",
 )
 @click.option(
@@ -398,8 +399,8 @@ def report(spec: str, out: str, force: bool, depth: int | None, expand: bool, di
     default="params,macs",
     show_default=True,
     metavar="AXES",
-    help="The Pareto front's axes, 2 or 3 of params, macs, memory (activation bytes per sample), all minimised; "
-    "--plot draws the first two.",
+    help="The Pareto front's axes, 2 or 3 of params, macs, memory (activation bytes per sample), all minimised, "
+    "and rf (receptive field in input pixels, maximised); --plot and --report draw the first two.",
 )
 @_force_option
 @click.option(
@@ -426,7 +427,17 @@ def explore(
 ) -> None:
     """Check every combination of settings of SPEC; one row per variant."""
     from ..api import check, load
-    from ..emit.explore import MAX_VARIANTS, PARETO_AXES, ExploreError, cpus, parse_axis, plot_png, sort_rows
+    from ..emit.explore import (
+        LABELS,
+        MAX_VARIANTS,
+        MAXIMISED,
+        PARETO_AXES,
+        ExploreError,
+        cpus,
+        parse_axis,
+        plot_png,
+        sort_rows,
+    )
     from ..emit.explore import explore as run
     from ..emit.report import render_text
     from ..spec.expr import ExprError, compile_predicate, test_predicate
@@ -531,15 +542,20 @@ def explore(
     if report_path:
         from ..emit.htmlreport import explore_page
 
-        write_output(report_path, explore_page(rows, keys, s.name), force=force, inputs=[spec])
+        write_output(
+            report_path,
+            explore_page(rows, keys, s.name, tuple((a, LABELS[a], a in MAXIMISED) for a in front_axes)),
+            force=force,
+            inputs=[spec],
+        )
         if report_path != STDOUT:
             click.echo(f"wrote {escape(report_path)}", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
-    cols = keys + ["status", "output", "params", "macs", "memory", "pareto", "error"]
+    cols = keys + ["status", "output", "params", "macs", "memory", "rf", "pareto", "error"]
     if fmt == "json":  # one object per line, validate's contract: the swept values under "set"
-        res = ["ok", "status", "outputs", "params", "macs", "memory", "pareto", "error", "diagnostics"]
+        res = ["ok", "status", "outputs", "params", "macs", "memory", "rf", "pareto", "error", "diagnostics"]
         for r in rows:
             click.echo(json.dumps({"set": {k: r.get(k) for k in keys}, **{c: r.get(c) for c in res}}))
         return
@@ -561,7 +577,7 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
 
     def cell(r: dict[str, Any], c: str) -> str:
         v = r.get(c)
-        if c in ("params",):
+        if c in ("params", "rf"):
             return "-" if v is None else f"{v:,}"
         if c == "macs":
             return "-" if v is None else human(v)
@@ -573,10 +589,10 @@ def _print_rows(rows: list[dict[str, Any]], keys: list[str], fmt: str) -> None:
             return (v[:70] + "...") if v and len(v) > 73 else (v or "")
         return escape(str(v))  # an axis value given on the command line
 
-    head = keys + ["status", "output", "params", "MACs", "act/sample", "front", "error"]
+    head = keys + ["status", "output", "params", "MACs", "act/sample", "RF", "front", "error"]
     table = [head] + [[cell(r, c) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    right = {cols.index("params"), cols.index("macs"), cols.index("memory")}
+    right = {cols.index("params"), cols.index("macs"), cols.index("memory"), cols.index("rf")}
     for j, row in enumerate(table):
         click.echo(
             "  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(row)).rstrip()

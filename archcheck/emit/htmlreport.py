@@ -235,21 +235,35 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
-def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 640, height: int = 420) -> str:
-    """Params (x) vs MACs (y) of the ok variants as an inline SVG, the Pareto front in red and connected.
+# The axes a sweep's plot can show: (key, label with its unit, maximised). The default is params vs MACs.
+Axis = tuple[str, str, bool]
+DEFAULT_AXES: tuple[Axis, ...] = (("params", "parameters", False), ("macs", "MACs per sample", False))
+
+
+def scatter_svg(
+    rows: list[dict[str, Any]],
+    axis_keys: list[str],
+    width: int = 640,
+    height: int = 420,
+    axes: tuple[Axis, ...] = DEFAULT_AXES,
+) -> str:
+    """The ok variants on the first two of ``axes`` (params (x) vs MACs (y) by default) as an inline SVG,
+    the Pareto front in red and connected.
 
     Each point is a ``<circle class="point">`` (``class="point pareto"`` on the
-    front) with a ``<title>`` naming the variant. An axis is logarithmic when
-    its values span more than a factor of 20.
+    front) with a ``<title>`` naming the variant and its values. An axis is
+    logarithmic when its values span more than a factor of 20. Each axis is
+    labelled with its quantity and unit (``<text class="xlabel">``, ``"ylabel"``).
     """
     import math
 
-    ok = [r for r in rows if r.get("ok") and r.get("params") is not None and r.get("macs") is not None]
-    ml, mr, mt, mb = 78, 20, 20, 52
+    (xk, xlabel, _), (yk, ylabel, _) = axes[0], axes[1]
+    ok = [r for r in rows if r.get("ok") and r.get(xk) is not None and r.get(yk) is not None]
+    ml, mr, mt, mb = 78, 20, 28, 52
     pw, ph = width - ml - mr, height - mt - mb
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'font-family="Helvetica, Arial, sans-serif" font-size="11" role="img" aria-label="params vs MACs">',
+        f'font-family="Helvetica, Arial, sans-serif" font-size="11" role="img" aria-label="{_e(xlabel)} vs {_e(ylabel)}">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
     if not ok:
@@ -257,8 +271,8 @@ def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 6
             f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#a11">no variant checked ok: nothing to plot</text></svg>'
         )
         return "".join(out)
-    xs = [float(r["params"]) for r in ok]
-    ys = [float(r["macs"]) for r in ok]
+    xs = [float(r[xk]) for r in ok]
+    ys = [float(r[yk]) for r in ok]
 
     def scale(vals: list[float]) -> tuple[bool, float, float]:
         lo, hi = min(vals), max(vals)
@@ -291,64 +305,69 @@ def scatter_svg(rows: list[dict[str, Any]], axis_keys: list[str], width: int = 6
         out.append(f'<line x1="{ml}" y1="{y:.1f}" x2="{ml + pw}" y2="{y:.1f}" stroke="#e4e4e4"/>')
         out.append(f'<text x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#444">{_short(t)}</text>')
     out.append(
-        f'<text x="{ml + pw / 2}" y="{height - 12}" text-anchor="middle" fill="#222">parameters{" (log scale)" if xlog else ""}</text>'
+        f'<text class="xlabel" x="{ml + pw / 2}" y="{height - 12}" text-anchor="middle" fill="#222">'
+        f"{_e(xlabel)}{' (log scale)' if xlog else ''}</text>"
     )
     out.append(
-        f'<text x="16" y="{mt + ph / 2}" text-anchor="middle" fill="#222" transform="rotate(-90 16 {mt + ph / 2})">'
-        f"MACs{' (log scale)' if ylog else ''}</text>"
+        f'<text class="ylabel" x="16" y="{mt + ph / 2}" text-anchor="middle" fill="#222" '
+        f'transform="rotate(-90 16 {mt + ph / 2})">{_e(ylabel)}{" (log scale)" if ylog else ""}</text>'
     )
 
     def name(r: dict[str, Any]) -> str:
-        return ", ".join(f"{k}={r.get(k)}" for k in axis_keys) + f": {r['params']:,} params, {r['macs']:,} MACs"
+        vals = ", ".join(f"{label} {r[k]:,}" for k, label, _ in axes if r.get(k) is not None)
+        return ", ".join(f"{k}={r.get(k)}" for k in axis_keys) + f": {vals}"
 
-    front = sorted((r for r in ok if r.get("pareto")), key=lambda r: (r["params"], r["macs"]))
+    front = sorted((r for r in ok if r.get("pareto")), key=lambda r: (r[xk], r[yk]))
     for r in ok:
         if not r.get("pareto"):
             out.append(
-                f'<circle class="point" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="4" fill="{POINT_COLOR}" '
+                f'<circle class="point" cx="{px(r[xk]):.1f}" cy="{py(r[yk]):.1f}" r="4" fill="{POINT_COLOR}" '
                 f'fill-opacity="0.75"><title>{_e(name(r))}</title></circle>'
             )
     if len(front) > 1:
-        pts = " ".join(f"{px(r['params']):.1f},{py(r['macs']):.1f}" for r in front)
+        pts = " ".join(f"{px(r[xk]):.1f},{py(r[yk]):.1f}" for r in front)
         out.append(f'<polyline class="front" points="{pts}" fill="none" stroke="{FRONT_COLOR}" stroke-width="2"/>')
     for r in front:
         out.append(
-            f'<circle class="point pareto" cx="{px(r["params"]):.1f}" cy="{py(r["macs"]):.1f}" r="5.5" fill="{FRONT_COLOR}" '
+            f'<circle class="point pareto" cx="{px(r[xk]):.1f}" cy="{py(r[yk]):.1f}" r="5.5" fill="{FRONT_COLOR}" '
             f'stroke="#ffffff" stroke-width="1"><title>{_e(name(r))} (Pareto front)</title></circle>'
         )
-    lx = ml + 8  # top left: params and MACs grow together, so that corner is usually empty
-    out.append(f'<rect x="{lx}" y="{mt + 8}" width="142" height="40" fill="#ffffff" stroke="#ccc"/>')
+    # the legend above the plot area, where it can hide no point
+    lx, ly = ml, 12
     out.append(
-        f'<circle cx="{lx + 12}" cy="{mt + 20}" r="4" fill="{POINT_COLOR}"/><text x="{lx + 22}" y="{mt + 24}">variant</text>'
+        f'<circle cx="{lx + 5}" cy="{ly}" r="4" fill="{POINT_COLOR}"/><text x="{lx + 13}" y="{ly + 4}">variant</text>'
     )
     out.append(
-        f'<line x1="{lx + 4}" y1="{mt + 37}" x2="{lx + 20}" y2="{mt + 37}" stroke="{FRONT_COLOR}" stroke-width="2"/>'
-        f'<circle cx="{lx + 12}" cy="{mt + 37}" r="5" fill="{FRONT_COLOR}"/><text x="{lx + 26}" y="{mt + 41}">Pareto front</text>'
+        f'<line x1="{lx + 62}" y1="{ly}" x2="{lx + 80}" y2="{ly}" stroke="{FRONT_COLOR}" stroke-width="2"/>'
+        f'<circle cx="{lx + 71}" cy="{ly}" r="5" fill="{FRONT_COLOR}"/><text x="{lx + 86}" y="{ly + 4}">Pareto front</text>'
     )
     out.append("</svg>")
     return "".join(out)
 
 
-def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -> str:
-    """``archcheck explore --report``: one offline page with the params-vs-MACs plot,
-    the Pareto front, the variants with errors and the full table."""
+def explore_page(
+    rows: list[dict[str, Any]], axis_keys: list[str], title: str, axes: tuple[Axis, ...] = DEFAULT_AXES
+) -> str:
+    """``archcheck explore --report``: one offline page with the plot of the first two Pareto ``axes``
+    (``--pareto``: params vs MACs by default), the Pareto front, the variants with errors and the full table."""
     ok = [r for r in rows if r.get("ok")]
     bad = [r for r in rows if not r.get("ok")]
-    front = sorted((r for r in ok if r.get("pareto")), key=lambda r: (r["params"], r["macs"]))
+    front = sorted((r for r in ok if r.get("pareto")), key=lambda r: tuple(r[k] for k, _, _ in axes))
 
-    def axes(r: dict[str, Any]) -> str:
+    def setting(r: dict[str, Any]) -> str:
         return ", ".join(f"{k}={r.get(k)}" for k in axis_keys)
 
     front_html = "".join(
-        f"<li><b>{_e(axes(r))}</b>: {_num(r['params'])} params, {_num(r['macs'])} MACs</li>" for r in front
+        f"<li><b>{_e(setting(r))}</b>: " + ", ".join(f"{label} {_num(r[k])}" for k, label, _ in axes) + "</li>"
+        for r in front
     )
     errs = "".join(
-        f'<li><b>{_e(axes(r))}</b> <span class="sev">{_e(r.get("status"))}</span> {_e(r.get("error", ""))}</li>'
+        f'<li><b>{_e(setting(r))}</b> <span class="sev">{_e(r.get("status"))}</span> {_e(r.get("error", ""))}</li>'
         for r in bad
     )
     head = "".join(f"<th>{_e(k)}</th>" for k in axis_keys) + (
         '<th>status</th><th>output</th><th class="num">params</th><th class="num">MACs</th>'
-        '<th class="num">act/sample</th><th>error</th>'
+        '<th class="num">act/sample</th><th class="num">RF (px)</th><th>error</th>'
     )
     body = []
     for r in rows:
@@ -359,8 +378,13 @@ def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -
             f'<tr class="{cls}">{cells}<td>{_e(r.get("status"))}{" ★" if r.get("pareto") else ""}</td>'
             f'<td class="mono">{_e(r.get("output", ""))}</td><td class="num">{_num(r.get("params"))}</td>'
             f'<td class="num">{_num(r.get("macs"))}</td><td class="num">{"?" if mem is None else _mb(mem)}</td>'
-            f"<td>{_e(r.get('error', ''))}</td></tr>"
+            f'<td class="num">{_num(r.get("rf"))}</td><td>{_e(r.get("error", ""))}</td></tr>'
         )
+    better = " and ".join(f"{'a larger' if mx else 'fewer'} {label}" for _, label, mx in axes)
+    plot_title = f"{axes[0][1][:1].upper()}{axes[0][1][1:]} vs {axes[1][1]}"
+    three = (
+        " (the front is over all three axes: a point on it may look beaten on the two plotted)" if len(axes) > 2 else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -370,16 +394,16 @@ def explore_page(rows: list[dict[str, Any]], axis_keys: list[str], title: str) -
 </head>
 <body>
 <h1>{_e(title)} <span class="verdict {"ok" if not bad else "bad"}">{len(ok)} ok, {len(bad)} with errors</span></h1>
-<div class="sub">{len(rows)} variants over {_e(", ".join(axis_keys) or "no axes")} · {len(front)} on the Pareto front (no other variant has fewer params and fewer MACs)</div>
-<h2>Parameters vs MACs</h2>
-<div class="plot">{scatter_svg(rows, axis_keys)}</div>
+<div class="sub">{len(rows)} variants over {_e(", ".join(axis_keys) or "no axes")} · {len(front)} on the Pareto front (no other variant has {_e(better)}){_e(three)}</div>
+<h2>{_e(plot_title)}</h2>
+<div class="plot">{scatter_svg(rows, axis_keys, axes=axes)}</div>
 <h2>Pareto front</h2>
 {f"<ol>{front_html}</ol>" if front else "<p>No variant checked ok.</p>"}
 <h2>Variants with errors</h2>
 {f'<ul class="errs">{errs}</ul>' if bad else "<p>None.</p>"}
 <h2>All variants</h2>
 <table class="layers"><tr>{head}</tr>{"".join(body)}</table>
-<p class="note">MACs are multiply-accumulates per sample (FLOPs ≈ 2 × MACs); act/sample is the fp32 size of every layer output for one sample (MB = 10<sup>6</sup> bytes). ★: on the Pareto front. Generated by archcheck.</p>
+<p class="note">MACs are multiply-accumulates per sample (FLOPs ≈ 2 × MACs); act/sample is the fp32 size of every layer output for one sample (MB = 10<sup>6</sup> bytes); RF is the receptive field in input pixels, as archcheck summary shows it at the last layer that has one. ★: on the Pareto front. Generated by archcheck.</p>
 </body>
 </html>
 """
