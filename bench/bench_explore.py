@@ -1,13 +1,22 @@
 """How many variants per second `archcheck explore` checks, and how that compares with torch.
 
-    python bench/bench_explore.py            # --variants N (default 2000) --jobs J
+    python bench/bench_explore.py            # --variants N (default 4000) --jobs J --torch-variants T
 
-For a SimpleCNN-size spec (tests/specs/sweep_cnn.yaml: width x H) and a
-ResNet-50-size one (specs/resnet50.yaml: num_classes x input size), it times
-(a) the static check of every variant on one core, (b) the same sweep on all
-cores, and (c) what a user would otherwise do per variant: build the model
-with torch and run a forward pass on the meta device (archcheck.build +
-meta tensors). It prints variants per second and the ratio. Asserts nothing.
+For a SimpleCNN-size spec (tests/specs/sweep_cnn.yaml: width 1..200 x H 8..120,
+fc1.in_features inferred) and a ResNet-50-size one (specs/resnet50.yaml:
+num_classes), it times on the same randomly drawn variants:
+
+* explore on one core (one process), as CPU time: variants per second per core
+  (wall time is printed too; on a busy machine it moves more than CPU time);
+* the same sweep through the full ``check`` of every variant (``fast=False``):
+  what explore did before its compiled plan (explore.Plan);
+* explore on J cores (``--jobs``, the process pool), wall time;
+* what a user does per variant without archcheck: build the model with torch
+  on the meta device (archcheck's code generator) and run a forward pass on
+  meta tensors; and the same model through ``torchinfo.summary`` on meta.
+
+It prints variants per second and the ratios, and the machine's load average
+before and after. It asserts nothing; no test checks timings.
 """
 
 from __future__ import annotations
@@ -17,87 +26,123 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from archcheck.api import check, load  # noqa: E402
-from archcheck.emit.explore import combinations, explore, parse_axis  # noqa: E402
+from archcheck.emit.explore import Plan, combinations, explore, parse_axis  # noqa: E402
 from archcheck.engine.walk import check as check_full  # noqa: E402
 
 
-def sweep(path: str, sets: list[str], n: int, jobs: int, dims: dict[str, int]) -> tuple[float, int, list]:
-    spec = load(path)
-    base = check(spec, dims)
-    axes = [parse_axis(spec, base, s) for s in sets]
+def sweep(spec: Any, axes: list, n: int, dims: dict[str, int], *, jobs: int = 1, fast: bool = True) -> dict:
+    """One explore run over ``n`` variants drawn at random: rows per CPU second and per wall second."""
     total = 1
     for a in axes:
         total *= len(a.values)
-    sample = min(n, total)
-    t = time.perf_counter()
-    rows = explore(spec, axes, dims, sample=sample if sample < total else None, jobs=jobs)
-    dt = time.perf_counter() - t
-    return len(rows) / dt, len(rows), axes
+    sample = n if n < total else None
+    c0, t0 = time.process_time(), time.perf_counter()
+    rows = explore(spec, axes, dims, sample=sample, jobs=jobs, fast=fast)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    return {"rows": rows, "cpu": len(rows) / cpu if jobs == 1 else None, "wall": len(rows) / wall}
 
 
-def torch_rate(path: str, axes, dims: dict[str, int], n: int) -> float | None:
+def torch_rates(spec: Any, axes: list, dims: dict[str, int], n: int) -> tuple[float | None, float | None]:
+    """Variants per second of (build on meta + forward on meta) and of (build on meta + torchinfo.summary)."""
     try:
         import torch
 
         from archcheck.emit.verify import module_from_result
     except ImportError:
-        return None
-    spec = load(path)
-    combos = list(combinations(axes, n, seed=0))[:n]
-    done = 0
-    t = time.perf_counter()
-    for combo in combos:
+        return None, None
+    try:
+        import torchinfo
+    except ImportError:
+        torchinfo = None
+    results = []
+    for combo in list(combinations(axes, n, seed=0))[:n]:
         params = {a.key: combo[a.key] for a in axes if a.kind == "param"}
-        vd = dict(dims)
-        vd.update({a.key: combo[a.key] for a in axes if a.kind == "dim"})
+        vd = {**dims, **{a.key: combo[a.key] for a in axes if a.kind == "dim"}}
         overrides: dict = {}
         for a in axes:
             if a.kind == "field":
                 overrides.setdefault(a.path, {})[a.field] = combo[a.key]
         res = check_full(spec, vd, params, overrides)
-        if not res.ok:
-            continue
-        # What a user does without archcheck: build the module, run it on meta tensors.
+        if res.ok:
+            results.append(res)
+    if not results:
+        return None, None
+
+    def shape(res: Any) -> list[int]:
+        (inp,) = res.inputs.values()
+        return [d if isinstance(d, int) else 1 for d in inp.shape]
+
+    t = time.perf_counter()
+    for res in results:  # what a user does without archcheck: build the module, run it on meta tensors
         with torch.device("meta"):
             model = module_from_result(res)
-            (inp,) = res.inputs.values()
-            model(torch.empty([d if isinstance(d, int) else 1 for d in inp.shape]))
-        done += 1
-    dt = time.perf_counter() - t
-    return done / dt if done else None
+            model(torch.empty(shape(res)))
+    meta = len(results) / (time.perf_counter() - t)
+    info = None
+    if torchinfo is not None:
+        t = time.perf_counter()
+        for res in results:
+            with torch.device("meta"):
+                model = module_from_result(res)
+            torchinfo.summary(model, input_size=shape(res), device="meta", verbose=0)
+        info = len(results) / (time.perf_counter() - t)
+    return meta, info
+
+
+def num(v: float | None, w: int) -> str:
+    return f"{v:>{w},.0f}" if v else f"{'n/a':>{w}}"
+
+
+def ratio(a: float, b: float | None, w: int) -> str:
+    return f"{a / b:>{w - 1},.0f}x" if b else f"{'n/a':>{w}}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--variants", type=int, default=2000)
+    ap.add_argument("--variants", type=int, default=4000)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--torch-variants", type=int, default=20)
     args = ap.parse_args()
     cases = [
         (
             "SimpleCNN-size",
-            str(ROOT / "tests/specs/sweep_cnn.yaml"),
+            ROOT / "tests/specs/sweep_cnn.yaml",
             ["width=1:200", "H=8:120:4", "fc1.in_features=null"],
             {"N": 1},
+            args.variants,
         ),
-        ("ResNet-50-size", str(ROOT / "specs/resnet50.yaml"), ["num_classes=10:1000:10"], {}),
+        ("ResNet-50-size", ROOT / "specs/resnet50.yaml", ["num_classes=10:1000:10"], {}, max(50, args.variants // 40)),
     ]
-    print(
-        f"{'spec':<16} {'variants':>8} {'1 core /s':>10} {f'{args.jobs} cores /s':>11} {'torch meta /s':>14} {'ratio':>7}"
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    head = (
+        f"{'spec':<15} {'variants':>8} {'plan':>5} {'/s per core':>11} {'(wall)':>8} {'check /s':>9} {'speedup':>7} "
+        f"{f'{args.jobs} cores /s':>11} {'meta fwd /s':>11} {'torchinfo /s':>12} {'x meta':>7} {'x tinfo':>8}"
     )
-    for label, path, sets, dims in cases:
-        n = args.variants if label.startswith("Simple") else max(50, args.variants // 20)
-        r1, count, axes = sweep(path, sets, n, 1, dims)
-        rj, _, _ = sweep(path, sets, n, args.jobs, dims) if args.jobs > 1 else (r1, count, axes)
-        rt = torch_rate(path, axes, dims, args.torch_variants)
-        ratio = f"{r1 / rt:6.0f}x" if rt else "    n/a"
-        rts = f"{rt:14.1f}" if rt else f"{'n/a':>14}"
-        print(f"{label:<16} {count:>8} {r1:>10.0f} {rj:>11.0f} {rts} {ratio}")
+    print(head)
+    for label, path, sets, dims, n in cases:
+        spec = load(str(path))
+        base = check(spec, dims)
+        axes = [parse_axis(spec, base, s) for s in sets]
+        sweep(spec, axes, min(n, 200), dims)  # warm up: imports, validators, caches of parsed expressions
+        fast = sweep(spec, axes, n, dims)
+        full = sweep(spec, axes, n, dims, fast=False)
+        assert fast["rows"] == full["rows"]  # the plan's rows are check's rows
+        par = sweep(spec, axes, n, dims, jobs=args.jobs)["wall"] if args.jobs > 1 else fast["wall"]
+        meta, info = torch_rates(spec, axes, dims, args.torch_variants)
+        plan = "yes" if Plan.compile(spec, axes, dims) is not None else "no"
+
+        print(
+            f"{label:<15} {len(fast['rows']):>8,} {plan:>5} {num(fast['cpu'], 11)} {num(fast['wall'], 8)} "
+            f"{num(full['cpu'], 9)} {fast['cpu'] / full['cpu']:>6.1f}x {num(par, 11)} {num(meta, 11)} "
+            f"{num(info, 12)} {ratio(fast['cpu'], meta, 7)} {ratio(fast['cpu'], info, 8)}"
+        )
+    print(f"load average after:  {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
