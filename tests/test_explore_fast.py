@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from archcheck.api import load
-from archcheck.engine.walk import check
 from archcheck.emit.explore import Plan, combinations, explore, parse_axis, run_variant
+from archcheck.engine.walk import check
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = str(ROOT / "tests" / "specs" / "sweep_cnn.yaml")

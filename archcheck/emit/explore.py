@@ -539,8 +539,8 @@ class Plan:
         return bindings
 
     def _input(self, bindings: dict[str, int]) -> Tensor | None:
-        from ..layers import roles as R
         from ..engine.walk import too_many_elements
+        from ..layers import roles as R
 
         ((nm, inp),) = self.spec.inputs.items()
         shape = tuple(D.substitute(d, bindings) for d in inp.shape) if isinstance(inp.shape, list) else ()
