@@ -3,8 +3,9 @@
     python bench/bench_explore.py            # --variants N (default 4000) --jobs J --torch-variants T
 
 For a SimpleCNN-size spec (tests/specs/sweep_cnn.yaml: width 1..200 x H 8..120,
-fc1.in_features inferred) and a ResNet-50-size one (specs/resnet50.yaml:
-num_classes), it times on the same randomly drawn variants:
+fc1.in_features inferred; and the same spec sweeping only fc1/fc2's widths)
+and a ResNet-50-size one (specs/resnet50.yaml: num_classes), it times on the
+same randomly drawn variants:
 
 * explore on one core (one process), as CPU time: variants per second per core
   (wall time is printed too; on a busy machine it moves more than CPU time);
@@ -13,7 +14,8 @@ num_classes), it times on the same randomly drawn variants:
 * explore on J cores (``--jobs``, the process pool), wall time;
 * what a user does per variant without archcheck: build the model with torch
   on the meta device (archcheck's code generator) and run a forward pass on
-  meta tensors; and the same model through ``torchinfo.summary`` on meta.
+  meta tensors; and the same model through ``torchinfo.summary`` on meta
+  (CPU time too; the ratios compare CPU time with CPU time).
 
 It prints variants per second and the ratios, and the machine's load average
 before and after. It asserts nothing; no test checks timings.
@@ -78,25 +80,29 @@ def torch_rates(spec: Any, axes: list, dims: dict[str, int], n: int) -> tuple[fl
         (inp,) = res.inputs.values()
         return [d if isinstance(d, int) else 1 for d in inp.shape]
 
-    t = time.perf_counter()
+    with torch.device("meta"):  # warm up: torch's first module and first meta kernels
+        module_from_result(results[0])(torch.empty(shape(results[0])))
+    t = time.process_time()  # CPU time, as for explore (torch may use several threads: all are counted)
     for res in results:  # what a user does without archcheck: build the module, run it on meta tensors
         with torch.device("meta"):
             model = module_from_result(res)
             model(torch.empty(shape(res)))
-    meta = len(results) / (time.perf_counter() - t)
+    meta = len(results) / (time.process_time() - t)
     info = None
     if torchinfo is not None:
-        t = time.perf_counter()
+        t = time.process_time()
         for res in results:
             with torch.device("meta"):
                 model = module_from_result(res)
             torchinfo.summary(model, input_size=shape(res), device="meta", verbose=0)
-        info = len(results) / (time.perf_counter() - t)
+        info = len(results) / (time.process_time() - t)
     return meta, info
 
 
 def num(v: float | None, w: int) -> str:
-    return f"{v:>{w},.0f}" if v else f"{'n/a':>{w}}"
+    if not v:
+        return f"{'n/a':>{w}}"
+    return f"{v:>{w},.0f}" if v >= 100 else f"{v:>{w}.1f}"
 
 
 def ratio(a: float, b: float | None, w: int) -> str:
@@ -114,6 +120,13 @@ def main() -> None:
             "SimpleCNN-size",
             ROOT / "tests/specs/sweep_cnn.yaml",
             ["width=1:200", "H=8:120:4", "fc1.in_features=null"],
+            {"N": 1},
+            args.variants,
+        ),
+        (  # the same model, sweeping only its head: the conv layers' shapes repeat, so their results are cached
+            "SimpleCNN head",
+            ROOT / "tests/specs/sweep_cnn.yaml",
+            ["fc1.out_features=1:40", "fc2.out_features=1:100"],
             {"N": 1},
             args.variants,
         ),
