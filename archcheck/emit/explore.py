@@ -3,9 +3,14 @@
 An axis is ``NAME=VALUES``: a spec param (``width=8,16,32``), a free input dim
 (``H=28:112:28``, inclusive), or a layer field by dotted path
 (``conv1.kernel_size=3,5``). The spec is read and schema-checked once; each
-variant re-runs only the shape engine (no file I/O, no re-parsing), which
-keeps a SimpleCNN-size variant well under a millisecond. Large sweeps use
-every core (``--jobs``).
+variant re-runs only the shape engine (no file I/O, no re-parsing). A spec
+that is a plain chain of layers is compiled into a ``Plan`` that caches each
+layer's validated fields and results across variants and sends any variant
+with a finding through the full ``check`` (same rows; about 0.1 ms per
+SimpleCNN-size variant with new shapes, see bench/README.md). Large sweeps use
+every core (``--jobs``). Result columns: ok, status, output(s), params, macs,
+memory (activation bytes per sample), rf (receptive field), pareto, error,
+diagnostics.
 """
 
 from __future__ import annotations
