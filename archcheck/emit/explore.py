@@ -335,7 +335,7 @@ class _Step:
     params: int
     macs: int | None
     macs_per: tuple[str, ...]
-    act: int | None  # elements of one sample of its output
+    act: int | None  # bytes of one sample of its output (summary.activation_bytes)
     rf: tuple[tuple[int, ...], tuple[int, ...]] | None  # receptive field and cumulative stride (summary.Field)
 
 
@@ -360,10 +360,10 @@ class Plan:
     def __init__(self, spec: Spec, axes: list[Axis], dims: dict[str, int], names: list[str]) -> None:
         from ..engine.walk import _eval_params
         from ..layers.base import REGISTRY
-        from .summary import BYTES
+        from .summary import Sizing
 
         self.spec, self.axes, self.dims, self.names = spec, axes, dims, names
-        self.bytes = BYTES
+        self.sizing = Sizing(None, "float32")  # summary.activation_bytes: floats at fp32, others as they are
         self._eval_params = _eval_params
         self.param_axes = [a.key for a in axes if a.kind == "param"]
         self.dim_axes = [a.key for a in axes if a.kind == "dim"]
@@ -513,7 +513,7 @@ class Plan:
         row["output"] = x.describe()
         row["params"] = params
         row["macs"] = macs
-        row["memory"] = None if act is None else act * self.bytes
+        row["memory"] = act
         row["rf"] = None if last is None else min(last[0])
         row["error"] = ""
         return row
@@ -646,6 +646,8 @@ class Plan:
         if nrf is _MISS:
             f = _rf_step(resolved, Field(*rf)) if rf is not None else None
             nrf = self.rfs[rkey] = (f.rf, f.jump) if f is not None else None
+        if act is not None:
+            act *= self.sizing.elem_bytes(out.dtype)
         return _Step(out, resolved, params, resolved.macs(xs, out), tuple(per), act, nrf)
 
     def _expect_holds(self, i: int, scope: dict[str, Any], bindings: dict[str, int], out: Tensor) -> bool:
