@@ -25,7 +25,7 @@ import pytest
 
 import archcheck
 from archcheck.emit.report import to_json
-from archcheck.engine.walk import CheckResult
+from archcheck.engine.walk import CheckResult, check
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -42,10 +42,11 @@ def _ref(spec: str) -> dict[str, Any]:
     return data
 
 
-def _dims(run: dict[str, Any]) -> dict[str, int]:
-    """The spec's free dims for a run's input: images [N, 3, H, W]."""
-    n, _, h, w = run["input"]
-    return {"N": n, "H": h, "W": w}
+def _dims(spec: str, run: dict[str, Any]) -> dict[str, int]:
+    """The spec's free input dims for a run's input ([N, 3, H, W] images, [B, T] tokens)."""
+    (inp,) = archcheck.load(SPECS / spec).inputs.values()
+    assert len(inp.shape) == len(run["input"])
+    return {d: v for d, v in zip(inp.shape, run["input"]) if isinstance(d, str)}
 
 
 def _shape(s: Any) -> list[Any]:
@@ -53,7 +54,8 @@ def _shape(s: Any) -> list[Any]:
 
 
 def _check(spec: str, run: dict[str, Any]) -> CheckResult:
-    return archcheck.check(SPECS / spec, dims=_dims(run))
+    """The run's model: its constructor arguments (ViT's image_size) are the spec's params."""
+    return check(archcheck.load(SPECS / spec), _dims(spec, run), params=run.get("model_kwargs"))
 
 
 def _runs(spec: str) -> list[tuple[str, int]]:
@@ -88,14 +90,17 @@ def test_published_gflops(spec: str) -> None:
 
 
 torch = pytest.importorskip("torch")  # the [torch] extra, installed in CI
+from archcheck.emit.verify import module_from_result  # noqa: E402
 
 
 @pytest.mark.parametrize(("spec", "i"), CASES)
 def test_built_module(spec: str, i: int) -> None:
     data = _ref(spec)
     run = data["runs"][i]
+    res = _check(spec, run)
+    assert res.ok
     with torch.device("meta"):
-        model = archcheck.build(SPECS / spec, dims=_dims(run))
+        model = module_from_result(res)  # archcheck.build's path, with the run's params
     want_sd = data["state_dict"] | run.get("state_dict_changes", {})
     assert [(k, list(v.shape)) for k, v in model.state_dict().items()] == list(want_sd.items())
     assert sum(p.numel() for p in model.parameters()) == run.get("params", data["params"])
@@ -113,7 +118,8 @@ def test_built_module(spec: str, i: int) -> None:
             mod.register_forward_hook(hook(path))
     model.eval()
     with torch.no_grad():
-        y = model(torch.empty(*run["input"], device="meta"))
+        dtype = torch.long if len(run["input"]) == 2 else torch.float32  # token ids or images
+        y = model(torch.empty(*run["input"], dtype=dtype, device="meta"))
     assert list(y.shape) == run["output"]
     assert seen == run["outputs"]
 
