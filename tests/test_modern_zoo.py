@@ -34,6 +34,7 @@ REF = Path(__file__).resolve().parent / "data" / "reference"
 # spec -> reference JSON (tests/data/reference/<name>.json)
 MODERN: dict[str, str] = {
     "mobilenet_v3_large.yaml": "mobilenet_v3_large",
+    "regnet_y_400mf.yaml": "regnet_y_400mf",
 }
 
 
