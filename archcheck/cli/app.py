@@ -636,6 +636,8 @@ def types_(name: str | None) -> None:
             continue
         req = "required" if f.is_required() else f"default {f.default!r}"
         click.echo(f"  {fname:<22} {describe_type(f.rebuild_annotation())}; {req}")
+    if cls.outputs_doc:
+        click.echo(f"  outputs: {cls.outputs_doc}")
 
 
 @main.command()

@@ -48,6 +48,9 @@ _CODES = [
     Code("AC115", "non-integral-number", "an expression gives a fraction where an int is needed (out_channels: 22.5)"),
     Code("AC116", "repeat-template", "a repeat's name template or start that cannot name its copies"),
     Code("AC117", "training-only-output", "outputs marked training_only leave the model no output in eval mode"),
+    Code("AC120", "several-outputs", "a layer's several outputs (Split, a block's outputs) used as one tensor"),
+    Code("AC121", "no-such-output", "an output index (name.2) that the layer does not have"),
+    Code("AC124", "output-and-outputs", "a block gives both output and outputs"),
     # 2xx: shapes
     Code("AC201", "channel-mismatch", "the input's channel count differs from the layer's"),
     Code("AC202", "feature-mismatch", "the input's last dim differs from the layer's in_features"),
@@ -76,6 +79,8 @@ _CODES = [
     Code("AC223", "too-many-elements", "a tensor holds more bytes than torch can allocate (2**63 - 1)"),
     Code("AC224", "empty-input", "a layer that torch refuses an empty tensor gets one (a dim of size 0)"),
     Code("AC230", "frozen-without-params", "trainable: false on a layer or block that has no parameters"),
+    Code("AC235", "split-count-unknown", "Split/Chunk outputs whose number depends on a free dim (or is absurd)"),
+    Code("AC236", "split-sizes-sum", "Split's list of sizes does not sum to the size of the dim"),
     Code(
         "AC240",
         "matmul-mismatch",

@@ -232,6 +232,45 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {name: aux, type: Linear, out_features: 10, inputs: [x]}\n"
         "outputs: [logits, {name: aux, training_only: true}]\n",
     ),
+    "AC120": Explanation(
+        what="A layer with several outputs is used as one tensor: a Split or Chunk (each part is an output), "
+        "or a block with `outputs: [a, b]`, is named in `inputs` (or followed by a layer that takes the "
+        "previous output) without an index. Take one of its outputs as `name.0`, `name.1`, ... A module "
+        "that returns a tuple (LSTM, GRU, RNN, MultiheadAttention, a pool with `return_indices`) is not "
+        "this case: its name alone means its first output, as before.",
+        why="torch.split returns a tuple: a layer called on it fails (`conv2d() received an invalid "
+        "combination of arguments - got (tuple, ...)`), or worse, a merge adds tuples. archcheck asks "
+        "which part is meant. A module name never holds a '.', so `qkv.1` is always the second output of "
+        "`qkv`; nested tuples read `lstm.1.0` (LSTM's h_n).",
+        example=_SEQ + "  - {name: qkv, type: Split, split_size_or_sections: 32, dim: -1}\n"
+        "  - {type: Linear, out_features: 10}\n",
+        fix=_SEQ + "  - {name: qkv, type: Split, split_size_or_sections: 32, dim: -1}\n"
+        "  - {type: Linear, out_features: 10, inputs: [qkv.0]}\n",
+    ),
+    "AC121": Explanation(
+        what="An input (or output) names an output index that does not exist: `qkv.3` of a Split into 3 "
+        "parts (indices 0 to 2), `conv1.0` of a layer that gives one tensor, or something after the '.' "
+        "that is not an index (`conv1.weight`).",
+        why="The index picks an item of the tuple the layer returns, counted from 0 as in Python. An index "
+        "past the end is an IndexError at run time in torch.",
+        example=_SEQ + "  - {name: halves, type: Chunk, chunks: 2, dim: -1}\n"
+        "  - {type: Linear, out_features: 10, inputs: [halves.2]}\n",
+        fix=_SEQ + "  - {name: halves, type: Chunk, chunks: 2, dim: -1}\n"
+        "  - {type: Linear, out_features: 10, inputs: [halves.1]}\n",
+    ),
+    "AC124": Explanation(
+        what="A block definition gives both `output` (the one layer whose output the block returns) and "
+        "`outputs` (several, returned as a tuple and used as `name.0`, `name.1` at the instance).",
+        why="The two say different things about what the block returns; archcheck does not guess which one is meant.",
+        example="blocks:\n  Two:\n    output: a\n    outputs: [a, b]\n    layers:\n"
+        "      - {name: a, type: ReLU}\n      - {name: b, type: Tanh, inputs: [x]}\n"
+        + _VEC
+        + "  - {name: two, type: Two}\n  - {type: Add, inputs: [two.0, two.1]}\n",
+        fix="blocks:\n  Two:\n    outputs: [a, b]\n    layers:\n"
+        "      - {name: a, type: ReLU}\n      - {name: b, type: Tanh, inputs: [x]}\n"
+        + _VEC
+        + "  - {name: two, type: Two}\n  - {type: Add, inputs: [two.0, two.1]}\n",
+    ),
     # ------------------------------------------------------------ 2xx: shapes
     "AC201": Explanation(
         what="The input's channel count (dim 1) differs from the layer's `in_channels` (or `num_features`, "
@@ -511,6 +550,28 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {type: Fold, output_size: 6, kernel_size: 2, stride: 2}\n",
         fix="input: {shape: [N, 3, 8, 8]}\nlayers:\n  - {type: Unfold, kernel_size: 2, stride: 2}\n"
         "  - {type: Fold, output_size: 8, kernel_size: 2, stride: 2}\n",
+    ),
+    "AC235": Explanation(
+        what="A Split with one int size along a free dim (the number of parts is `ceil(L / size)`, unknown "
+        "while L is free), a Chunk along a free dim that is never a multiple of `chunks`, or a split into "
+        "more than 10,000 parts.",
+        why="Each part is an output that later layers name by index, and the generated forward unpacks "
+        "them: their number must be known from the spec. On a free dim, give the sizes as a list (they "
+        "must sum to the dim: a condition on it), or use Chunk, whose number of parts is fixed when the "
+        "dim is a multiple of `chunks` (a condition archcheck states).",
+        example=_SEQ + "  - {name: parts, type: Split, split_size_or_sections: 4, dim: 1}\n"
+        "  - {type: Linear, out_features: 8, inputs: [parts.0]}\n",
+        fix=_SEQ + "  - {name: parts, type: Chunk, chunks: 4, dim: 1}\n"
+        "  - {type: Linear, out_features: 8, inputs: [parts.0]}\n",
+    ),
+    "AC236": Explanation(
+        what="Split's `split_size_or_sections` is a list whose sizes do not sum to the size of the split dim.",
+        why="torch refuses it at run time: `split_with_sizes expects split_sizes to sum exactly to 96`. "
+        "The message gives both sums.",
+        example=_SEQ + "  - {name: qkv, type: Split, split_size_or_sections: [32, 16], dim: -1}\n"
+        "  - {type: Add, inputs: [qkv.0, qkv.1]}\n",
+        fix=_SEQ + "  - {name: qkv, type: Split, split_size_or_sections: [32, 32], dim: -1}\n"
+        "  - {type: Add, inputs: [qkv.0, qkv.1]}\n",
     ),
     # ------------------------------------------------------------ 3xx: graphs, composition, free dims
     "AC230": Explanation(

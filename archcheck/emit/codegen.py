@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..engine.walk import CheckResult, Node
+from ..engine.walk import CheckResult, Node, lookup, pick, split_ref
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
 from ..spec.schema import module_name_problem, name_problem
@@ -312,7 +312,7 @@ class Generator:
     def _index(self, nodes: list[Node], env: dict[str, Tensor | None]) -> None:
         """Record each node's input tensors (for the provenance of inferred sizes)."""
         for n in nodes:
-            xs = [env.get(i) for i in n.inputs]
+            xs = [lookup(env, i) for i in n.inputs]
             self.inputs_of[n.path] = [x for x in xs if x is not None]
             if n.kind == "sequential":
                 inner: dict[str, Tensor | None] = {"": xs[0] if xs else None}
@@ -572,6 +572,7 @@ class Generator:
         return lines
 
     _prefix = ""
+    _items: set[str] = set()
 
     def _init_lines(self, children: list[Node], lit: Lit, keys: dict[str, set[str]], prefix: str) -> list[str]:
         self._prefix = prefix
@@ -596,19 +597,43 @@ class Generator:
         """The body of ``forward``; ``training``: the outputs returned only while ``self.training``
         (the layers only they need run under ``if self.training:``)."""
         ind = _IND * 2
+        self._items = set()
+        # Layers whose tuple items are used (qkv.0, lstm.1.0) are unpacked: `a, (h, _) = self.lstm(x)`.
+        # Their plain name then means their first item (a module's default output).
+        unpacked = {r[0] for c in children for r in map(split_ref, c.inputs) if r and r[1]}
+        unpacked |= {r[0] for r in map(split_ref, outputs) if r and r[1]}
+
+        def canon(ref: str) -> str:
+            return f"{ref}.0" if ref in unpacked else ref
+
+        if len(outputs) == 1 and (sr := split_ref(outputs[0])) is not None:
+            # A block whose one output is several (a Split last): it returns them all, as its instance is used.
+            t = next((c.output for c in children if c.name == sr[0]), None)
+            t = pick(t, *sr, whole=True)[0] if t is not None else None
+            if t is not None and t.indexed and t.parts is not None:
+                outputs = [f"{outputs[0]}.{j}" for j in range(len(t.parts))]
+                unpacked.add(sr[0])
+        outputs = [canon(o) for o in outputs]
+        ins_of = {c.path: [canon(n) for n in c.inputs] for c in children}
         last_use: dict[str, int] = {}
         uses: dict[str, int] = {}
         end = len(children)
         for i, c in enumerate(children):
-            for n in c.inputs:
+            for n in ins_of[c.path]:
                 last_use[n] = i
                 uses[n] = uses.get(n, 0) + 1
         for n in outputs:
             last_use[n] = end
             uses[n] = uses.get(n, 0) + 1
+        for n in list(last_use):  # a tuple held whole (lstm.1 = (h_n, c_n)) lives as long as its items' uses
+            parts = n.split(".")
+            for k in range(1, len(parts)):
+                p = ".".join(parts[:k])
+                if p in last_use:
+                    last_use[p] = max(last_use[p], last_use[n])
         consumers: dict[str, list[Node]] = {}
         for c in children:
-            for n in c.inputs:
+            for n in ins_of[c.path]:
                 consumers.setdefault(n, []).append(c)
         pyin = self._py_names([identifier(n) for n in inputs])
         var: dict[str, str] = {n: pyin[n] for n in inputs}
@@ -622,10 +647,13 @@ class Generator:
         lines: list[str] = []
         guarded = False  # the last statement is inside `if self.training:`
         for i, c in enumerate(children):
-            args = [var[n] for n in c.inputs]
-            ins = c.inputs
+            args = [var[n] for n in ins_of[c.path]]
+            ins = ins_of[c.path]
+            if c.name in unpacked and c.output is not None:
+                lines += self._unpack(c, args, i, var, holder, uses, busy, ind, shapes)
+                continue
             out_var: str | None = None
-            if len(ins) == 1 and uses.get(ins[0], 0) == 1:
+            if len(ins) == 1 and uses.get(ins[0], 0) == 1 and var[ins[0]] not in self._items:
                 out_var = var[ins[0]]
             elif len(ins) > 1:
                 v0 = var[ins[0]]
@@ -668,6 +696,55 @@ class Generator:
             rets = [var[o] for o in outputs if o not in training]
         lines.append(f"{ind}return {', '.join(rets)}")
         return lines
+
+    def _unpack(
+        self,
+        c: Node,
+        args: list[str],
+        i: int,
+        var: dict[str, str],
+        holder: dict[str, str],
+        uses: dict[str, int],
+        busy: Callable[[str, int], bool],
+        ind: str,
+        shapes: bool,
+    ) -> list[str]:
+        """``qkv_0, _, qkv_2 = x.split(8, dim=-1)``: a tuple whose items later layers use, one variable each."""
+        assert c.output is not None
+        fresh: set[str] = set()
+        shown: list[str] = []
+
+        def target(t: Tensor, ref: str, top: bool) -> str:
+            if t.parts is None or ref in uses or not any(u.startswith(ref + ".") for u in uses):
+                if ref not in uses:
+                    return "_"
+                base = _ident_from_hint(ref.replace(".", "_"))
+                v, k = self._py(base), 1
+                while busy(v, i) or v in fresh:
+                    k += 1
+                    v = self._py(f"{base}_{k}")
+                fresh.add(v)
+                self._items.add(v)  # named after the item: not reused for a later layer's output
+                var[ref], holder[v] = v, ref
+                shown.append(_shape(t.shape))
+                for u in uses:  # items of a tuple held whole: subscripts of its variable
+                    if u.startswith(ref + "."):
+                        var[u] = v + "".join(f"[{int(j)}]" for j in u[len(ref) + 1 :].split("."))
+                        self._items.add(var[u])
+                return v
+            items = [target(p, f"{ref}.{j}", False) for j, p in enumerate(t.parts)]
+            inner = ", ".join(items) + ("," if len(items) == 1 else "")
+            return inner if top and len(items) > 1 else f"({inner})"
+
+        lhs = target(c.output, c.name, True)
+        if c.kind == "layer" and c.layer is not None:
+            ref = None if _is_op(c.layer) else f"self.{c.name}"
+            call = c.layer.emit_tuple(ref, args)
+            self.uses_torch |= "torch." in call
+        else:
+            call = f"self.{c.name}({', '.join(args)})"
+        comment = ", ".join(shown) if shapes else None
+        return _stmt(lhs, call, ind, comment)
 
     # ---- classes
 
@@ -715,7 +792,7 @@ class Generator:
                 return f"@{len(slots) - 1}@"
 
             init = self._init_lines(n.children, rec, keys, n.path + ".")
-            fwd = self._forward_lines(n.children, list(bdef.inputs), [bdef.output or n.children[-1].name], False)
+            fwd = self._forward_lines(n.children, list(bdef.inputs), bdef.result_names(n.children[-1].name), False)
             groups.setdefault("\n".join(init + fwd), []).append((n, slots))
         for gi, members in enumerate(groups.values()):
             name = self.block_class[t] if gi == 0 else self._unique(self.block_class[t])
@@ -814,7 +891,9 @@ class Generator:
         lines.append(f"{_IND}def forward(self, {', '.join(pyin[i] for i in bdef.inputs)}):")
         if n_inst > 1:
             lines.append(f"{_IND * 2}{_comment('shapes as in ' + first.path)}")
-        lines += self._forward_lines(first.children, list(bdef.inputs), [bdef.output or first.children[-1].name], True)
+        lines += self._forward_lines(
+            first.children, list(bdef.inputs), bdef.result_names(first.children[-1].name), True
+        )
         self.classes.append(_ClassDef(name, lines))
         slot_of = {q: i for i, q in sorted(slot_param.items(), reverse=True)}  # a param's first slot
         for m, slots in members:

@@ -150,6 +150,7 @@ class Edge:
     dst: str
     tensor: Tensor | None
     layout: str = "cf"
+    item: str = ""  # which output of a tuple the edge carries: ".1" (Split's second part, LSTM's h_n)
 
 
 @dataclass
@@ -159,6 +160,30 @@ class Src:
     box: str
     tensor: Tensor | None
     layout: str
+    items: tuple[Src, ...] = ()  # a block's several outputs, each from its own box
+    item: str = ""  # the output index this source is (".1"), for the edge's label
+
+
+def _resolve(env: dict[str, Src], ref: str) -> Src | None:
+    """The source ``ref`` names: a name, or an item of a tuple (``qkv.1``: the edge from qkv carries part 1)."""
+    if ref in env:
+        return env[ref]
+    base, *index = ref.split(".")
+    s = env.get(base)
+    if s is None or not all(i.isdigit() for i in index):
+        return None
+    t = s.tensor
+    for k, i in enumerate(index):
+        if k == 0 and s.items:  # a block's outputs: the box that made this one
+            if int(i) >= len(s.items):
+                return None
+            s = s.items[int(i)]
+            t = s.tensor
+            continue
+        if t is None or t.parts is None or int(i) >= len(t.parts):
+            return None
+        t = t.parts[int(i)]
+    return Src(s.box, t, s.layout, item=s.item + "." + ".".join(index) if not s.items else s.item)
 
 
 @dataclass
@@ -253,14 +278,15 @@ class _Planner:
             self._add(root, box)
             env[nm] = Src(box.id, t, layout)
         outputs = list(self.res.spec.model.outputs or []) if self.res.spec.model is not None else []
-        self.scope(self.res.root, env, root, 0, keep=set(outputs) | set(self.res.outputs))
+        keep = set(outputs) | set(self.res.outputs)
+        self.scope(self.res.root, env, root, 0, keep=keep | {str(o).split(".")[0] for o in keep})
         for nm in self.res.outputs:
-            if nm not in env:
+            src = _resolve(env, nm)
+            if src is None:
                 continue
-            src = env[nm]
             box = Box(f"@out.{nm}", "output", "output", nm, src.tensor, "other", layout=src.layout)
             self._add(root, box)
-            self.edges.append(Edge(src.box, box.id, src.tensor, src.layout))
+            self.edges.append(Edge(src.box, box.id, src.tensor, src.layout, src.item))
         self.loose.extend(d for p, ds in self.by_path.items() if p not in self.used for d in ds)
         self.loose.sort(key=lambda d: (d.line or 0, d.column or 0))
         return Plan(root, self.edges, self.boxes, self.loose, self.depth, self.clusters, nominal_sizes(self.res))
@@ -326,7 +352,7 @@ class _Planner:
         prev_box: Box | None = None
         prev: Node | None = None
         for n in nodes:
-            srcs = [env[i] for i in n.inputs if i in env]
+            srcs = [s for i in n.inputs if (s := _resolve(env, i)) is not None]
             if (
                 self.fold
                 and prev_box is not None
@@ -373,20 +399,24 @@ class _Planner:
                 if n.kind == "block":
                     names = self.res.spec.blocks[n.type].inputs if n.type in self.res.spec.blocks else ["x"]
                     inner.update(zip(names, srcs, strict=False))  # fewer srcs: an input failed
-                    out_name = self.res.spec.blocks[n.type].output if n.type in self.res.spec.blocks else None
+                    bdef = self.res.spec.blocks.get(n.type)
+                    outs = bdef.result_names(n.children[-1].name) if bdef is not None else [n.children[-1].name]
                 else:
                     inner.update({"": srcs[0]} if srcs else {})
-                    out_name = None
-                out_name = out_name or n.children[-1].name
-                self.scope(n.children, inner, sub, level + 1, keep={out_name})
-                env[n.name] = inner.get(out_name, Src("", None, "cf"))
+                    outs = [n.children[-1].name]
+                self.scope(n.children, inner, sub, level + 1, keep={o.split(".")[0] for o in outs})
+                if len(outs) > 1:  # a block with several outputs: each item's edge leaves its own box
+                    got = [_resolve(inner, o) or Src("", None, "cf") for o in outs]
+                    env[n.name] = Src("", n.output, "cf", tuple(got))
+                else:
+                    env[n.name] = _resolve(inner, outs[0]) or Src("", None, "cf")
                 prev_box, prev = None, n
                 continue
             box = self._box(n, srcs)
             self._add(cluster, box)
             for s in srcs:
                 if s.box:
-                    self.edges.append(Edge(s.box, box.id, s.tensor, s.layout))
+                    self.edges.append(Edge(s.box, box.id, s.tensor, s.layout, s.item))
             env[n.name] = Src(box.id, n.output, box.layout)
             prev_box, prev = box, n
 
@@ -558,6 +588,8 @@ def shape_label(t: Tensor | None) -> str:
     """``16×28×28``: the shape without the batch dim."""
     if t is None:
         return "?"
+    if t.indexed and t.parts:  # several outputs (Split): each one's shape
+        return "(" + ", ".join(shape_label(p) for p in t.parts) + ")"
     if t.rank <= 1:
         return D.fmt_shape(t.shape)
     return "×".join(D.fmt(d) for d in t.shape[1:])
@@ -1438,7 +1470,7 @@ def _build(
         c = flow(e.tensor, e.layout, p.nominal)[0] if e.tensor is not None else None
         if c:
             attrs["penwidth"] = f"{0.7 + 0.2 * _bits(c, 32):.1f}"
-        label = _html(" " + clip(shape_label(e.tensor), LABEL_CHARS))
+        label = _html(" " + clip((e.item + " " if e.item else "") + shape_label(e.tensor), LABEL_CHARS))
         if i in up:  # laid out upwards, drawn from src to dst
             g.edge(ids[e.dst], ids[e.src], label=label, dir="back", **attrs)
         elif (e.src, e.dst) in level or i in wl.loose:

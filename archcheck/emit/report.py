@@ -26,6 +26,13 @@ def shape_json(shape: Any) -> Any:
     return None if shape is None else [D.to_json(d) for d in shape]
 
 
+def items_json(t: Any) -> Any:
+    """Several outputs (Split, a block's ``outputs``): their shapes, nested like the tuple."""
+    if t is None or t.parts is None or not t.indexed:
+        return shape_json(t.shape) if t is not None else None
+    return [items_json(p) for p in t.parts]
+
+
 def to_json(res: CheckResult) -> dict[str, Any]:
     """The object DESIGN.md specifies, one per spec."""
     return {
@@ -44,6 +51,8 @@ def to_json(res: CheckResult) -> dict[str, Any]:
                 "macs": r.macs,
                 "trainable": r.trainable,
                 "training_only": r.training_only,
+                # a layer with several outputs (Split, Chunk): each one's shape; output_shape is the first's
+                **({"output_shapes": items_json(r.output)} if r.output is not None and r.output.indexed else {}),
             }
             for r in res.layers
         ],
@@ -61,7 +70,7 @@ def to_json(res: CheckResult) -> dict[str, Any]:
 def layer_table(res: CheckResult) -> str:
     rows = [("layer", "type", "output shape", "params")]
     for r in res.layers:
-        shape = r.output.describe() if r.output else "?"
+        shape = r.output.describe_all() if r.output else "?"
         rows.append((escape(r.path), escape(r.type), escape(shape), f"{r.params:,}" if r.params is not None else "?"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []

@@ -142,7 +142,7 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
 
     def scope(nodes: list[Node], env: dict[str, Field | None]) -> None:
         for n in nodes:
-            fs = [env.get(i) for i in n.inputs]
+            fs = [env.get(i.split(".")[0]) for i in n.inputs]  # an item (qkv.0): its tuple's field
             if n.kind == "layer":
                 if n.layer is None:
                     f = None
@@ -158,8 +158,8 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
                 bdef = blocks[n.type]
                 inner = dict(zip(bdef.inputs, fs, strict=False))
                 scope(n.children, inner)
-                last = bdef.output or (n.children[-1].name if n.children else None)
-                f = inner.get(last) if last else None
+                outs = bdef.result_names(n.children[-1].name if n.children else None)
+                f = inner.get(outs[0].split(".")[0]) if outs else None
             out[n.path] = f
             env[n.name] = f
 
@@ -340,8 +340,8 @@ def rows(
         if c == "input_size":
             first = n.input_shapes[0] if n.input_shapes else None
             return D.fmt_shape(first) if first is not None else "--"
-        if c == "output_size":
-            return D.fmt_shape(n.output.shape) if n.output is not None else "?"
+        if c == "output_size":  # several outputs (Split): each one's shape
+            return n.output.describe_all() if n.output is not None else "?"
         if c == "kernel_size":
             return _kernel(n.layer)
         if c == "groups":

@@ -22,6 +22,7 @@ from typing import Any
 from ..api import check, load
 from ..diagnostics.text import escape
 from ..engine.walk import CheckResult
+from ..layers.base import Tensor
 from ..shapes import dims as D
 from ..spec.schema import DimRange, Spec
 from .codegen import CodegenError, GeneratedCodeBug, generate_module
@@ -202,9 +203,7 @@ def _run(torch: Any, res: CheckResult, device: str = "meta", train: bool = False
             continue
 
         def hook(mod: Any, args: Any, out: Any, name: str = name) -> None:
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            seen[name] = tuple(out.shape) if hasattr(out, "shape") else None
+            seen[name] = _shapes(out)
 
         hooks.append(m.register_forward_hook(hook))
     with torch.no_grad():
@@ -212,6 +211,40 @@ def _run(torch: Any, res: CheckResult, device: str = "meta", train: bool = False
     for h in hooks:
         h.remove()
     return model, {"__out__": out, **seen}
+
+
+def _shapes(out: Any) -> Any:
+    """A module's output as shapes: a tuple of ints, a list for a tuple of outputs (nested), None for None."""
+    if isinstance(out, (tuple, list)):
+        return [_shapes(o) for o in out]
+    return tuple(out.shape) if hasattr(out, "shape") else None
+
+
+def _want(t: Tensor | None, values: dict[str, int]) -> Any:
+    """archcheck's shapes in ``_shapes``' form: every item of a tuple output (Split, LSTM's (h_n, c_n))."""
+    if t is None:
+        return None
+    if t.parts is not None:
+        return [_want(p, values) for p in t.parts]
+    return tuple(D.substitute(d, values) for d in t.shape)
+
+
+def _agree(got: Any, want: Any) -> bool:
+    """Torch's shapes against archcheck's; an item torch leaves out (None: MHA without weights) is not compared.
+
+    A module whose tuple archcheck does not itemize (its output stands for the first item) compares that one.
+    """
+    if isinstance(got, list) and not isinstance(want, list):
+        return bool(got) and _agree(got[0], want)
+    if isinstance(got, list):
+        return len(got) == len(want) and all(g is None or _agree(g, w) for g, w in zip(got, want, strict=True))
+    return got == want
+
+
+def _show(s: Any) -> str:
+    if isinstance(s, list):
+        return "(" + ", ".join(_show(x) for x in s) + ")"
+    return D.fmt_shape(s) if s is not None else "?"
 
 
 def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None) -> tuple[Verdict, CheckResult]:
@@ -252,16 +285,13 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
                 problems.append(f"{node.path}: no module at this path in the built model")
             continue
         count += 1
-        want = tuple(D.substitute(d, values) for d in node.output.shape) if node.output is not None else None
+        want = _want(node.output, values)
         ran = train_seen if node.training_only else seen
         got = ran.get(node.path)
         if got is None and node.path not in ran:
             problems.append(f"{node.path}: the module did not run")
-        elif want != got:
-            problems.append(
-                f"{node.path}: output shape is {list(got) if got else got} in torch, "
-                f"archcheck says {D.fmt_shape(want) if want else '?'}"
-            )
+        elif not _agree(got, want):
+            problems.append(f"{node.path}: output shape is {_show(got)} in torch, archcheck says {_show(want)}")
         n_params = sum(p.numel() for p in modules[node.path].parameters())
         if n_params != (node.params or 0):
             problems.append(f"{node.path}: {n_params:,} params in torch, archcheck says {node.params or 0:,}")

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers import roles as R
-from ..layers.base import REGISTRY, Layer, Tensor
+from ..layers.base import REGISTRY, Layer, Tensor, tuple_of
 from ..shapes import dims as D
 from ..spec.expr import ExprError, is_expr, non_integral, not_int_message, substitute, to_int
 from ..spec.loader import Path, Source
@@ -276,6 +276,72 @@ def _type_of(item: Any) -> str:
     if isinstance(item, dict) and isinstance(t := item.get("type"), str):
         return t
     return "layer"
+
+
+def split_ref(ref: str) -> tuple[str, tuple[int, ...]] | None:
+    """``'qkv.1'`` -> ``('qkv', (1,))``, ``'lstm.1.0'`` -> ``('lstm', (1, 0))``, a name -> ``(name, ())``.
+
+    A module name never holds a '.', so what follows the first one is an output index. None: an index
+    that is not a plain non-negative int (``conv1.weight``, ``qkv.01``).
+    """
+    base, *rest = ref.split(".")
+    if not all(r.isascii() and r.isdigit() and (r == "0" or r[0] != "0") for r in rest):
+        return None
+    return base, tuple(int(r) for r in rest)
+
+
+def pick(
+    t: Tensor, base: str, index: tuple[int, ...], whole: bool = False
+) -> tuple[Tensor | None, str | None, str | None]:
+    """The item ``index`` of ``t`` (the output of ``base``): ``(tensor, None, None)`` or ``(None, code, message)``.
+
+    ``whole``: several outputs may be taken together (what a block or the model returns).
+    """
+    cur, at = t, base
+    for i in index:
+        if cur.parts is None:
+            return None, "AC121", f"'{at}' gives one tensor {cur.describe()}: it has no output {at}.{i}"
+        if i >= len(cur.parts):
+            n = len(cur.parts)
+            return (
+                None,
+                "AC121",
+                f"'{at}' has {n} output{'s' * (n != 1)} {_items(cur)}: {at}.{i} is not one of them",
+            )
+        cur, at = cur.parts[i], f"{at}.{i}"
+    if cur.indexed and cur.parts is not None and not whole:
+        return (
+            None,
+            "AC120",
+            f"'{at}' gives {len(cur.parts)} outputs {cur.describe_all()}, not one tensor: take one by its index",
+        )
+    return cur, None, None
+
+
+def _items(t: Tensor) -> str:
+    n = len(t.parts or ())
+    return f"(.0 to .{n - 1})" if n > 1 else "(.0)"
+
+
+def _pick_hint(t: Tensor | None, ref: str, code: str, written: bool, sequential: bool) -> str:
+    if code == "AC120":
+        if sequential:
+            return (
+                "a Sequential passes one tensor on: move this layer out of the Sequential and name the item it "
+                f"takes (inputs: [{ref}.0])"
+            )
+        return f"write {ref}.0" + (" here" if written else f" as this layer's input: inputs: [{ref}.0]")
+    base = ref.split(".")[0]
+    n = len(t.parts or ()) if t is not None else 0
+    return f"use {base}.0 to {base}.{n - 1}" if n else f"use {base}, its one output"
+
+
+def lookup(env: dict[str, Tensor | None], ref: str) -> Tensor | None:
+    """The tensor ``ref`` names in ``env`` (``qkv.1``: an item of qkv's outputs); None when unknown or invalid."""
+    sr = split_ref(ref)
+    if sr is None or (t := env.get(sr[0])) is None:
+        return None
+    return pick(t, *sr)[0]
 
 
 class _Walker:
@@ -546,9 +612,33 @@ class _Walker:
         ok = True
         for j, n in enumerate(names):
             at = where + ("inputs", j) if isinstance(raw, list) else where + ("inputs",)
-            if n in env:
-                xs.append(env[n])
-            elif n in later:
+            sr = split_ref(n)
+            base, index = sr if sr is not None else (n.split(".")[0], ())
+            if base in env and sr is None:
+                self.error(
+                    "AC121",
+                    f"'{n}': after a layer's name, '.' takes the index of one of its outputs ({base}.0, {base}.1)",
+                    at,
+                    path,
+                    hint=f"write {base} for its output, or {base}.0, {base}.1 for the items of a tuple",
+                )
+                ok = False
+            elif base in env:
+                t = env[base]
+                if t is not None:
+                    t, code, msg = pick(t, base, index)
+                    if code is not None:
+                        self.error(
+                            code,
+                            msg or "",
+                            at if raw is not None else where,
+                            path,
+                            hint=_pick_hint(env[base], n, code, raw is not None, sequential),
+                        )
+                        ok = False
+                        continue
+                xs.append(t)
+            elif n in later or base in later:
                 self.error(
                     "AC302",
                     f"'{n}' is a later layer (or this one): inputs must come before the layer that uses them",
@@ -558,10 +648,10 @@ class _Walker:
                 )
                 ok = False
             else:
-                guess = did_you_mean(n, [k for k in env if k], ignore_case=False)
+                guess = did_you_mean(base, [k for k in env if k], ignore_case=False)
                 self.error(
                     "AC301",
-                    f"no layer or input named '{n}' before this layer",
+                    f"no layer or input named '{base}' before this layer",
                     at,
                     path,
                     hint=f"did you mean '{guess}'?"
@@ -856,13 +946,52 @@ class _Walker:
             )
         finally:
             self.stack.pop()
-        out_name = bdef.output or last
-        if bdef.output is not None and bdef.output not in inner:
-            self.error(
-                "AC301", f"block {t}'s output '{bdef.output}' is not one of its layers", ("blocks", t, "output"), path
-            )
+        if last is None:
             return node
-        node.output = inner.get(out_name) if out_name is not None else None
+        return self.block_outputs(node, bdef, inner, path, last)
+
+    def block_outputs(self, node: Node, bdef: BlockDef, inner: dict[str, Tensor | None], path: str, last: str) -> Node:
+        """What the block returns: its ``output`` (or last layer), or ``outputs: [a, b]``, a tuple used as
+        ``name.0``, ``name.1`` at the instance (as is one output that is itself several: a Split's)."""
+        t = node.type
+        items: list[Tensor] = []
+        seen: set[str] = set()
+        refs = bdef.result_names(last)
+        for i, ref in enumerate(refs):
+            where = (
+                ("blocks", t, "outputs", i)
+                if bdef.outputs is not None
+                else ("blocks", t, "output")
+                if bdef.output is not None
+                else ("blocks", t, "layers", len(bdef.layers) - 1)
+            )
+            sr = split_ref(ref)
+            if sr is None or sr[0] not in inner:
+                what = "layers or inputs" if bdef.outputs is not None else "layers"
+                self.error("AC301", f"block {t}'s output '{ref}' is not one of its {what}", where, path)
+                return node
+            if ref in seen:
+                self.error(
+                    "AC106",
+                    f"block {t} lists the output '{ref}' twice",
+                    where,
+                    path,
+                    hint="list each output once (use name.0 twice where the instance is used)",
+                )
+                return node
+            seen.add(ref)
+            x = inner[sr[0]]
+            if x is None:
+                return node  # an inner layer failed: reported there
+            item, code, msg = pick(x, *sr, whole=len(refs) == 1)
+            if item is None:
+                self.error(code or "AC121", msg or "", where, path, hint=_pick_hint(x, ref, code or "", True, False))
+                return node
+            items.append(item if len(refs) == 1 else replace(item, producer=path))
+        if len(items) == 1:
+            node.output = items[0]
+        else:
+            node.output = tuple_of(items, path)
         _finish(node)
         return node
 
@@ -942,6 +1071,8 @@ class _Walker:
                         out = replace(out, roles=roles)
                     else:
                         out.roles = roles
+            if out is not None and not ctx.failed and (items := layer.tuple_items(ctx, xs, out)):  # type: ignore[arg-type]
+                out = replace(out, parts=tuple(items))  # LSTM's (output, (h_n, c_n)): out stays the default
         except Exception as exc:  # a bug in a rule must not hide the other findings
             ctx.error("AC901", f"internal error in the {t} shape rule: {exc!r}; please report it with the spec")
             out = None
@@ -1012,7 +1143,10 @@ def _finish(node: Node) -> None:
     _sum_counts(node)
     if node.output is not None:
         o = node.output
-        node.output = Tensor(o.shape, o.dtype, node.path, o.origin, o.note, o.roles)
+        # Several outputs (Split, a block's outputs) stay addressable; a module's extra items (LSTM's
+        # h_n) do not leave the container: nn.Sequential passes on the first one only.
+        parts = o.parts if o.indexed else None
+        node.output = Tensor(o.shape, o.dtype, node.path, o.origin, o.note, o.roles, parts, o.indexed)
 
 
 def _sum_counts(node: Node) -> None:
@@ -1131,6 +1265,17 @@ def check(
                     res.diagnostics.append(src.locate(d, ("outputs", i)))
                 elif isinstance(nm, str) and nm in env:
                     res.outputs[nm] = env[nm]
+                    if (x := env[nm]) is not None and x.indexed and x.parts is not None:
+                        _, code, msg = pick(x, nm, ())
+                        d = Diagnostic("error", code or "AC120", f"outputs: {msg}", hint=f"list {nm}.0, {nm}.1, ...")
+                        res.diagnostics.append(src.locate(d, ("outputs", i)))
+                elif isinstance(nm, str) and (sr := split_ref(nm)) is not None and sr[0] in env and sr[1]:
+                    x = env[sr[0]]
+                    item, code, msg = pick(x, *sr) if x is not None else (None, None, None)
+                    if code is not None:
+                        d = Diagnostic("error", code, f"outputs: {msg}", hint=_pick_hint(x, nm, code, True, False))
+                        res.diagnostics.append(src.locate(d, ("outputs", i)))
+                    res.outputs[nm] = item
                 else:
                     guess = did_you_mean(str(nm), list(env), ignore_case=False)
                     d = Diagnostic(
@@ -1147,7 +1292,12 @@ def check(
                     else:
                         res.diagnostics.append(src.locate(d, ("outputs", i)))
         elif last is not None:
-            res.outputs[last] = env.get(last)
+            x = env.get(last)
+            if x is not None and x.indexed and x.parts is not None:  # a Split last: the model returns its parts
+                for i, p in enumerate(x.parts):
+                    res.outputs[f"{last}.{i}"] = p
+            else:
+                res.outputs[last] = x
         _warn_dead_branches(res, env)
         if spec.training_only:
             _mark_training_only(res)
@@ -1220,9 +1370,9 @@ def _mark_training_only(res: CheckResult) -> None:
 
 def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None:
     """A top-level layer whose output nothing uses and that is not an output is dead weight."""
-    used: set[str] = set(res.outputs)
+    used: set[str] = {ref.split(".")[0] for ref in res.outputs}
     for n in res.nodes:
-        used.update(n.inputs)
+        used.update(ref.split(".")[0] for ref in n.inputs)
     # A layer with an error (whose output was recovered) is reported once, for its error.
     errored = {d.path for d in res.diagnostics if d.severity == "error" and d.path}
     for n in res.root:
@@ -1253,10 +1403,9 @@ def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None
     for n in res.nodes:  # inside a block: a layer that neither a later layer nor the block's output uses
         if n.kind != "block" or not n.children or n.type not in res.spec.blocks:
             continue
-        out = res.spec.blocks[n.type].output or n.children[-1].name
-        inner: set[str] = {out}
+        inner: set[str] = {ref.split(".")[0] for ref in res.spec.blocks[n.type].result_names(n.children[-1].name)}
         for c in n.children:
-            inner.update(c.inputs)
+            inner.update(ref.split(".")[0] for ref in c.inputs)
         for c in n.children:
             if c.name in inner or c.output is None or (n.type, c.name) in seen or c.path in errored:
                 continue

@@ -161,6 +161,9 @@ INDEX: dict[str, str] = {
     "MaxUnpool1d": "unpool",
     "MaxUnpool2d": "unpool",
     "MaxUnpool3d": "unpool",
+    # split.py
+    "Chunk": "split",
+    "Split": "split",
     # tensor_ops.py
     "Mean": "tensor_ops",
     "Permute": "tensor_ops",

@@ -138,6 +138,10 @@ class MultiheadAttention(Layer):
     family: ClassVar[str] = "attention"
     torch_name = "nn.MultiheadAttention"
     tuple_output: ClassVar[bool] = True
+    outputs_doc: ClassVar[str | None] = (
+        "(attn_output, attn_weights) as name.0, name.1 (the weights averaged over the heads); "
+        "the name alone is attn_output"
+    )
     arity: ClassVar[tuple[int, int | None]] = (1, 3)
     examples = [
         Example({"embed_dim": 16, "num_heads": 4}, (5, 2, 16), (5, 2, 16)),
@@ -203,6 +207,20 @@ class MultiheadAttention(Layer):
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         qkv = args * 3 if len(args) == 1 else args
         return f"{ref}({', '.join(qkv)}, need_weights=False)[0]"
+
+    def tuple_items(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[Tensor, ...] | None:
+        """``(attn_output, attn_weights)``: the weights averaged over heads, [N, L, S] ([L, S] unbatched)."""
+        q = xs[0]
+        k = xs[1] if len(xs) == 3 else q
+        seq = 1 if (self.batch_first and q.rank == 3) else 0
+        s = D.add(k.shape[seq], int(self.add_bias_kv) + int(self.add_zero_attn))
+        batch = () if q.rank == 2 else (q.shape[0] if self.batch_first else q.shape[1],)
+        w = Tensor((*batch, q.shape[seq], s), q.dtype, ctx.path, f"attention weights of {ctx.path}")
+        return (out, w)
+
+    def emit_tuple(self, ref: str | None, args: list[str]) -> str:
+        qkv = args * 3 if len(args) == 1 else args
+        return f"{ref}({', '.join(qkv)})"  # need_weights=True: the weights averaged over the heads
 
     def label(self) -> str:
         return f"{self.num_heads} heads"

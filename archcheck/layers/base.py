@@ -100,6 +100,11 @@ class Tensor:
     origin: str | None = None  # how it came to be, for messages: "flatten of [...] from pool2"
     note: str | None = None  # the arithmetic behind it: "1568 = 32 * 7 * 7"
     roles: tuple[str, ...] | None = None  # what each dim is (see roles.py); None: unknown
+    # A layer that returns a tuple: its items, addressed as ``name.0``, ``name.1.0`` (nested tuples).
+    # The tensor itself is the default item (a module's first output, as torch code mostly uses it),
+    # unless ``indexed`` (Split, Chunk, a block with several outputs): then an index is required.
+    parts: tuple[Tensor, ...] | None = None
+    indexed: bool = False
 
     @property
     def rank(self) -> int:
@@ -114,6 +119,18 @@ class Tensor:
     def passed(self) -> Tensor:
         """The same tensor after a shape-preserving layer: it keeps its provenance."""
         return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note, self.roles)
+
+    def describe_all(self) -> str:
+        """The shape, or for an indexed tuple its items' shapes: ``([N, 8], [N, 8])``."""
+        if self.indexed and self.parts is not None:
+            return "(" + ", ".join(p.describe_all() for p in self.parts) + ("," if len(self.parts) == 1 else "") + ")"
+        return self.describe()
+
+
+def tuple_of(parts: list[Tensor] | tuple[Tensor, ...], producer: str) -> Tensor:
+    """A tuple of tensors that later layers address by index (Split's outputs, ``(h_n, c_n)``)."""
+    first = parts[0]
+    return Tensor(first.shape, first.dtype, producer, first.origin, first.note, first.roles, tuple(parts), True)
 
 
 @dataclass(frozen=True)
@@ -165,6 +182,7 @@ class Layer(BaseModel):
     examples: ClassVar[list[Example]] = []
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
+    outputs_doc: ClassVar[str | None] = None  # how later layers address its several outputs (archcheck types)
     takes_empty: ClassVar[bool] = False  # torch runs it on an input with a 0-size dim (after AC222); else AC224
     arg_order: ClassVar[tuple[str, ...]] = ()  # torch's signature order, where subclasses declare fields out of it
 
@@ -192,6 +210,13 @@ class Layer(BaseModel):
 
     def param_count(self) -> int:
         return 0
+
+    def tuple_items(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[Tensor, ...] | None:
+        """Every item of the tuple the module returns (``out`` is its first), or None for one tensor.
+
+        LSTM returns ``(output, (h_n, c_n))``: items addressed as ``lstm.0``, ``lstm.1.0``.
+        """
+        return None
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         return 0
@@ -258,6 +283,10 @@ class Layer(BaseModel):
             raise NotImplementedError(f"{type(self).__name__} must define emit_call")
         call = f"{ref}({', '.join(args)})"
         return f"{call}[0]" if self.tuple_output else call
+
+    def emit_tuple(self, ref: str | None, args: list[str]) -> str:
+        """The forward expression for the whole tuple, when a later layer uses its items (``tuple_items``)."""
+        return f"{ref}({', '.join(args)})"
 
 
 def register(cls: type[Layer]) -> type[Layer]:

@@ -119,11 +119,20 @@ class _WindowPool(_PoolBase):
 class _ReturnsIndices(Layer):
     """A max pool whose forward returns (output, indices) when ``return_indices`` is set."""
 
+    outputs_doc: ClassVar[str | None] = (
+        "with return_indices: (output, indices) as name.0, name.1; the name alone is output"
+    )
     return_indices: bool = False
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         call = super().emit_call(ref, args)
         return f"{call}[0]" if self.return_indices else call
+
+    def tuple_items(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[Tensor, ...] | None:
+        """With ``return_indices``: ``(output, indices)``, the indices int64 and of the output's shape."""
+        if not self.return_indices:
+            return None
+        return (out, Tensor(out.shape, "long", ctx.path, f"indices of {ctx.path}", roles=out.roles))
 
 
 class _MaxPoolNd(_ReturnsIndices, _WindowPool):

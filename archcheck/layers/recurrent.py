@@ -21,7 +21,7 @@ from pydantic import Field
 from . import roles as R
 from ._checks import INDEX_DTYPES, need_float
 from ._rules import expect_rank, match_size
-from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register
+from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.walk import Ctx
@@ -86,6 +86,7 @@ class Embedding(Layer):
 class _RNNBase(Layer):
     family: ClassVar[str] = "recurrent"
     tuple_output: ClassVar[bool] = True
+    outputs_doc: ClassVar[str | None] = "(output, h_n) as name.0, name.1; the name alone is output"
     gates: ClassVar[int] = 1
 
     input_size: Optional[Pos] = None
@@ -132,6 +133,17 @@ class _RNNBase(Layer):
         (x,) = xs
         return (R.keep(x.roles, x.rank) or (R.UNKNOWN,) * x.rank)[:-1] + (R.FEATURES,)
 
+    def tuple_items(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[Tensor, ...] | None:
+        """``(output, h_n)``; LSTM: ``(output, (h_n, c_n))``. h_n is [D * num_layers, N, H_out] (never batch-first)."""
+        (x,) = xs
+        batch = () if x.rank == 2 else (x.shape[0] if self.batch_first else x.shape[1],)
+        lead = (self._dirs() * self.num_layers, *batch)
+        h = x.derived(lead + (self._h_out(),), ctx.path, origin=f"h_n of {ctx.path}")
+        if self.gates != 4:
+            return (out, h)
+        c = x.derived(lead + (self.hidden_size,), ctx.path, origin=f"c_n of {ctx.path}")
+        return (out, tuple_of((h, c), ctx.path))
+
     def _weights(self) -> tuple[int, int]:
         """(weight elements, bias elements) over all layers and directions."""
         assert self.input_size is not None
@@ -167,6 +179,7 @@ class _RNNBase(Layer):
 @register
 class LSTM(_RNNBase):
     gates = 4
+    outputs_doc = "(output, (h_n, c_n)) as name.0, name.1.0, name.1.1; the name alone is output"
     torch_name = "nn.LSTM"
     examples = [
         Example({"input_size": 8, "hidden_size": 16}, (5, 2, 8), (5, 2, 16)),

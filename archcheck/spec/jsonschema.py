@@ -177,7 +177,10 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
         props[fname] = fs if fname in _NON_EXPR_FIELDS else _with_expr(fs)
     props["name"] = NAME
     props["trainable"] = TRAINABLE
-    props["inputs"]["description"] = "Earlier layers (or model inputs) this layer takes; default: the previous layer."
+    props["inputs"]["description"] = (
+        "Earlier layers (or model inputs) this layer takes; default: the previous layer. One output of a "
+        "layer with several (Split, LSTM's (output, (h_n, c_n)), a block's outputs) is name.0, name.1, name.1.0."
+    )
     props["noqa"] = NOQA
     return {
         "title": tname,
@@ -260,14 +263,17 @@ def build_schema() -> dict[str, Any]:
         "description": "The layers; each takes the previous one's output unless 'inputs' says otherwise.",
     }
     defs["BlockDef"]["properties"]["layers"] = {**layer_list, "description": "The block's layers; its input is x."}
+    defs["BlockDef"]["properties"]["outputs"]["description"] = (
+        "Several outputs, returned as a tuple: an instance named blk is used as blk.0, blk.1 (instead of output)."
+    )
 
     descriptions = {
         "name": "The model's name: the generated nn.Module class name.",
         "input": "The model's one input, referred to as x (or its name).",
         "inputs": "Several named model inputs.",
         "output": "The model's one output, with its expected shape: {shape: [N, 1, H, W]} (checked).",
-        "outputs": "The layers whose outputs are the model's outputs (default: the last layer); an entry may "
-        "give the expected shape: {name: fc2, shape: [N, 10]}, or a mapping {fc2: {shape: [N, 10]}}.",
+        "outputs": "The layers whose outputs are the model's outputs (default: the last layer), or one output "
+        "of a layer with several (qkv.0, lstm.1.0); an entry may give the expected shape: {name: fc2, shape: [N, 10]}, or a mapping {fc2: {shape: [N, 10]}}.",
         "dims": "Values (or ranges) of free dims such as N, H, W.",
         "params": "Spec parameters used in $ expressions, e.g. width: 16.",
         "blocks": "Named, parameterised blocks, used as a layer {type: BlockName, param: value}.",

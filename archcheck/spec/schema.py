@@ -139,7 +139,15 @@ class BlockDef(_Strict):
     params: dict[str, Any] = {}
     inputs: Annotated[list[str], Field(min_length=1)] = ["x"]  # a block without inputs has nothing to work on
     output: Optional[str] = None
+    outputs: Optional[Annotated[list[str], Field(min_length=1)]] = None  # several: used as name.0, name.1
     layers: Annotated[list[Any], Field(min_length=1)]
+
+    def result_names(self, last: str | None) -> list[str]:
+        """What the block returns: its ``outputs``, its ``output``, or its last layer."""
+        if self.outputs is not None:
+            return list(self.outputs)
+        name = self.output or last
+        return [name] if name is not None else []
 
 
 ParamValue = Union[int, float, bool, str, None]
@@ -686,5 +694,15 @@ def parse_spec(src: Source) -> Spec:
                     )
                     diags.append(src.locate(d, (*where, "inputs", i)))
                 first.setdefault(iname, i)
+            if bdef.output is not None and bdef.outputs is not None:
+                d = Diagnostic(
+                    "error",
+                    "AC124",
+                    f"block {bname} gives both output and outputs",
+                    hint="use output: NAME for one output, or outputs: [a, b] for several (used as name.0, name.1)",
+                )
+                diags.append(src.locate(d, (*where, "outputs"), key=True))
+                spec.broken_blocks.add(bname)
+                continue
             spec.blocks[bname] = bdef
     return spec
