@@ -968,7 +968,14 @@ class _Walker:
             sr = split_ref(ref)
             if sr is None or sr[0] not in inner:
                 what = "layers or inputs" if bdef.outputs is not None else "layers"
-                self.error("AC301", f"block {t}'s output '{ref}' is not one of its {what}", where, path)
+                guess = did_you_mean(ref.split(".")[0], list(inner), ignore_case=False)
+                self.error(
+                    "AC301",
+                    f"block {t}'s output '{ref}' is not one of its {what}",
+                    where,
+                    path,
+                    hint=f"did you mean '{guess}'?" if guess else f"names in block {t}: {', '.join(inner)}",
+                )
                 return node
             if ref in seen:
                 self.error(
