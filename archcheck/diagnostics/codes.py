@@ -50,6 +50,8 @@ _CODES = [
     Code("AC117", "training-only-output", "outputs marked training_only leave the model no output in eval mode"),
     Code("AC120", "several-outputs", "a layer's several outputs (Split, a block's outputs) used as one tensor"),
     Code("AC121", "no-such-output", "an output index (name.2) that the layer does not have"),
+    Code("AC122", "bad-use", "use: names no earlier module of the scope (or a tensor operation, or has a type too)"),
+    Code("AC123", "bad-tie", "tie: names a parameter or module that does not exist or cannot be tied"),
     Code("AC124", "output-and-outputs", "a block gives both output and outputs"),
     # 2xx: shapes
     Code("AC201", "channel-mismatch", "the input's channel count differs from the layer's"),
@@ -81,6 +83,7 @@ _CODES = [
     Code("AC230", "frozen-without-params", "trainable: false on a layer or block that has no parameters"),
     Code("AC235", "split-count-unknown", "Split/Chunk outputs whose number depends on a free dim (or is absurd)"),
     Code("AC236", "split-sizes-sum", "Split's list of sizes does not sum to the size of the dim"),
+    Code("AC238", "tied-shape-mismatch", "tie: joins two parameters of different shapes"),
     Code(
         "AC240",
         "matmul-mismatch",

@@ -258,6 +258,40 @@ EXPLANATIONS: dict[str, Explanation] = {
         fix=_SEQ + "  - {name: halves, type: Chunk, chunks: 2, dim: -1}\n"
         "  - {type: Linear, out_features: 10, inputs: [halves.1]}\n",
     ),
+    "AC122": Explanation(
+        what="A `use:` entry (an earlier module called again) that cannot be: it names no earlier layer, "
+        "Sequential or block instance of the same scope (a later one, a misspelt one, or one in another "
+        "block), it names a tensor operation (Add, Reshape: nothing to share), it also gives `type`, or it "
+        "stands inside a Sequential.",
+        why="`{use: tower, inputs: [b]}` emits `self.tower(b)`: the same module, its weights shared and counted "
+        "once, as torch's parameters() counts them. That needs the module to exist in the class being "
+        "generated, before this call. A module used again keeps the sizes of its first use: if the new input "
+        "does not fit them, the layer's own shape diagnostic (AC201, AC202, ...) says so, with a note.",
+        example="inputs: {a: {shape: [N, 8]}, b: {shape: [N, 8]}}\nlayers:\n"
+        "  - {name: enc, type: Linear, out_features: 4, inputs: [a]}\n"
+        "  - {name: enc_b, use: encoder, inputs: [b]}\n"
+        "  - {type: Add, inputs: [enc, enc_b]}\n",
+        fix="inputs: {a: {shape: [N, 8]}, b: {shape: [N, 8]}}\nlayers:\n"
+        "  - {name: enc, type: Linear, out_features: 4, inputs: [a]}\n"
+        "  - {name: enc_b, use: enc, inputs: [b]}\n"
+        "  - {type: Add, inputs: [enc, enc_b]}\n",
+    ),
+    "AC123": Explanation(
+        what="A `tie:` that names something that cannot be tied: a module path that does not exist in the "
+        "layer's scope, a parameter the module does not have (`bias` of a Linear with `bias: false`), the "
+        "layer's own parameter, a parameter that is itself tied, or a layer type whose parameters archcheck "
+        "does not know (tie works on Linear, Embedding and Conv layers).",
+        why="`tie: {weight: wte.weight}` emits `self.lm_head.weight = self.wte.weight` (GPT-2's tied "
+        "embeddings): the two modules hold one Parameter, counted once in the parameters, while the "
+        "state_dict lists both keys, as torch does. The path is read from the layer's scope: the model's "
+        "layers, or the block it is in.",
+        example="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {name: wte, type: Embedding, num_embeddings: 100, embedding_dim: 16}\n"
+        "  - {name: lm_head, type: Linear, out_features: 100, bias: false, tie: {weight: wte.weights}}\n",
+        fix="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {name: wte, type: Embedding, num_embeddings: 100, embedding_dim: 16}\n"
+        "  - {name: lm_head, type: Linear, out_features: 100, bias: false, tie: {weight: wte.weight}}\n",
+    ),
     "AC124": Explanation(
         what="A block definition gives both `output` (the one layer whose output the block returns) and "
         "`outputs` (several, returned as a tuple and used as `name.0`, `name.1` at the instance).",
@@ -563,6 +597,22 @@ EXPLANATIONS: dict[str, Explanation] = {
         "  - {type: Linear, out_features: 8, inputs: [parts.0]}\n",
         fix=_SEQ + "  - {name: parts, type: Chunk, chunks: 4, dim: 1}\n"
         "  - {type: Linear, out_features: 8, inputs: [parts.0]}\n",
+    ),
+    "AC238": Explanation(
+        what="`tie:` joins two parameters whose shapes differ, such as a Linear's weight [out, in] and an "
+        "Embedding's weight [num, dim] when out is not num or in is not dim.",
+        why="Tied parameters are one Parameter: torch would make the layer compute with the other's shape and "
+        "fail at the first forward (`mat1 and mat2 shapes cannot be multiplied`). For a language model head "
+        "tied to its token embedding, the head is Linear(dim, vocab): its weight is [vocab, dim], the "
+        "embedding's shape.",
+        example="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {name: wte, type: Embedding, num_embeddings: 100, embedding_dim: 16}\n"
+        "  - {name: h, type: Linear, out_features: 32}\n"
+        "  - {name: lm_head, type: Linear, out_features: 100, bias: false, tie: {weight: wte.weight}}\n",
+        fix="input: {shape: [N, L], dtype: long}\nlayers:\n"
+        "  - {name: wte, type: Embedding, num_embeddings: 100, embedding_dim: 16}\n"
+        "  - {name: h, type: Linear, out_features: 16}\n"
+        "  - {name: lm_head, type: Linear, out_features: 100, bias: false, tie: {weight: wte.weight}}\n",
     ),
     "AC236": Explanation(
         what="Split's `split_size_or_sections` is a list whose sizes do not sum to the size of the split dim.",

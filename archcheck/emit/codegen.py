@@ -580,8 +580,15 @@ class Generator:
         for c in children:
             if c.kind == "layer" and c.layer is not None and _is_op(c.layer):
                 continue  # a tensor operation: only in forward
+            if c.kind == "use":
+                continue  # an earlier module called again: only in forward
             lines += self._module_stmts(c, "self", lit, c.name, keys, _IND * 2)
             lines += [f"{_IND * 2}{ref}.requires_grad_(False)" for ref in _frozen_refs(c, attr("self", c.name))]
+        for c in children:  # tied weights, once every module exists: self.lm_head.weight = self.wte.weight
+            for m in [c] if c.kind == "block" else c.walk():
+                for pname, target in m.ties.items():
+                    here = _attr_path(m.path[len(prefix) :]) + "." + identifier_field(pname)
+                    lines.append(f"{_IND * 2}{here} = {_attr_path(target)}")
         return lines
 
     # ---- forward
@@ -671,12 +678,7 @@ class Generator:
                 while busy(out_var, i):
                     k += 1
                     out_var = self._py(f"{local_name(c.name)}_{k}")
-            if c.kind == "layer" and c.layer is not None:
-                ref = None if _is_op(c.layer) else attr("self", c.name)
-                call = c.layer.emit_call(ref, args)
-                self.uses_torch |= "torch." in call
-            else:
-                call = f"{attr('self', c.name)}({', '.join(args)})"
+            call = self._call(c, args, whole=False)
             comment = _shape(c.output.shape) if shapes and c.output is not None else None
             if comment is not None and c.expect is not None:  # the spec's expect: (checked by validate)
                 comment += " (expected)" if c.expect == comment else f" (expected {c.expect})"
@@ -696,6 +698,19 @@ class Generator:
             rets = [var[o] for o in outputs if o not in training]
         lines.append(f"{ind}return {', '.join(rets)}")
         return lines
+
+    def _call(self, c: Node, args: list[str], whole: bool) -> str:
+        """The forward expression of ``c``: its module's call (the earlier module's for ``use:``), or its op.
+
+        ``whole``: the whole tuple a module returns (its items are used), not its first item.
+        """
+        owner = c.target if c.kind == "use" and c.target is not None else c
+        if c.layer is not None and c.kind in ("layer", "use"):
+            ref = None if _is_op(c.layer) else attr("self", owner.name)
+            call = c.layer.emit_tuple(ref, args) if whole else c.layer.emit_call(ref, args)
+            self.uses_torch |= "torch." in call
+            return call
+        return f"{attr('self', owner.name)}({', '.join(args)})"
 
     def _unpack(
         self,
@@ -718,7 +733,7 @@ class Generator:
             if t.parts is None or ref in uses or not any(u.startswith(ref + ".") for u in uses):
                 if ref not in uses:
                     return "_"
-                base = _ident_from_hint(ref.replace(".", "_"))
+                base = local_name(ref.replace(".", "_"))
                 v, k = self._py(base), 1
                 while busy(v, i) or v in fresh:
                     k += 1
@@ -737,12 +752,7 @@ class Generator:
             return inner if top and len(items) > 1 else f"({inner})"
 
         lhs = target(c.output, c.name, True)
-        if c.kind == "layer" and c.layer is not None:
-            ref = None if _is_op(c.layer) else f"self.{c.name}"
-            call = c.layer.emit_tuple(ref, args)
-            self.uses_torch |= "torch." in call
-        else:
-            call = f"self.{c.name}({', '.join(args)})"
+        call = self._call(c, args, whole=True)
         comment = ", ".join(shown) if shapes else None
         return _stmt(lhs, call, ind, comment)
 
@@ -1079,6 +1089,14 @@ def _own_nodes(block: Node) -> list[Node]:
         out.append(m)
         if m.kind != "block":
             stack.extend(reversed(m.children))
+    return out
+
+
+def _attr_path(path: str) -> str:
+    """``layer1.0.conv1`` as the attribute expression ``self.layer1[0].conv1`` (each part checked)."""
+    out = "self"
+    for part in path.split("."):
+        out = f"{out}[{int(part)}]" if part.isdigit() else attr(out, part)
     return out
 
 

@@ -440,6 +440,10 @@ class _Planner:
                     label = ""
             box = Box(n.path, "layer", n.path, f"{n.type} {label}".strip(), n.output, fam, n, layout=layout)
             box.diagnostics = self._take(n.path)
+        elif n.kind == "use" and n.target is not None:  # an earlier module called again: drawn in its colour
+            fam = _family(n.target) if n.target.kind == "layer" else _block_family(n.target)
+            box = Box(n.path, "layer", n.path, _summary(n), n.output, fam, n, layout=layout)
+            box.diagnostics = self._take(n.path)
         else:
             box = Box(n.path, "collapsed", n.path, _summary(n), n.output, _block_family(n), n, layout=layout)
             box.diagnostics = self._take(n.path, prefix=True)
@@ -468,6 +472,8 @@ def _roles_layout(t: Tensor) -> str | None:
 
 def _summary(n: Node) -> str:
     """What a container holds: ``Basic ×2``, ``Down planes=32``, ``Conv2d, BatchNorm2d``."""
+    if n.kind == "use" and n.target is not None:
+        return f"{n.type} (use {n.target.name})"
     if n.repeat:
         inner = n.children[0].type if n.children else "?"
         return f"{inner} ×{n.repeat}"

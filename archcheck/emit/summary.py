@@ -150,6 +150,8 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
                     f = _step(n.layer, fs[0])
                 else:
                     f = _merge(fs) if type(n.layer).family == "merge" else None
+            elif n.kind == "use":  # a module called again: its layer's step, or unknown for a container
+                f = _step(n.layer, fs[0]) if n.layer is not None and len(fs) == 1 else None
             elif n.kind == "sequential":
                 inner: dict[str, Field | None] = {"": fs[0] if fs else None}
                 scope(n.children, inner)
@@ -336,6 +338,8 @@ def rows(
     def cell(n: Node, c: str) -> str:
         s = st[n.path]
         if c == "type":
+            if n.kind == "use" and n.target is not None:
+                return f"{n.type} (use {n.target.name})"  # an earlier module called again: no params of its own
             return n.type if n.kind != "sequential" or n.repeat is None else f"Sequential (x{n.repeat})"
         if c == "input_size":
             first = n.input_shapes[0] if n.input_shapes else None

@@ -203,7 +203,7 @@ def _run(torch: Any, res: CheckResult, device: str = "meta", train: bool = False
             continue
 
         def hook(mod: Any, args: Any, out: Any, name: str = name) -> None:
-            seen[name] = _shapes(out)
+            seen.setdefault(name, []).append(_shapes(out))  # every call: a module used again (use:) runs twice
 
         hooks.append(m.register_forward_hook(hook))
     with torch.no_grad():
@@ -232,10 +232,13 @@ def _want(t: Tensor | None, values: dict[str, int]) -> Any:
 def _agree(got: Any, want: Any) -> bool:
     """Torch's shapes against archcheck's; an item torch leaves out (None: MHA without weights) is not compared.
 
-    A module whose tuple archcheck does not itemize (its output stands for the first item) compares that one.
+    A module whose tuple archcheck does not itemize (its output stands for the first item) compares that one,
+    and so does a module that returns only its first item (the wrapper generated for nn.Sequential).
     """
     if isinstance(got, list) and not isinstance(want, list):
         return bool(got) and _agree(got[0], want)
+    if isinstance(want, list) and not isinstance(got, list):  # in nn.Sequential: a wrapper gives the first item
+        return bool(want) and _agree(got, want[0])
     if isinstance(got, list):
         return len(got) == len(want) and all(g is None or _agree(g, w) for g, w in zip(got, want, strict=True))
     return got == want
@@ -270,6 +273,7 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
     modules = dict(model.named_modules())
     problems = v.problems
     count = 0
+<<<<<<< HEAD
     tensors = dict(model.named_parameters())
     for node in res.nodes:
         if node.layer is not None and hasattr(node.layer, "init_expr"):  # an nn.Parameter, not a module
@@ -279,15 +283,33 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
                 problems.append(f"{node.path}: no parameter at this path in the built model")
             elif tuple(p.shape) != want:
                 problems.append(f"{node.path}: the parameter is {list(p.shape)} in torch, archcheck says {want}")
+=======
+    calls: dict[str, int] = {}  # a module's calls, in order: its node, then the nodes that use it again
+    for node in res.nodes:
+        if node.kind == "use":
+            if node.target is None or node.target.path not in modules:
+                continue
+            k = calls[node.target.path] = calls.get(node.target.path, 0) + 1
+            got_all = seen.get(node.target.path, [])
+            want = _want(node.output, values)
+            if k >= len(got_all):
+                problems.append(f"{node.path}: {node.target.path} did not run again here")
+            elif not _agree(got_all[k], want):
+                problems.append(
+                    f"{node.path} ({node.target.path} used again): output shape is {_show(got_all[k])} in torch, "
+                    f"archcheck says {_show(want)}"
+                )
+>>>>>>> 99c03e8 (Reuse: {use: NAME} calls an earlier module of the scope again (a shared ReLU, a Siamese tower: one module, params counted once, its sizes checked against the new input with a note); tie: {weight: wte.weight} ties parameters (one Parameter, counted once; both state_dict keys), emitted as self.lm_head.weight = self.transformer.wte.weight (AC122, AC123, AC238); verify compares every call of a module)
             continue
         if node.path not in modules:
             if node.kind != "layer" or (node.layer is not None and type(node.layer).torch_name is not None):
                 problems.append(f"{node.path}: no module at this path in the built model")
             continue
         count += 1
+        calls.setdefault(node.path, 0)
         want = _want(node.output, values)
         ran = train_seen if node.training_only else seen
-        got = ran.get(node.path)
+        got = ran[node.path][0] if ran.get(node.path) else None
         if got is None and node.path not in ran:
             problems.append(f"{node.path}: the module did not run")
         elif not _agree(got, want):

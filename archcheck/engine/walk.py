@@ -17,6 +17,7 @@ are the module paths of the generated ``nn.Module``.
 from __future__ import annotations
 
 import keyword
+import math
 import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -66,6 +67,11 @@ class Node:
         """Parameters that get gradients: torch's ``sum(p.numel() for p in m.parameters() if p.requires_grad)``."""
         return sum(n.params or 0 for n in self.walk() if n.kind == "layer" and n.trainable)
 
+    # kind "use": an earlier module of the same scope called again (``use: tower``); no module of its own
+    target: Node | None = field(default=None, repr=False)
+    # tie: {weight: wte.weight}, checked: this layer's parameter -> the one it is (path from its class's scope)
+    ties: dict[str, str] = field(default_factory=dict)
+
     def walk(self) -> Any:
         yield self
         for c in self.children:
@@ -100,6 +106,8 @@ class CheckResult:
     params: dict[str, Any] = field(default_factory=dict)
     conditions: list[Condition] = field(default_factory=list)
     expects: list[ExpectCheck] = field(default_factory=list)  # expectations that need the solver
+    shared_params: int = 0  # elements of tied parameters (tie:): torch's parameters() counts each once
+    shared_trainable: int = 0  # those of them that both tied layers count as trainable
 
     @property
     def name(self) -> str:
@@ -124,12 +132,17 @@ class CheckResult:
 
     @property
     def total_params(self) -> int:
-        return sum(r.params or 0 for r in self.layers)
+        return sum(r.params or 0 for r in self.layers) - self.shared_params
+
+    @property
+    def calls(self) -> list[Node]:
+        """The layers and the second uses of modules (``use:``), in execution order: what computes."""
+        return [n for n in self.nodes if n.kind in ("layer", "use")]
 
     @property
     def trainable_params(self) -> int:
         """As torch counts them: parameters with requires_grad (not under ``trainable: false``)."""
-        return sum(r.params or 0 for r in self.layers if r.trainable)
+        return sum(r.params or 0 for r in self.layers if r.trainable) - self.shared_trainable
 
     @property
     def training_only_outputs(self) -> list[str]:
@@ -139,19 +152,19 @@ class CheckResult:
     @property
     def total_macs(self) -> int | None:
         """MACs of the whole network; None when unknown or when layers count per different free dims."""
-        layers = [r for r in self.layers if not r.training_only]  # an eval-mode forward, as published MACs
-        if any(r.macs is None and r.output is not None for r in layers):
+        calls = [r for r in self.calls if not r.training_only]  # an eval-mode forward, as published MACs
+        if any(r.macs is None and r.output is not None for r in calls):
             return None
-        pers = {tuple(_macs_per(r)) for r in layers if r.macs}
+        pers = {tuple(_macs_per(r)) for r in calls if r.macs}
         if len(pers) > 1:
             return None  # e.g. an LSTM counted per N*L beside a Linear counted per N
-        return sum(r.macs or 0 for r in layers)
+        return sum(r.macs or 0 for r in calls)
 
     @property
     def macs_per(self) -> list[str]:
         """Free dims the MACs are counted per (bare symbols such as the batch N), e.g. ["N"]."""
         names: set[str] = set()
-        for r in self.layers:
+        for r in self.calls:
             if r.macs:
                 names.update(_macs_per(r))
         return sorted(names)
@@ -355,6 +368,9 @@ class _Walker:
         self.count = 0
         self._seen: set[tuple[Any, ...]] = set()
         self.empty = False  # a layer made an empty tensor (AC222): later layers check their inputs for it
+        self.siblings: dict[str, Node] = {}  # the nodes of the scope being walked, for `use:`
+        self.class_prefix = ""  # the path prefix of the generated class being walked ("" or a block's "layer1.0.")
+        self.ties: list[tuple[Node, str, Path]] = []  # layers with tie:, checked after the walk
 
     # ---- diagnostics
 
@@ -434,6 +450,8 @@ class _Walker:
                 names.append(str(i))
                 continue
             base = _type_of(item).lower()
+            if isinstance(item, dict) and isinstance(item.get("use"), str) and "type" not in item:
+                base = item["use"] + "_call"  # relu1_call1: the second call of relu1
             base = base if base.isidentifier() and not name_problem(base + "1") else "layer"
             while True:
                 counts[base] = counts.get(base, 0) + 1
@@ -446,12 +464,17 @@ class _Walker:
         nodes: list[Node] = []
         prev = first
         pos = {nm: i for i, nm in enumerate(names)}
-        for i, (item, nm) in enumerate(zip(items, names)):
-            later = _Later(pos, i)
-            node = self.instantiate(item, srcs[i], scope, env, nm, prefix + nm, prev, sequential, later)
-            nodes.append(node)
-            env[nm] = node.output
-            prev = nm
+        outer, self.siblings = self.siblings, {}
+        try:
+            for i, (item, nm) in enumerate(zip(items, names)):
+                later = _Later(pos, i)
+                node = self.instantiate(item, srcs[i], scope, env, nm, prefix + nm, prev, sequential, later)
+                nodes.append(node)
+                self.siblings[nm] = node
+                env[nm] = node.output
+                prev = nm
+        finally:
+            self.siblings = outer
         return nodes, prev
 
     def _splice(self, items: list[Any], where: Path, scope: dict[str, Any]) -> tuple[list[Any], list[Path], list[Path]]:
@@ -701,6 +724,9 @@ class _Walker:
                 path,
             )
             return Node(path, name, "?", "layer", where)
+        if "use" in item:
+            node = self.reuse(item, where, env, name, path, default, sequential, later)
+            return self.expect(item, where, scope, node)
         t = item.get("type")
         if t is None:
             self.error(
@@ -778,6 +804,252 @@ class _Walker:
             )
             self.add(self.src.locate(d, where + ("trainable",)))
         return node
+
+    # ---- tied weights: `tie: {weight: wte.weight}`
+
+    def resolve_ties(self) -> None:
+        """Check each ``tie:`` (the parameter exists on both sides, with one shape) and count shared ones once."""
+        by_path = {n.path: n for n in self.res.nodes}
+        done: list[tuple[Node, str, Node, str]] = []
+        for node, prefix, where in self.ties:
+            layer = node.layer
+            assert layer is not None and layer.tie is not None
+            own = layer.param_shapes()
+            for pname, target in layer.tie.items():
+                at = where + ("tie", pname)
+                mod, _, tparam = target.rpartition(".")
+                tnode = by_path.get(prefix + mod) if mod else None
+                problem, hint = None, None
+                if own is None:
+                    problem = f"{node.type}'s parameters cannot be tied (tie: works on Linear, Embedding and Conv)"
+                    hint = "remove tie:, or tie a Linear, Embedding or Conv layer's weight"
+                elif pname not in own:
+                    problem = f"{node.type} has no parameter '{pname}' (its parameters: {', '.join(own)})"
+                    hint = f"tie one of its parameters: {', '.join(own)}"
+                elif not mod:
+                    problem = f"tie: '{target}' is not a parameter path"
+                    hint = "write the module's path and the parameter: wte.weight, transformer.wte.weight"
+                elif tnode is None:
+                    guess = did_you_mean(mod, [p[len(prefix) :] for p in by_path if p.startswith(prefix)])
+                    problem = f"tie: no module '{mod}' in this scope"
+                    hint = (
+                        f"did you mean '{guess}.{tparam}'?"
+                        if guess
+                        else ("the path starts from the scope of this layer: the model's layers, or its block's")
+                    )
+                elif tnode is node:
+                    problem = f"tie: '{target}' is this layer's own parameter"
+                    hint = "tie it to another layer's parameter"
+                elif tnode.kind != "layer" or tnode.layer is None or tnode.output is None:
+                    what = f"a {tnode.kind}" if tnode.kind != "layer" else "a layer with an error"
+                    problem = f"tie: '{mod}' is {what}, not a layer whose parameters archcheck knows"
+                    hint = f"name a layer inside it: {mod}.<layer>.{tparam}" if tnode.kind != "layer" else None
+                elif (tshapes := tnode.layer.param_shapes()) is None or tparam not in tshapes:
+                    have = ", ".join(tshapes) if tshapes else "none archcheck knows"
+                    problem = f"tie: {tnode.type} '{mod}' has no parameter '{tparam}' (its parameters: {have})"
+                    hint = f"tie to one of: {have}" if tshapes else "tie to a Linear, Embedding or Conv layer's weight"
+                elif tnode.layer.tie and tparam in tnode.layer.tie:
+                    problem = f"tie: '{target}' is itself tied to {tnode.layer.tie[tparam]}"
+                    hint = f"tie to {tnode.layer.tie[tparam]} directly"
+                if problem is not None:
+                    self.error("AC123", problem, at, node.path, hint=hint)
+                    continue
+                assert own is not None and tnode is not None and tnode.layer is not None
+                mine, theirs = own[pname], tnode.layer.param_shapes()[tparam]  # type: ignore[index]
+                if mine != theirs:
+                    self.error(
+                        "AC238",
+                        f"tie: {node.path}.{pname} has shape {list(mine)}, but {tnode.path}.{tparam} has shape "
+                        f"{list(theirs)}: one Parameter cannot be both",
+                        at,
+                        node.path,
+                        hint="tied parameters have one shape: Linear(in, out).weight is [out, in], "
+                        "Embedding(num, dim).weight is [num, dim] (so Linear(dim, num) ties to Embedding(num, dim))",
+                    )
+                    continue
+                node.ties[pname] = target
+                done.append((node, pname, tnode, tparam))
+        for node, pname, tnode, _ in done:  # counted once: in the whole model, and in a container holding both
+            n = math.prod((node.layer.param_shapes() or {})[pname])  # type: ignore[union-attr]
+            self.res.shared_params += n
+            if node.trainable and tnode.trainable:
+                self.res.shared_trainable += n
+            for c in self.res.nodes:
+                if c.kind != "layer" and node.path.startswith(c.path + ".") and tnode.path.startswith(c.path + "."):
+                    c.params = (c.params or 0) - n
+
+    # ---- reuse: `use: NAME` calls an earlier module of the scope again (shared weights)
+
+    def reuse(
+        self,
+        item: dict[str, Any],
+        where: Path,
+        env: dict[str, Tensor | None],
+        name: str,
+        path: str,
+        default: str | None,
+        sequential: bool,
+        later: _Later,
+    ) -> Node:
+        target = item["use"]
+        node = Node(path, name, "?", "use", where)
+        bad = False
+        for key in item:
+            if key in ("use", *_CONTAINER_FIELDS) and key != "repeat":
+                continue
+            if key == "type":
+                self.error(
+                    "AC122",
+                    "a layer gives either type (a new module) or use (an earlier module, called again), not both",
+                    where + (key,),
+                    path,
+                    key=True,
+                    hint="remove type to call the earlier module again, or use to make a new one",
+                )
+            else:
+                self.error(
+                    "AC101",
+                    f"unknown field '{key}' for a use of an earlier module",
+                    where + (key,),
+                    path,
+                    key=True,
+                    hint="a module used again keeps its fields; for other ones, make a new layer with type: ...",
+                )
+            bad = True
+        if not isinstance(target, str):
+            self.error(
+                "AC103",
+                f"use must be the name of an earlier layer, got {_kind(target)} {_short(target)}",
+                where + ("use",),
+                path,
+            )
+            return node
+        if sequential:
+            self.error(
+                "AC122",
+                "use is not possible inside a Sequential (its children are numbered, not named)",
+                where + ("use",),
+                path,
+                hint="move the layers out of the Sequential, or into a block",
+            )
+            return node
+        tnode = self.siblings.get(target)
+        if tnode is None:
+            if target in later:
+                msg = f"use: '{target}' is a later layer (or this one): a module must be made before it is used again"
+                hint = "move this entry after the layer it uses"
+            else:
+                guess = did_you_mean(target, list(self.siblings), ignore_case=False)
+                msg = f"use: no earlier layer named '{target}' in this scope"
+                hint = (
+                    f"did you mean '{guess}'?"
+                    if guess
+                    else "use names an earlier layer, Sequential or block instance of the same scope (the model's "
+                    "layers, or those of one block)"
+                )
+            self.error("AC122", msg, where + ("use",), path, hint=hint)
+            return node
+        while tnode.kind == "use" and tnode.target is not None:
+            tnode = tnode.target  # a use of a use calls the original
+        node.type, node.target = tnode.type, tnode
+        node.layer = tnode.layer if tnode.kind == "layer" else None
+        if node.layer is not None and type(node.layer).torch_name is None:
+            self.error(
+                "AC122",
+                f"use: '{target}' is {tnode.type}, a tensor operation with no module (no weights) to share",
+                where + ("use",),
+                path,
+                hint=f"write the operation again: {{type: {tnode.type}, ...}}",
+            )
+            return node
+        names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
+        node.inputs, node.input_shapes = names, [x.shape if x is not None else None for x in xs]
+        if bad or not ok or any(x is None for x in xs) or tnode.output is None:
+            return node  # reported already (here, or the module's own error at its first use)
+        node.output, node.macs = self.rerun(tnode, xs, where, path)  # type: ignore[arg-type]
+        node.params = 0  # torch's parameters() counts a shared module once: at its first use
+        if node.output is not None:
+            o = node.output
+            node.output = Tensor(o.shape, o.dtype, path, o.origin, o.note, o.roles, o.parts, o.indexed)
+        return node
+
+    def rerun(
+        self, tnode: Node, xs: list[Tensor], where: Path, upath: str, top: Node | None = None
+    ) -> tuple[Tensor | None, int | None]:
+        """``tnode``'s module run again on ``xs``, its sizes as resolved at its first use; findings at ``where``.
+
+        ``top``: the module the ``use:`` names (``tnode`` or a container holding it), for the messages.
+        """
+        top = top or tnode
+        if tnode.kind == "use":
+            return self.rerun(tnode.target, xs, where, upath, top) if tnode.target is not None else (None, None)
+        if tnode.kind == "layer":
+            layer = tnode.layer
+            if layer is None:
+                return None, None
+            lo, hi = type(layer).arity
+            if not (lo <= len(xs) and (hi is None or len(xs) <= hi)):
+                self.error("AC104", f"{tnode.type} takes {lo} to {hi} inputs, got {len(xs)}", where, upath)
+                return None, None
+            before = len(self.res.diagnostics)
+            ctx = Ctx(self, where, upath, set(type(layer).model_fields) - layer.meta_fields)
+            try:
+                out = layer.infer(ctx, xs)
+                if out is not None and not ctx.failed and (items := layer.tuple_items(ctx, xs, out)):
+                    out = replace(out, parts=tuple(items))
+            except Exception as exc:  # a bug in a rule must not hide the other findings
+                ctx.error("AC901", f"internal error in the {tnode.type} shape rule: {exc!r}; please report it")
+                out = None
+            self._note_reuse(before, tnode, top)
+            if ctx.failed or out is None:
+                return None, None
+            return out, layer.macs(xs, out)
+        inner: dict[str, Tensor | None]
+        if tnode.kind == "sequential":
+            inner = {"": xs[0]} if len(xs) == 1 else {}
+        else:
+            bdef = self.spec.blocks.get(tnode.type)
+            if bdef is None:
+                return None, None
+            inner = dict(zip(bdef.inputs, xs))
+        total: int | None = 0
+        for c in tnode.children:
+            ins = [lookup(inner, r) for r in c.inputs]
+            if any(x is None for x in ins):
+                return None, None
+            out, m = self.rerun(c, ins, where, upath + c.path[len(tnode.path) :], top)  # type: ignore[arg-type]
+            if out is None:
+                return None, None
+            inner[c.name] = out
+            total = None if total is None or m is None else total + m
+        if tnode.kind == "sequential":
+            last = inner.get(tnode.children[-1].name) if tnode.children else None
+            if last is not None and not last.indexed:
+                last = replace(last, parts=None)
+            return last, total
+        refs = self.spec.blocks[tnode.type].result_names(tnode.children[-1].name if tnode.children else None)
+        got = []
+        for ref in refs:
+            sr = split_ref(ref)
+            t = inner.get(sr[0]) if sr else None
+            item = pick(t, *sr, whole=len(refs) == 1)[0] if t is not None and sr else None
+            if item is None:
+                return None, None
+            got.append(item)
+        return (got[0] if len(got) == 1 else tuple_of(got, upath)), total
+
+    def _note_reuse(self, before: int, tnode: Node, top: Node) -> None:
+        """Findings of a module's second run say so: its sizes come from its first use, not this input."""
+        span = self.src.span(top.src)
+        at = f" (line {span.line})" if span is not None else ""
+        whose = "its sizes are" if tnode is top else f"its layer {tnode.path[len(top.path) + 1 :]} keeps the sizes"
+        for d in self.res.diagnostics[before:]:
+            d.notes.append(f"'{top.path}' is used again here; {whose} of its first use{at}")
+            if d.severity == "error":
+                d.hint = (
+                    "a module used again keeps its sizes: give it an input like the one at its first use, or make "
+                    f"a new layer (type: {tnode.type}) for this input"
+                )
 
     def expect(self, item: dict[str, Any], where: Path, scope: dict[str, Any], node: Node) -> Node:
         """Check the entry's ``expect:`` against its output (of the whole container for Sequential/block/repeat)."""
@@ -940,12 +1212,14 @@ class _Walker:
             return node
         inner: dict[str, Tensor | None] = dict(zip(bdef.inputs, xs))
         self.stack.append(t)
+        outer_prefix, self.class_prefix = self.class_prefix, path + "."
         try:
             node.children, last = self.walk_scope(
                 bdef.layers, ("blocks", t, "layers"), params, inner, path + ".", sequential=False, first=bdef.inputs[0]
             )
         finally:
             self.stack.pop()
+            self.class_prefix = outer_prefix
         if last is None:
             return node
         return self.block_outputs(node, bdef, inner, path, last)
@@ -1021,7 +1295,7 @@ class _Walker:
         for key, v in item.items():
             if key == "type":
                 continue
-            if key in ("name", "inputs", "noqa"):
+            if key in ("name", "inputs", "noqa", "tie"):
                 fields[key] = v
                 continue
             if key in ("expect", "trainable"):
@@ -1088,6 +1362,8 @@ class _Walker:
         resolved = layer.model_copy(update=ctx.filled) if ctx.filled else layer
         node.layer = resolved
         node.output = out
+        if resolved.tie is not None and out is not None:
+            self.ties.append((node, self.class_prefix, where))
         if out is not None:
             node.params = resolved.param_count()
             node.macs = resolved.macs(xs, out)  # type: ignore[arg-type]
@@ -1305,6 +1581,8 @@ def check(
                     res.outputs[f"{last}.{i}"] = p
             else:
                 res.outputs[last] = x
+        if walker.ties:
+            walker.resolve_ties()
         _warn_dead_branches(res, env)
         if spec.training_only:
             _mark_training_only(res)

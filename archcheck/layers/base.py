@@ -174,13 +174,16 @@ class Layer(BaseModel):
     name: str | None = None
     inputs: str | list[str] | None = None  # one name, or several
     noqa: str | list[str] | None = None  # warning codes silenced on this layer (ruff's noqa)
+    # Tied weights: {weight: wte.weight} makes this layer's weight that Parameter (GPT-2's lm_head and wte);
+    # the path is relative to the scope the layer is written in (the model's layers, or a block's).
+    tie: dict[str, str] | None = None
 
     # Class metadata
     family: ClassVar[str] = "other"  # colour group in diagrams
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max number of inputs
     torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for tensor ops
     examples: ClassVar[list[Example]] = []
-    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa"})
+    meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa", "tie"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
     outputs_doc: ClassVar[str | None] = None  # how later layers address its several outputs (archcheck types)
     takes_empty: ClassVar[bool] = False  # torch runs it on an input with a 0-size dim (after AC222); else AC224
@@ -210,6 +213,13 @@ class Layer(BaseModel):
 
     def param_count(self) -> int:
         return 0
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """The module's own parameters and their shapes, as in its ``state_dict`` (``weight``, ``bias``).
+
+        None: not known for this type (it cannot be tied: ``tie:``).
+        """
+        return None
 
     def tuple_items(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[Tensor, ...] | None:
         """Every item of the tuple the module returns (``out`` is its first), or None for one tensor.

@@ -76,6 +76,11 @@ class _ConvBase(Layer):
         w = self.out_channels * (self.in_channels // self.groups) * math.prod(self._k())
         return w + (self.out_channels if self.bias else 0)
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        assert self.in_channels is not None
+        w: dict[str, tuple[int, ...]] = {"weight": (self.out_channels, self.in_channels // self.groups, *self._k())}
+        return {**w, "bias": (self.out_channels,)} if self.bias else w
+
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
         """[N, C, *spatial] (unbatched [C, *spatial]) whatever the input's roles were."""
         R.warn_conv_over_features(ctx, type(self).__name__, xs[0], self.nd)
@@ -218,6 +223,11 @@ class _ConvTransposeNd(_ConvBase):
         assert self.in_channels is not None
         w = self.in_channels * (self.out_channels // self.groups) * math.prod(self._k())
         return w + (self.out_channels if self.bias else 0)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        assert self.in_channels is not None
+        w: dict[str, tuple[int, ...]] = {"weight": (self.in_channels, self.out_channels // self.groups, *self._k())}
+        return {**w, "bias": (self.out_channels,)} if self.bias else w
 
 
 @register

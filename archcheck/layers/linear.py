@@ -69,6 +69,11 @@ class Linear(Layer):
         assert self.in_features is not None
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        assert self.in_features is not None
+        w: dict[str, tuple[int, ...]] = {"weight": (self.out_features, self.in_features)}
+        return {**w, "bias": (self.out_features,)} if self.bias else w
+
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         n = numel_per(out.shape)
         assert self.in_features is not None

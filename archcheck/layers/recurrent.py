@@ -79,6 +79,9 @@ class Embedding(Layer):
     def param_count(self) -> int:
         return self.num_embeddings * self.embedding_dim
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        return {"weight": (self.num_embeddings, self.embedding_dim)}
+
     def label(self) -> str:
         return f"{self.num_embeddings}→{self.embedding_dim}"
 

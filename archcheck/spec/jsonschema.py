@@ -95,7 +95,7 @@ NOQA: dict[str, Any] = {
     "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
     "description": "Warning codes silenced on this layer (and inside it), as ruff's noqa: [AC401].",
 }
-_NON_EXPR_FIELDS = frozenset({"name", "inputs", "noqa"})  # the engine passes these through unevaluated
+_NON_EXPR_FIELDS = frozenset({"name", "inputs", "noqa", "tie"})  # the engine passes these through unevaluated
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -182,6 +182,11 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
         "layer with several (Split, LSTM's (output, (h_n, c_n)), a block's outputs) is name.0, name.1, name.1.0."
     )
     props["noqa"] = NOQA
+    if "tie" in props:
+        props["tie"]["description"] = (
+            "Tied weights: {weight: wte.weight} makes this layer's parameter that module's (one Parameter, "
+            "counted once); the path is read from this layer's scope."
+        )
     return {
         "title": tname,
         "description": _describe(cls),
@@ -328,6 +333,21 @@ def build_schema() -> dict[str, Any]:
         "required": ["type"],
         "additionalProperties": True,
     }
+    defs["layer.use"] = {
+        "title": "use",
+        "description": "An earlier module of the same scope called again (shared weights, counted once): "
+        "{use: tower, inputs: [b]}.",
+        "type": "object",
+        "properties": {
+            "use": {"type": "string", "description": "The name of an earlier layer, Sequential or block instance."},
+            "name": {"type": "string"},
+            "inputs": {"type": "array", "items": {"type": "string"}},
+            "expect": EXPECT,
+            "noqa": NOQA,
+        },
+        "required": ["use"],
+        "additionalProperties": False,
+    }
     defs["expr"] = EXPR_DEF
     defs["expect"] = EXPECT_DEF
     defs["blockType"] = block_type
@@ -338,6 +358,7 @@ def build_schema() -> dict[str, Any]:
             {**_ref("blockType"), "title": "block name"},
             *[_ref(f"layer.{t}") for t in known],
             _ref("layer.block"),
+            _ref("layer.use"),
         ],
     }
     # A spec without `blocks:` can name no block, so there every type must be a known one: the same
@@ -355,6 +376,7 @@ def build_schema() -> dict[str, Any]:
             {"title": "type name", "type": "string", "enum": types},
             *[_ref(f"layer.{t}") for t in types],
             _ref("layer.Sequential.noBlocks"),
+            _ref("layer.use"),
         ],
     }
     no_blocks = {
