@@ -19,6 +19,7 @@ nn = torch.nn
 
 from hostile_util import run_cli  # noqa: E402
 
+from archcheck import dims as D  # noqa: E402
 from archcheck.api import check, load  # noqa: E402
 from archcheck.codegen import generate  # noqa: E402
 from archcheck.verify import module_from_result, verify  # noqa: E402
@@ -97,11 +98,13 @@ def test_split_and_chunk_agree_with_torch(case: tuple[list[int], str, Any, int])
 def test_chunk_on_a_free_dim_states_the_condition() -> None:
     res = check(spec([{"name": "c", "type": "Chunk", "chunks": 3, "dim": 1}], ["N", "L", 4]))
     assert not errors(res)
-    assert [list(t.shape) for t in res.outputs.values()] == [["N", "floor(L/3)", 4]] * 3 or all(
-        t.shape[1] != "L" for t in res.outputs.values()
-    )
+    assert [[D.fmt(d) for d in t.shape] for t in res.outputs.values()] == [["N", "floor(L/3)", "4"]] * 3
     cond = [d for d in res.diagnostics if d.code == "AC306"]
-    assert cond and "multiple of 3" in cond[0].message
+    assert cond and "L must be a multiple of 3" in cond[0].message
+    # with a value, torch's rule: 7 in 3 chunks is 3 + 3 + 1
+    res = check(spec([{"name": "c", "type": "Chunk", "chunks": 3, "dim": 1}], ["N", "L", 4]), {"L": 7})
+    assert [list(t.shape) for t in res.outputs.values()] == [["N", 3, 4], ["N", 3, 4], ["N", 1, 4]]
+    assert [list(p.shape) for p in torch.zeros(2, 7, 4).chunk(3, dim=1)] == [[2, 3, 4], [2, 3, 4], [2, 1, 4]]
 
 
 def test_split_with_an_int_on_a_free_dim_is_ac235() -> None:

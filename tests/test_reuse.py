@@ -451,3 +451,31 @@ def test_mistakes_get_their_code(code: str, s: dict[str, Any], tmp_path: Any) ->
     f.write_text(json.dumps(s))
     r = run_cli("validate", f).assert_clean(codes=(1,))
     assert code in r.stdout
+
+
+def test_uses_count_toward_the_size_limit() -> None:
+    """A block of 2,000 layers used 100 times is 200,000 layer runs: AC005, not a long wait."""
+    layers = [{"type": "ReLU"} for _ in range(2000)]
+    s = {
+        "name": "Big",
+        "input": {"shape": ["N", 4]},
+        "blocks": {"B": {"layers": layers}},
+        "layers": [{"name": "b", "type": "B"}] + [{"use": "b"} for _ in range(100)],
+    }
+    res = check(s)
+    assert errors(res) == ["AC005"]
+    assert "more than 100,000 layers" in res.diagnostics[0].message
+
+
+def test_the_json_schema_takes_use_tie_items_and_block_outputs() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from pathlib import Path
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "archcheck.schema.json").read_text())
+    v = jsonschema.Draft7Validator(schema)
+    from test_multi_outputs import QKV
+
+    for s in (SIAMESE, GPT, QKV):
+        assert not list(v.iter_errors(s)), [e.message for e in v.iter_errors(s)]
+    bad = {"input": {"shape": ["N", 4]}, "layers": [{"name": "r", "type": "ReLU"}, {"use": "r", "inplace": True}]}
+    assert list(v.iter_errors(bad))  # a use keeps its module's fields: none of its own

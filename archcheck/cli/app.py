@@ -618,7 +618,9 @@ def types_(name: str | None) -> None:
         for fam, ts in sorted(by_family.items()):
             click.echo(f"{fam:<11} {', '.join(ts)}")
         click.echo(
-            "\nAlso: Sequential (nesting), and the blocks a spec defines. `archcheck types Conv2d` shows fields."
+            "\nAlso: Sequential (nesting), and the blocks a spec defines. `archcheck types Conv2d` shows fields.\n"
+            "Any layer: name, inputs (qkv.0 for one of several outputs), noqa, expect, tie: {weight: wte.weight}; "
+            "{use: NAME} calls an earlier module again."
         )
         return
     cls = REGISTRY.get(name)

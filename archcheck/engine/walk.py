@@ -981,6 +981,11 @@ class _Walker:
         ``top``: the module the ``use:`` names (``tnode`` or a container holding it), for the messages.
         """
         top = top or tnode
+        self.count += 1  # a second run is work too: a block of 1,000 layers used 1,000 times is a large network
+        if self.count > MAX_NODES:
+            if self.count == MAX_NODES + 1:
+                self.error("AC005", f"the network expands to more than {MAX_NODES:,} layers", where, upath)
+            return None, None
         if tnode.kind == "use":
             return self.rerun(tnode.target, xs, where, upath, top) if tnode.target is not None else (None, None)
         if tnode.kind == "layer":

@@ -338,15 +338,19 @@ def build_schema() -> dict[str, Any]:
         "description": "An earlier module of the same scope called again (shared weights, counted once): "
         "{use: tower, inputs: [b]}.",
         "type": "object",
-        "properties": {
-            "use": {"type": "string", "description": "The name of an earlier layer, Sequential or block instance."},
-            "name": {"type": "string"},
-            "inputs": {"type": "array", "items": {"type": "string"}},
-            "expect": EXPECT,
-            "noqa": NOQA,
-        },
         "required": ["use"],
-        "additionalProperties": False,
+        # the fields only apply to an entry that says use (so a typo in another layer's type gets no noise from here)
+        "if": {"required": ["use"]},
+        "then": {
+            "properties": {
+                "use": {"type": "string", "description": "The name of an earlier layer, Sequential or block instance."},
+                "name": {"type": "string"},
+                "inputs": {"type": "array", "items": {"type": "string"}},
+                "expect": EXPECT,
+                "noqa": NOQA,
+            },
+            "additionalProperties": False,
+        },
     }
     defs["expr"] = EXPR_DEF
     defs["expect"] = EXPECT_DEF
