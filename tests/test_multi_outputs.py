@@ -19,10 +19,10 @@ nn = torch.nn
 
 from hostile_util import run_cli  # noqa: E402
 
-from archcheck import dims as D  # noqa: E402
 from archcheck.api import check, load  # noqa: E402
-from archcheck.codegen import generate  # noqa: E402
-from archcheck.verify import module_from_result, verify  # noqa: E402
+from archcheck.emit.codegen import generate  # noqa: E402
+from archcheck.emit.verify import module_from_result, verify  # noqa: E402
+from archcheck.shapes import dims as D  # noqa: E402
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

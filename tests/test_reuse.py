@@ -21,8 +21,8 @@ nn = torch.nn
 from hostile_util import run_cli  # noqa: E402
 
 from archcheck.api import check, load  # noqa: E402
-from archcheck.codegen import generate  # noqa: E402
-from archcheck.verify import module_from_result, verify  # noqa: E402
+from archcheck.emit.codegen import generate  # noqa: E402
+from archcheck.emit.verify import module_from_result, verify  # noqa: E402
 
 
 def errors(res: Any) -> list[str]:
