@@ -65,12 +65,14 @@ class Node:
     @property
     def trainable_params(self) -> int:
         """Parameters that get gradients: torch's ``sum(p.numel() for p in m.parameters() if p.requires_grad)``."""
-        return sum(n.params or 0 for n in self.walk() if n.kind == "layer" and n.trainable)
+        own = sum(n.params or 0 for n in self.walk() if n.kind == "layer" and n.trainable)
+        return own - self.shared_trainable  # tied parameters inside it count once (tie:)
 
     # kind "use": an earlier module of the same scope called again (``use: tower``); no module of its own
     target: Node | None = field(default=None, repr=False)
     # tie: {weight: wte.weight}, checked: this layer's parameter -> the one it is (path from its class's scope)
     ties: dict[str, str] = field(default_factory=dict)
+    shared_trainable: int = 0  # trainable elements of tied parameters both of whose layers are inside it
 
     def walk(self) -> Any:
         yield self
@@ -877,6 +879,8 @@ class _Walker:
             for c in self.res.nodes:
                 if c.kind != "layer" and node.path.startswith(c.path + ".") and tnode.path.startswith(c.path + "."):
                     c.params = (c.params or 0) - n
+                    if node.trainable and tnode.trainable:
+                        c.shared_trainable += n
 
     # ---- reuse: `use: NAME` calls an earlier module of the scope again (shared weights)
 
