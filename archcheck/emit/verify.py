@@ -273,8 +273,8 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
     modules = dict(model.named_modules())
     problems = v.problems
     count = 0
-<<<<<<< HEAD
     tensors = dict(model.named_parameters())
+    calls: dict[str, int] = {}  # a module's calls, in order: its node, then the nodes that use it again
     for node in res.nodes:
         if node.layer is not None and hasattr(node.layer, "init_expr"):  # an nn.Parameter, not a module
             p = tensors.get(node.path)
@@ -283,9 +283,7 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
                 problems.append(f"{node.path}: no parameter at this path in the built model")
             elif tuple(p.shape) != want:
                 problems.append(f"{node.path}: the parameter is {list(p.shape)} in torch, archcheck says {want}")
-=======
-    calls: dict[str, int] = {}  # a module's calls, in order: its node, then the nodes that use it again
-    for node in res.nodes:
+            continue
         if node.kind == "use":
             if node.target is None or node.target.path not in modules:
                 continue
@@ -299,7 +297,6 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
                     f"{node.path} ({node.target.path} used again): output shape is {_show(got_all[k])} in torch, "
                     f"archcheck says {_show(want)}"
                 )
->>>>>>> 99c03e8 (Reuse: {use: NAME} calls an earlier module of the scope again (a shared ReLU, a Siamese tower: one module, params counted once, its sizes checked against the new input with a note); tie: {weight: wte.weight} ties parameters (one Parameter, counted once; both state_dict keys), emitted as self.lm_head.weight = self.transformer.wte.weight (AC122, AC123, AC238); verify compares every call of a module)
             continue
         if node.path not in modules:
             if node.kind != "layer" or (node.layer is not None and type(node.layer).torch_name is not None):
