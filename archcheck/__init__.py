@@ -8,11 +8,12 @@
 
 from typing import Any
 
+from ._version import __version__
 from .api import check, generate, load, render
-from .engine.walk import CheckResult
+from .engine.result import CheckResult
 from .spec.schema import Spec
 
-__all__ = ["CheckResult", "Spec", "build", "check", "generate", "load", "render"]
+__all__ = ["CheckResult", "Spec", "__version__", "build", "check", "generate", "load", "render"]
 
 
 def __getattr__(name: str) -> Any:  # build imports torch: only when asked for
@@ -21,6 +22,3 @@ def __getattr__(name: str) -> Any:  # build imports torch: only when asked for
 
         return build
     raise AttributeError(f"module 'archcheck' has no attribute {name!r}")
-
-
-__version__ = "0.1.0"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
-from .engine.walk import CheckResult
+from .engine.result import CheckResult
 from .engine.walk import check as _check
-from .spec.loader import Source, load_file, load_text
-from .spec.schema import Spec, parse_spec
+from .spec.schema import Spec, load_spec
 
 
 def load(spec: str | FsPath | Mapping[str, Any], *, text: str | None = None) -> Spec:
@@ -19,16 +17,7 @@ def load(spec: str | FsPath | Mapping[str, Any], *, text: str | None = None) -> 
     A dict is checked exactly as the same spec written in JSON would be (its diagnostics point
     at lines of that JSON text, ``json.dumps(spec, indent=2)``, named ``<dict>``).
     """
-    if isinstance(spec, Mapping):
-        try:
-            text = json.dumps(spec, indent=2, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise TypeError(
-                f"a spec given as a dict must hold only JSON values (dict, list, str, int, ...): {e}"
-            ) from e
-        return parse_spec(load_text(text, "<dict>.json"))
-    src: Source = load_text(text, str(spec)) if text is not None else load_file(str(spec))
-    return parse_spec(src)
+    return load_spec(spec, text=text)
 
 
 def check(spec: Spec | str | FsPath | Mapping[str, Any], dims: dict[str, int] | None = None) -> CheckResult:

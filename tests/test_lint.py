@@ -22,6 +22,7 @@ CORE = [
     "archcheck/diagnostics/codes.py",
     "archcheck/spec/loader.py",
     "archcheck/engine/walk.py",
+    "archcheck/engine/result.py",
     "archcheck/spec/schema.py",
     "archcheck/layers/base.py",
     "archcheck/engine/conditions.py",

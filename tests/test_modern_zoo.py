@@ -25,7 +25,8 @@ import pytest
 
 import archcheck
 from archcheck.emit.report import to_json
-from archcheck.engine.walk import CheckResult, check
+from archcheck.engine.result import CheckResult
+from archcheck.engine.walk import check
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import archcheck
-from archcheck.engine.walk import CheckResult
+from archcheck.engine.result import CheckResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..diagnostics.text import escape
 from .extras import MODULE_EXTRA, install_hint
 

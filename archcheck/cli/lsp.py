@@ -27,11 +27,11 @@ from urllib.parse import unquote, urlparse
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 
-from .. import __version__
+from .._version import __version__
 from ..api import check, load
 from ..diagnostics.codes import Diagnostic
 from ..emit.report import human
-from ..engine.walk import CheckResult, Node
+from ..engine.result import CheckResult, Node
 from ..layers.base import REGISTRY, Layer
 from ..shapes.dims import fmt_shape
 from ..spec.loader import Span

@@ -32,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..engine.walk import CheckResult, Node, lookup, pick, split_ref
+from ..engine.result import CheckResult, Node
+from ..engine.walk import lookup, pick, split_ref
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
 from ..spec.schema import module_name_problem, name_problem

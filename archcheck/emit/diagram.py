@@ -44,7 +44,7 @@ import click
 
 from ..diagnostics.codes import Diagnostic
 from ..diagnostics.text import escape
-from ..engine.walk import CheckResult, Node
+from ..engine.result import CheckResult, Node
 from ..layers.base import REGISTRY, Tensor
 from ..layers.roles import CHANNELS, FEATURES, SEQUENCE, SPATIAL
 from ..shapes import dims as D

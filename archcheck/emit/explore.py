@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..diagnostics.codes import did_you_mean
-from ..engine.walk import MAX_BYTES, CheckResult, Ctx, check, too_many_elements
+from ..engine.result import CheckResult
+from ..engine.walk import MAX_BYTES, Ctx, check, too_many_elements
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
 from ..spec.schema import Spec
@@ -672,9 +673,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(path: str, axes: list[Axis], dims: dict[str, int], fast: bool = True) -> None:
-    from ..api import load
+    from ..spec.schema import load_spec
 
-    spec = load(path)
+    spec = load_spec(path)
     old = gc.get_threshold()
     gc.set_threshold(max(old[0], 70_000), old[1], old[2])  # see _fewer_collections; this process only sweeps
     _WORKER.update(spec=spec, axes=axes, dims=dims, plan=Plan.compile(spec, axes, dims) if fast else None)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..diagnostics.codes import Diagnostic
 from ..diagnostics.text import escape
-from ..engine.walk import CheckResult, Node
+from ..engine.result import CheckResult, Node
 
 CSS = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; background: #fff; }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..diagnostics.codes import escape, render_pretty, render_short
-from ..engine.walk import CheckResult
+from ..engine.result import CheckResult
 from ..shapes import dims as D
 
 # Text output shows this many diagnostics per spec: the rest of 50,000 would only scroll past.

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..diagnostics.text import escape
-from ..engine.walk import CheckResult, Node
+from ..engine.result import CheckResult, Node
 from ..layers.base import Layer, Tensor, TorchLeaf, as_tuple
 from ..shapes import dims as D
 from .report import human, shape_json

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from ..api import check, load
 from ..diagnostics.text import escape
-from ..engine.walk import CheckResult
+from ..engine.result import CheckResult
+from ..engine.walk import check
 from ..layers.base import Tensor
 from ..shapes import dims as D
-from ..spec.schema import DimRange, Spec
+from ..spec.schema import DimRange, Spec, load_spec
 from .codegen import CodegenError, GeneratedCodeBug, generate_module
 
 N_DEFAULT = 2
@@ -45,7 +45,7 @@ def build(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None)
 
     Raises ``CodegenError`` (with the diagnostics) when the spec has errors.
     """
-    res = check(spec_or_path, dims)
+    res = check(spec_or_path if isinstance(spec_or_path, Spec) else load_spec(spec_or_path), dims)
     if not res.ok:
         msgs = "; ".join(d.message for d in res.diagnostics if d.severity == "error")
         raise CodegenError(f"the spec has errors: {msgs}")
@@ -254,7 +254,7 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
     """Build and run the model; compare shapes and parameter counts with the static result."""
     import torch
 
-    spec = spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
+    spec = spec_or_path if isinstance(spec_or_path, Spec) else load_spec(spec_or_path)
     values, res = concrete_dims(spec, dims)
     if not res.ok:
         return Verdict(False, dims=values, problems=["the spec has errors: run archcheck validate"]), res

@@ -42,8 +42,7 @@ from ..shapes import dims as D
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.schema import DimRange
-    from .expect import ExpectCheck
-    from .walk import CheckResult, Condition
+    from .result import CheckResult, Condition, ExpectCheck
 
 MAX_PERIOD = 1 << 14  # residues checked per condition: beyond this, "cannot state"
 SEARCH_LIMIT = 1 << 62  # the largest size tried when a dim has no max

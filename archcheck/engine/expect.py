@@ -17,69 +17,16 @@ network accepts, else the error says for which sizes it does hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers.base import Tensor
 from ..shapes import dims as D
 from ..spec.expr import ExprError, is_expr, not_int_message, substitute
 from ..spec.loader import Path, Source
+from .result import ANY, CheckResult, ExpectCheck
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .walk import CheckResult
-
-ANY = "_"
 REST = "..."
-
-
-@dataclass
-class ExpectCheck:
-    """One expectation against one tensor; ``pending`` dims are decided by the conditions solver."""
-
-    path: str | None
-    src: Path
-    what: str  # "the output of pool1"
-    expected: list[Any]
-    actual: Tensor
-    problems: list[str] = field(default_factory=list)  # decided mismatches, in words
-    pending: list[tuple[int, Any, Any]] = field(default_factory=list)  # (dim index, actual, expected)
-    fixed: dict[int, Any] = field(default_factory=dict)  # decided mismatches: dim index -> expected
-    rank_fixed: list[Any] | None = None  # a wrong rank: the expected shape, when it names every dim
-    symbolic: bool = False
-
-    def text(self) -> str:
-        return "[" + ", ".join(D.fmt(e) if not isinstance(e, str) else e for e in self.expected) + "]"
-
-    def report(self, res: CheckResult, problems: list[str]) -> None:
-        got = self.actual.describe()
-        msg = f"expected {self.text()}, but {self.what} is {got}"
-        origin = self.actual.origin
-        if origin and origin not in self.what:
-            msg += f" ({origin})"
-        if problems:
-            msg += ": " + "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
-        if problems and all(" only when " in p for p in problems):
-            hint = "give the free dims sizes for which it holds (dims: or --dim), or pad/crop so that every size works"
-        elif problems and all(" for no size " in p or " only when " in p for p in problems):
-            hint = "the sizes differ for every input size: check the paddings and strides, or the expectation"
-        else:
-            shown = ", ".join(D.fmt(a) if isinstance(a, (int, str)) else ANY for a in self.actual.shape)
-            hint = f"fix the layers, or the expectation (expect: [{shown}])"
-        d = Diagnostic(
-            "error",
-            "AC309",
-            msg,
-            path=self.path,
-            notes=problems[4:],
-            hint=hint,
-        )
-        if self.actual.note:
-            d.notes.append(self.actual.note)
-        res.source.locate(d, self.src)
-        key = (d.code, d.line, d.column, d.message)
-        if not any((o.code, o.line, o.column, o.message) == key for o in res.diagnostics):  # block copies
-            res.diagnostics.append(d)
 
 
 def known_dims(res: CheckResult) -> set[str]:

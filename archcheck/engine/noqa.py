@@ -27,7 +27,7 @@ from ..diagnostics.codes import CODES, Diagnostic
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec.loader import Path
-    from .walk import CheckResult, Node
+    from .result import CheckResult, Node
 
 _CODE = r"[A-Za-z]+[0-9]+"
 _COMMENT = re.compile(

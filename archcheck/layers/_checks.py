@@ -9,7 +9,7 @@ from ..shapes.dims import Dim
 from .base import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 FLOAT_DTYPES = frozenset({"float32", "float64", "float16", "bfloat16"})
 INDEX_DTYPES = frozenset({"long", "int64", "int32"})

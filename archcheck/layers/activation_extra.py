@@ -24,7 +24,7 @@ from .elementwise import _Elementwise, _SoftmaxBase
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 @register

@@ -36,7 +36,7 @@ from .base import Example, Layer, Tensor, numel_per, register
 from .merge import _Elementwise2, _who
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 Dtype = Literal["float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool"]
 _TORCH_DTYPE = {"long": "torch.long", "int64": "torch.int64", "int32": "torch.int32", "bool": "torch.bool"}

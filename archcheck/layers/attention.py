@@ -25,7 +25,7 @@ from ._rules import expect_rank, match_size
 from .base import Example, Layer, Pos, Prob, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 def _heads(ctx: Ctx, e: int, h: int, e_field: str, h_field: str) -> bool:

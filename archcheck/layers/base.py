@@ -17,15 +17,12 @@ layer touches one file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..shapes import dims as D
 from ..shapes.dims import Shape
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
 
 
 class _Registry(dict):  # type: ignore[type-arg]
@@ -145,6 +142,64 @@ class TorchLeaf:
     params: int
     shape: Shape  # its output (the first item of a tuple output)
     numbered: bool = False  # parameters named weight_ih_l0, ... (RNNs), not weight/bias
+
+
+class Ctx(Protocol):
+    """What a shape rule may do: report, record inferred fields and conditions, describe inputs.
+
+    The engine implements it (``archcheck.engine.walk.Ctx``); a layer sees only this, so the layers
+    depend on no part of the engine.
+    """
+
+    path: str  # the layer's dotted path ("layer1.0.conv1")
+    input_names: list[str]  # its inputs as written in the spec's scope ("" for a container's input)
+    failed: bool  # an error was reported after which the output is unknown
+    recovered: bool  # an error was reported that leaves the output determined by the fields
+
+    def error(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        hint: str | None = None,
+        notes: list[str] | None = None,
+        dims: list[str] | None = None,
+        fix: Any = None,
+        recover: bool = False,
+    ) -> None:
+        """An error; with ``recover=True`` one in a field the output's shape does not depend on."""
+
+    def warn(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        hint: str | None = None,
+        notes: list[str] | None = None,
+        dims: list[str] | None = None,
+        fix: Any = None,
+    ) -> None:
+        """A warning."""
+
+    def fill(self, **values: Any) -> None:
+        """Record fields inferred from the input (in_channels, in_features, ...)."""
+
+    def value(self, name: str) -> int | None:
+        """The value a free dim was given, or None while it is free."""
+
+    def given(self, name: str) -> bool:
+        """Whether the spec wrote ``name`` for this layer (rather than a default)."""
+
+    def require_equal(self, a: Any, b: Any, what: str) -> bool | None:
+        """Two dims that must agree: True/False when decidable, else None (a condition is recorded)."""
+
+    def require_min(self, a: Any, k: int, what: str) -> bool | None:
+        """A size that must be at least ``k``: True/False when decidable, else None (a condition is recorded)."""
+
+    def source(self, x: Tensor) -> str:
+        """Where a tensor came from, for messages: 'flatten of [...] from pool2'."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ._rules import expect_rank, match_size
 from .base import Example, Layer, Pos, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _Cell(Layer):

@@ -20,7 +20,7 @@ from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size,
 from .base import Example, Layer, NonNegOrList, PaddingMode, Pos, PosOrList, Tensor, as_tuple, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _ConvBase(Layer):

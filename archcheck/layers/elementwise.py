@@ -14,7 +14,7 @@ from .base import Example, Layer, Prob, Tensor, register
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _Elementwise(Layer):

@@ -21,7 +21,7 @@ from ._checks import INDEX_DTYPES
 from .base import Example, Layer, Pos, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 @register

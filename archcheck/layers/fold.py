@@ -26,7 +26,7 @@ from ._rules import expect_rank, window_out
 from .base import Example, Layer, NonNeg, Pos, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 Pair = Union[Pos, list[Pos]]
 NonNegPair = Union[NonNeg, list[NonNeg]]

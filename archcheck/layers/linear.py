@@ -15,7 +15,7 @@ from ._rules import check_dtype, match_size
 from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 @register

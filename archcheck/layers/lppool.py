@@ -18,7 +18,7 @@ from ._rules import SPATIAL, expect_rank, window_out
 from .base import Example, Layer, Pos, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _LPPool(Layer):

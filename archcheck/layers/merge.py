@@ -17,7 +17,7 @@ from .base import Example, Layer, Tensor, register
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 def _who(ctx: Ctx, x: Tensor, i: int) -> str:

@@ -17,7 +17,7 @@ from ._rules import check_dtype, expect_rank, match_size
 from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _BatchNorm(Layer):

@@ -29,7 +29,7 @@ from ._rules import expect_rank, match_size
 from .base import Example, Layer, Pos, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 def _normalized_shape_rule(ctx: Ctx, x: Tensor, ns: int | list[int] | None, what: str) -> Tensor | None:

@@ -25,7 +25,7 @@ from .linear import wrap_dim
 from .merge import _Elementwise2
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 @register

@@ -32,7 +32,7 @@ from ..shapes.dims import Dim
 from .base import Example, Layer, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 Init = Literal["zeros", "ones", "constant", "normal", "trunc_normal", "uniform"]
 

@@ -21,7 +21,7 @@ from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank,
 from .base import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _PoolBase(Layer):

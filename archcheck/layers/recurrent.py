@@ -24,7 +24,7 @@ from ._rules import expect_rank, match_size
 from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 @register

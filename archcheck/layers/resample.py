@@ -31,7 +31,7 @@ from ._rules import expect_rank, rank_words
 from .base import Example, Layer, Pos, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 PosFloat = Annotated[float, Field(gt=0.0)]
 _MODE_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}

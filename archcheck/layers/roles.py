@@ -162,8 +162,7 @@ def joined(all_roles: list[Roles], rank: int) -> Roles:
 # Each takes the layer's ctx and reports through ctx.warn; a warning needs every role it uses known.
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
-    from .base import Tensor
+    from .base import Ctx, Tensor
 
 
 def _of(x: Tensor) -> tuple[str, ...] | None:

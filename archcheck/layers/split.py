@@ -28,7 +28,7 @@ from ._checks import dim_error, exact_div, wrap
 from .base import Example, Layer, NonNeg, Pos, Tensor, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 MAX_PARTS = 10_000  # more outputs than any network uses: a typo (split size 1 of a long dim)
 

@@ -35,7 +35,7 @@ from ._checks import dim_error, exact_div, need_float, same, wrap
 from .base import Example, Layer, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 def _same(a: Dim, b: Dim) -> bool:

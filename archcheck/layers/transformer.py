@@ -31,7 +31,7 @@ from . import normalization as N
 from .base import Example, Layer, Pos, Tensor, TorchLeaf, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 class _Nested(Layer):
@@ -95,7 +95,9 @@ class _Inside:
     """
 
     def __init__(self, ctx: Ctx, key: str, given: set[str]) -> None:
-        self._ctx, self._key, self._given = ctx, key, given
+        # the engine's Ctx itself (its source path and walker), not the Ctx interface: see docs/architecture.md
+        self._ctx: Any = ctx
+        self._key, self._given = key, given
         self.path = ctx.path
         self.input_names = ctx.input_names
         self.filled: dict[str, Any] = {}

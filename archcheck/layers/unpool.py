@@ -26,7 +26,7 @@ from ._rules import SPATIAL, expect_rank
 from .base import Example, Layer, NonNegOrList, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 _INDEX = frozenset({"long", "int64"})
 

@@ -25,7 +25,7 @@ from .base import Example, Layer, Pos, Prob, Tensor, TorchLeaf, register
 from .normalization import _normalized_shape_rule
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.walk import Ctx
+    from .base import Ctx
 
 
 @register

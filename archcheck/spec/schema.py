@@ -7,10 +7,13 @@ problems are reported in one run and each points at its own field.
 
 from __future__ import annotations
 
+import json
 import keyword
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers.base import REGISTRY
 from ..layers.roles import LAYOUT_LETTERS
-from .loader import Path, Source
+from .loader import Path, Source, load_file, load_text
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 
@@ -706,3 +709,19 @@ def parse_spec(src: Source) -> Spec:
                 continue
             spec.blocks[bname] = bdef
     return spec
+
+
+def load_spec(spec: str | FsPath | Mapping[str, Any], *, text: str | None = None) -> Spec:
+    """Read and schema-check a spec: a file, ``text`` (named ``spec``), or the spec itself as a dict
+    (checked as the same spec written in JSON, ``json.dumps(spec, indent=2)``, named ``<dict>``).
+    ``archcheck.load`` is this function."""
+    if isinstance(spec, Mapping):
+        try:
+            text = json.dumps(spec, indent=2, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"a spec given as a dict must hold only JSON values (dict, list, str, int, ...): {e}"
+            ) from e
+        return parse_spec(load_text(text, "<dict>.json"))
+    src: Source = load_text(text, str(spec)) if text is not None else load_file(str(spec))
+    return parse_spec(src)
