@@ -45,7 +45,7 @@ import click
 from ..diagnostics.codes import Diagnostic
 from ..diagnostics.text import escape
 from ..engine.result import CheckResult, Node
-from ..layers.base import REGISTRY, Tensor
+from ..layers.base import REGISTRY, Layer, Tensor
 from ..layers.roles import CHANNELS, FEATURES, SEQUENCE, SPATIAL
 from ..shapes import dims as D
 from .report import human as _human
@@ -82,10 +82,6 @@ CHANNEL_MAX_BITS = 12
 SKIPPED_COLOR = "#eeeeee"
 ERROR_COLOR = "#d62728"
 WARNING_COLOR = "#ff7f0e"
-
-# Families whose rank-3 tensors are [N, C, L] (channels first); others are [N, L, D].
-_CHANNELS_FIRST = {"conv", "pool", "resample"}
-_SEQUENCE = {"linear", "attention", "embedding", "recurrent"}
 
 
 class DotNotFound(RuntimeError):
@@ -202,11 +198,23 @@ class Plan:
         return len(self.boxes) + 2 * self.clusters
 
 
-def _family(node: Node) -> str:
+def _type(node: Node) -> type[Layer] | None:
+    """The layer type of a node (also of a layer whose fields are wrong); None for containers."""
     if node.layer is not None:
-        return type(node.layer).family
-    cls = REGISTRY.get(node.type)
+        return type(node.layer)
+    cls: type[Layer] | None = REGISTRY.get(node.type)
+    return cls
+
+
+def _family(node: Node) -> str:
+    cls = _type(node)
     return cls.family if cls is not None else "other"
+
+
+def _layout(node: Node) -> str | None:
+    """How the type draws a 3-d tensor: "cf" [N, C, L], "cl" [N, L, C], or None (as its input)."""
+    cls = _type(node)
+    return cls.drawn_layout if cls is not None else None
 
 
 _MINOR = {"activation", "identity", "dropout", "reshape", "other"}
@@ -299,7 +307,7 @@ class _Planner:
             return by_roles
         for n in self.res.root:
             if name in n.inputs:
-                return "cf" if _family(n) in _CHANNELS_FIRST else "cl"
+                return "cf" if _layout(n) == "cf" else "cl"
         return "cl"
 
     def _add(self, cluster: Cluster, box: Box) -> None:
@@ -358,7 +366,8 @@ class _Planner:
                 and prev_box is not None
                 and prev is not None
                 and n.kind == "layer"
-                and _family(n) == "activation"
+                and (cls := _type(n)) is not None
+                and cls.folds
                 and not n.params
                 and n.inputs == [prev.name]
                 and consumers.get(prev.name, 0) == 1
@@ -424,13 +433,11 @@ class _Planner:
         fam = _family(n)
         layout = srcs[0].layout if srcs else "cf"
         by_roles = _roles_layout(n.output) if n.output is not None and n.output.rank == 3 else None
+        drawn = _layout(n)
         if by_roles is not None:
             layout = by_roles  # what the engine knows of the dims (a Transpose to tokens turns the layout)
-        elif n.output is not None and n.output.rank == 3:
-            if fam in _CHANNELS_FIRST:
-                layout = "cf"
-            elif fam in _SEQUENCE:
-                layout = "cl"
+        elif n.output is not None and n.output.rank == 3 and drawn is not None:
+            layout = drawn
         if n.kind == "layer":
             label = ""
             if n.layer is not None:

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..diagnostics.text import escape
 from ..engine.result import CheckResult, Node
-from ..layers.base import Layer, Tensor, TorchLeaf, as_tuple
+from ..layers.base import Layer, Tensor, TorchLeaf
 from ..shapes import dims as D
 from .report import human, shape_json
 
@@ -78,9 +78,6 @@ PRESETS = {
 }
 _RIGHT = frozenset({"groups", "num_params", "params_percent", "mult_adds", "macs", "rf", "stride"})
 
-# Layer families that keep the spatial layout as it is (receptive field passes through).
-_PASS = frozenset({"activation", "norm", "dropout", "identity"})
-
 
 @dataclass
 class Field:
@@ -97,44 +94,6 @@ def _dims_text(v: tuple[int, ...]) -> str:
     return str(v[0]) if len(set(v)) == 1 else "x".join(map(str, v))
 
 
-def _broadcast(v: tuple[int, ...], n: int) -> tuple[int, ...]:
-    return v * n if len(v) == 1 else v
-
-
-def _step(layer: Layer, f: Field | None) -> Field | None:
-    """The receptive field after ``layer``, from the one before it."""
-    if f is None:
-        return None
-    fam = type(layer).family
-    if fam in _PASS:
-        return f
-    nd = getattr(type(layer), "nd", None)
-    fields = type(layer).model_fields
-    if fam not in ("conv", "pool") or nd is None or "kernel_size" not in fields or "output_padding" in fields:
-        return None  # flatten, linear, global/adaptive pools, transposed convs, upsampling: n/a
-    k = as_tuple(layer.kernel_size, nd)  # type: ignore[attr-defined]
-    stride = getattr(layer, "stride", None)
-    s = as_tuple(stride if stride is not None else layer.kernel_size, nd)  # type: ignore[attr-defined]
-    d = as_tuple(getattr(layer, "dilation", 1), nd)
-    rf, jump = _broadcast(f.rf, nd), _broadcast(f.jump, nd)
-    if len(rf) != nd:
-        return None
-    rf2 = tuple(r + di * (ki - 1) * j for r, di, ki, j in zip(rf, d, k, jump, strict=False))
-    return Field(rf2, tuple(j * si for j, si in zip(jump, s, strict=False)))
-
-
-def _merge(fs: list[Field | None]) -> Field | None:
-    """Branches that meet: the largest field if they are equally strided, else n/a."""
-    if any(f is None for f in fs) or not fs:
-        return None
-    n = max(len(f.rf) for f in fs if f)
-    jumps = {_broadcast(f.jump, n) for f in fs if f}
-    if len(jumps) != 1:
-        return None
-    rfs = [_broadcast(f.rf, n) for f in fs if f]
-    return Field(tuple(max(r[i] for r in rfs) for i in range(n)), jumps.pop())
-
-
 def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
     """Receptive field and cumulative stride at every node's output, by path."""
     out: dict[str, Field | None] = {}
@@ -146,12 +105,16 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
             if n.kind == "layer":
                 if n.layer is None:
                     f = None
-                elif len(fs) == 1:
-                    f = _step(n.layer, fs[0])
                 else:
-                    f = _merge(fs) if type(n.layer).family == "merge" else None
+                    got = n.layer.receptive_field([(g.rf, g.jump) if g is not None else None for g in fs])
+                    f = Field(*got) if got is not None else None
             elif n.kind == "use":  # a module called again: its layer's step, or unknown for a container
-                f = _step(n.layer, fs[0]) if n.layer is not None and len(fs) == 1 else None
+                got = (
+                    n.layer.receptive_field([(g.rf, g.jump) if g is not None else None for g in fs])
+                    if n.layer is not None and len(fs) == 1
+                    else None
+                )
+                f = Field(*got) if got is not None else None
             elif n.kind == "sequential":
                 inner: dict[str, Field | None] = {"": fs[0] if fs else None}
                 scope(n.children, inner)

@@ -32,7 +32,7 @@ from pydantic import field_validator
 from ..shapes import dims as D
 from . import roles as R
 from ._checks import FLOAT_DTYPES, dim_error, same, wrap
-from .base import Example, Layer, Tensor, numel_per, register
+from .base import Example, Layer, RField, Tensor, merge_fields, numel_per, register
 from .merge import _Elementwise2, _who
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +64,9 @@ class MatMul(Layer):
         Example({"inputs": ["x", "y"]}, (2, 4, 5), error="AC240", extra={"y": (4, 6)}),
         Example({"inputs": ["x", "y"]}, (2, 4, 5), error="AC240", extra={"y": (3, 5, 6)}),
     ]
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        return merge_fields(fields) if len(fields) != 1 else None
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         a, b = xs
@@ -186,6 +189,9 @@ class Arith(Layer):
 
     op: Literal["add", "sub", "mul", "div", "pow"]
     value: Union[int, float]
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        return merge_fields(fields) if len(fields) != 1 else None
 
     @field_validator("value")
     @classmethod
@@ -323,6 +329,7 @@ class Unsqueeze(Layer):
 class Sum(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "pool"
+    drawn_layout: ClassVar[str | None] = "cf"
     examples = [
         Example({"dim": [2, 3]}, (2, 8, 5, 5), (2, 8)),
         Example({"dim": -1, "keepdim": True}, (2, 8, 5), (2, 8, 1)),

@@ -136,6 +136,7 @@ def _mha_params(e: int, kdim: int, vdim: int, bias: bool, bias_kv: bool) -> int:
 @register
 class MultiheadAttention(Layer):
     family: ClassVar[str] = "attention"
+    drawn_layout: ClassVar[str | None] = "cl"
     torch_name = "nn.MultiheadAttention"
     tuple_output: ClassVar[bool] = True
     outputs_doc: ClassVar[str | None] = (
@@ -228,6 +229,7 @@ class MultiheadAttention(Layer):
 
 class _TransformerLayer(Layer):
     family: ClassVar[str] = "attention"
+    drawn_layout: ClassVar[str | None] = "cl"
     n_attn: ClassVar[int] = 1
     n_norm: ClassVar[int] = 2
 

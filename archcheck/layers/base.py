@@ -78,6 +78,9 @@ class _Registry(dict):  # type: ignore[type-arg]
 
 REGISTRY: _Registry = _Registry()
 
+# A receptive field and the cumulative stride ("jump") per spatial dim; one entry: the same for every dim.
+RField = tuple[tuple[int, ...], tuple[int, ...]]
+
 # Field types shared by many layers. Strict: no "5" for 5, no true for 1.
 Pos = Annotated[int, Field(ge=1)]
 NonNeg = Annotated[int, Field(ge=0)]
@@ -243,6 +246,10 @@ class Layer(BaseModel):
     outputs_doc: ClassVar[str | None] = None  # how later layers address its several outputs (archcheck types)
     takes_empty: ClassVar[bool] = False  # torch runs it on an input with a 0-size dim (after AC222); else AC224
     arg_order: ClassVar[tuple[str, ...]] = ()  # torch's signature order, where subclasses declare fields out of it
+    # How emitters show the type (emit/diagram.py, emit/summary.py read these; nothing there names a type)
+    drawn_layout: ClassVar[str | None] = None  # a 3-d output drawn "cf" [N, C, L] or "cl" [N, L, C]; None: as input
+    folds: ClassVar[bool] = False  # drawn inside the box of the layer before it (an activation after a conv)
+    keeps_receptive_field: ClassVar[bool] = False  # the output's receptive field is its input's (summary's RF)
 
     @classmethod
     def type_name(cls) -> str:
@@ -314,6 +321,13 @@ class Layer(BaseModel):
             return []
         return [TorchLeaf(self.torch_name.rsplit(".", 1)[-1], self.param_count(), out.shape)]
 
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        """The receptive field and cumulative stride at the output, from those at the inputs (None: unknown or
+        not defined, as after a flatten or a linear layer). Windowed layers and merges override."""
+        if self.keeps_receptive_field and len(fields) == 1:
+            return fields[0]
+        return None
+
     @classmethod
     def field_order(cls) -> list[str]:
         """The fields in torch's signature order (``arg_order`` first, then the rest as declared)."""
@@ -355,9 +369,51 @@ class Layer(BaseModel):
 
 
 def register(cls: type[Layer]) -> type[Layer]:
-    """Class decorator: make ``cls`` available as ``type: <ClassName>`` in specs."""
+    """Class decorator: make ``cls`` available as ``type: <ClassName>`` in specs.
+
+    Write it on the line above ``class``, in a module of ``archcheck/layers/``: that is how the registry finds
+    the module to import for a type (``archcheck.layers.index``), and any other use is refused here.
+    """
+    from . import index
+
+    module = cls.__module__.rpartition(".")[2]
+    if index() and (index().get(cls.type_name()) != module or not cls.__module__.startswith(f"{__package__}.")):
+        raise TypeError(
+            f"layer type {cls.type_name()} is registered where archcheck.layers.index() does not see it: "
+            f"write @register on the line above `class {cls.type_name()}` in a module of archcheck/layers/"
+        )
     dict.__setitem__(REGISTRY, cls.type_name(), cls)
     return cls
+
+
+def _broadcast(v: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return v * n if len(v) == 1 else v
+
+
+def window_field(field: RField | None, nd: int, kernel: Any, stride: Any, dilation: Any) -> RField | None:
+    """The receptive field after a sliding window (a conv, a pool) of ``nd`` spatial dims."""
+    if field is None:
+        return None
+    k = as_tuple(kernel, nd)
+    s = as_tuple(stride if stride is not None else kernel, nd)
+    d = as_tuple(dilation, nd)
+    rf, jump = _broadcast(field[0], nd), _broadcast(field[1], nd)
+    if len(rf) != nd:
+        return None
+    rf2 = tuple(r + di * (ki - 1) * j for r, di, ki, j in zip(rf, d, k, jump, strict=False))
+    return rf2, tuple(j * si for j, si in zip(jump, s, strict=False))
+
+
+def merge_fields(fields: list[RField | None]) -> RField | None:
+    """Branches that meet: the largest field if they are equally strided, else None."""
+    if any(f is None for f in fields) or not fields:
+        return None
+    n = max(len(f[0]) for f in fields if f)
+    jumps = {_broadcast(f[1], n) for f in fields if f}
+    if len(jumps) != 1:
+        return None
+    rfs = [_broadcast(f[0], n) for f in fields if f]
+    return tuple(max(r[i] for r in rfs) for i in range(n)), jumps.pop()
 
 
 def as_tuple(v: int | list[int], n: int) -> tuple[int, ...]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class _Cell(Layer):
     family: ClassVar[str] = "recurrent"
+    drawn_layout: ClassVar[str | None] = "cl"
     gates: ClassVar[int] = 1
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
     takes_empty: ClassVar[bool] = True

@@ -17,7 +17,20 @@ from pydantic import field_validator
 from ..shapes import dims as D
 from . import roles as R
 from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, window_out
-from .base import Example, Layer, NonNegOrList, PaddingMode, Pos, PosOrList, Tensor, as_tuple, numel_per, register
+from .base import (
+    Example,
+    Layer,
+    NonNegOrList,
+    PaddingMode,
+    Pos,
+    PosOrList,
+    RField,
+    Tensor,
+    as_tuple,
+    numel_per,
+    register,
+    window_field,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -26,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class _ConvBase(Layer):
     nd: ClassVar[int] = 2
     family: ClassVar[str] = "conv"
+    drawn_layout: ClassVar[str | None] = "cf"
     arg_order = (
         "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
         "dilation", "groups", "bias", "padding_mode",
@@ -99,6 +113,11 @@ class _ConvBase(Layer):
 
 class _ConvNd(_ConvBase):
     padding: Union[Literal["same", "valid"], NonNegOrList] = 0
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        return (
+            window_field(fields[0], self.nd, self.kernel_size, self.stride, self.dilation) if len(fields) == 1 else None
+        )
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class _Elementwise(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "activation"
+    folds: ClassVar[bool] = True
+    keeps_receptive_field: ClassVar[bool] = True
     min_rank: ClassVar[int] = 0
     ranks: ClassVar[tuple[int, ...] | None] = None
     int_dtypes: ClassVar[frozenset[str]] = NO_INTS  # non-float input dtypes torch takes
@@ -195,6 +197,7 @@ class LogSoftmax(_SoftmaxBase):
 
 class _Dropout(_Elementwise):
     family: ClassVar[str] = "dropout"
+    folds: ClassVar[bool] = False
     p: Prob = 0.5
     inplace: bool = False
 

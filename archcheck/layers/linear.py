@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Linear(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "linear"
+    drawn_layout: ClassVar[str | None] = "cl"
     torch_name = "nn.Linear"
     examples = [
         Example({"in_features": 1568, "out_features": 128}, (4, 1568), (4, 128)),
@@ -155,6 +156,7 @@ class Flatten(Layer):
 class Identity(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "identity"
+    keeps_receptive_field: ClassVar[bool] = True
     torch_name = "nn.Identity"
     examples = [Example({}, (2, 3), (2, 3))]
 

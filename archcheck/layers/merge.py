@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ..shapes import dims as D
 from . import roles as R
-from .base import Example, Layer, Tensor, register
+from .base import Example, Layer, RField, Tensor, merge_fields, register
 from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +33,9 @@ class _Elementwise2(Layer):
     family: ClassVar[str] = "merge"
     arity: ClassVar[tuple[int, int | None]] = (2, None)
     op: ClassVar[str] = "+"
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        return merge_fields(fields) if len(fields) != 1 else None
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         what = type(self).__name__
@@ -102,6 +105,9 @@ class Concat(Layer):
     examples = [Example({"inputs": ["x", "x"], "dim": 1}, (2, 3, 4), (2, 6, 4))]
 
     dim: int = 0
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        return merge_fields(fields) if len(fields) != 1 else None
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         r = xs[0].rank

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class _BatchNorm(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     ranks: ClassVar[tuple[int, ...]] = (4,)
     min_rank: ClassVar[int | None] = None  # instead of ranks: any rank from this one up
     layout: ClassVar[str] = ""

@@ -76,6 +76,7 @@ def _normalized_shape_rule(ctx: Ctx, x: Tensor, ns: int | list[int] | None, what
 @register
 class LayerNorm(Layer):
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     torch_name = "nn.LayerNorm"
     examples = [
         Example({"normalized_shape": 16}, (2, 5, 16), (2, 5, 16)),
@@ -108,6 +109,7 @@ class LayerNorm(Layer):
 @register
 class RMSNorm(Layer):
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     torch_name = "nn.RMSNorm"
     examples = [
         Example({"normalized_shape": 16}, (2, 5, 16), (2, 5, 16)),
@@ -136,6 +138,7 @@ class RMSNorm(Layer):
 class GroupNorm(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     torch_name = "nn.GroupNorm"
     examples = [
         Example({"num_groups": 4, "num_channels": 16}, (2, 16, 5, 5), (2, 16, 5, 5)),
@@ -218,6 +221,7 @@ class GroupNorm(Layer):
 class _InstanceNorm(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     nd: ClassVar[int] = 1
 
     num_features: Optional[Pos] = None
@@ -320,6 +324,7 @@ class InstanceNorm3d(_InstanceNorm):
 class LocalResponseNorm(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     torch_name = "nn.LocalResponseNorm"
     examples = [
         Example({"size": 2}, (2, 3, 4), (2, 3, 4)),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @register
 class Bilinear(Layer):
     family: ClassVar[str] = "linear"
+    drawn_layout: ClassVar[str | None] = "cl"
     arity: ClassVar[tuple[int, int | None]] = (2, 2)
     takes_empty: ClassVar[bool] = True
     torch_name = "nn.Bilinear"

@@ -18,7 +18,7 @@ from pydantic import field_validator
 
 from . import roles as R
 from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, window_out
-from .base import Example, Layer, NonNegOrList, Pos, PosOrList, Tensor, as_tuple, register
+from .base import Example, Layer, NonNegOrList, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class _PoolBase(Layer):
     nd: ClassVar[int] = 2
     family: ClassVar[str] = "pool"
+    drawn_layout: ClassVar[str | None] = "cf"
     ranks: ClassVar[tuple[int, ...]] = ()
     int_dtypes: ClassVar[frozenset[str]] = NO_INTS  # non-float input dtypes torch takes
 
@@ -55,6 +56,11 @@ class _WindowPool(_PoolBase):
     stride: Optional[PosOrList] = None
     padding: NonNegOrList = 0
     ceil_mode: bool = False
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        if len(fields) != 1:
+            return None
+        return window_field(fields[0], self.nd, self.kernel_size, self.stride, getattr(self, "dilation", 1))
 
     @field_validator("kernel_size", "stride", "padding", "dilation", check_fields=False)
     @classmethod

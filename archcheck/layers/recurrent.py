@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @register
 class Embedding(Layer):
     family: ClassVar[str] = "embedding"
+    drawn_layout: ClassVar[str | None] = "cl"
     torch_name = "nn.Embedding"
     examples = [
         Example({"num_embeddings": 100, "embedding_dim": 16}, (2, 7), (2, 7, 16), extra={"dtype": "long"}),
@@ -88,6 +89,7 @@ class Embedding(Layer):
 
 class _RNNBase(Layer):
     family: ClassVar[str] = "recurrent"
+    drawn_layout: ClassVar[str | None] = "cl"
     tuple_output: ClassVar[bool] = True
     outputs_doc: ClassVar[str | None] = "(output, h_n) as name.0, name.1; the name alone is output"
     gates: ClassVar[int] = 1

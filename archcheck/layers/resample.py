@@ -50,6 +50,7 @@ def _scaled(size: Dim, s: float) -> Dim:
 @register
 class Upsample(Layer):
     family: ClassVar[str] = "resample"
+    drawn_layout: ClassVar[str | None] = "cf"
     torch_name = "nn.Upsample"
     examples = [
         Example({"scale_factor": 2}, (1, 3, 4, 4), (1, 3, 8, 8)),
@@ -145,6 +146,7 @@ class _FixedUpsample(Layer):
     """UpsamplingNearest2d / UpsamplingBilinear2d: nn.Upsample with its mode fixed (torch's subclasses)."""
 
     family: ClassVar[str] = "resample"
+    drawn_layout: ClassVar[str | None] = "cf"
     up_mode: ClassVar[Literal["nearest", "bilinear"]] = "nearest"
     up_corners: ClassVar[Optional[bool]] = None
 
@@ -189,6 +191,7 @@ class UpsamplingBilinear2d(_FixedUpsample):
 class _Shuffle(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "resample"
+    drawn_layout: ClassVar[str | None] = "cf"
 
     def _rank(self, ctx: Ctx, x: Tensor) -> bool:
         if x.rank >= 3:
@@ -279,6 +282,7 @@ _PAD_DIMS = ("D", "H", "W")
 
 class _Pad(Layer):
     family: ClassVar[str] = "resample"
+    drawn_layout: ClassVar[str | None] = "cf"
     nd: ClassVar[int] = 1
     mode: ClassVar[str] = "constant"
 

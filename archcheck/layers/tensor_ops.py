@@ -413,6 +413,7 @@ class Select(Layer):
 class Mean(Layer):
     takes_empty: ClassVar[bool] = True
     family: ClassVar[str] = "pool"
+    drawn_layout: ClassVar[str | None] = "cf"
     examples = [
         Example({"dim": [2, 3]}, (2, 8, 5, 5), (2, 8)),
         Example({"dim": -1, "keepdim": True}, (2, 8, 5), (2, 8, 1)),

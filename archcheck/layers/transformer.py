@@ -134,6 +134,7 @@ class _Inside:
 
 class _Stack(Layer):
     family: ClassVar[str] = "attention"
+    drawn_layout: ClassVar[str | None] = "cl"
     layer_field: ClassVar[str] = "encoder_layer"
 
     num_layers: Pos  # torch builds 0 layers, then fails in forward (self.layers[0])

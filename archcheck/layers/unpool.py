@@ -33,6 +33,7 @@ _INDEX = frozenset({"long", "int64"})
 
 class _MaxUnpool(Layer):
     family: ClassVar[str] = "pool"
+    drawn_layout: ClassVar[str | None] = "cf"
     nd: ClassVar[int] = 2
     ranks: ClassVar[tuple[int, ...]] = (3, 4)
     arity: ClassVar[tuple[int, int | None]] = (2, 3)

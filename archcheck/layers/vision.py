@@ -33,6 +33,7 @@ class LayerNorm2d(Layer):
     """torchvision's LayerNorm2d: a LayerNorm over the channels (dim 1) of [N, C, H, W]."""
 
     family: ClassVar[str] = "norm"
+    keeps_receptive_field: ClassVar[bool] = True
     takes_empty: ClassVar[bool] = True  # an empty H or W: the channels are still normalized
     torch_name = "nn.LayerNorm"
     examples = [
@@ -81,6 +82,7 @@ class StochasticDepth(Layer):
     """torchvision.ops.StochasticDepth: drops samples (row) or the batch (batch) in training; identity in eval."""
 
     family: ClassVar[str] = "dropout"
+    keeps_receptive_field: ClassVar[bool] = True
     takes_empty: ClassVar[bool] = True
     examples = [
         Example({"p": 0.1, "mode": "row"}, (4, 8, 5, 5), (4, 8, 5, 5)),
