@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from archcheck.api import check, load
 from archcheck.cli.app import main
 from archcheck.diagnostics.codes import CODES
-from archcheck.diagnostics.explain import EXPLANATIONS, HEADINGS, markdown
+from archcheck.diagnostics.explain import DIRECTORY, EXPLANATIONS, HEADINGS, ExplanationError, markdown, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,10 +20,24 @@ def explain(*args: str):
 
 
 def test_every_code_has_an_explanation():
-    assert set(CODES) - set(EXPLANATIONS) == set(), "add an entry to archcheck/diagnostics/explain.py"
+    assert set(CODES) - set(EXPLANATIONS) == set(), "add archcheck/diagnostics/explanations/<CODE>.md"
     assert set(EXPLANATIONS) - set(CODES) == set(), "an explanation for a code not in the table"
     for code, e in EXPLANATIONS.items():
         assert e.what and e.why and e.example.strip() and e.fix.strip(), code
+
+
+def test_explanations_are_data_files_in_one_format():
+    text = (DIRECTORY / "AC201.md").read_text(encoding="utf-8")
+    assert text.startswith("# AC201 channel-mismatch\n\n## What it means\n\n")
+    assert parse(text, "AC201") == EXPLANATIONS["AC201"] and EXPLANATIONS["AC201"].checked
+    unchecked = text.replace("\n\n## What", "\n\n<!-- not checked: why -->\n\n## What", 1)
+    assert not parse(unchecked, "AC201").checked
+    with pytest.raises(ExplanationError, match="titled AC201 channel-mismatch"):
+        parse(text, "AC202")
+    with pytest.raises(ExplanationError, match="does not follow the format"):
+        parse(text.replace("## Why it matters", "## Why"), "AC201")
+    with pytest.raises(KeyError):
+        EXPLANATIONS["AC999"]
 
 
 def test_the_doc_is_up_to_date():

@@ -167,6 +167,12 @@ def test_package_data_installed(venv: Venv) -> None:
     assert want <= have, f"not installed: {sorted(want - have)}"
 
 
+def test_explain_reads_its_data_files(venv: Venv) -> None:
+    p = venv.run("explain", "AC201")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("AC201 channel-mismatch:") and "\nWhat it means\n" in p.stdout and "\nFix\n" in p.stdout
+
+
 def test_types_lists_the_registry(venv: Venv) -> None:
     p = venv.run("types")
     assert p.returncode == 0, p.stderr
