@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,8 +27,9 @@ def _source(spec: Path) -> str:
 def test_golden(name: str, update_goldens: bool) -> None:
     src = _source(CASES[name])
     golden = GOLDEN / f"codegen_{name}.py"
-    if update_goldens or not golden.exists():
+    if update_goldens:
         golden.write_text(src, encoding="utf-8")
+    assert golden.exists(), f"no {golden.name}: run pytest --update-goldens to write it"
     assert src == golden.read_text(encoding="utf-8"), (
         f"run pytest --update-goldens if the change to {golden.name} is intended"
     )
@@ -55,7 +57,20 @@ def test_ruff_clean(spec: Path, tmp_path: Path) -> None:
 
 
 def test_deterministic() -> None:
-    assert _source(CASES["resnet_branch"]) == _source(CASES["resnet_branch"])
+    """The same source in processes with different string hashing (set and dict orders could differ)."""
+    code = "import sys, archcheck; sys.stdout.write(archcheck.generate(archcheck.check(sys.argv[1])))"
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(CASES["resnet_branch"])],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=ROOT,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert outs == {_source(CASES["resnet_branch"])}
 
 
 def test_simple_cnn_runs() -> None:

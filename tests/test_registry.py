@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
+from torch_util import ac_run
 
 from archcheck.layers import index, load_all
 from archcheck.layers.base import REGISTRY, Layer, register
@@ -27,10 +29,40 @@ def test_register_refuses_a_class_the_index_does_not_see():
     assert "Stray" not in REGISTRY
 
 
-def test_types_are_layers_with_torch_defaults_declared():
+def test_types_declare_what_the_emitters_read():
+    """Each type's class data is well-formed: a module type names a torch.nn class and has examples."""
+    wrong = []
     for t, cls in REGISTRY.items():
-        assert issubclass(cls, Layer) and cls.type_name() == t
-        assert cls.family, t
+        if cls.torch_name is not None and not re.fullmatch(r"nn\.[A-Z][A-Za-z0-9]*", cls.torch_name):
+            wrong.append(f"{t}: torch_name {cls.torch_name!r} is not a torch.nn class name (nn.Conv2d)")
+        if cls.torch_name is not None and not cls.examples:
+            wrong.append(f"{t}: no examples (tests/test_layer_examples.py runs them against torch)")
+        if cls.drawn_layout not in (None, "cf", "cl"):
+            wrong.append(f"{t}: drawn_layout {cls.drawn_layout!r}")
+        low, high = cls.arity
+        if low < 0 or (high is not None and high < low):
+            wrong.append(f"{t}: arity {cls.arity}")
+    assert not wrong, "\n".join(wrong)
+
+
+EXAMPLES = [
+    pytest.param(name, ex, id=f"{name}-{i}")
+    for name, cls in sorted(REGISTRY.items())
+    for i, ex in enumerate(cls.examples)
+]
+
+
+@pytest.mark.parametrize("name,ex", EXAMPLES)
+def test_examples_hold_in_archcheck(name, ex):
+    """Every type's examples against archcheck alone, so they are checked where torch is not installed too
+    (tests/test_layer_examples.py checks them against torch as well)."""
+    ac = ac_run(name, ex.fields, ex.input, extra=ex.extra)
+    if ex.error is not None:
+        assert ex.error in ac.errors, f"expected {ex.error}, got {ac.messages}"
+        assert (ac.shape is None) == (ex.fixed is None and ex.fixed_extra is None), ac.messages
+    else:
+        assert not ac.errors, ac.messages
+        assert ac.shape == tuple(ex.output), f"expected {ex.output}, got {ac.shape}"
 
 
 def test_lookup_imports_only_the_family_needed():
