@@ -33,8 +33,7 @@ from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
 from ..spec.schema import Spec
 from .report import shape_json
-from .summary import Field, per_sample
-from .summary import _step as _rf_step
+from .summary import per_sample
 
 MAX_VARIANTS = 1_000_000
 MAX_DIGITS = 19  # an int in --set: up to 2**63-1, torch's largest size
@@ -645,8 +644,7 @@ class Plan:
         rkey = (id(resolved), rf)  # resolved layers live as long as this cache (_clear empties both)
         nrf = self.rfs.get(rkey, _MISS)
         if nrf is _MISS:
-            f = _rf_step(resolved, Field(*rf)) if rf is not None else None
-            nrf = self.rfs[rkey] = (f.rf, f.jump) if f is not None else None
+            nrf = self.rfs[rkey] = resolved.receptive_field([rf]) if rf is not None else None
         if act is not None:
             act *= self.sizing.elem_bytes(out.dtype)
         return _Step(out, resolved, params, resolved.macs(xs, out), tuple(per), act, nrf)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @register
 class EmbeddingBag(Layer):
     family: ClassVar[str] = "embedding"
+    drawn_layout: ClassVar[str | None] = "cl"
     arity: ClassVar[tuple[int, int | None]] = (1, 2)
     torch_name = "nn.EmbeddingBag"
     examples = [

@@ -15,7 +15,7 @@ from pydantic import field_validator
 
 from ._checks import need_float
 from ._rules import SPATIAL, expect_rank, window_out
-from .base import Example, Layer, Pos, PosOrList, Tensor, as_tuple, register
+from .base import Example, Layer, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -23,12 +23,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class _LPPool(Layer):
     family: ClassVar[str] = "pool"
+    drawn_layout: ClassVar[str | None] = "cf"
     nd: ClassVar[int] = 2
 
     norm_type: float
     kernel_size: PosOrList
     stride: Optional[PosOrList] = None
     ceil_mode: bool = False
+
+    def receptive_field(self, fields: list[RField | None]) -> RField | None:
+        return window_field(fields[0], self.nd, self.kernel_size, self.stride, 1) if len(fields) == 1 else None
 
     @field_validator("kernel_size", "stride")
     @classmethod
