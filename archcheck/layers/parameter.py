@@ -83,7 +83,7 @@ class Parameter(Layer):
         elif self.init == "ones":
             t = f"torch.ones({dims})"
         elif self.init == "constant":
-            t = f"torch.full(({dims},), {float(self.value)!r})"
+            t = f"torch.full(({dims}{',' if len(self.shape) == 1 else ''}), {float(self.value)!r})"
         elif self.init == "normal":
             t = f"torch.empty({dims}).normal_(mean={float(self.mean)!r}, std={float(self.std)!r})"
         elif self.init == "trunc_normal":
