@@ -34,7 +34,6 @@ REF = Path(__file__).resolve().parent / "data" / "reference"
 
 # spec -> reference JSON (tests/data/reference/<name>.json)
 MODERN: dict[str, str] = {
-    "convnext_tiny.yaml": "convnext_tiny",
     "mobilenet_v3_large.yaml": "mobilenet_v3_large",
     "regnet_y_400mf.yaml": "regnet_y_400mf",
     "vit_b_16.yaml": "vit_b_16",
