@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..diagnostics.codes import did_you_mean
-from ..engine.result import CheckResult
+from ..engine.result import CheckResult, ExpectCheck
 from ..engine.walk import MAX_BYTES, Ctx, check, too_many_elements
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
@@ -662,7 +662,7 @@ class Plan:
         )
         if entries is None or res.diagnostics:
             return False
-        ex = EX.ExpectCheck(self.names[i], ("layers", i, "expect"), "", entries, out)
+        ex = ExpectCheck(self.names[i], ("layers", i, "expect"), "", entries, out)
         EX.compare(entries, out, ex)
         return not ex.pending and not ex.problems
 

@@ -241,7 +241,7 @@ def _agree(got: Any, want: Any) -> bool:
         return bool(want) and _agree(got, want[0])
     if isinstance(got, list):
         return len(got) == len(want) and all(g is None or _agree(g, w) for g, w in zip(got, want, strict=True))
-    return got == want
+    return bool(got == want)
 
 
 def _show(s: Any) -> str:
