@@ -34,6 +34,7 @@ from . import roles as R
 from ._checks import FLOAT_DTYPES, dim_error, same, wrap
 from .base import Example, Layer, RField, Tensor, merge_fields, numel_per, register
 from .merge import _Elementwise2, _who
+from .tensor_ops import Mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -326,10 +327,9 @@ class Unsqueeze(Layer):
 
 
 @register
-class Sum(Layer):
-    takes_empty: ClassVar[bool] = True
-    family: ClassVar[str] = "pool"
-    drawn_layout: ClassVar[str | None] = "cf"
+class Sum(Mean):
+    """``x.sum(dim, keepdim)``: Mean's rule (tensor_ops.py) on any dtype; integers and bools sum to int64."""
+
     examples = [
         Example({"dim": [2, 3]}, (2, 8, 5, 5), (2, 8)),
         Example({"dim": -1, "keepdim": True}, (2, 8, 5), (2, 8, 1)),
@@ -337,49 +337,10 @@ class Sum(Layer):
         Example({"dim": [1, -2]}, (2, 8, 5), error="AC104"),
         Example({"dim": 3}, (2, 8, 5), error="AC208"),
     ]
+    method: ClassVar[str] = "sum"
 
-    dim: Optional[Union[int, list[int]]] = None
-    keepdim: bool = False
-
-    def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
-        (x,) = xs
-        dims = _dims_list(self.dim)
-        w: list[int] = []
-        for d in dims:
-            v = wrap(d, x.rank)
-            if v is None:
-                dim_error(ctx, "dim", d, x)
-                return None
-            if v in w:
-                ctx.error("AC104", f"dim {v} appears twice in dim={self.dim}", field="dim")
-                return None
-            w.append(v)
-        red = set(w) if dims else set(range(x.rank))
-        R.warn_batch_dims(ctx, "Sum", x, sorted(red), "dim", "AC405")
-        if self.keepdim:
-            shape = tuple(1 if i in red else s for i, s in enumerate(x.shape))
-        else:
-            shape = tuple(s for i, s in enumerate(x.shape) if i not in red)
-        dtype = x.dtype if _is_float(x.dtype) else "int64"
-        return Tensor(shape, dtype, ctx.path)
-
-    def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
-        (x,) = xs
-        r = R.keep(x.roles, x.rank)
-        if r is None or self.keepdim or x.rank == 0:
-            return r
-        dims = _dims_list(self.dim)
-        red = {d % x.rank for d in dims} if dims else set(range(x.rank))
-        return tuple(q for i, q in enumerate(r) if i not in red) or None
-
-    def emit_call(self, ref: str | None, args: list[str]) -> str:
-        keep = ", keepdim=True" if self.keepdim else ""
-        if self.dim is None or self.dim == []:
-            return f"{args[0]}.sum(dim=None{keep})" if keep else f"{args[0]}.sum()"
-        return f"{args[0]}.sum(dim={self.dim}{keep})"
-
-    def label(self) -> str:
-        return f"dim {self.dim}"
+    def out_dtype(self, ctx: Ctx, x: Tensor) -> str | None:
+        return x.dtype if _is_float(x.dtype) else "int64"
 
 
 @register

@@ -425,11 +425,21 @@ class Mean(Layer):
     dim: Optional[Union[int, list[int]]] = None
     keepdim: bool = False
 
+    method: ClassVar[str] = "mean"  # the tensor method; Sum (arith.py) shares this rule
+
+    def out_dtype(self, ctx: Ctx, x: Tensor) -> str | None:
+        """The output's dtype, or None after reporting an input dtype the reduction refuses."""
+        return x.dtype if need_float(ctx, x, "Mean") else None
+
+    def _dims(self) -> list[int]:
+        return self.dim if isinstance(self.dim, list) else [] if self.dim is None else [self.dim]
+
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        if not need_float(ctx, x, "Mean"):
+        dtype = self.out_dtype(ctx, x)
+        if dtype is None:
             return None
-        dims = self.dim if isinstance(self.dim, list) else [] if self.dim is None else [self.dim]
+        dims = self._dims()
         w = []
         for d in dims:
             v = wrap(d, x.rank)
@@ -441,27 +451,27 @@ class Mean(Layer):
                 return None
             w.append(v)
         red = set(w) if dims else set(range(x.rank))
-        R.warn_batch_dims(ctx, "Mean", x, sorted(red), "dim", "AC405")
+        R.warn_batch_dims(ctx, type(self).__name__, x, sorted(red), "dim", "AC405")
         if self.keepdim:
             shape = tuple(1 if i in red else s for i, s in enumerate(x.shape))
         else:
             shape = tuple(s for i, s in enumerate(x.shape) if i not in red)
-        return x.derived(shape, ctx.path)
+        return Tensor(shape, dtype, ctx.path)
 
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
         (x,) = xs
         r = R.keep(x.roles, x.rank)
         if r is None or self.keepdim or x.rank == 0:
             return r
-        dims = self.dim if isinstance(self.dim, list) else [] if self.dim is None else [self.dim]
+        dims = self._dims()
         red = {d % x.rank for d in dims} if dims else set(range(x.rank))
         return tuple(q for i, q in enumerate(r) if i not in red) or None
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
         keep = ", keepdim=True" if self.keepdim else ""
         if self.dim is None or self.dim == []:
-            return f"{args[0]}.mean(dim=None{keep})" if keep else f"{args[0]}.mean()"
-        return f"{args[0]}.mean(dim={self.dim}{keep})"
+            return f"{args[0]}.{self.method}(dim=None{keep})" if keep else f"{args[0]}.{self.method}()"
+        return f"{args[0]}.{self.method}(dim={self.dim}{keep})"
 
     def label(self) -> str:
         return f"dim {self.dim}"
