@@ -274,7 +274,7 @@ class _Walker:
         srcs: list[Path] = [where + (i,) for i in range(len(items))]
         name_at: list[Path] = [where + (i, "name") for i in range(len(items))]
         if any(isinstance(it, dict) and isinstance(it.get("repeat"), dict) for it in items):
-            items, srcs, name_at = self._splice(items, where, scope)
+            items, srcs, name_at = self._splice(items, where, scope, sequential)
         # Names first: user names are unique in their scope; the rest are made up.
         user: dict[str, Path] = {}
         user_i: dict[str, int] = {}
@@ -338,11 +338,15 @@ class _Walker:
             self.siblings = outer
         return nodes, prev
 
-    def _splice(self, items: list[Any], where: Path, scope: dict[str, Any]) -> tuple[list[Any], list[Path], list[Path]]:
+    def _splice(
+        self, items: list[Any], where: Path, scope: dict[str, Any], sequential: bool = False
+    ) -> tuple[list[Any], list[Path], list[Path]]:
         """``items`` with each nameless repeat that has a name template replaced by its copies.
 
         The first copy takes the entry's ``inputs``, the last its ``expect``; the rest chain. A repeat
-        with a mistake stays as it is: ``repeat()`` reports it.
+        with a mistake stays as it is: ``repeat()`` reports it. In a Sequential, the template ``"{i}"``
+        continues its numbering (torchvision's ResNet: ``layer1.0`` written out, ``layer1.1``,
+        ``layer1.2`` from a repeat): the copies are unnamed children, numbered by their position.
         """
         out: list[Any] = []
         srcs: list[Path] = []
@@ -351,7 +355,7 @@ class _Walker:
             at = where + (i,)
             rs = None
             if isinstance(item, dict) and isinstance(item.get("repeat"), dict) and "name" not in item:
-                rs = self.repeat_spec(item, at, scope, "", report=False)
+                rs = self.repeat_spec(item, at, scope, "", report=False, numbered=len(out) if sequential else None)
             template = rs[1] if rs is not None else None
             if rs is None or template is None or self.count + len(out) + rs[0] > MAX_NODES:  # repeat() reports
                 out.append(item)
@@ -361,7 +365,7 @@ class _Walker:
             k, _, start = rs
             base = {key: v for key, v in item.items() if key not in ("repeat", "inputs", "expect")}
             for j in range(k):
-                copy = {**base, "name": template.replace("{i}", str(start + j))}
+                copy = {**base} if template == "{i}" else {**base, "name": template.replace("{i}", str(start + j))}
                 if j == 0 and "inputs" in item:
                     copy["inputs"] = item["inputs"]
                 if j == k - 1 and "expect" in item:
@@ -372,11 +376,20 @@ class _Walker:
         return out, srcs, name_at
 
     def repeat_spec(
-        self, item: dict[str, Any], where: Path, scope: dict[str, Any], path: str, *, report: bool = True
+        self,
+        item: dict[str, Any],
+        where: Path,
+        scope: dict[str, Any],
+        path: str,
+        *,
+        report: bool = True,
+        numbered: int | None = None,
     ) -> tuple[int, str | None, int] | None:
         """``repeat: k`` or ``repeat: {count: k, name: "denselayer{i}", start: 1}`` as (k, template, start).
 
-        None after a mistake (reported when ``report``).
+        None after a mistake (reported when ``report``). ``numbered``: the position of the first copy
+        when the copies are children of a Sequential, where the template ``"{i}"`` means torch's own
+        numbering, from that position.
         """
         raw = item["repeat"]
         at = where + ("repeat",)
@@ -423,7 +436,8 @@ class _Walker:
             err("AC105", 'repeat needs a count: repeat: {count: 6, name: "denselayer{i}", start: 1}')
             return None
         k = number(raw["count"], "repeat count", ("count",), 1)
-        start = number(raw.get("start", 0), "repeat start", ("start",), 0)
+        seq_numbers = raw.get("name") == "{i}" and numbered is not None
+        start = number(raw.get("start", numbered if seq_numbers else 0), "repeat start", ("start",), 0)
         if k is None or start is None:
             return None
         template = raw.get("name")
@@ -453,6 +467,17 @@ class _Walker:
                 'write e.g. name: "denselayer{i}" or name: "block1-{i}"',
             )
             return None
+        if seq_numbers:
+            if start != numbered:
+                err(
+                    "AC116",
+                    f'repeat name "{{i}}" numbers the copies {start}..{start + k - 1}, but they are the children '
+                    f"{numbered}..{numbered + k - 1} of this Sequential, which torch numbers by position",
+                    ("start",),
+                    f"write start: {numbered}, or leave start out",
+                )
+                return None
+            return k, template, start
         for n in (start, start + k - 1):
             if (p := module_name_problem(template.replace("{i}", str(n)))) is not None:
                 err("AC107", f"repeat name: {p}", ("name",), "use a template like denselayer{i} or block1-{i}")
@@ -945,7 +970,7 @@ class _Walker:
         sequential: bool,
         later: _Later,
     ) -> Node:
-        rs = self.repeat_spec(item, where, scope, path)
+        rs = self.repeat_spec(item, where, scope, path, numbered=0)
         if rs is None:
             return Node(path, name, "Sequential", "sequential", where)
         k, template, start = rs
@@ -967,7 +992,7 @@ class _Walker:
             return node
         copies = (
             [copy] * k
-            if template is None
+            if template is None or template == "{i}"  # "{i}": torch's own numbering
             else [{**copy, "name": template.replace("{i}", str(start + j))} for j in range(k)]
         )
         node.children, node.output = self.chain(copies, where, scope, xs[0], path)

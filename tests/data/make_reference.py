@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,49 @@ TORCHVISION: dict[str, tuple[str, str, list[tuple[list[int], dict[str, Any], str
 }
 
 
+# Famous models written as users write them (tests/data/zoo/<name>.yaml, tests/test_famous_zoo.py):
+# their facts go to tests/data/zoo/<name>.json. Same form as TORCHVISION; each is run at its weights'
+# crop size and at a second, odd size (floor rounding in every stride, H and W kept apart).
+ZOO: dict[str, tuple[str, str, list[tuple[list[int], dict[str, Any], str | None]]]] = {
+    "resnext50_32x4d": (
+        "resnext50_32x4d",
+        "ResNeXt50_32X4D_Weights.IMAGENET1K_V1",
+        [([1, 3, 224, 224], {}, None), ([2, 3, 193, 257], {}, None)],
+    ),
+    "wide_resnet50_2": (
+        "wide_resnet50_2",
+        "Wide_ResNet50_2_Weights.IMAGENET1K_V1",
+        [([1, 3, 224, 224], {}, None), ([2, 3, 193, 257], {}, None)],
+    ),
+    "densenet121": (
+        "densenet121",
+        "DenseNet121_Weights.IMAGENET1K_V1",
+        [([1, 3, 224, 224], {}, None), ([2, 3, 193, 257], {}, None)],
+    ),
+    "inception_v3": (
+        "inception_v3",
+        "Inception_V3_Weights.IMAGENET1K_V1",
+        [([1, 3, 299, 299], {}, None), ([2, 3, 331, 400], {}, None)],
+    ),
+    "squeezenet1_1": (
+        "squeezenet1_1",
+        "SqueezeNet1_1_Weights.IMAGENET1K_V1",
+        [([1, 3, 224, 224], {}, None), ([2, 3, 193, 257], {}, None)],
+    ),
+    "shufflenet_v2_x1_0": (
+        "shufflenet_v2_x1_0",
+        "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1",
+        [([1, 3, 224, 224], {}, None), ([2, 3, 193, 257], {}, None)],
+    ),
+    "efficientnet_v2_s": (
+        "efficientnet_v2_s",
+        "EfficientNet_V2_S_Weights.IMAGENET1K_V1",
+        [([1, 3, 384, 384], {}, None), ([2, 3, 193, 257], {}, None)],
+    ),
+}
+ZOO_OUT = Path(__file__).resolve().parent / "zoo"
+
+
 def _weights(spec: str) -> Any:
     enum, member = spec.split(".")
     return getattr(getattr(models, enum), member)
@@ -330,7 +374,7 @@ def _build(builder: str, **kwargs: Any) -> nn.Module:
 
 
 def torchvision_model(name: str) -> dict[str, Any]:
-    builder, weights, runs = TORCHVISION[name]
+    builder, weights, runs = TORCHVISION[name] if name in TORCHVISION else ZOO[name]
     model = _build(builder)
     data: dict[str, Any] = {
         "model": f"torchvision.models.{builder}(weights=None)",
@@ -388,7 +432,22 @@ def dumps(obj: Any, indent: int = 0) -> str:
     return json.dumps(obj)
 
 
+def zoo(names: list[str]) -> None:
+    """The famous models' facts (all of ZOO, or those named on the command line after `zoo`)."""
+    ZOO_OUT.mkdir(exist_ok=True)
+    for name in names or list(ZOO):
+        data = torchvision_model(name)
+        pub = data["published"]
+        assert data["params"] == pub["num_params"], (name, data["params"], pub["num_params"])
+        (ZOO_OUT / f"{name}.json").write_text(dumps(data) + "\n")
+        macs = [r["macs"] for r in data["runs"]]
+        print(f"{name}: {len(data['state_dict'])} keys, {data['params']:,} params, MACs {macs}, published {pub['GFLOPS']}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["zoo"]:  # make_reference.py zoo [name...]
+        zoo(sys.argv[2:])
+        return
     OUT.mkdir(exist_ok=True)
     for name in TORCHVISION:
         data = torchvision_model(name)
