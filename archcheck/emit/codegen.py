@@ -367,7 +367,8 @@ class Generator:
         tn = type(layer).torch_name
         args = layer.ctor_args()
         for k in sorted(keys or ()):
-            if k not in args:
+            # another instance may hold a layer of another type here (when: false makes it an Identity)
+            if k not in args and k in type(layer).model_fields:
                 args[k] = getattr(layer, k)
         init = getattr(layer, "init_expr", None)
         if init is not None:  # an nn.Parameter attribute (layers/parameter.py), not a module

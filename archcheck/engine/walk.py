@@ -28,7 +28,7 @@ from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers import roles as R
 from ..layers.base import REGISTRY, Layer, Tensor, tuple_of
 from ..shapes import dims as D
-from ..spec.expr import ExprError, is_expr, non_integral, not_int_message, substitute, to_int
+from ..spec.expr import ExprError, condition, is_expr, non_integral, not_int_message, substitute, to_int
 from ..spec.loader import Path
 from ..spec.schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, module_name_problem, name_problem
 from . import expect as EX
@@ -275,6 +275,11 @@ class _Walker:
         name_at: list[Path] = [where + (i, "name") for i in range(len(items))]
         if any(isinstance(it, dict) and isinstance(it.get("repeat"), dict) for it in items):
             items, srcs, name_at = self._splice(items, where, scope, sequential)
+        if any(isinstance(it, dict) and "when" in it and "name" not in it for it in items):
+            # an unnamed entry whose `when` is false is left out (the next one takes the previous output); in
+            # a Sequential torch numbers the rest densely, as a list built with `if ...: layers.append(...)`
+            keep = [i for i, it in enumerate(items) if not self._left_out(it, scope)]
+            items, srcs, name_at = [items[i] for i in keep], [srcs[i] for i in keep], [name_at[i] for i in keep]
         # Names first: user names are unique in their scope; the rest are made up.
         user: dict[str, Path] = {}
         user_i: dict[str, int] = {}
@@ -467,7 +472,7 @@ class _Walker:
                 'write e.g. name: "denselayer{i}" or name: "block1-{i}"',
             )
             return None
-        if seq_numbers:
+        if seq_numbers and numbered is not None:
             if start != numbered:
                 err(
                     "AC116",
@@ -610,6 +615,11 @@ class _Walker:
                 path,
             )
             return Node(path, name, "?", "layer", where)
+        if "when" in item:
+            kept = self.when(item, where, scope, path)
+            if kept is None:  # a mistake in the condition (reported): the output is unknown
+                return Node(path, name, str(item.get("type", "?")), "layer", where)
+            item = kept
         if "use" in item:
             node = self.reuse(item, where, env, name, path, default, sequential, later)
             return self.expect(item, where, scope, node)
@@ -655,6 +665,49 @@ class _Walker:
             )
             node = Node(path, name, t, "layer", where, inputs=names)
         return self.expect(item, where, scope, self.freeze(item, where, scope, node))
+
+    @staticmethod
+    def _left_out(item: Any, scope: dict[str, Any]) -> bool:
+        """An unnamed entry whose ``when`` is false (a mistake in it: kept, reported later)."""
+        if not isinstance(item, dict) or "when" not in item or "name" in item:
+            return False
+        try:
+            return condition(item["when"], scope) is False
+        except ExprError:
+            return False
+
+    def when(self, item: dict[str, Any], where: Path, scope: dict[str, Any], path: str) -> dict[str, Any] | None:
+        """``when: $downsample`` (a condition over params): the entry as it is when the condition holds,
+        else an ``nn.Identity`` of the same name that passes its (first) input on, as torchvision writes
+        an optional module (``self.downsample = nn.Identity()``): later layers that name it get its input,
+        and the state_dict has no key from it. (An unnamed entry is left out instead: ``walk_scope``.)
+        None after a mistake in the condition, reported.
+        """
+        rest = {k: v for k, v in item.items() if k != "when"}
+        raw = item["when"]
+        try:
+            v = condition(raw, scope)
+        except ExprError as e:
+            self.error("AC109", str(e), where + ("when",), path)
+            return None
+        if not isinstance(v, bool):
+            self.error(
+                "AC103",
+                f"when must be true or false, got {_kind(v)} {_short(v)}",
+                where + ("when",),
+                path,
+                hint='write a condition over params: when: "$stride == 1 and inp == oup", or when: $downsample',
+            )
+            return None
+        if v:
+            return rest
+        skipped: dict[str, Any] = {"type": "Identity"}
+        if "name" in item:
+            skipped["name"] = item["name"]
+        ins = item.get("inputs")
+        if isinstance(ins, list) and ins:
+            skipped["inputs"] = ins[:1]
+        return skipped
 
     def freeze(self, item: dict[str, Any], where: Path, scope: dict[str, Any], node: Node) -> Node:
         """``trainable: false``: the node and everything in it get no gradients (requires_grad_(False))."""
@@ -970,7 +1023,10 @@ class _Walker:
         sequential: bool,
         later: _Later,
     ) -> Node:
-        rs = self.repeat_spec(item, where, scope, path, numbered=0)
+        # a named repeat is an nn.Sequential of its own: "{i}" is torch's numbering of its copies; an
+        # unnamed one here is a Sequential's child (its name is its position) whose splice failed
+        numbered = 0 if "name" in item else int(name) if sequential and name.isdigit() else None
+        rs = self.repeat_spec(item, where, scope, path, numbered=numbered)
         if rs is None:
             return Node(path, name, "Sequential", "sequential", where)
         k, template, start = rs

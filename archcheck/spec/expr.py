@@ -65,6 +65,32 @@ def names(tree: ast.Expression) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in funcs}
 
 
+def condition(value: Any, scope: dict[str, Any]) -> Any:
+    """A ``when:`` value: ``true``/``false``, a param (``$downsample``), or a condition over params
+    (``$stride == 1 and inp == oup``: comparisons joined by and/or/not, as in ``a if cond else b``).
+    The caller checks that the result is a bool."""
+    if not is_expr(value):
+        return value
+    body = value[1:].strip().replace("$", "")
+    try:
+        top = ast.parse(body, mode="eval").body if len(body) <= MAX_LEN else None
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        top = None  # _parse says what is wrong
+    if not isinstance(top, (ast.Compare, ast.BoolOp)) and not (
+        isinstance(top, ast.UnaryOp) and isinstance(top.op, ast.Not)
+    ):
+        return evaluate(value, scope)
+    tree = _parse(f"$0 if {body} else 1")  # the grammar of a condition, checked as one
+    test = tree.body.test  # type: ignore[attr-defined]
+    for n in sorted(names(tree)):
+        if n not in scope:
+            _eval(ast.Name(n), scope, value)  # raises: unknown param, did you mean
+    try:
+        return _cond(test, scope, value)
+    except RecursionError:
+        raise ExprError(f"'{value}' is too deeply nested") from None
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> ast.Expression:
     """The checked syntax tree of an expression (cached: explore evaluates the same text per variant)."""

@@ -77,6 +77,11 @@ TRAINABLE: dict[str, Any] = {
     "description": "false freezes the parameters of this layer (or Sequential, block instance, repeat) "
     "and of everything in it: requires_grad_(False); counted as non-trainable.",
 }
+WHEN: dict[str, Any] = {
+    "anyOf": [{"type": "boolean"}, EXPR],
+    "description": 'A condition over params ($downsample, "$stride == 1 and inp == oup"): when false, the '
+    "entry is an nn.Identity of the same name that passes its first input on.",
+}
 NAME: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
@@ -177,6 +182,7 @@ def _layer_schema(tname: str, cls: type[Layer]) -> dict[str, Any]:
         props[fname] = fs if fname in _NON_EXPR_FIELDS else _with_expr(fs)
     props["name"] = NAME
     props["trainable"] = TRAINABLE
+    props["when"] = WHEN
     props["inputs"]["description"] = (
         "Earlier layers (or model inputs) this layer takes; default: the previous layer. One output of a "
         "layer with several (Split, LSTM's (output, (h_n, c_n)), a block's outputs) is name.0, name.1, name.1.0."
@@ -312,6 +318,7 @@ def build_schema() -> dict[str, Any]:
             "expect": EXPECT,
             "noqa": NOQA,
             "trainable": TRAINABLE,
+            "when": WHEN,
             "layers": {**layer_list, "minItems": 1},
         },
         "required": ["type", "layers"],
@@ -329,6 +336,7 @@ def build_schema() -> dict[str, Any]:
             "expect": EXPECT,
             "noqa": NOQA,
             "trainable": TRAINABLE,
+            "when": WHEN,
         },
         "required": ["type"],
         "additionalProperties": True,

@@ -441,7 +441,9 @@ def zoo(names: list[str]) -> None:
         assert data["params"] == pub["num_params"], (name, data["params"], pub["num_params"])
         (ZOO_OUT / f"{name}.json").write_text(dumps(data) + "\n")
         macs = [r["macs"] for r in data["runs"]]
-        print(f"{name}: {len(data['state_dict'])} keys, {data['params']:,} params, MACs {macs}, published {pub['GFLOPS']}")
+        print(
+            f"{name}: {len(data['state_dict'])} keys, {data['params']:,} params, MACs {macs}, published {pub['GFLOPS']}"
+        )
 
 
 def main() -> None:

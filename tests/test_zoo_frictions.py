@@ -1,0 +1,240 @@
+"""What writing famous models as users write them ran into (tests/data/zoo), each fixed and checked against torch.
+
+* ``repeat: {count: k, name: "{i}"}`` inside a Sequential continues its numbering: torchvision's
+  ResNet writes ``layer1.0`` (the downsampling block) and then ``layer1.1``, ``layer1.2``; a plain
+  ``repeat: 2`` there would nest a Sequential (``layer1.1.0``), and a number was refused as a name.
+* ``when:`` on an entry: torchvision builds optional modules conditionally (a Bottleneck's
+  ``downsample``, an inverted residual's shortcut, FusedMBConv's projection), which needed one block
+  per combination (MobileNetV3's spec has eight). False: a named entry is an ``nn.Identity`` passing
+  its first input on (later layers still name it), an unnamed one is left out (a Sequential numbers
+  the rest densely, as a list built with ``if ...: layers.append(...)``).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+
+from archcheck.api import check, load
+from archcheck.emit.codegen import generate
+
+torch = pytest.importorskip("torch")
+
+
+def build(text: str) -> tuple[Any, Any]:
+    """The checked result and the generated module, built on the meta device."""
+    res = check(load("spec.yaml", text=text))
+    assert res.ok, [(d.code, d.message) for d in res.diagnostics]
+    mod = types.ModuleType("generated")
+    exec(compile(generate(res), "<generated>", "exec"), mod.__dict__)  # noqa: S102 - archcheck's own output
+    with torch.device("meta"):
+        model = getattr(mod, res.name)()
+    return res, model
+
+
+def errors(text: str) -> list[tuple[str, int, int, str, str | None]]:
+    res = check(load("spec.yaml", text=text))
+    return [(d.code, d.line or 0, d.column or 0, d.message, d.hint) for d in res.diagnostics if d.severity == "error"]
+
+
+def keys(model: Any) -> list[tuple[str, list[int]]]:
+    return [(k, list(v.shape)) for k, v in model.state_dict().items()]
+
+
+# ------------------------------------------------------------------ repeat "{i}" in a Sequential
+
+STAGE = """\
+name: Stage
+input: {shape: [N, 4, 8, 8]}
+blocks:
+  Block:
+    params: {c: 4}
+    layers:
+      - {name: conv, type: Conv2d, out_channels: $c, kernel_size: 3, padding: 1, bias: false}
+      - {type: Add, inputs: [conv, x]}
+layers:
+  - name: layer1
+    type: Sequential
+    layers:
+      - {type: Block}
+      - {type: Block, REPEAT}
+"""
+
+
+def torch_stage() -> Any:
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 4, 3, padding=1, bias=False)
+
+    m = torch.nn.Module()
+    m.layer1 = torch.nn.Sequential(*[Block() for _ in range(3)])
+    return m
+
+
+@pytest.mark.parametrize(
+    "repeat", ['repeat: {count: 2, name: "{i}"}', 'repeat: {count: 2, name: "{i}", start: 1}', "repeat: 2"]
+)
+def test_repeat_continues_a_sequentials_numbering(repeat: str) -> None:
+    res, model = build(STAGE.replace("REPEAT", repeat))
+    with torch.device("meta"):
+        want = keys(torch_stage())
+    if repeat == "repeat: 2":  # a plain repeat is an nn.Sequential of its own, as documented
+        assert keys(model) == [want[0]] + [(f"layer1.1.{i}.conv.weight", [4, 4, 3, 3]) for i in range(2)]
+        return
+    assert keys(model) == want == [(f"layer1.{i}.conv.weight", [4, 4, 3, 3]) for i in range(3)]
+    assert [n.path for n in res.root[0].children] == ["layer1.0", "layer1.1", "layer1.2"]
+    y = model(torch.empty(2, 4, 8, 8, device="meta"))
+    assert list(y.shape) == [2, 4, 8, 8]
+
+
+def test_repeat_numbering_that_disagrees_with_the_position_is_located() -> None:
+    text = STAGE.replace("REPEAT", 'repeat: {count: 2, name: "{i}", start: 2}')
+    ((code, line, col, msg, hint),) = errors(text)
+    assert (code, line) == ("AC116", 14)
+    assert col == text.splitlines()[13].index("start: 2") + len("start: ") + 1  # at the value
+    assert "numbers the copies 2..3, but they are the children 1..2 of this Sequential" in msg
+    assert hint == "write start: 1, or leave start out"
+
+
+def test_numbered_copies_outside_a_sequential_are_still_refused() -> None:
+    """In a block's own layers, a number is no module name torch would give."""
+    text = """\
+input: {shape: [N, 4]}
+blocks:
+  B:
+    layers:
+      - {type: ReLU, repeat: {count: 2, name: "{i}"}}
+layers:
+  - B
+"""
+    ((code, line, _, msg, _),) = errors(text)
+    assert (code, line) == ("AC107", 5) and "is a number" in msg
+
+
+# ------------------------------------------------------------------ when:
+
+BOTTLENECK = """\
+name: Net
+input: {shape: [N, 8, 16, 16]}
+blocks:
+  Bottleneck:
+    params: {planes: 4, stride: 1, downsample: false}
+    layers:
+      - {name: conv1, type: Conv2d, out_channels: $planes, kernel_size: 3, stride: $stride, padding: 1, bias: false}
+      - {name: conv2, type: Conv2d, out_channels: $planes * 4, kernel_size: 1, bias: false}
+      - name: downsample
+        type: Sequential
+        when: $downsample
+        inputs: [x]
+        layers:
+          - {type: Conv2d, out_channels: $planes * 4, kernel_size: 1, stride: $stride, bias: false}
+          - BatchNorm2d
+      - {type: Add, inputs: [conv2, downsample]}
+layers:
+  - {name: b0, type: Bottleneck, stride: 2, downsample: true}
+  - {name: b1, type: Bottleneck}
+"""
+
+
+class TorchBottleneck(torch.nn.Module):
+    """torchvision's way: downsample is None (here nn.Identity) unless the block changes the shape."""
+
+    def __init__(self, inp: int, planes: int, stride: int, downsample: bool) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+        self.conv2 = torch.nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.downsample = (
+            torch.nn.Sequential(
+                torch.nn.Conv2d(inp, planes * 4, 1, stride, bias=False), torch.nn.BatchNorm2d(planes * 4)
+            )
+            if downsample
+            else torch.nn.Identity()
+        )
+
+    def forward(self, x: Any) -> Any:
+        return self.conv2(self.conv1(x)) + self.downsample(x)
+
+
+def test_when_false_makes_a_named_entry_an_identity_of_its_input() -> None:
+    res, model = build(BOTTLENECK)
+    ref = torch.nn.Module()
+    with torch.device("meta"):
+        ref.b0 = TorchBottleneck(8, 4, 2, True)
+        ref.b1 = TorchBottleneck(16, 4, 1, False)
+    assert keys(model) == keys(ref)
+    assert type(model.b1.downsample) is torch.nn.Identity
+    assert res.total_params == sum(p.numel() for p in ref.parameters())
+    y = model(torch.empty(2, 8, 16, 16, device="meta"))
+    assert list(y.shape) == list(ref.b1(ref.b0(torch.empty(2, 8, 16, 16, device="meta"))).shape) == [2, 16, 8, 8]
+    node = next(n for n in res.nodes if n.path == "b1.downsample")
+    assert node.type == "Identity" and node.inputs == ["x"]
+
+
+FUSED = """\
+name: Fused
+input: {shape: [N, 8, 16, 16]}
+blocks:
+  FusedMBConv:
+    params: {expand_ratio: 4, stride: 1, inp: 8, out: 8}
+    layers:
+      - name: block
+        type: Sequential
+        layers:
+          - type: Sequential
+            layers:
+              - {type: Conv2d, out_channels: "$out if expand_ratio == 1 else inp * expand_ratio", kernel_size: 3, stride: $stride, padding: 1, bias: false}
+              - BatchNorm2d
+          - type: Sequential
+            when: $expand_ratio != 1
+            layers:
+              - {type: Conv2d, out_channels: $out, kernel_size: 1, bias: false}
+              - BatchNorm2d
+      - {type: Add, inputs: [block, x], when: $stride == 1 and inp == out}
+layers:
+  - {name: a, type: FusedMBConv, expand_ratio: 1}
+  - {name: b, type: FusedMBConv, stride: 2, out: 16}
+  - {name: c, type: FusedMBConv, inp: 16, out: 16}
+"""
+
+
+def test_when_false_leaves_an_unnamed_entry_out_and_a_sequential_numbers_densely() -> None:
+    res, model = build(FUSED)
+    got = [k for k, s in keys(model) if len(s) == 4]  # the convs' weights
+    # a: no projection (block.0 only); b, c: expand then project (block.0, block.1), as torchvision's FusedMBConv
+    assert got == [
+        "a.block.0.0.weight",
+        "b.block.0.0.weight",
+        "b.block.1.0.weight",
+        "c.block.0.0.weight",
+        "c.block.1.0.weight",
+    ]
+    adds = [n.path for n in res.nodes if n.type == "Add"]
+    assert adds == ["a.add1", "c.add1"]  # b changes the shape: no shortcut
+    assert not any(n.type == "Identity" for n in res.nodes)
+    y = model(torch.empty(2, 8, 16, 16, device="meta"))
+    assert list(y.shape) == [2, 16, 8, 8]
+
+
+@pytest.mark.parametrize(
+    ("when", "code", "fragment"),
+    [
+        ("$downsampel", "AC109", "did you mean 'downsample'"),
+        ("$planes", "AC103", "when must be true or false, got an int 4"),
+        ("$stride = 1", "AC109", "cannot parse"),
+        ("always", "AC103", "when must be true or false, got a string"),
+    ],
+)
+def test_when_mistakes_are_located_and_stop_nothing_else(when: str, code: str, fragment: str) -> None:
+    text = BOTTLENECK.replace("when: $downsample", f"when: {when}").replace(
+        "{name: b1, type: Bottleneck}", "{name: b1, type: Bottleneck, planes: 4.5, inputs: [x]}"
+    )
+    errs = errors(text)
+    lines = text.splitlines()
+    at = [(c, ln, col) for c, ln, col, m, _ in errs if c == code and fragment in m]
+    assert at and all(ln == 11 and col == lines[10].index(when) + 1 for _, ln, col in at), errs
+    # b1's own mistake (planes 4.5) is still reported; the downsample's unknown output stops only the Add
+    assert any(c == "AC115" for c, *_ in errs), errs
+    assert not any(c == "AC308" for c, *_ in errs), errs
