@@ -38,8 +38,8 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _check(name: str, run: dict[str, Any]) -> CheckResult:
     spec = archcheck.load(ZOO / f"{name}.yaml")
-    (inp,) = spec.inputs.values()
-    assert len(inp.shape) == len(run["input"])
+    inp = next(iter(spec.inputs.values()))  # several (BERT's ids, token types, positions): one shape
+    assert all(len(i.shape) == len(run["input"]) for i in spec.inputs.values())
     dims = {d: v for d, v in zip(inp.shape, run["input"]) if isinstance(d, str)}
     return check(spec, dims)
 
@@ -75,6 +75,10 @@ WARNINGS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+# Outputs after the first that the reference's forward does not return (BERT's pooler_output).
+EXTRA_OUTPUTS: dict[str, int] = {"bert_base": 1}
+
+
 CASES = [(name, i) for name in NAMES for i in range(len(_ref(name)["runs"]))]
 
 
@@ -95,7 +99,9 @@ def test_static_facts(name: str, i: int) -> None:
     assert res.total_params == data["params"]
     assert res.total_macs == run["macs"]
     evals = [t for n, t in res.outputs.items() if n not in res.training_only_outputs]  # eval mode's
-    assert [_shape(t.shape) for t in evals if t is not None] == [run["output"]]
+    assert [_shape(t.shape) for t in evals if t is not None][: len(evals) - EXTRA_OUTPUTS.get(name, 0)] == [
+        run["output"]
+    ]
     shapes = {n.path: _shape(n.output.shape) for n in res.nodes if n.output is not None}
     _compare(name, shapes, run["outputs"], data["modules"])
 
@@ -105,7 +111,8 @@ def test_published_figures(name: str) -> None:
     data = _ref(name)
     res = _check(name, data["runs"][0])
     assert res.total_macs is not None
-    assert round(res.total_macs / 1e9, 3) == data["published"]["GFLOPS"]
+    if "GFLOPS" in data["published"]:
+        assert round(res.total_macs / 1e9, 3) == data["published"]["GFLOPS"]
     assert res.total_params == data["published"]["num_params"]
 
 
@@ -143,7 +150,11 @@ def test_built_module(name: str, i: int) -> None:
             mod.register_forward_hook(hook(path))
     model.eval()
     with torch.no_grad():
-        y = model(torch.empty(*run["input"], device="meta"))
+        if len(res.spec.inputs) > 1:  # token ids
+            y = model(*(torch.empty(*run["input"], dtype=torch.long, device="meta") for _ in res.spec.inputs))
+        else:
+            y = model(torch.empty(*run["input"], device="meta"))
+        y = y[0] if isinstance(y, tuple) else y
     assert list(y.shape) == run["output"]
     modules = dict(model.named_modules())
     # torchvision's StochasticDepth is emitted as what it is in eval mode (no module to hook)

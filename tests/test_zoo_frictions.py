@@ -238,3 +238,60 @@ def test_when_mistakes_are_located_and_stop_nothing_else(when: str, code: str, f
     # b1's own mistake (planes 4.5) is still reported; the downsample's unknown output stops only the Add
     assert any(c == "AC115" for c, *_ in errs), errs
     assert not any(c == "AC308" for c, *_ in errs), errs
+
+
+# ------------------------------------------------------------------ names torch takes: Hugging Face's attention.self
+
+
+def test_a_layer_named_self_keeps_its_key() -> None:
+    """BERT's ``encoder.layer.0.attention.self.query``: 'self' is no nn.Module attribute, torch takes it."""
+    text = """\
+name: Att
+input: {shape: [N, 4]}
+blocks:
+  SelfAttention:
+    layers:
+      - {name: query, type: Linear, out_features: 4}
+  Attention:
+    layers:
+      - {name: self, type: SelfAttention}
+      - {name: output, type: Linear, out_features: 4}
+      - {name: torch, type: Add, inputs: [output, x]}
+layers:
+  - {name: attention, type: Attention}
+  - {name: nn, type: Linear, out_features: 2}
+"""
+    res, model = build(text)
+    assert [k for k, _ in keys(model)] == [
+        "attention.self.query.weight",
+        "attention.self.query.bias",
+        "attention.output.weight",
+        "attention.output.bias",
+        "nn.weight",
+        "nn.bias",
+    ]
+    assert list(model(torch.empty(3, 4, device="meta")).shape) == [3, 2]
+    # the nn.Module attributes stay refused: torch's add_module raises for them
+    bad = errors(text.replace("name: self,", "name: forward,"))
+    assert [(c, ln) for c, ln, *_ in bad] == [("AC107", 9)]
+
+
+# ------------------------------------------------------------------ a number for Divide: point at Arith
+
+
+@pytest.mark.parametrize(
+    ("op", "field", "hint"),
+    [
+        ("Divide", "other: 8.0", "{type: Arith, op: div, value: 8.0} (x / 8.0)"),
+        ("Multiply", "value: 0.125", "{type: Arith, op: mul, value: 0.125} (x * 0.125)"),
+        ("Add", "alpha: 2", "{type: Arith, op: add, value: 2} (x + 2)"),
+    ],
+)
+def test_a_number_for_a_merge_points_at_arith(op: str, field: str, hint: str) -> None:
+    text = f"input: {{shape: [N, 4]}}\nlayers:\n  - {{type: {op}, {field}}}\n"
+    ((code, line, col, msg, got),) = errors(text)
+    assert (code, line, col) == ("AC101", 3, text.splitlines()[2].index(field) + 1)
+    assert msg == f"unknown field '{field.split(':')[0]}' for {op}"
+    assert got is not None and got.endswith(hint) and "combines the tensors named in inputs" in got
+    fixed = text.replace(f"type: {op}, {field}", hint.split(" (")[0][1:-1])
+    assert errors(fixed) == []

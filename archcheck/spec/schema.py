@@ -38,6 +38,8 @@ RESERVED = frozenset(
     set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu
     zero_grad self torch nn F super""".split()
 )
+# The names in RESERVED that only the generated code uses (no nn.Module attribute): a layer may have them.
+CODE_NAMES = frozenset({"self", "torch", "nn", "F", "super"})
 
 
 def name_problem(name: str) -> str | None:
@@ -64,6 +66,8 @@ def module_name_problem(name: str) -> str | None:
     character, or spaces around it, is surely a mistake.
     """
     if name.isidentifier() and name.isascii():
+        if name in CODE_NAMES:  # not nn.Module attributes: torch takes them (Hugging Face's BERT: attention.self)
+            return None  # the generated code writes them as literals: add_module("self", ...), getattr(self, "self")
         return name_problem(name)
     if not name:
         return "the name is empty"
@@ -295,6 +299,13 @@ def _short(v: Any) -> str:
     return r if len(r) <= 40 else r[:37] + "..."
 
 
+# The merges of tensors whose torch function also takes a number (torch.div(x, 8.0)), and the names a
+# user gives that number: their AC101 points at Arith.
+_SCALAR_OPS = {"Add": "add", "Subtract": "sub", "Multiply": "mul", "Divide": "div"}
+_OP_SIGN = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+_SCALAR_FIELDS = frozenset({"other", "value", "scalar", "alpha", "divisor", "factor", "scale", "y"})
+
+
 def convert_errors(
     err: ValidationError,
     model: type[BaseModel],
@@ -326,6 +337,14 @@ def convert_errors(
         if first["type"] == "extra_forbidden":
             guess = did_you_mean(f, fields)
             hint = f"did you mean '{guess}'?" if guess else f"{what} fields are: {', '.join(fields)}"
+            if what in _SCALAR_OPS and f in _SCALAR_FIELDS:  # torch.div(x, 8.0): a scalar operand
+                v = raw.get(f)
+                shown = v if isinstance(v, (int, float)) and not isinstance(v, bool) else 8.0
+                op = _SCALAR_OPS[what]
+                hint = (
+                    f"{what} combines the tensors named in inputs; for a number write "
+                    f"{{type: Arith, op: {op}, value: {shown}}} (x {_OP_SIGN[op]} {shown})"
+                )
             d = Diagnostic("error", "AC101", f"unknown field '{f}' for {what}", path=layer_path, hint=hint)
             out.append(src.locate(d, base + (f,), key=True))
             continue

@@ -258,6 +258,127 @@ ZOO: dict[str, tuple[str, str, list[tuple[list[int], dict[str, Any], str | None]
 ZOO_OUT = Path(__file__).resolve().parent / "zoo"
 
 
+# ---------------------------------------------------------------- BERT-base (Hugging Face's BertModel, re-implemented)
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, hidden: int, heads: int, p: float) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, hidden // heads
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+
+        def heads(y: torch.Tensor) -> torch.Tensor:
+            return y.view(b, t, self.heads, self.head_dim).permute(0, 2, 1, 3)
+
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        probs = self.dropout(scores.softmax(dim=-1))
+        return torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(b, t, c)
+
+
+class BertResidualOutput(nn.Module):
+    """BertSelfOutput / BertOutput: dense, dropout, LayerNorm(h + input)."""
+
+    def __init__(self, fan_in: int, hidden: int, p: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(fan_in, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(p)
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(h)) + x)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, hidden: int, heads: int, p: float) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(hidden, heads, p)
+        self.output = BertResidualOutput(hidden, hidden, p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.self(x), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, hidden: int, inner: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden, inner)
+        self.intermediate_act_fn = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.intermediate_act_fn(self.dense(x))
+
+
+class BertLayer(nn.Module):
+    def __init__(self, hidden: int, heads: int, inner: int, p: float) -> None:
+        super().__init__()
+        self.attention = BertAttention(hidden, heads, p)
+        self.intermediate = BertIntermediate(hidden, inner)
+        self.output = BertResidualOutput(inner, hidden, p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.attention(x)
+        return self.output(self.intermediate(a), a)
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, vocab: int, hidden: int, max_pos: int, types: int, p: float) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, hidden, padding_idx=0)
+        self.position_embeddings = nn.Embedding(max_pos, hidden)
+        self.token_type_embeddings = nn.Embedding(types, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(p)
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        e = self.word_embeddings(ids) + self.token_type_embeddings(types) + self.position_embeddings(pos)
+        return self.dropout(self.LayerNorm(e))
+
+
+class BertModel(nn.Module):
+    """Hugging Face's BertModel (bert-base-uncased's config), its module names and eager attention;
+    forward(input_ids, token_type_ids, position_ids) returns last_hidden_state (and pooler_output)."""
+
+    def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12) -> None:
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab, hidden, 512, 2, 0.1)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList([BertLayer(hidden, heads, 4 * hidden, 0.1) for _ in range(layers)])
+        self.pooler = nn.Module()
+        self.pooler.dense = nn.Linear(hidden, hidden)
+        self.pooler.activation = nn.Tanh()
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        x = self.embeddings(ids, types, pos)
+        for layer in self.encoder.layer:
+            x = layer(x)
+        self.pooled = self.pooler.activation(self.pooler.dense(x[:, 0]))
+        return x
+
+
+def bert_model() -> dict[str, Any]:
+    """BERT-base's facts (published: 110M; 109,482,240 parameters with the pooler)."""
+    with torch.device("meta"):
+        model = BertModel()
+    data: dict[str, Any] = {
+        "model": "BertModel(): Hugging Face's BertModel (bert-base-uncased) re-implemented in make_reference.py",
+        "torch": torch.__version__,
+        "published": {"num_params": 109482240},
+        **_facts(model),
+    }
+    data["runs"] = []
+    for shape in ([1, 128], [2, 77]):
+        ids = _meta_input(shape, tokens=30522)
+        data["runs"].append(_run(model, ids, ids, ids))
+    return data
+
+
 def _weights(spec: str) -> Any:
     enum, member = spec.split(".")
     return getattr(getattr(models, enum), member)
@@ -315,7 +436,7 @@ def _buffers(model: nn.Module) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _run(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+def _run(model: nn.Module, x: torch.Tensor, *more: torch.Tensor) -> dict[str, Any]:
     outputs: dict[str, list[int]] = {}
     handles = []
     for path, mod in model.named_modules():
@@ -331,7 +452,7 @@ def _run(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     model.eval()
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        y = model(x)
+        y = model(x, *more)
     for h in handles:
         h.remove()
     by_op = {str(op).removeprefix("aten."): n // 2 for op, n in counter.get_flop_counts()["Global"].items()}
@@ -435,7 +556,12 @@ def dumps(obj: Any, indent: int = 0) -> str:
 def zoo(names: list[str]) -> None:
     """The famous models' facts (all of ZOO, or those named on the command line after `zoo`)."""
     ZOO_OUT.mkdir(exist_ok=True)
-    for name in names or list(ZOO):
+    if not names or "bert_base" in names:
+        data = bert_model()
+        (ZOO_OUT / "bert_base.json").write_text(dumps(data) + "\n")
+        print(f"bert_base: {len(data['state_dict'])} keys, {data['params']:,} params")
+        assert data["params"] == data["published"]["num_params"]
+    for name in [n for n in names if n != "bert_base"] if names else list(ZOO):
         data = torchvision_model(name)
         pub = data["published"]
         assert data["params"] == pub["num_params"], (name, data["params"], pub["num_params"])
