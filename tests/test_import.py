@@ -182,12 +182,12 @@ class Odd(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3)
-        self.scale = nn.Parameter(torch.ones(1))
+        self.register_buffer("scale", torch.ones(1))
         self.frac = nn.FractionalMaxPool2d(2, output_size=4)  # no archcheck layer (random windows)
 
     def forward(self, x):
         x = self.conv(x)
-        a, b = x.chunk(2, dim=1)
+        a, b = torch.unbind(x, dim=1)[:2]
         y = x * self.scale
         z = torch.sort(x, dim=1).values
         w = self.frac(x)
@@ -202,14 +202,15 @@ def test_what_cannot_be_expressed_is_listed_and_nothing_written(tmp_path: Path) 
     assert not (tmp_path / "odd.yaml").exists()
     err = r.stderr
     assert "nothing written" in err
-    assert "x.chunk()" in err and "odd.py:15" in err  # each with its Python line
-    assert "self.scale" in err and "odd.py:16" in err  # a parameter used directly
+    assert "torch.unbind() has no archcheck layer" in err and "odd.py:15" in err  # each with its Python line
+    assert "self.scale" in err and "odd.py:16" in err and "constant tensors" in err  # a buffer used directly
     assert "torch.sort() has no archcheck layer" in err and "odd.py:17" in err
     assert "nn.FractionalMaxPool2d has no archcheck layer" in err
     assert "Traceback" not in r.output
 
 
-def test_shared_weights_and_invalid_names_are_refused(tmp_path: Path) -> None:
+def test_invalid_names_are_refused_and_a_second_call_is_use(tmp_path: Path) -> None:
+    # Issue 13 added `use:`: a module called twice (shared weights) was refused before, and is now written.
     (tmp_path / "m.py").write_text(
         "import torch.nn as nn\n\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
         "        self.fc = nn.Linear(4, 4)\n        setattr(self, 'bad\\nname: x', nn.ReLU())\n\n"
@@ -217,8 +218,12 @@ def test_shared_weights_and_invalid_names_are_refused(tmp_path: Path) -> None:
     )
     r = run_cli("import", "m.py:M", "--input-shape", "N,4", cwd=tmp_path)
     assert r.exit_code == 1, r.output
-    assert "called twice" in r.stderr
     assert "cannot be a spec layer name" in r.stderr
+    (tmp_path / "m.py").write_text((tmp_path / "m.py").read_text().replace("bad\\nname: x", "act"))
+    r = run_cli("import", "m.py:M", "--input-shape", "N,4", cwd=tmp_path)
+    assert r.exit_code == 0, r.output
+    layers = yaml.safe_load(r.stdout)["layers"]
+    assert {"name": "fc_call", "use": "fc"} in layers
 
 
 def test_without_torch_says_what_to_install(tmp_path: Path) -> None:
@@ -239,9 +244,8 @@ def test_without_torch_says_what_to_install(tmp_path: Path) -> None:
 
 
 VALID = sorted(p.name for p in SPECS.glob("*.yaml") if not p.name.startswith("broken"))
-# Specs whose generated module `import` cannot read back yet: nn.Parameter attributes and
-# Tensor.expand between modules (ViT's class token) are not placed by the importer.
-NOT_IMPORTABLE = {"vit_b_16.yaml": "expand"}
+# Specs whose generated module `import` cannot read back, with the reason import gives.
+NOT_IMPORTABLE: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", VALID)

@@ -789,6 +789,10 @@ def import_(
     write_output(out, imp.text, force=force, inputs=[imp.file] if imp.file else [])
     if out != "-":
         click.echo(f"wrote {out} ({res.name}, {len(res.layers)} layers)", err=True)
+    for note in imp.notes[:10]:
+        click.echo(f"archcheck import: note: {note}", err=True)
+    if len(imp.notes) > 10:
+        click.echo(f"archcheck import: note: and {len(imp.notes) - 10} more Parameters", err=True)
     if not res.ok:
         click.echo(render_text(res, pretty=True, color=False, table=False), err=True)
         click.echo("archcheck import: the model has shape errors (above, with the Python lines)", err=True)

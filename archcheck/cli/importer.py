@@ -16,7 +16,17 @@ leaves. Every traced graph becomes a list of layers:
   where these match);
 * functional calls and tensor methods (``F.relu``, ``+``, ``torch.cat``,
   ``x.view``, ``torch.flatten``, ``x.permute``, ``x.mean``, ...): the matching
-  layer (``ReLU``, ``Add``, ``Concat``, ``Reshape``, ``Flatten``, ...).
+  layer (``ReLU``, ``Add``, ``Concat``, ``Reshape``, ``Flatten``, ...);
+* an ``nn.Parameter`` attribute used in ``forward`` (``self.class_token``): a
+  ``Parameter`` layer of its shape (its values are not imported: the entry's
+  comment and a note say so); ``x.expand(...)``: ``Expand`` (sizes, or the
+  ``{inputs: [x, like]}`` form when a size is ``like.shape[0]``);
+  ``x.chunk``/``x.split``: ``Chunk``/``Split``, whose items and those of any
+  tuple output (an LSTM's ``(h, c)``, a block returning two values) are
+  referenced as ``name.i`` (``lstm.1.0``);
+* a module called again: ``{use: name}``; one Parameter under two paths
+  (``lm_head.weight = wte.weight``): ``tie:``; a module whose parameters all
+  have ``requires_grad`` False: ``trainable: false``.
 
 Each written layer carries the Python line that defines its module (or makes
 the call) as a YAML comment, and ``Imported.sites`` maps layer paths to them, so
@@ -51,6 +61,9 @@ from ..spec.schema import module_name_problem, name_problem
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "long", "int64", "int32", "bool")
 _SITE = "__site__"  # the key of an entry's source location (removed when written)
+_NOTE = "__note__"  # a remark written after the source location in the entry's comment
+_OUTPUTS = "__outputs__"  # how many outputs a block instance's entry has (while converting)
+_HIDDEN = (_SITE, _NOTE, _OUTPUTS)
 
 
 class ImportFailed(Exception):
@@ -562,6 +575,7 @@ class Imported:
     input_values: list[dict[str, int]]  # the free dims' values of the trial runs
     run_error: str | None = None  # torch's error running the model, if it has one
     file: str | None = None  # the model's Python file
+    notes: list[str] = field(default_factory=list)  # what the spec leaves out (a Parameter's values)
 
 
 class _Converter:
@@ -569,6 +583,7 @@ class _Converter:
         self.model = model
         self.made = made
         self.problems: list[str] = []
+        self.notes: list[str] = []  # what the spec cannot say (a Parameter's values), told but not refused
         self.instances: list[_Instance] = []
         self.sites: dict[str, str] = {}
         self.funcs, self.methods = _op_table()
@@ -579,6 +594,12 @@ class _Converter:
         self.run_error: str | None = None
         self.root_args: list[tuple[Any, ...]] = []
         self.qualname = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+        # Tied weights: one Parameter under several paths; each later path is tied to the first (as torch counts it).
+        holders: dict[int, list[str]] = {}
+        for pname, p in model.named_parameters(remove_duplicate=False):
+            holders.setdefault(id(p), []).append(pname)
+        self.tied = {q: paths[0] for paths in holders.values() for q in paths[1:]}
+        self.scope: list[str] = []  # the paths of the user modules being traced (a tie's path is relative to it)
 
     # ---- problems and sites
 
@@ -701,9 +722,28 @@ class _Converter:
         """The body ({inputs, layers, output(s)}) of a user-defined module, traced with torch.fx."""
         import torch.fx as fx
 
+        conv = self
+
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m: Any, qualname: str) -> bool:
                 return True
+
+            def proxy(self, node: Any) -> Any:
+                return _SizedProxy(node, self)
+
+            def iter(self, obj: Any) -> Iterator[Any]:
+                # `*x.shape[1:]`: fx cannot know the length; the first trial run's value tells it
+                n = conv.length_in_run(mod, self.graph, obj.node)
+                if n is None:
+                    return super().iter(obj)
+                return (obj[i] for i in range(n))
+
+        class _SizedProxy(fx.Proxy):
+            def __len__(self) -> int:
+                n = conv.length_in_run(mod, self.tracer.graph, self.node)
+                if n is None:
+                    return super().__len__()
+                return n
 
         tracer = Tracer()
         tracer.record_stack_traces = True
@@ -719,6 +759,15 @@ class _Converter:
                 concrete[p.name] = p.default
             else:
                 n_pos += 1
+        self.scope.append(path)
+        try:
+            return self._trace(mod, path, tracer, concrete)
+        finally:
+            self.scope.pop()
+
+    def _trace(self, mod: Any, path: str, tracer: Any, concrete: dict[str, Any]) -> dict[str, Any]:
+        import torch.fx as fx
+
         try:
             graph = tracer.trace(mod, concrete_args=concrete or None)
         except Exception as e:
@@ -734,6 +783,39 @@ class _Converter:
         else:
             values = self.evaluate(gm, mod)
         return _GraphConverter(self, mod, path, graph, values).convert()
+
+    def length_in_run(self, mod: Any, graph: Any, target: Any) -> int | None:
+        """The length of ``target``'s value (a shape, a tuple) in the first trial run, from the graph so far."""
+        import torch
+        import torch.fx as fx
+
+        calls = self.calls.get(id(mod), [])
+        if not calls:
+            return None
+        args, kwargs = calls[0]
+        part = fx.Graph()
+        env: dict[Any, Any] = {}
+        for n in graph.nodes:
+            env[n] = part.node_copy(n, lambda a: env[a])
+            if n is target:
+                break
+        part.output(env[target])
+        # Run outside the tracing in progress: fx patches nn.Module.__call__ while it traces.
+        st = fx._symbolic_trace
+        patcher, flag = getattr(st, "CURRENT_PATCHER", None), getattr(st, "_is_fx_tracing_flag", False)
+        if patcher is not None:
+            patcher.revert_all_patches()
+        st._is_fx_tracing_flag = False
+        try:
+            with torch.no_grad():
+                v = fx.Interpreter(fx.GraphModule(mod, part)).run(*args, *kwargs.values())
+        except Exception:
+            return None
+        finally:
+            st._is_fx_tracing_flag = flag
+            if patcher is not None:
+                patcher.reapply_all_patches()
+        return len(v) if isinstance(v, (tuple, list)) else None
 
     def trace_by_hooks(self, mod: Any, path: str, reason: str) -> dict[str, Any]:
         """Where torch.fx fails (control flow on shapes, say): a meta-device run with forward hooks.
@@ -820,17 +902,21 @@ class _Converter:
                 return {"inputs": inputs, "layers": []}
             in_names = [producer[id(x)] for x in ins]
             lname = name
-            if name in used:
-                if any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
-                    self.problem(
-                        where, f"self.{name} is called twice: shared weights cannot be written as archcheck layers"
-                    )
-                    return {"inputs": inputs, "layers": []}
-                i = 2
-                while f"{name}_{i}" in taken:
+            if name in used:  # called again: `use:` (one module, its weights shared)
+                i = 1
+                while f"{name}_call{i}" in taken:
                     i += 1
-                lname = f"{name}_{i}"
+                lname = f"{name}_call{i}"
                 taken.add(lname)
+                again: dict[str, Any] = {"name": lname, "use": name}
+                if not (len(in_names) == 1 and in_names[0] == last):
+                    again["inputs"] = in_names
+                layers.append(again)
+                first = out[0] if isinstance(out, (tuple, list)) and out else out
+                if isinstance(first, torch.Tensor):
+                    producer[id(first)] = lname
+                last = lname
+                continue
             elif module_name_problem(name) is not None:
                 self.problem(
                     where, f"the module name {name!r} cannot be a spec layer name ({module_name_problem(name)})"
@@ -840,6 +926,7 @@ class _Converter:
             entry = self.entry_for_module(child, prefix + lname, n_inputs=len(in_names))
             if entry is None:
                 return {"inputs": inputs, "layers": []}
+            n_out = entry.pop(_OUTPUTS, 1)
             new = {"name": lname, **entry}
             self.rebind(entry, new)
             if not (len(in_names) == 1 and in_names[0] == last):
@@ -853,7 +940,11 @@ class _Converter:
             if not isinstance(first, torch.Tensor):
                 self.problem(where, f"self.{name} returns {type(out).__name__}, not a tensor")
                 return {"inputs": inputs, "layers": []}
-            producer[id(first)] = lname
+            producer[id(first)] = lname if n_out == 1 else f"{lname}.0"
+            if isinstance(out, (tuple, list)):  # items of a tuple output: name.1, name.1.0 (LSTM's h)
+                for idx, item in _items(out):
+                    if idx != (0,) or n_out > 1:
+                        producer.setdefault(id(item), ".".join([lname, *map(str, idx)]))
             last = lname
         res = result if isinstance(result, (tuple, list)) else [result]
         if not all(isinstance(r, torch.Tensor) and id(r) in producer for r in res):
@@ -933,9 +1024,11 @@ class _GraphConverter:
         self.values = values
         self.name_of: dict[Any, str] = {}  # fx node -> the spec name of its value
         self.tuple_layer: set[Any] = set()  # nodes of layers whose forward returns a tuple (LSTM)
+        self.indexed: set[Any] = set()  # of those, the ones whose item 0 is written name.0 (Split, Chunk, blocks)
         self.layers: list[dict[str, Any]] = []
         self.taken: set[str] = set()
         self.called: set[str] = set()
+        self.first_call: dict[str, Any] = {}  # module attribute -> the node of its first call
         self.last: str | None = None
         self.where = path or type(mod).__name__
         self.failed: set[Any] = set()
@@ -978,10 +1071,7 @@ class _GraphConverter:
             elif n.op == "output":
                 output = n.args[0]
             elif n.op == "get_attr":
-                self.fail(
-                    n,
-                    f"uses the parameter or buffer self.{n.target} directly in forward(): archcheck's layers own their weights",
-                )
+                self.get_attr(n)
             elif n.op == "call_module" and any(a in self.failed for a in n.all_input_nodes):
                 self.failed.add(n)
             elif n.op == "call_module":
@@ -1026,6 +1116,44 @@ class _GraphConverter:
         self.name_of[node] = name
         self.last = name
 
+    # ---- get_attr: a learnable tensor of this module
+
+    def get_attr(self, n: Any) -> None:
+        import torch.nn as nn
+
+        target = str(n.target)
+        value = _attr_at(self.mod, target)
+        if "." in target or not isinstance(value, nn.Parameter):
+            what = "parameter" if isinstance(value, nn.Parameter) else "buffer or attribute"
+            why = (
+                "a Parameter of another module: archcheck's layers own their weights (tie: shares one)"
+                if "." in target
+                else "archcheck writes learnable tensors (Parameter), not constant tensors"
+            )
+            self.fail(n, f"uses the {what} self.{target} directly in forward(): {why}")
+            return
+        if module_name_problem(target) is not None:
+            self.fail(n, f"the parameter name {target!r} cannot be a spec layer name ({module_name_problem(target)})")
+            return
+        if self.prefix + target in self.c.tied:
+            self.fail(
+                n,
+                f"self.{target} is the Parameter {self.c.tied[self.prefix + target]}: a Parameter layer cannot be tied",
+            )
+            return
+        entry: dict[str, Any] = {"type": "Parameter", "shape": [int(d) for d in value.shape]}
+        if not value.requires_grad:
+            entry["trainable"] = False
+        site = _assignment_site(type(self.mod), target) or _Converter.node_site(n)
+        self.taken.add(target)
+        self.c.notes.append(
+            f"{self.prefix}{target}: a Parameter of shape {list(value.shape)}; its values are not imported "
+            "(the spec says init: zeros: write the model's init)"
+        )
+        self.add(n, entry, [], site, target)
+        self.layers[-1].pop("inputs", None)
+        self.layers[-1][_NOTE] = "init unknown: values not imported"
+
     # ---- call_module
 
     def call_module(self, n: Any) -> None:
@@ -1033,10 +1161,16 @@ class _GraphConverter:
 
         target = str(n.target)
         sub = self.mod.get_submodule(target)
-        if n.kwargs:
-            self.fail(n, f"self.{target} is called with keyword arguments {', '.join(n.kwargs)}")
+        kwargs = dict(n.kwargs)
+        if isinstance(sub, nn.MultiheadAttention) and kwargs.get("need_weights", True) in (True, False):
+            kwargs.pop("need_weights", None)  # the weights are item 1 either way (None when not asked for)
+        if kwargs:
+            self.fail(n, f"self.{target} is called with keyword arguments {', '.join(kwargs)}")
             return
-        ins = self.tensor_inputs(n, list(n.args))
+        args = list(n.args)
+        if isinstance(sub, nn.MultiheadAttention) and len(args) == 3 and args[0] is args[1] is args[2]:
+            args = args[:1]  # self-attention: one input
+        ins = self.tensor_inputs(n, args)
         if ins is None:
             self.fail(n, f"self.{target} is called with arguments that are not tensors of the model: {_short(n.args)}")
             return
@@ -1049,15 +1183,19 @@ class _GraphConverter:
             return
         name = target
         if target in self.called:
-            n_params = sum(1 for _ in sub.parameters()) + sum(1 for _ in sub.buffers())
-            if n_params:
-                self.fail(n, f"self.{target} is called twice: shared weights cannot be written as archcheck layers")
-                return
-            name = self.fresh(n.name)
+            # the same module called again: `use:` (its weights shared, counted once, as torch does)
+            name = self.fresh(f"{target}_call")
+            self.add(n, {"use": target}, ins, _Converter.node_site(n), name)
+            if n in self.tuple_layer or self.first_call.get(target) in self.tuple_layer:
+                self.tuple_layer.add(n)
+                if self.first_call.get(target) in self.indexed:
+                    self.indexed.add(n)
+            return
         elif module_name_problem(target) is not None:
             self.fail(n, f"the module name {target!r} cannot be a spec layer name ({module_name_problem(target)})")
             return
         self.called.add(target)
+        self.first_call[target] = n
         entry = self.c.entry_for_module(sub, self.prefix + name, n_inputs=len(ins))
         if entry is None:
             self.failed.add(n)
@@ -1066,6 +1204,10 @@ class _GraphConverter:
             entry.get("type") in REGISTRY and getattr(REGISTRY[entry["type"]], "tuple_output", False)
         ):
             self.tuple_layer.add(n)
+        if entry.get(_OUTPUTS, 1) > 1:  # a block with several outputs: items addressed name.0, name.1
+            self.tuple_layer.add(n)
+            self.indexed.add(n)
+        entry.pop(_OUTPUTS, None)
         site = self.c.module_site(sub)
         self.add(n, entry, ins, site, name)
 
@@ -1081,14 +1223,7 @@ class _GraphConverter:
         if n.op == "call_function" and target is operator.getitem:
             src, idx = n.args
             if src in self.tuple_layer:
-                if idx == 0:
-                    self.name_of[n] = self.name_of[src]
-                    return
-                if not n.users:
-                    return  # `out, _ = self.lstm(x)`: the state is not used
-                self.fail(
-                    n, f"item {idx} of {self.name_of.get(src)}'s output is used: archcheck keeps the first item only"
-                )
+                self.item(n, src, idx)
                 return
             if src in self.name_of and is_tensor:
                 self.select(n, src, idx)
@@ -1102,6 +1237,12 @@ class _GraphConverter:
                 return  # sizes and other non-tensor values: read where they are used
         if n.op == "call_method" and target in _PASS_METHODS and n.args and n.args[0] in self.name_of:
             self.name_of[n] = self.name_of[n.args[0]]
+            return
+        if (n.op == "call_method" and target == "expand") or target is getattr(torch.Tensor, "expand", None):
+            self.expand(n)
+            return
+        if (n.op == "call_method" and target in ("chunk", "split")) or target in (torch.chunk, torch.split):
+            self.split(n, "Chunk" if target in ("chunk", torch.chunk) else "Split")
             return
         op = self.c.funcs.get(target) if n.op == "call_function" else self.c.methods.get(str(target))
         if op is None:
@@ -1161,7 +1302,141 @@ class _GraphConverter:
             return
         self.add(n, {"type": op.type, **fields}, [self.name_of[x]], _Converter.node_site(n), self.fresh(n.name))
 
-    def bind(self, n: Any, op: _Op, args: list[Any]) -> dict[str, Any] | None:
+    # ---- several outputs: items of a tuple, Split and Chunk, Expand
+
+    def item(self, n: Any, src: Any, idx: Any) -> None:
+        """``out[i]`` of a layer (or block) with several outputs: the name ``out.i`` (``lstm.1.0``)."""
+        vals = [v for v in self.c.value_of(self.values, src) if v is not None]
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            if not n.users:
+                return
+            self.fail(n, f"{self.name_of.get(src)}[{_short(idx)}]: archcheck addresses one item by its index")
+            return
+        size = len(vals[0]) if vals and isinstance(vals[0], (tuple, list)) else None
+        if idx < 0 and size is not None:
+            idx += size
+        if idx < 0 or (size is not None and idx >= size):
+            self.fail(n, f"item {idx} of {self.name_of.get(src)}'s {size} outputs")
+            return
+        base = self.name_of[src]
+        first_is_name = src in self.tuple_layer and src not in self.indexed
+        self.name_of[n] = base if (idx == 0 and first_is_name) else f"{base}.{idx}"
+        mine = [v for v in self.c.value_of(self.values, n) if v is not None]
+        if mine and isinstance(mine[0], (tuple, list)):
+            self.tuple_layer.add(n)  # (h, c) of an LSTM: items again
+            self.indexed.add(n)
+
+    def split(self, n: Any, kind: str) -> None:
+        """``x.chunk(3, dim=-1)``, ``torch.split(x, [2, 6], 1)``: a Chunk or Split whose items are ``name.i``."""
+        if not n.args or n.args[0] not in self.name_of:
+            self.fail(n, f"{_call_name(n)} is applied to {_short(n.args[:1])}, which is not a tensor of the model")
+            return
+        op = _Op(kind, ("chunks", "dim") if kind == "Chunk" else ("split_size_or_sections", "dim"))
+        kwargs = dict(n.kwargs)
+        if "split_size" in kwargs:
+            kwargs["split_size_or_sections"] = kwargs.pop("split_size")
+        fields = self.bind(n, op, list(n.args[1:]), kwargs)
+        if fields is None:
+            return
+        self.add(n, {"type": kind, **fields}, [self.name_of[n.args[0]]], _Converter.node_site(n), self.fresh(n.name))
+        self.tuple_layer.add(n)
+        self.indexed.add(n)
+
+    def dim_source(self, v: Any) -> tuple[Any, int] | None:
+        """(tensor node, dim) when ``v`` is ``t.shape[d]`` or ``t.size(d)`` (or an item of ``t.shape[a:]``)."""
+        if not _is_node(v):
+            return None
+        if v.op == "call_method" and v.target == "size" and len(v.args) == 2 and isinstance(v.args[1], int):
+            return self.wrapped(v.args[0], v.args[1])
+        if v.op == "call_function" and v.target is operator.getitem and isinstance(v.args[1], int):
+            src, i = v.args
+            if not _is_node(src):
+                return None
+            if (src.op == "call_function" and src.target is getattr and src.args[1] == "shape") or (
+                src.op == "call_method" and src.target == "size" and len(src.args) == 1
+            ):
+                return self.wrapped(src.args[0], i)
+            if src.op == "call_function" and src.target is operator.getitem and isinstance(src.args[1], slice):
+                sl = src.args[1]
+                inner = src.args[0]
+                if sl.step not in (None, 1) or not isinstance(sl.start or 0, int) or (sl.start or 0) < 0 or i < 0:
+                    return None
+                if _is_node(inner) and (
+                    (inner.op == "call_function" and inner.target is getattr and inner.args[1] == "shape")
+                    or (inner.op == "call_method" and inner.target == "size" and len(inner.args) == 1)
+                ):
+                    return self.wrapped(inner.args[0], (sl.start or 0) + i)
+        return None
+
+    def wrapped(self, t: Any, d: int) -> tuple[Any, int] | None:
+        vals = [v for v in self.c.value_of(self.values, t) if v is not None]
+        rank = vals[0].dim() if vals and hasattr(vals[0], "dim") else None
+        if d < 0:
+            if rank is None:
+                return None
+            d += rank
+        return (t, d)
+
+    def expand(self, n: Any) -> None:
+        """``x.expand(*sizes)``: Expand with ``size``, or ``{inputs: [x, like]}`` when sizes are ``like``'s dims."""
+        if not n.args or n.args[0] not in self.name_of:
+            self.fail(n, f"{_call_name(n)} is applied to {_short(n.args[:1])}, which is not a tensor of the model")
+            return
+        x = n.args[0]
+        sizes = list(n.args[1:]) or list(n.kwargs.get("size", ()))
+        if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+            sizes = list(sizes[0])
+        vals = [v for v in self.c.value_of(self.values, x) if v is not None]
+        if not vals or not sizes:
+            self.fail(n, f"{_call_name(n)}: the sizes {_short(sizes)} cannot be read")
+            return
+        rank = vals[0].dim()
+        lead = len(sizes) - rank
+        size: list[int] = []
+        like: Any = None
+        like_dims: list[int] = []
+        for i, s in enumerate(sizes):
+            if isinstance(s, int) and not isinstance(s, bool):
+                size.append(s)
+                continue
+            src = self.dim_source(s)
+            if src is not None and src[0] is x and i >= lead and src[1] == i - lead:
+                size.append(-1)  # x's own size: kept
+                continue
+            if src is not None and src[0] in self.name_of and (like is None or like is src[0]) and src[1] == i:
+                like = src[0]
+                like_dims.append(i)
+                size.append(-1)
+                continue
+            v = self.c.symbolic_int(self.values, s)
+            if isinstance(v, int):
+                size.append(v)
+                continue
+            self.fail(
+                n,
+                f"{_call_name(n)}: size {i} ({_short(s)}) is computed in forward(); archcheck's Expand takes "
+                "constants, -1, or the same dims of a second tensor (x.expand(y.shape[0], -1, -1))",
+            )
+            return
+        site = _Converter.node_site(n)
+        if like is None:
+            self.add(n, {"type": "Expand", "size": size}, [self.name_of[x]], site, self.fresh(n.name))
+            return
+        like_vals = [v for v in self.c.value_of(self.values, like) if v is not None]
+        keep_own = all(s == -1 for i, s in enumerate(size) if i not in like_dims)
+        if lead or not keep_own or not like_vals or like_vals[0].dim() != rank:
+            self.fail(
+                n,
+                f"{_call_name(n)}: archcheck's Expand takes either sizes, or a second tensor of the same rank "
+                "whose dims it copies (other sizes -1)",
+            )
+            return
+        entry: dict[str, Any] = {"type": "Expand"}
+        if like_dims != [0]:
+            entry["dims"] = like_dims
+        self.add(n, entry, [self.name_of[x], self.name_of[like]], site, self.fresh(n.name))
+
+    def bind(self, n: Any, op: _Op, args: list[Any], kwargs: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The layer fields of a call's arguments (defaults left out), or None (reported)."""
         from pydantic import ValidationError
 
@@ -1171,7 +1446,7 @@ class _GraphConverter:
         given: dict[str, Any] = dict(op.defaults)
         for k, v in zip(op.args, args):
             given[k] = v
-        for k, v in n.kwargs.items():
+        for k, v in (n.kwargs if kwargs is None else kwargs).items():
             given[k] = v
         cls = REGISTRY[op.type]
         fields: dict[str, Any] = {}
@@ -1245,6 +1520,40 @@ class _GraphConverter:
         )
 
 
+def _items(out: Any, at: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], Any]]:
+    """(index path, tensor) of every tensor in a nested tuple output."""
+    for i, v in enumerate(out):
+        if isinstance(v, (tuple, list)):
+            yield from _items(v, (*at, i))
+        else:
+            yield (*at, i), v
+
+
+def _attr_at(mod: Any, target: str) -> Any:
+    obj = mod
+    for part in target.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _assignment_site(cls: type, attr: str) -> str | None:
+    """Where ``self.<attr> = ...`` is written in ``cls.__init__`` (or a base class's): "model.py:12"."""
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        try:
+            lines, start = inspect.getsourcelines(init)
+            file = inspect.getsourcefile(init)
+        except (OSError, TypeError):
+            continue
+        pat = re.compile(rf"\bself\.{re.escape(attr)}\s*(:[^=]*)?=(?!=)")
+        for i, line in enumerate(lines):
+            if pat.search(line) and file:
+                return f"{show_path(file)}:{start + i}"
+    return None
+
+
 def _static_tensor(n: Any) -> bool:
     """Whether a node without a trial-run value (after a failing layer) makes a tensor."""
     if n.op == "call_method" and n.target in ("size", "dim", "numel"):
@@ -1311,7 +1620,24 @@ def _entry_for_module(self: _Converter, m: Any, path: str, n_inputs: int = 1) ->
         if fields is None:
             self.problem(path, f"nn.{type(m).__name__}: {why}")
             return None
-        return {"type": cls.type_name(), **fields}
+        entry: dict[str, Any] = {"type": cls.type_name(), **fields}
+        ties = _ties(self, m, path)
+        if ties is None:
+            return None
+        if ties:
+            entry["tie"] = ties
+        grads = [p.requires_grad for p in m.parameters()]
+        if grads and not any(grads):
+            entry["trainable"] = False  # requires_grad_(False)
+        elif not all(grads):
+            frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
+            self.problem(
+                path,
+                f"nn.{type(m).__name__} has some parameters frozen ({', '.join(frozen)}) and others not: "
+                "archcheck's trainable: false freezes a whole layer",
+            )
+            return None
+        return entry
     if type(m) is nn.Sequential or (isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward):
         items = []
         keys = list(m._modules)
@@ -1319,9 +1645,10 @@ def _entry_for_module(self: _Converter, m: Any, path: str, n_inputs: int = 1) ->
         if not keys:
             self.problem(path, "an empty nn.Sequential (write nothing, or nn.Identity)")
             return None
-        for k in keys:
+        for i, k in enumerate(keys):
             child = m._modules[k]
-            if not plain and module_name_problem(k) is not None:
+            unnamed = plain or k == str(i)  # torch's name of an unnamed item: its index
+            if not unnamed and module_name_problem(k) is not None:
                 self.problem(
                     f"{path}.{k}", f"the module name {k!r} cannot be a spec layer name ({module_name_problem(k)})"
                 )
@@ -1329,7 +1656,7 @@ def _entry_for_module(self: _Converter, m: Any, path: str, n_inputs: int = 1) ->
             e = self.entry_for_module(child, f"{path}.{k}")
             if e is None:
                 continue
-            if not plain:
+            if not unnamed:
                 new = {"name": k, **e}
                 self.rebind(e, new)
                 e = new
@@ -1350,21 +1677,38 @@ def _entry_for_module(self: _Converter, m: Any, path: str, n_inputs: int = 1) ->
         self.problem(path, f"nn.{type(m).__name__} has no archcheck layer (see `archcheck types`)")
         return None
     body = self.trace(m, path)
-    if len(body.get("outputs", [])) != 1:
-        if body.get("layers"):
-            self.problem(
-                path,
-                f"{type(m).__name__}.forward returns {len(body.get('outputs', []))} values: a block has one output",
-            )
+    if not body.get("outputs"):
         return None
     if len(body["inputs"]) != n_inputs:
         self.problem(
             path, f"{type(m).__name__}.forward takes {len(body['inputs'])} inputs but is called with {n_inputs}"
         )
         return None
-    entry: dict[str, Any] = {"type": None}
+    entry = {"type": None}
+    if len(body["outputs"]) > 1:
+        entry[_OUTPUTS] = len(body["outputs"])
     self.instances.append(_Instance(type(m), path, m, body, [entry]))
     return entry
+
+
+def _ties(self: _Converter, m: Any, path: str) -> dict[str, str] | None:
+    """``tie:`` of the module at ``path``: each own Parameter that is another path's (None: reported)."""
+    scope = self.scope[-1] if self.scope else ""
+    prefix = scope + "." if scope else ""
+    out: dict[str, str] = {}
+    for pname in m._parameters:
+        owner = self.tied.get(f"{path}.{pname}")
+        if owner is None:
+            continue
+        if not owner.startswith(prefix):
+            self.problem(
+                path,
+                f"{pname} is the Parameter {owner}, outside {scope or 'the model'}: tie: names a parameter "
+                "of the scope the layer is written in",
+            )
+            return None
+        out[pname] = owner[len(prefix) :]
+    return out
 
 
 def _own_forward(m: Any) -> bool:
@@ -1378,20 +1722,20 @@ def _own_forward(m: Any) -> bool:
 
 def _strip(x: Any) -> Any:
     if isinstance(x, dict):
-        return {k: _strip(v) for k, v in x.items() if k != _SITE}
+        return {k: _strip(v) for k, v in x.items() if k not in _HIDDEN}
     if isinstance(x, list):
         return [_strip(v) for v in x]
     return x
 
 
-_STRUCT_KEYS = {"name", "type", "inputs", "layers", "repeat", "output"}
+_STRUCT_KEYS = {"name", "type", "inputs", "layers", "repeat", "output", "outputs", "use", "tie"}
 
 
 def _positions(x: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """The (position, value) of every scalar field value a block param could stand for."""
     if isinstance(x, dict):
         for k, v in x.items():
-            if k in _STRUCT_KEYS or k == _SITE:
+            if k in _STRUCT_KEYS or k in _HIDDEN:
                 if k == "layers":
                     yield from _positions(v, at + (k,))
                 continue
@@ -1409,7 +1753,7 @@ def _typed(v: Any) -> tuple[str, Any]:
 def _signature(body: dict[str, Any], variable: set[tuple[Any, ...]]) -> str:
     def walk(x: Any, at: tuple[Any, ...]) -> Any:
         if isinstance(x, dict):
-            return {k: ("$" if at + (k,) in variable else walk(v, at + (k,))) for k, v in x.items() if k != _SITE}
+            return {k: ("$" if at + (k,) in variable else walk(v, at + (k,))) for k, v in x.items() if k not in _HIDDEN}
         if isinstance(x, list):
             return [walk(v, at + (i,)) for i, v in enumerate(x)]
         return [type(x).__name__, x]
@@ -1469,10 +1813,11 @@ def make_blocks(conv: _Converter) -> dict[str, dict[str, Any]]:
                     bdef["params"] = params
                 if body["inputs"] != ["x"]:
                     bdef["inputs"] = body["inputs"]
-                (out,) = body["outputs"]
                 last = body["layers"][-1]["name"] if body["layers"] else None
-                if out != last:
-                    bdef["output"] = out
+                if len(body["outputs"]) > 1:
+                    bdef["outputs"] = body["outputs"]
+                elif body["outputs"][0] != last:
+                    bdef["output"] = body["outputs"][0]
                 bdef["layers"] = body["layers"]
                 if not body["layers"]:
                     conv.problem(
@@ -1569,16 +1914,17 @@ def _scalar(v: Any) -> str:
 
 def _entry_lines(e: dict[str, Any], ind: str) -> list[str]:
     site = e.get(_SITE)
-    comment = f"   # {site}" if site else ""
+    said = " · ".join(str(x) for x in (site, e.get(_NOTE)) if x)
+    comment = f"   # {said}" if said else ""
     if e.get("type") == "Sequential" and "layers" in e:
-        keys = [k for k in e if k not in ("layers", _SITE)]
+        keys = [k for k in e if k not in ("layers", *_HIDDEN)]
         out = [f"{ind}- {keys[0]}: {_scalar(e[keys[0]])}{comment}"]
         out += [f"{ind}  {k}: {_scalar(e[k])}" for k in keys[1:]]
         out.append(f"{ind}  layers:")
         for item in e["layers"]:
             out.extend(_entry_lines(item, ind + "    "))
         return out
-    return [f"{ind}- {_scalar({k: v for k, v in e.items() if k != _SITE})}{comment}"]
+    return [f"{ind}- {_scalar({k: v for k, v in e.items() if k not in _HIDDEN})}{comment}"]
 
 
 def to_yaml(data: dict[str, Any], header: list[str]) -> str:
@@ -1597,7 +1943,7 @@ def to_yaml(data: dict[str, Any], header: list[str]) -> str:
         lines.append("blocks:")
         for bname, b in data["blocks"].items():
             lines.append(f"  {_scalar(bname)}:")
-            for k in ("params", "inputs", "output"):
+            for k in ("params", "inputs", "output", "outputs"):
                 if k in b:
                     lines.append(f"    {k}: {_scalar(b[k])}")
             lines.append("    layers:")
@@ -1689,7 +2035,7 @@ def import_model(
         text = to_yaml(data, header)
     except ValueError as e:
         raise ImportFailed([f"a value cannot be written in a spec: {e}"]) from e
-    return Imported(text, _strip(data), conv.sites, model, conv.runs, conv.run_error, file)
+    return Imported(text, _strip(data), conv.sites, model, conv.runs, conv.run_error, file, conv.notes)
 
 
 def _drop_names(data: dict[str, Any]) -> dict[str, Any]:
