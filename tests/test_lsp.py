@@ -208,3 +208,87 @@ async def test_go_to_definition_of_a_referenced_layer(client: LanguageClient, tm
     assert isinstance(loc, T.Location) and loc.uri == uri
     assert loc.range.start.line == 3 and text.splitlines()[3][loc.range.start.character :].startswith("stem")
     await close_doc(client, uri)
+
+
+# ---------------------------------------------------------------- issue 13's vocabulary: items, use:, tie:, Parameter
+
+VOCAB = (
+    "name: M\n"
+    "input: {shape: [N, 12], dtype: long}\n"
+    "layers:\n"
+    "  - {name: wte, type: Embedding, num_embeddings: 50, embedding_dim: 16}\n"  # 3
+    "  - {name: pos, type: Parameter, shape: [1, 12, 16], init: normal, std: 0.02}\n"  # 4
+    "  - {name: add, type: Add, inputs: [wte, pos]}\n"  # 5
+    "  - {name: qkv, type: Split, split_size_or_sections: 8, dim: -1}\n"  # 6
+    "  - {name: lstm, type: LSTM, input_size: 8, hidden_size: 8, batch_first: true, inputs: [qkv.0]}\n"  # 7
+    "  - {name: mix, type: Add, inputs: [qkv.1, lstm]}\n"  # 8
+    "  - {name: act, type: ReLU}\n"  # 9
+    "  - {name: act2, use: act}\n"  # 10
+    "  - {name: proj, type: Linear, out_features: 16}\n"  # 11
+    "  - {name: lm_head, type: Linear, out_features: 50, bias: false, tie: {weight: wte.weight}}\n"  # 12
+)
+
+
+async def _definition(client: LanguageClient, uri: str, line: int, character: int) -> int:
+    loc = await client.text_document_definition_async(
+        T.DefinitionParams(
+            text_document=T.TextDocumentIdentifier(uri=uri), position=T.Position(line=line, character=character)
+        )
+    )
+    assert isinstance(loc, T.Location) and loc.uri == uri
+    return loc.range.start.line
+
+
+async def test_vocabulary_checks_clean(client: LanguageClient, tmp_path: Path) -> None:
+    uri = await open_doc(client, tmp_path / "v.yaml", VOCAB)
+    assert [d.message for d in client.diagnostics[uri] if d.severity == T.DiagnosticSeverity.Error] == []
+    await close_doc(client, uri)
+
+
+async def test_completion_offers_items_and_use_targets(client: LanguageClient, tmp_path: Path) -> None:
+    lines = VOCAB.splitlines()
+    lines[8] = "  - {name: mix, type: Add, inputs: [qkv.1, ]}"
+    text = "\n".join(lines) + "\n  - {name: again, use: }\n"
+    uri = await open_doc(client, tmp_path / "c2.yaml", text)
+    names = {
+        i.label: i.detail for i in await _complete(client, uri, 8, len("  - {name: mix, type: Add, inputs: [qkv.1, "))
+    }
+    assert {"qkv.0", "qkv.1", "lstm", "lstm.0", "lstm.1.0", "lstm.1.1", "add", "pos"} <= set(names)
+    assert "qkv" not in names  # Split's outputs need an index
+    assert names["lstm.1.0"] == "LSTM item → [1, N, 8]"
+    await close_doc(client, uri)
+    uri = await open_doc(client, tmp_path / "c3.yaml", VOCAB + "  - {name: again, use: }\n")
+    uses = {i.label for i in await _complete(client, uri, 13, len("  - {name: again, use: "))}
+    assert {"wte", "lstm", "act", "proj", "lm_head"} <= uses
+    assert not uses & {"pos", "add", "qkv", "mix", "act2"}  # tensors and tensor operations: nothing to call again
+    await close_doc(client, uri)
+
+
+async def test_definition_of_items_use_and_tie_targets(client: LanguageClient, tmp_path: Path) -> None:
+    uri = await open_doc(client, tmp_path / "d2.yaml", VOCAB)
+    lines = VOCAB.splitlines()
+    assert await _definition(client, uri, 7, lines[7].index("qkv.0") + 4) == 6  # qkv.0 -> qkv
+    assert await _definition(client, uri, 10, lines[10].index("use: act") + 6) == 9  # use: act -> act
+    assert await _definition(client, uri, 12, lines[12].index("wte.weight") + 1) == 3  # tie -> wte
+    await close_doc(client, uri)
+
+
+async def test_hover_on_a_parameter_a_use_and_a_split(client: LanguageClient, tmp_path: Path) -> None:
+    uri = await open_doc(client, tmp_path / "h2.yaml", VOCAB)
+
+    async def hover(line: int) -> str:
+        h = await client.text_document_hover_async(
+            T.HoverParams(text_document=T.TextDocumentIdentifier(uri=uri), position=T.Position(line=line, character=12))
+        )
+        assert h is not None
+        return h.contents.value
+
+    pos = await hover(4)
+    assert "**pos**: `Parameter`" in pos and "shape `[1, 12, 16]`, init normal" in pos and "params 192" in pos
+    again = await hover(10)
+    assert "use of `act`" in again and "`[N, 12, 8]` → `[N, 12, 8]`" in again
+    split = await hover(6)
+    assert "outputs: `qkv.0` `[N, 12, 8]`, `qkv.1` `[N, 12, 8]`" in split
+    tied = await hover(12)
+    assert "tied: weight = wte.weight" in tied
+    await close_doc(client, uri)

@@ -37,10 +37,8 @@ from archcheck.layers.base import REGISTRY  # noqa: E402
 ROOT = Path(__file__).parents[1]
 SPECS = sorted(p for p in (ROOT / "specs").glob("*.yaml") if not p.name.startswith("broken_"))
 DIMS = {"N": 1, "H": 64, "W": 64, "L": 12}
-# Known differences, each a strict xfail (it fails the suite once fixed, so the mark goes):
-# torchinfo counts a Parameter held by a non-leaf module (ViT's class_token, encoder.pos_embedding)
-# in its own way (mult-adds and sizes of the holder); archcheck's summary does not follow it yet.
-TORCHINFO_GAPS = {"vit_b_16.yaml": "Parameter attributes of non-leaf modules: torchinfo's totals differ"}
+# Known differences, each a strict xfail (it fails the suite once fixed, so the mark goes).
+TORCHINFO_GAPS: dict[str, str] = {}
 
 
 def _dims(path: Path, **over: int) -> dict[str, int]:
@@ -261,3 +259,56 @@ def test_cli_torchinfo_reports_agreement() -> None:
     j = CliRunner().invoke(main, ["summary", "specs/simple_cnn.yaml", "--torchinfo", "--format", "json"])
     obj = json.loads(j.output)
     assert obj["torchinfo"]["agree"] is True and obj["torchinfo"]["rows_compared"] == 10
+
+
+# ---------------------------------------------------------------- containers and reused modules, as torchinfo prints them
+
+
+@pytest.mark.parametrize(
+    ("name", "over"), [("vit_b_16.yaml", {}), ("resnet18.yaml", {"H": 64, "W": 64}), ("unet.yaml", {})]
+)
+def test_torchinfo_preset_prints_containers_as_torchinfo_does(name: str, over: dict[str, int]) -> None:
+    """--columns torchinfo,...: an opened container's row is torchinfo's own (its own Parameters, else --)."""
+    path = ROOT / "specs" / name
+    dims = _dims(path, N=2, **over)
+    res = check(load(path), dims)
+    info = _torchinfo(res)
+    text, cells = _archcheck(path, dims, "--columns", "torchinfo,mult_adds,params_percent")
+    compared = containers = 0
+    for li in info.summary_list:
+        p = _path(li)
+        if not p or p not in cells or li.is_recursive:
+            continue
+        compared += 1
+        containers += not li.is_leaf_layer
+        want = {
+            "Param #": li.num_params_to_str(False),  # as torchinfo prints it at depth 99: every module opened
+            "Mult-Adds": li.macs_to_str(False),
+            "Param %": li.params_percent(info.total_params, False).strip(),
+        }
+        assert {k: cells[p][k] for k in want} == want, p
+    assert compared >= 10 and containers >= 3
+    assert "what torchinfo prints for a module it opens" in text
+    if name == "vit_b_16.yaml":  # the Parameter held by encoder: torchinfo's leftover on encoder's row
+        assert cells["encoder"]["Param #"] == "151,296" and cells["encoder.layers"]["Param #"] == "--"
+
+
+def test_a_module_called_again_counts_each_call_as_torchinfo(tmp_path: Path) -> None:
+    """use: torchinfo's hooks run at every call: mult-adds and forward/backward bytes per call, params once."""
+    from test_reuse import SIAMESE
+
+    spec = tmp_path / "siamese.json"
+    spec.write_text(json.dumps(SIAMESE))
+    dims = {"N": 2}
+    res = check(load(spec), dims)
+    info = _torchinfo(res)
+    text, cells = _archcheck(spec, dims)
+    assert _totals(text) == _totals(str(info))
+    once = torchinfo_mult_adds(res)
+    assert info.total_mult_adds == once
+    # the second call (tower_b) adds the tower's (conv, fc and fc_again) mult-adds again
+    fc = int(cells["tower.fc"]["Mult-Adds"].replace(",", ""))
+    conv = int(cells["tower.conv"]["Mult-Adds"].replace(",", ""))
+    head = int(cells["head"]["Mult-Adds"].replace(",", ""))
+    assert once == 2 * (conv + 2 * fc) + head
+    assert cells["tower_b"]["Param #"] == "--" and cells["tower_b"]["Mult-Adds"] == f"{conv + 2 * fc:,}"

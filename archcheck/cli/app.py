@@ -844,7 +844,9 @@ def verify(specs: tuple[str, ...], dims: tuple[str, ...]) -> None:
     help="Columns, separated by commas, named as torchinfo's col_names: input_size, output_size, "
     "kernel_size, num_params, params_percent, mult_adds, trainable; and type, groups, macs, rf, stride. "
     "Presets: default (type,output_size,num_params,macs,rf,stride), torchinfo (output_size,num_params), "
-    "all. Names that all start with + are added to the default: --columns +mult_adds,+trainable.",
+    "all. Names that all start with + are added to the default: --columns +mult_adds,+trainable. "
+    "With torchinfo first (--columns torchinfo,mult_adds), an opened container's row shows what torchinfo "
+    "prints for it (the parameters it holds itself, else --), not its totals.",
 )
 @click.option(
     "--dtype",
@@ -911,7 +913,9 @@ def summary(
             obj["torchinfo"] = comparison.to_json() if comparison.totals else {"error": comparison.text}
         click.echo(json.dumps(obj, indent=2))
         return
-    click.echo(render_summary(res, depth, columns, dtype, convention))
+    # the torchinfo preset prints an opened container's row as torchinfo does (its own parameters, else --)
+    containers = "torchinfo" if columns_text.split(",")[0].strip() == "torchinfo" else "totals"
+    click.echo(render_summary(res, depth, columns, dtype, convention, containers))
     if comparison is not None:
         click.echo(comparison.text)
 

@@ -160,15 +160,27 @@ def _shape(n: Node) -> str:
 
 
 def hover_text(n: Node) -> str:
-    """Markdown for a hover on a layer."""
+    """Markdown for a hover on a layer (a Parameter: its shape; a use: the module it calls again)."""
     head = f"**{n.path}**: `{n.type}`" + (f" ×{n.repeat}" if n.repeat else "")
+    if n.kind == "use" and n.target is not None:
+        head += f" (use of `{n.target.path}`: the same module, its weights shared)"
     ins = ", ".join(fmt_shape(s) if s is not None else "?" for s in n.input_shapes) or "?"
-    lines = [head, "", f"`{ins}` → `{_shape(n)}`"]
+    if n.layer is not None and type(n.layer).arity[1] == 0:  # a learnable tensor: no input
+        lines = [head, "", f"shape `{_shape(n)}`, init {n.layer.label()}"]
+    else:
+        lines = [head, "", f"`{ins}` → `{_shape(n)}`"]
+    if n.output is not None and n.output.indexed and n.output.parts is not None:
+        lines += ["", "outputs: " + ", ".join(f"`{ref}` `{shape}`" for ref, shape in _items(n.name, n.output))]
     counts = []
     if n.params is not None:
         counts.append(f"params {n.params:,}")
     if n.macs:
         counts.append(f"MACs {human(n.macs)}")
+    if not n.trainable:
+        counts.append("trainable: false")
+    ties = getattr(n, "ties", None)
+    if ties:
+        counts.append("tied: " + ", ".join(f"{k} = {v}" for k, v in ties.items()))
     if counts:
         lines += ["", " · ".join(counts)]
     if n.output is not None and n.output.note:
@@ -238,7 +250,12 @@ def completions(a: Analysis | None, line_text: str, line: int, col: int) -> list
         items = [T.CompletionItem(label=t, kind=T.CompletionItemKind.Class, detail=_torch_name(t)) for t in types]
         items += [T.CompletionItem(label=b, kind=T.CompletionItemKind.Module, detail="block") for b in blocks]
         return items
-    if re.search(r"(?:^|[{,\s])inputs:\s*(?:\[[^\]]*)?[\w]*$", before) and a is not None:
+    if re.search(r"(?:^|[{,\s])use:\s*[\w-]*$", before) and a is not None:
+        return [
+            T.CompletionItem(label=name, kind=T.CompletionItemKind.Module, detail=f"call again: {detail}")
+            for name, detail in _modules_in_scope(a, line)
+        ]
+    if re.search(r"(?:^|[{,\s])inputs:\s*(?:\[[^\]]*)?[\w.]*$", before) and a is not None:
         return [
             T.CompletionItem(label=name, kind=T.CompletionItemKind.Reference, detail=detail)
             for name, detail in _names_in_scope(a, line)
@@ -300,6 +317,43 @@ def _names_in_scope(a: Analysis, line: int) -> list[tuple[str, str]]:
             continue
         if here is not None and n.src[:-1] != here.src[:-1]:
             continue
+        out += _refs(n)
+    return out
+
+
+def _items(name: str, t: Any) -> list[tuple[str, str]]:
+    """``(ref, shape)`` of each item of a tuple output: ``qkv.0``, ``lstm.1.0`` (nested tuples opened)."""
+    out: list[tuple[str, str]] = []
+    for i, p in enumerate(t.parts or ()):
+        ref = f"{name}.{i}"
+        if p.parts is not None:
+            out += _items(ref, p)
+        else:
+            out.append((ref, fmt_shape(p.shape)))
+    return out
+
+
+def _refs(n: Node) -> list[tuple[str, str]]:
+    """The names an ``inputs:`` list may use for ``n``'s output: its name, and ``name.i`` for its items."""
+    o = n.output
+    if o is None or o.parts is None:
+        return [(n.name, f"{n.type} → {_shape(n)}")]
+    whole = [] if o.indexed else [(n.name, f"{n.type} → {_shape(n)} (item 0)")]
+    return whole + [(ref, f"{n.type} item → {shape}") for ref, shape in _items(n.name, o)]
+
+
+def _modules_in_scope(a: Analysis, line: int) -> list[tuple[str, str]]:
+    """What ``use:`` may name: the modules (layers with weights or a torch module, Sequentials, blocks) before ``line``."""
+    here = _node_on_line(a, line)
+    out = []
+    for n in a.nodes:
+        s = a.result.spec.source.values.get(n.src)
+        if s is None or s.line >= line or n is here or n.kind == "use":
+            continue
+        if here is not None and n.src[:-1] != here.src[:-1]:
+            continue
+        if n.kind == "layer" and (n.layer is None or type(n.layer).torch_name is None or type(n.layer).arity[1] == 0):
+            continue  # a tensor operation or a Parameter: nothing to call again
         out.append((n.name, f"{n.type} → {_shape(n)}"))
     return out
 
@@ -329,6 +383,16 @@ def definition(a: Analysis, line: int, col: int) -> T.Location | None:
     if word in a.result.spec.blocks:
         candidates.append(("blocks", word))
     candidates += [n.src + ("name",) for n in a.nodes if n.name == word]
+    if not candidates and "." in word:
+        # qkv.0, lstm.1.0: an item of a layer's output -> the layer
+        base = re.sub(r"(\.[0-9]+)+$", "", word)
+        candidates += [n.src + ("name",) for n in a.nodes if n.name == base and base != word]
+    if not candidates and "." in word:
+        # tie: {weight: transformer.wte.weight}: the module path, then its parameter -> the module
+        module = word.rpartition(".")[0]
+        for n in a.nodes:
+            if n.path == module or n.path.endswith("." + module):
+                candidates.append(n.src + ("name",))
     if word in a.result.spec.input_src:
         candidates.append(a.result.spec.input_src[word])
     for path in candidates:

@@ -229,7 +229,8 @@ class Stat:
     trainable_params: int
     macs: int | None
     mult_adds: int | None
-    leaves: list[tuple[TorchLeaf, str, bool]]  # (leaf, output dtype, trainable)
+    leaves: list[tuple[TorchLeaf, str, bool, bool]]  # (leaf, output dtype, trainable, a second call of it)
+    own_params: int = 0  # a container's Parameter layers: what torchinfo prints on an opened container's row
 
     @property
     def trainable(self) -> str:
@@ -250,10 +251,24 @@ def stats(res: CheckResult, sizing: Sizing) -> dict[str, Stat]:
         if n.kind == "layer":
             leaves = []
             if n.layer is not None and n.output is not None:
-                leaves = [(lf, n.output.dtype, trainable) for lf in n.layer.torch_leaves(n.output)]
-            adds = [sizing.mult_adds(lf) for lf, _, _ in leaves]
+                leaves = [(lf, n.output.dtype, trainable, False) for lf in n.layer.torch_leaves(n.output)]
+            adds = [sizing.mult_adds(lf) for lf, _, _, _ in leaves]
             p = n.params or 0
             st = Stat(p, p if trainable else 0, n.macs, None if None in adds else sum(a or 0 for a in adds), leaves)
+        elif n.kind == "use":
+            # An earlier module called again: torchinfo counts each call's mult-adds and output (its
+            # forward hook runs again), its parameters once (the row is "(recursive)").
+            t = n.target
+            again: list[tuple[TorchLeaf, str, bool, bool]] | None = []
+            if n.layer is not None and n.output is not None:
+                again = [(lf, n.output.dtype, trainable, True) for lf in n.layer.torch_leaves(n.output)]
+            elif t is not None and t.path in out and n.input_shapes == t.input_shapes:
+                again = [(lf, dt, tr, True) for lf, dt, tr, _ in out[t.path].leaves]  # the same sizes again
+            elif t is not None:
+                again = None  # a container on other sizes: its modules' outputs are not kept
+            adds = [sizing.mult_adds(lf) for lf, _, _, _ in again or []]
+            use_ma = None if again is None or None in adds else sum(a or 0 for a in adds)
+            st = Stat(0, 0, n.macs, use_ma, again or [])
         else:
             kids = [visit(c, trainable) for c in n.children]
             ma = [k.mult_adds for k in kids]
@@ -263,6 +278,7 @@ def stats(res: CheckResult, sizing: Sizing) -> dict[str, Stat]:
                 n.macs,
                 None if None in ma else sum(m or 0 for m in ma),
                 [lf for k in kids for lf in k.leaves],
+                sum(k.params for c, k in zip(n.children, kids) if c.type == "Parameter"),
             )
         out[n.path] = st
         return st
@@ -290,16 +306,35 @@ def rows(
     depth: int | None = None,
     columns: tuple[str, ...] = DEFAULT_COLUMNS,
     sizing: Sizing | None = None,
+    containers: str = "totals",
 ) -> list[tuple[str, ...]]:
-    """The table rows (header first); ``depth`` limits how deep containers are opened."""
+    """The table rows (header first); ``depth`` limits how deep containers are opened.
+
+    ``containers``: "totals" (a container's row shows the sums of what is in it) or
+    "torchinfo" (as torchinfo prints a container it opens: the parameters it holds
+    itself, its Parameter layers, else "--", and "--" for mult-adds; a container
+    left closed by ``depth`` shows its totals, as torchinfo's at its max depth).
+    """
     sizing = sizing or Sizing(_batch_dim(res) if isinstance(_batch_dim(res), str) else None)
     fields = receptive_fields(res) if {"rf", "stride"} & set(columns) else {}
     st = stats(res, sizing)
     total = sum(st[n.path].params for n in res.root)
     out: list[tuple[str, ...]] = [("Layer (path)", *(COLUMNS[c] for c in columns))]
 
-    def cell(n: Node, c: str) -> str:
+    def cell(n: Node, c: str, opened: bool, level: int) -> str:
         s = st[n.path]
+        lay = n.layer if n.kind == "layer" else None
+        # a module whose forward runs none of its submodules (MultiheadAttention: its out_proj never runs)
+        bare = bool(s.params) and not s.leaves and lay is not None and type(lay).arity[1] != 0
+        if containers == "torchinfo" and c == "mult_adds" and bare and (depth is None or level + 1 < depth):
+            return "--"  # torchinfo opens it (it has a child module) and prints -- for an opened module
+        if containers == "torchinfo" and opened and c in ("num_params", "params_percent", "mult_adds"):
+            if c == "mult_adds":
+                return "--"
+            own = s.own_params
+            if c == "params_percent":
+                return _percent(own, total)
+            return _count(own)
         if c == "type":
             if n.kind == "use" and n.target is not None:
                 return f"{n.type} (use {n.target.name})"  # an earlier module called again: no params of its own
@@ -320,6 +355,8 @@ def rows(
         if c == "params_percent":
             return _percent(s.params, total)
         if c == "mult_adds":
+            if bare and s.mult_adds == 0:
+                return "0"  # torchinfo's row left closed: the sum of its leaf children's mult-adds, none ran
             return _count(s.mult_adds)
         if c == "macs":
             return _count(s.macs)
@@ -332,7 +369,8 @@ def rows(
     def add(nodes: list[Node], level: int) -> None:
         for n in nodes:
             label = "  " * level + (n.path if level == 0 else n.name)
-            out.append((label, *(cell(n, c) for c in columns)))
+            opened = bool(n.children) and (depth is None or level + 1 < depth)
+            out.append((label, *(cell(n, c, opened, level) for c in columns)))
             if n.children and (depth is None or level + 1 < depth):
                 add(n.children, level + 1)
 
@@ -345,8 +383,9 @@ def table(
     depth: int | None = None,
     columns: tuple[str, ...] = DEFAULT_COLUMNS,
     sizing: Sizing | None = None,
+    containers: str = "totals",
 ) -> str:
-    rs = rows(res, depth, columns, sizing)
+    rs = rows(res, depth, columns, sizing, containers)
     widths = [max(len(r[i]) for r in rs) for i in range(len(rs[0]))]
     right = {i + 1 for i, c in enumerate(columns) if c in _RIGHT}
     lines = []
@@ -421,7 +460,7 @@ def totals(res: CheckResult, sizing: Sizing | None = None) -> Totals:
         s = sizing.ints(t.shape)
         inp = None if s is None or inp is None else inp + math.prod(s) * sizing.elem_bytes(t.dtype)
     fb: int | None = 0
-    for lf, dtype, _ in leaves:
+    for lf, dtype, _, _ in leaves:
         if lf.params:
             s = sizing.ints(lf.shape)
             fb = None if s is None or fb is None else fb + 2 * math.prod(s) * sizing.elem_bytes(dtype)
@@ -437,7 +476,7 @@ def totals(res: CheckResult, sizing: Sizing | None = None) -> Totals:
         input_bytes=inp,
         inputs=len(res.inputs),
         forward_backward_bytes=fb,
-        leaf_param_bytes=sum(lf.params for lf, _, _ in leaves) * eb,
+        leaf_param_bytes=sum(lf.params for lf, _, _, again in leaves if not again) * eb,
     )
 
 
@@ -481,8 +520,9 @@ def render(
     columns: tuple[str, ...] = DEFAULT_COLUMNS,
     dtype: str = "float32",
     convention: str = DEFAULT_CONVENTION,
+    containers: str = "totals",
 ) -> str:
-    """The whole summary: table, torchinfo's totals, archcheck's, conventions."""
+    """The whole summary: table, torchinfo's totals, archcheck's, conventions (``containers``: see ``rows``)."""
     batch = _batch_dim(res)
     sizing = Sizing(batch if isinstance(batch, str) else None, dtype, convention)
     t = totals(res, sizing)
@@ -501,7 +541,7 @@ def render(
     ma_label, ma_value = mult_adds_parts(t.mult_adds)
     lines = [
         f"{res.name}: input {ins}",
-        table(res, depth, columns, sizing),
+        table(res, depth, columns, sizing, containers),
         f"{'Total params:':<{w}}{t.params:,}",
         f"{'Trainable params:':<{w}}{t.trainable:,}",
         f"{'Non-trainable params:':<{w}}{t.non_trainable:,}",
@@ -522,7 +562,14 @@ def render(
         "every leaf module with parameters; params = the parameters of leaf modules; mult-adds = each leaf",
         "module's parameters x its output rows, batch included. MACs = multiply-accumulates of conv, linear,",
         "attention and recurrent layers (every step of the sequence), per free batch dim or for the batch",
-        "given; FLOPs = 2 x MACs; activations = every layer's output, one sample. A container's row shows its total.",
+        "given; FLOPs = 2 x MACs; activations = every layer's output, one sample. "
+        + (
+            "A container's row shows what torchinfo prints for a module it opens: the parameters it holds itself "
+            "(its Parameter layers, listed on their own rows too), else --."
+            if containers == "torchinfo"
+            else "A container's row shows its total."
+        ),
+        "A module called again (use:) counts its mult-adds and output at each call, its parameters once.",
     ]
     if "rf" in columns or "stride" in columns:
         lines += [

@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from .base import Example, Layer, Tensor, register
+from .base import Example, Layer, Tensor, TorchLeaf, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -71,6 +71,12 @@ class Parameter(Layer):
 
     def macs(self, xs: list[Tensor], out: Tensor) -> int | None:
         return 0
+
+    def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
+        """None: a Parameter is no module. torchinfo (1.8) counts it in the holder's row and in the
+        total params (``leftover_params``), but its mult-adds, forward/backward and params size
+        sum leaf modules only, and the holder (the model, a block) has children."""
+        return []
 
     def label(self) -> str:
         return self.init
