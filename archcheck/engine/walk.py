@@ -19,8 +19,8 @@ from __future__ import annotations
 import keyword
 import math
 import typing
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -144,6 +144,44 @@ class _Later:
         return isinstance(name, str) and self._pos.get(name, -1) >= self._i
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the entries of one list share: the model's layers, a block's, a Sequential's children or a
+    repeat's copies. The walker's methods take it (through :class:`Entry`) instead of threading each part."""
+
+    params: dict[str, Any]  # the params ``$`` expressions see here
+    env: dict[str, Tensor | None]  # the names visible here (inputs, earlier entries) and their tensors; grows
+    prefix: str  # the dotted path its entries' names follow ("", "layer1.0.", "features.")
+    sequential: bool  # a chain (Sequential, repeat): entries numbered 0, 1, ..., no inputs:, no use:
+    blocks: tuple[str, ...] = ()  # the blocks being instantiated around it, outermost first (AC304)
+    class_prefix: str = ""  # the path of the generated class holding it: "" for the model, "layer1.0." in a block
+    siblings: dict[str, Node] = field(default_factory=dict)  # its entries walked so far, by name (``use:``)
+
+    def nested(self, x: Tensor | None, prefix: str) -> Scope:
+        """A Sequential's or repeat's chain inside this scope: same params and class, one input named ''."""
+        return Scope(self.params, {"": x}, prefix, True, self.blocks, self.class_prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a scope as the walker instantiates it."""
+
+    scope: Scope
+    where: Path  # the entry in the source: ("layers", 3), ("blocks", "Bottleneck", "layers", 0)
+    name: str  # its name in its scope
+    path: str  # its dotted module path (scope.prefix + name)
+    default: str | None  # the input it takes when it writes no ``inputs:`` (the previous entry; None: none)
+    later: _Later  # this entry's name and the later ones' (naming one is a cycle)
+
+
+class Inputs(NamedTuple):
+    """An entry's inputs: the names as written, their tensors (None where unknown), and whether all resolved."""
+
+    names: list[str]
+    xs: list[Tensor | None]
+    ok: bool
+
+
 def _type_of(item: Any) -> str:
     if isinstance(item, str):
         return item
@@ -225,12 +263,9 @@ class _Walker:
         self.res = res
         self.src = spec.source
         self.bindings = res.bindings
-        self.stack: list[str] = []
         self.count = 0
         self._seen: set[tuple[Any, ...]] = set()
         self.empty = False  # a layer made an empty tensor (AC222): later layers check their inputs for it
-        self.siblings: dict[str, Node] = {}  # the nodes of the scope being walked, for `use:`
-        self.class_prefix = ""  # the path prefix of the generated class being walked ("" or a block's "layer1.0.")
         self.ties: list[tuple[Node, str, Path]] = []  # layers with tie:, checked after the walk
 
     # ---- diagnostics
@@ -257,28 +292,22 @@ class _Walker:
 
     # ---- scopes
 
-    def walk_scope(
-        self,
-        items: list[Any],
-        where: Path,
-        scope: dict[str, Any],
-        env: dict[str, Tensor | None],
-        prefix: str,
-        *,
-        sequential: bool,
-        first: str | None,
-    ) -> tuple[list[Node], str | None]:
-        """Instantiate ``items`` in order; ``env`` maps the names visible here to tensors."""
+    def walk_scope(self, items: list[Any], where: Path, sc: Scope, first: str | None) -> tuple[list[Node], str | None]:
+        """Instantiate ``items`` (written at ``where``) in order; ``sc.env`` gains each one's output.
+
+        ``first``: the input of the first entry that writes no ``inputs:``.
+        """
+        env, prefix, sequential = sc.env, sc.prefix, sc.sequential
         # A repeat that names its copies by a template and has no name of its own puts its copies here,
         # as siblings (RegNet's block2-0 written out, then block2-1, block2-2 from a repeat).
         srcs: list[Path] = [where + (i,) for i in range(len(items))]
         name_at: list[Path] = [where + (i, "name") for i in range(len(items))]
         if any(isinstance(it, dict) and isinstance(it.get("repeat"), dict) for it in items):
-            items, srcs, name_at = self._splice(items, where, scope, sequential)
+            items, srcs, name_at = self._splice(items, where, sc.params, sequential)
         if any(isinstance(it, dict) and "when" in it and "name" not in it for it in items):
             # an unnamed entry whose `when` is false is left out (the next one takes the previous output); in
             # a Sequential torch numbers the rest densely, as a list built with `if ...: layers.append(...)`
-            keep = [i for i, it in enumerate(items) if not self._left_out(it, scope)]
+            keep = [i for i, it in enumerate(items) if not self._left_out(it, sc.params)]
             items, srcs, name_at = [items[i] for i in keep], [srcs[i] for i in keep], [name_at[i] for i in keep]
         # Names first: user names are unique in their scope; the rest are made up.
         user: dict[str, Path] = {}
@@ -330,17 +359,12 @@ class _Walker:
         nodes: list[Node] = []
         prev = first
         pos = {nm: i for i, nm in enumerate(names)}
-        outer, self.siblings = self.siblings, {}
-        try:
-            for i, (item, nm) in enumerate(zip(items, names)):
-                later = _Later(pos, i)
-                node = self.instantiate(item, srcs[i], scope, env, nm, prefix + nm, prev, sequential, later)
-                nodes.append(node)
-                self.siblings[nm] = node
-                env[nm] = node.output
-                prev = nm
-        finally:
-            self.siblings = outer
+        for i, (item, nm) in enumerate(zip(items, names)):
+            node = self.instantiate(item, Entry(sc, srcs[i], nm, prefix + nm, prev, _Later(pos, i)))
+            nodes.append(node)
+            sc.siblings[nm] = node
+            env[nm] = node.output
+            prev = nm
         return nodes, prev
 
     def _splice(
@@ -489,16 +513,9 @@ class _Walker:
                 return None
         return k, template, start
 
-    def resolve_inputs(
-        self,
-        item: dict[str, Any],
-        where: Path,
-        env: dict[str, Tensor | None],
-        default: str | None,
-        path: str,
-        later: _Later,
-        sequential: bool,
-    ) -> tuple[list[str], list[Tensor | None], bool]:
+    def resolve_inputs(self, item: dict[str, Any], e: Entry, default: str | None) -> Inputs:
+        """The tensors ``item``'s ``inputs:`` name (or ``default``'s) in its scope."""
+        where, env, path, later, sequential = e.where, e.scope.env, e.path, e.later, e.scope.sequential
         raw = item.get("inputs")
         if raw is None:
             names = [default] if default is not None else []
@@ -512,7 +529,7 @@ class _Walker:
                     key=True,
                     hint="move the branching layers out of the Sequential, or into a block",
                 )
-                return [], [], False
+                return Inputs([], [], False)
             names = [raw] if isinstance(raw, str) else raw
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
                 self.error(
@@ -521,7 +538,7 @@ class _Walker:
                     where + ("inputs",),
                     path,
                 )
-                return [], [], False
+                return Inputs([], [], False)
         xs: list[Tensor | None] = []
         ok = True
         for j, n in enumerate(names):
@@ -573,30 +590,18 @@ class _Walker:
                     else f"names available here: {', '.join(k for k in env) or 'none'}",
                 )
                 ok = False
-        return names, xs, ok
+        return Inputs(names, xs, ok)
 
-    def chain(
-        self, items: list[Any], where: Path, scope: dict[str, Any], x: Tensor | None, path: str
-    ) -> tuple[list[Node], Tensor | None]:
-        """A Sequential's children (or a repeat's copies): each takes the previous one's output."""
-        inner: dict[str, Tensor | None] = {"": x}
-        children, last = self.walk_scope(items, where, scope, inner, path + ".", sequential=True, first="")
-        return children, inner.get(last) if last is not None else None
+    def chain(self, items: list[Any], where: Path, e: Entry, x: Tensor | None) -> tuple[list[Node], Tensor | None]:
+        """A Sequential's children (or a repeat's copies) inside ``e``: each takes the previous one's output."""
+        inner = e.scope.nested(x, e.path + ".")
+        children, last = self.walk_scope(items, where, inner, first="")
+        return children, inner.env.get(last) if last is not None else None
 
     # ---- one entry
 
-    def instantiate(
-        self,
-        item: Any,
-        where: Path,
-        scope: dict[str, Any],
-        env: dict[str, Tensor | None],
-        name: str,
-        path: str,
-        default: str | None,
-        sequential: bool,
-        later: _Later,
-    ) -> Node:
+    def instantiate(self, item: Any, e: Entry) -> Node:
+        where, scope, name, path = e.where, e.scope.params, e.name, e.path
         self.count += 1
         if self.count > MAX_NODES:
             if self.count == MAX_NODES + 1:
@@ -621,8 +626,7 @@ class _Walker:
                 return Node(path, name, str(item.get("type", "?")), "layer", where)
             item = kept
         if "use" in item:
-            node = self.reuse(item, where, env, name, path, default, sequential, later)
-            return self.expect(item, where, scope, node)
+            return self.expect(item, where, scope, self.reuse(item, e))
         t = item.get("type")
         if t is None:
             self.error(
@@ -638,19 +642,21 @@ class _Walker:
             return Node(path, name, "?", "layer", where)
 
         if "repeat" in item:
-            node = self.repeat(item, where, scope, env, name, path, default, sequential, later)
+            node = self.repeat(item, e)
             return self.expect(item, where, scope, self.freeze(item, where, scope, node))
-        if not sequential and t in REGISTRY and REGISTRY[t].arity[1] == 0:
+        default = e.default
+        if not e.scope.sequential and t in REGISTRY and REGISTRY[t].arity[1] == 0:
             default = None  # a layer that takes no input (Parameter) does not take the previous output
-        names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
+        ins = self.resolve_inputs(item, e, default)
+        names = ins.names
         if t in self.spec.broken_blocks:  # its definition was reported: the output is unknown
             node = Node(path, name, t, "block", where, inputs=names)
         elif t == "Sequential":
-            node = self.sequential(item, where, scope, name, path, names, xs, ok)
+            node = self.sequential(item, e, ins)
         elif t in self.spec.blocks:
-            node = self.block(item, where, scope, name, path, names, xs, ok)
+            node = self.block(item, e, ins)
         elif t in REGISTRY:
-            node = self.leaf(item, where, scope, name, path, names, xs, ok)
+            node = self.leaf(item, e, ins)
         else:
             choices = sorted(REGISTRY) + sorted(self.spec.blocks) + ["Sequential"]
             guess = did_you_mean(t, choices)
@@ -821,17 +827,8 @@ class _Walker:
 
     # ---- reuse: `use: NAME` calls an earlier module of the scope again (shared weights)
 
-    def reuse(
-        self,
-        item: dict[str, Any],
-        where: Path,
-        env: dict[str, Tensor | None],
-        name: str,
-        path: str,
-        default: str | None,
-        sequential: bool,
-        later: _Later,
-    ) -> Node:
+    def reuse(self, item: dict[str, Any], e: Entry) -> Node:
+        where, name, path, sequential, siblings = e.where, e.name, e.path, e.scope.sequential, e.scope.siblings
         target = item["use"]
         node = Node(path, name, "?", "use", where)
         bad = False
@@ -874,13 +871,13 @@ class _Walker:
                 hint="move the layers out of the Sequential, or into a block",
             )
             return node
-        tnode = self.siblings.get(target)
+        tnode = siblings.get(target)
         if tnode is None:
-            if target in later:
+            if target in e.later:
                 msg = f"use: '{target}' is a later layer (or this one): a module must be made before it is used again"
                 hint = "move this entry after the layer it uses"
             else:
-                guess = did_you_mean(target, list(self.siblings), ignore_case=False)
+                guess = did_you_mean(target, list(siblings), ignore_case=False)
                 msg = f"use: no earlier layer named '{target}' in this scope"
                 hint = (
                     f"did you mean '{guess}'?"
@@ -903,7 +900,7 @@ class _Walker:
                 hint=f"write the operation again: {{type: {tnode.type}, ...}}",
             )
             return node
-        names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
+        names, xs, ok = self.resolve_inputs(item, e, e.default)
         node.inputs, node.input_shapes = names, [x.shape if x is not None else None for x in xs]
         if bad or not ok or any(x is None for x in xs) or tnode.output is None:
             return node  # reported already (here, or the module's own error at its first use)
@@ -1011,22 +1008,12 @@ class _Walker:
                 node.output = EX.recovered(ex, node.path) or node.output
         return node
 
-    def repeat(
-        self,
-        item: dict[str, Any],
-        where: Path,
-        scope: dict[str, Any],
-        env: dict[str, Tensor | None],
-        name: str,
-        path: str,
-        default: str | None,
-        sequential: bool,
-        later: _Later,
-    ) -> Node:
+    def repeat(self, item: dict[str, Any], e: Entry) -> Node:
+        where, name, path = e.where, e.name, e.path
         # a named repeat is an nn.Sequential of its own: "{i}" is torch's numbering of its copies; an
         # unnamed one here is a Sequential's child (its name is its position) whose splice failed
-        numbered = 0 if "name" in item else int(name) if sequential and name.isdigit() else None
-        rs = self.repeat_spec(item, where, scope, path, numbered=numbered)
+        numbered = 0 if "name" in item else int(name) if e.scope.sequential and name.isdigit() else None
+        rs = self.repeat_spec(item, where, e.scope.params, path, numbered=numbered)
         if rs is None:
             return Node(path, name, "Sequential", "sequential", where)
         k, template, start = rs
@@ -1039,7 +1026,7 @@ class _Walker:
             )
             self.count = MAX_NODES + 1
             return Node(path, name, "Sequential", "sequential", where)
-        names, xs, ok = self.resolve_inputs(item, where, env, default, path, later, sequential)
+        names, xs, ok = self.resolve_inputs(item, e, e.default)
         copy = {key: v for key, v in item.items() if key not in _CONTAINER_FIELDS}
         node = _node(path, name, "Sequential", "sequential", where, names, xs, repeat=k)
         if not ok or any(x is None for x in xs) or len(xs) != 1:
@@ -1051,21 +1038,12 @@ class _Walker:
             if template is None or template == "{i}"  # "{i}": torch's own numbering
             else [{**copy, "name": template.replace("{i}", str(start + j))} for j in range(k)]
         )
-        node.children, node.output = self.chain(copies, where, scope, xs[0], path)
+        node.children, node.output = self.chain(copies, where, e, xs[0])
         _finish(node)
         return node
 
-    def sequential(
-        self,
-        item: dict[str, Any],
-        where: Path,
-        scope: dict[str, Any],
-        name: str,
-        path: str,
-        names: list[str],
-        xs: list[Tensor | None],
-        ok: bool,
-    ) -> Node:
+    def sequential(self, item: dict[str, Any], e: Entry, ins: Inputs) -> Node:
+        where, name, path, (names, xs, ok) = e.where, e.name, e.path, ins
         node = _node(path, name, "Sequential", "sequential", where, names, xs)
         for key in item:
             if key not in ("type", "layers", *_CONTAINER_FIELDS):
@@ -1086,26 +1064,18 @@ class _Walker:
             if ok and len(xs) != 1:
                 self.error("AC104", f"a Sequential takes 1 input, got {len(xs)}", where + ("inputs",), path)
             return node
-        node.children, node.output = self.chain(children, where + ("layers",), scope, xs[0], path)
+        node.children, node.output = self.chain(children, where + ("layers",), e, xs[0])
         _finish(node)
         return node
 
-    def block(
-        self,
-        item: dict[str, Any],
-        where: Path,
-        scope: dict[str, Any],
-        name: str,
-        path: str,
-        names: list[str],
-        xs: list[Tensor | None],
-        ok: bool,
-    ) -> Node:
+    def block(self, item: dict[str, Any], e: Entry, ins: Inputs) -> Node:
+        where, scope, name, path, (names, xs, ok) = e.where, e.scope.params, e.name, e.path, ins
+        stack = e.scope.blocks
         t = item["type"]
         bdef: BlockDef = self.spec.blocks[t]
         node = _node(path, name, t, "block", where, names, xs)
-        if t in self.stack:
-            chain = " -> ".join(self.stack[self.stack.index(t) :] + [t])
+        if t in stack:
+            chain = " -> ".join(stack[stack.index(t) :] + (t,))
             self.error(
                 "AC304",
                 f"block {t} contains itself ({chain})",
@@ -1114,7 +1084,7 @@ class _Walker:
                 hint="a block cannot use itself, directly or through other blocks",
             )
             return node
-        if len(self.stack) >= MAX_BLOCK_DEPTH:
+        if len(stack) >= MAX_BLOCK_DEPTH:
             self.error("AC304", f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", where + ("type",), path)
             return node
         # Params: the spec's, then the block's defaults overridden by this instance's values.
@@ -1144,8 +1114,8 @@ class _Walker:
                 continue
             try:
                 params[pname] = substitute(value, env_scope)
-            except ExprError as e:
-                self.error("AC109", str(e), at, path)
+            except ExprError as exc:
+                self.error("AC109", str(exc), at, path)
                 failed = True
         node.block_params = {p: params[p] for p in bdef.params if p in params}
         n_in = len(bdef.inputs)
@@ -1159,24 +1129,16 @@ class _Walker:
             return node
         if failed or not ok or any(x is None for x in xs):
             return node
-        inner: dict[str, Tensor | None] = dict(zip(bdef.inputs, xs))
-        self.stack.append(t)
-        outer_prefix, self.class_prefix = self.class_prefix, path + "."
-        try:
-            node.children, last = self.walk_scope(
-                bdef.layers, ("blocks", t, "layers"), params, inner, path + ".", sequential=False, first=bdef.inputs[0]
-            )
-        finally:
-            self.stack.pop()
-            self.class_prefix = outer_prefix
+        inner = Scope(params, dict(zip(bdef.inputs, xs)), path + ".", False, stack + (t,), path + ".")
+        node.children, last = self.walk_scope(bdef.layers, ("blocks", t, "layers"), inner, first=bdef.inputs[0])
         if last is None:
             return node
-        return self.block_outputs(node, bdef, inner, path, last)
+        return self.block_outputs(node, bdef, inner.env, last)
 
-    def block_outputs(self, node: Node, bdef: BlockDef, inner: dict[str, Tensor | None], path: str, last: str) -> Node:
+    def block_outputs(self, node: Node, bdef: BlockDef, inner: dict[str, Tensor | None], last: str) -> Node:
         """What the block returns: its ``output`` (or last layer), or ``outputs: [a, b]``, a tuple used as
         ``name.0``, ``name.1`` at the instance (as is one output that is itself several: a Split's)."""
-        t = node.type
+        t, path = node.type, node.path
         items: list[Tensor] = []
         seen: set[str] = set()
         refs = bdef.result_names(last)
@@ -1225,17 +1187,8 @@ class _Walker:
         _finish(node)
         return node
 
-    def leaf(
-        self,
-        item: dict[str, Any],
-        where: Path,
-        scope: dict[str, Any],
-        name: str,
-        path: str,
-        names: list[str],
-        xs: list[Tensor | None],
-        ok: bool,
-    ) -> Node:
+    def leaf(self, item: dict[str, Any], e: Entry, ins: Inputs) -> Node:
+        where, scope, name, path, (names, xs, ok) = e.where, e.scope.params, e.name, e.path, ins
         t = item["type"]
         cls = REGISTRY[t]
         node = _node(path, name, t, "layer", where, names, xs)
@@ -1251,11 +1204,11 @@ class _Walker:
                 continue
             try:
                 fields[key] = substitute(v, scope)
-            except ExprError as e:
-                self.error("AC109", str(e), where + (key,), path)
+            except ExprError as exc:
+                self.error("AC109", str(exc), where + (key,), path)
                 bad.add(key)
                 continue
-            if (is_expr(v) or (isinstance(v, list) and any(is_expr(e) for e in v))) and _int_only(cls, key):
+            if (is_expr(v) or (isinstance(v, list) and any(is_expr(u) for u in v))) and _int_only(cls, key):
                 if (frac := non_integral(fields[key])) is not None:  # "$c * 0.75" for out_channels
                     msg, hint = not_int_message(key, v if is_expr(v) else None, frac)
                     self.error("AC115", msg, where + (key,), path, hint=hint)
@@ -1265,8 +1218,8 @@ class _Walker:
         failed = bool(bad)
         try:
             layer = cls.model_validate(fields)
-        except ValidationError as e:
-            for d in convert_errors(e, cls, fields, self.src, where, path, t, frozenset(bad)):
+        except ValidationError as exc:
+            for d in convert_errors(exc, cls, fields, self.src, where, path, t, frozenset(bad)):
                 self.add(d)
             return node
         if failed or not ok:
@@ -1312,7 +1265,7 @@ class _Walker:
         node.layer = resolved
         node.output = out
         if resolved.tie is not None and out is not None:
-            self.ties.append((node, self.class_prefix, where))
+            self.ties.append((node, e.scope.class_prefix, where))
         if out is not None:
             node.params = resolved.param_count()
             node.macs = resolved.macs(xs, out)  # type: ignore[arg-type]
@@ -1482,9 +1435,8 @@ def check(
         env.setdefault(nm, None)
     walker = _Walker(spec, res, overrides)
     if spec.model is not None:
-        res.root, last = walker.walk_scope(
-            spec.raw_layers, ("layers",), res.params, env, "", sequential=False, first=next(iter(env), None)
-        )
+        top = Scope(res.params, env, "", False)
+        res.root, last = walker.walk_scope(spec.raw_layers, ("layers",), top, first=next(iter(env), None))
         if isinstance(spec.model.outputs, list):
             for i, nm in enumerate(spec.model.outputs):
                 if isinstance(nm, str) and nm in res.outputs:
