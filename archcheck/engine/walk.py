@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from ..diagnostics.codes import Diagnostic, did_you_mean
 from ..layers import roles as R
 from ..layers.base import REGISTRY, Layer, Tensor, tuple_of
+from ..layers.base import Ctx as LayerCtx
 from ..shapes import dims as D
 from ..spec.expr import ExprError, condition, is_expr, non_integral, not_int_message, substitute, to_int
 from ..spec.loader import Path
@@ -127,6 +128,77 @@ class Ctx:
         if x.origin:
             return x.origin
         return f"output of {x.producer}" if x.producer else "the model input"
+
+    def nested(self, key: str, given: set[str]) -> LayerCtx:
+        return _FieldCtx(self, key, given)
+
+
+class _FieldCtx:
+    """``Ctx.nested``: the context of a layer written inside another layer's field ``key``.
+
+    Every report goes to the outer layer's context (so the walk sees it), located at ``key``; what the
+    nested rule fills and which of its fields the spec wrote stay here.
+    """
+
+    def __init__(self, outer: LayerCtx, key: str, given: set[str]) -> None:
+        self._outer, self._key, self._given = outer, key, given
+        self.path = outer.path
+        self.input_names = outer.input_names
+        self.filled: dict[str, Any] = {}
+        self.failed = False
+        self.recovered = False
+
+    def error(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        hint: str | None = None,
+        notes: list[str] | None = None,
+        dims: list[str] | None = None,
+        fix: Any = None,
+        recover: bool = False,
+    ) -> None:
+        if recover:
+            self.recovered = True
+        else:
+            self.failed = True
+        self._outer.error(code, message, field=self._key, hint=hint, notes=notes, dims=dims, recover=recover)
+
+    def warn(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        hint: str | None = None,
+        notes: list[str] | None = None,
+        dims: list[str] | None = None,
+        fix: Any = None,
+    ) -> None:
+        self._outer.warn(code, message, field=self._key, hint=hint, notes=notes, dims=dims)
+
+    def fill(self, **values: Any) -> None:
+        self.filled.update(values)
+
+    def value(self, name: str) -> int | None:
+        return self._outer.value(name)
+
+    def given(self, name: str) -> bool:
+        return name in self._given
+
+    def require_equal(self, a: Any, b: Any, what: str) -> bool | None:
+        return self._outer.require_equal(a, b, what)
+
+    def require_min(self, a: Any, k: int, what: str) -> bool | None:
+        return self._outer.require_min(a, k, what)
+
+    def source(self, x: Tensor) -> str:
+        return self._outer.source(x)
+
+    def nested(self, key: str, given: set[str]) -> LayerCtx:
+        return _FieldCtx(self, key, given)
 
 
 _CONTAINER_FIELDS = ("name", "inputs", "repeat", "expect", "noqa", "trainable")

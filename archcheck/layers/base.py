@@ -158,6 +158,7 @@ class Ctx(Protocol):
     input_names: list[str]  # its inputs as written in the spec's scope ("" for a container's input)
     failed: bool  # an error was reported after which the output is unknown
     recovered: bool  # an error was reported that leaves the output determined by the fields
+    filled: dict[str, Any]  # the fields ``fill`` recorded
 
     def error(
         self,
@@ -203,6 +204,12 @@ class Ctx(Protocol):
 
     def source(self, x: Tensor) -> str:
         """Where a tensor came from, for messages: 'flatten of [...] from pool2'."""
+
+    def nested(self, key: str, given: set[str]) -> Ctx:
+        """The context of a layer written inside this layer's field ``key`` (TransformerEncoder's
+        ``encoder_layer``), for running its rule: its findings are this layer's, located at ``key``
+        (without fixes: a fix names a field of this layer); what it fills (``filled``) and which of its
+        fields the spec wrote (``given``) are its own."""
 
 
 @dataclass

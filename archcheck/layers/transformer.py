@@ -87,51 +87,6 @@ NormArgs = Annotated[
 ]
 
 
-class _Inside:
-    """The context a nested layer's shape rule runs in: its findings point at the field ``key`` (the mapping).
-
-    It passes every report on to the stack's own context (so the engine sees them) and keeps what the
-    nested rule infers (``fill``) and which of its fields the spec wrote (``given``) to itself.
-    """
-
-    def __init__(self, ctx: Ctx, key: str, given: set[str]) -> None:
-        # the engine's Ctx itself (its source path and walker), not the Ctx interface: see docs/architecture.md
-        self._ctx: Any = ctx
-        self._key, self._given = key, given
-        self.path = ctx.path
-        self.input_names = ctx.input_names
-        self.filled: dict[str, Any] = {}
-        self.failed = False
-
-    def error(self, code: str, message: str, *, field: str | None = None, **kw: Any) -> None:
-        kw.pop("fix", None)  # a fix names a field of the layer itself
-        if not kw.get("recover"):
-            self.failed = True
-        self._ctx.error(code, message, field=self._key, **kw)
-
-    def warn(self, code: str, message: str, *, field: str | None = None, **kw: Any) -> None:
-        kw.pop("fix", None)
-        self._ctx.warn(code, message, field=self._key, **kw)
-
-    def fill(self, **values: Any) -> None:
-        self.filled.update(values)
-
-    def given(self, name: str) -> bool:
-        return name in self._given
-
-    def value(self, name: str) -> int | None:
-        return self._ctx.value(name)
-
-    def require_equal(self, a: Any, b: Any, what: str) -> bool | None:
-        return self._ctx.require_equal(a, b, what)
-
-    def require_min(self, a: Any, k: int, what: str) -> bool | None:
-        return self._ctx.require_min(a, k, what)
-
-    def source(self, x: Tensor) -> str:
-        return self._ctx.source(x)
-
-
 class _Stack(Layer):
     family: ClassVar[str] = "attention"
     drawn_layout: ClassVar[str | None] = "cl"
@@ -146,12 +101,14 @@ class _Stack(Layer):
         return {"type": v} if isinstance(v, str) else v  # norm: LayerNorm
 
     def _layer(self) -> A.TransformerEncoderLayer | A.TransformerDecoderLayer:
-        return getattr(self, self.layer_field)
+        lay = getattr(self, self.layer_field)
+        assert isinstance(lay, (A.TransformerEncoderLayer, A.TransformerDecoderLayer))
+        return lay
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         inner_layer = self._layer()
-        sub = _Inside(ctx, self.layer_field, set(inner_layer.model_fields_set) - inner_layer.meta_fields)
-        out = inner_layer.infer(sub, xs)  # type: ignore[arg-type]
+        sub = ctx.nested(self.layer_field, set(inner_layer.model_fields_set) - inner_layer.meta_fields)
+        out = inner_layer.infer(sub, xs)
         if sub.failed or out is None:
             return None
         resolved = inner_layer.model_copy(update=sub.filled) if sub.filled else inner_layer
@@ -163,12 +120,11 @@ class _Stack(Layer):
             if ns is None:
                 fill["norm"] = self.norm.model_copy(update={"normalized_shape": e})
             elif ns != e and ns != [e]:
-                nsub = _Inside(ctx, "norm", set(self.norm.model_fields_set))
-                nsub.error(
+                ctx.error(
                     "AC213",
                     f"{type(self).__name__}'s norm has normalized_shape={ns}, but the layers' output is "
                     f"{D.fmt_shape(out.shape)} (d_model={e})",
-                    field="normalized_shape",
+                    field="norm",
                     hint=f"set normalized_shape: {e}, or leave it out to have it inferred",
                     recover=True,  # the norm keeps the shape
                 )
