@@ -1,4 +1,7 @@
-"""Checks shared by the shape rules: rank, sizes that are inferred or checked, windows."""
+"""The checks the layer types' shape rules share, each message worded once: rank (``expect_rank``,
+``expect_min_rank``), dtype (``check_dtype``, ``need_float``), dim indices (``wrap_dim``, ``dim_error``),
+sizes inferred from or checked against the input (``match_size``), windows (``window_out``), groups and
+exact division (``check_groups``, ``exact_div``)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ LONG_ONLY = frozenset({"long", "int64"})  # avg_pool*d: integer kernels for int6
 INTS = frozenset({"long", "int64", "int32"})  # relu, hardtanh, max_pool2d/3d: integers, not bool
 ANY_DTYPE = INTS | {"bool"}  # shape-only or dtype-generic ops (Flatten, Identity, Sigmoid, Tanh)
 FLOATS = frozenset({"float32", "float64", "float16", "bfloat16"})
+# INTS are also the index dtypes Embedding and EmbeddingBag take.
 
 
 def rank_words(ranks: tuple[int, ...]) -> str:
@@ -36,6 +40,20 @@ def expect_rank(ctx: Ctx, x: Tensor, ranks: tuple[int, ...], what: str, layout: 
         "AC204",
         f"{what} expects a {rank_words(ranks)} input{lay}, but its input is {x.describe()} ({x.rank}-D, {ctx.source(x)})",
         hint=_rank_hint(x.rank, ranks),
+    )
+    return False
+
+
+def expect_min_rank(ctx: Ctx, x: Tensor, least: int, what: str, layout: str = "", hint: str | None = None) -> bool:
+    """Report unless ``x`` has at least ``least`` dims (``layout`` names them: ``[N, C, *]``)."""
+    if x.rank >= least:
+        return True
+    lay = f" {layout}" if layout else ""
+    ctx.error(
+        "AC204",
+        f"{what} expects an input with at least {least} dims{lay}, but its input is {x.describe()} "
+        f"({x.rank}-D, {ctx.source(x)})",
+        hint=hint or "add dims with Unflatten or Reshape",
     )
     return False
 
@@ -195,3 +213,62 @@ def check_dtype(ctx: Ctx, x: Tensor, what: str, ints: frozenset[str]) -> bool:
         "or give the input dtype: float32",
     )
     return False
+
+
+def need_float(ctx: Ctx, x: Tensor, what: str) -> bool:
+    """Report unless ``x`` holds floating-point values (torch's kernels refuse integer input)."""
+    return check_dtype(ctx, x, what, NO_INTS)
+
+
+def wrap_dim(d: int, rank: int) -> int | None:
+    """torch's dim wrapping: a dim in [-rank, rank-1] (a scalar counts as rank 1)."""
+    r = max(rank, 1)
+    return d % r if -r <= d < r else None
+
+
+def dim_error(ctx: Ctx, field: str, d: int, x: Tensor, hint: str | None = None) -> None:
+    """``field``'s dim ``d`` does not index ``x`` (``wrap_dim`` gave None)."""
+    r = max(x.rank, 1)
+    ctx.error(
+        "AC208",
+        f"{field}={d} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})",
+        field=field,
+        hint=hint,
+    )
+
+
+def same(a: Dim, b: Dim) -> bool | None:
+    """Whether two dims are equal: True/False when decidable, else None."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    if isinstance(a, str) and isinstance(b, str) and a == b:
+        return True
+    return D.equal(a, b)
+
+
+def exact_div(a: Dim, n: int) -> tuple[Dim, bool | None]:
+    """``a / n``: the quotient and whether ``n`` divides ``a`` (None: depends on free dims)."""
+    if isinstance(a, int):
+        return a // n, a % n == 0
+    if n == 1:
+        return a, True
+    s = D.sp()
+    q = s.expand(D.to_expr(a) / n)
+    poly = q.as_poly() if q.free_symbols else None
+    if poly is not None and all(getattr(c, "is_Integer", False) for c in poly.coeffs()):
+        return D.normalize(q), True
+    if q.is_Integer:
+        return int(q), True
+    return D.floordiv(a, n), None
+
+
+def check_padding_idx(ctx: Ctx, padding_idx: int | None, n: int) -> None:
+    """Embedding's and EmbeddingBag's ``padding_idx``: an index into the ``n`` rows (torch: -n to n-1)."""
+    if padding_idx is not None and not -n <= padding_idx < n:
+        ctx.error(
+            "AC108",
+            f"padding_idx={padding_idx} must be within num_embeddings ({-n} to {n - 1})",
+            field="padding_idx",
+            hint=f"use an index from 0 to {n - 1} (often 0), or leave padding_idx out",
+            recover=True,  # padding_idx does not shape the output
+        )

@@ -17,11 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..shapes import dims as D
-from ._checks import exact_div
-from ._rules import INTS, check_dtype
+from ._rules import INTS, check_dtype, dim_error, exact_div, wrap_dim
 from .base import Example, Pos, Tensor, register
 from .elementwise import _Elementwise, _SoftmaxBase
-from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -185,12 +183,7 @@ class GLU(_Elementwise):
             return None
         d = wrap_dim(self.dim, x.rank)
         if d is None:
-            ctx.error(
-                "AC208",
-                f"dim={self.dim} is out of range for the {x.rank}-D input {x.describe()} "
-                f"(valid: {-x.rank} to {x.rank - 1})",
-                field="dim",
-            )
+            dim_error(ctx, "dim", self.dim, x)
             return None
         size = x.shape[d]
         q, ok = exact_div(size, 2)

@@ -31,7 +31,7 @@ from pydantic import field_validator
 
 from ..shapes import dims as D
 from . import roles as R
-from ._checks import FLOAT_DTYPES, dim_error, same, wrap
+from ._rules import FLOATS, dim_error, same, wrap_dim
 from .base import Example, Layer, RField, Tensor, merge_fields, numel_per, register
 from .merge import _Elementwise2, _who
 from .tensor_ops import Mean
@@ -44,7 +44,7 @@ _TORCH_DTYPE = {"long": "torch.long", "int64": "torch.int64", "int32": "torch.in
 
 
 def _is_float(dtype: str) -> bool:
-    return dtype in FLOAT_DTYPES
+    return dtype in FLOATS
 
 
 def _dims_list(d: int | list[int] | None) -> list[int]:
@@ -255,7 +255,7 @@ class Squeeze(Layer):
             return list(range(x.rank))
         w: list[int] = []
         for d in _dims_list(self.dim):
-            v = wrap(d, x.rank)
+            v = wrap_dim(d, x.rank)
             if v is None:
                 if ctx is not None:
                     dim_error(ctx, "dim", d, x)

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
 from ..shapes import dims as D
 from . import roles as R
-from ._checks import need_float, same
-from ._rules import expect_rank, match_size
+from ._rules import expect_rank, match_size, need_float, same
 from .base import Example, Layer, Pos, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..shapes import dims as D
-from ._checks import exact_div
+from ._rules import exact_div, expect_min_rank
 from .base import Ctx, Example, Layer, Pos, Tensor, register
 
 
@@ -33,13 +33,9 @@ class ChannelShuffle(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        if x.rank < 3:
-            ctx.error(
-                "AC204",
-                f"ChannelShuffle expects an input with at least 3 dims [N, C, *], but its input is {x.describe()} "
-                f"({ctx.source(x)})",
-                hint="add the batch dim, or reshape to [N, C, ...]",
-            )
+        if not expect_min_rank(
+            ctx, x, 3, "ChannelShuffle", "[N, C, *]", "add the batch dim, or reshape to [N, C, ...]"
+        ):
             return None
         c = x.shape[1]
         q, ok = exact_div(c, self.groups)

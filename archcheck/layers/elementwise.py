@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
 from . import roles as R
-from ._rules import ANY_DTYPE, INTS, NO_INTS, check_dtype, rank_words
+from ._rules import ANY_DTYPE, INTS, NO_INTS, check_dtype, dim_error, expect_min_rank, expect_rank, wrap_dim
 from .base import Example, Layer, Prob, Tensor, register
-from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -31,16 +30,9 @@ class _Elementwise(Layer):
         what = type(self).__name__
         if not check_dtype(ctx, x, what, self.int_dtypes):
             return None
-        if self.ranks is not None and x.rank not in self.ranks:
-            ctx.error(
-                "AC204",
-                f"{what} expects a {rank_words(self.ranks)} input, but its input is {x.describe()} ({ctx.source(x)})",
-            )
+        if self.ranks is not None and not expect_rank(ctx, x, self.ranks, what):
             return None
-        if x.rank < self.min_rank:
-            ctx.error(
-                "AC204", f"{what} needs an input with at least {self.min_rank} dims, but its input is {x.describe()}"
-            )
+        if not expect_min_rank(ctx, x, self.min_rank, what):
             return None
         return x.passed()
 
@@ -171,12 +163,7 @@ class _SoftmaxBase(_Elementwise):
                 hint=f"write dim: {implicit if x.rank != 2 else -1} explicitly (usually -1 for class scores)",
             )
         elif (d := wrap_dim(self.dim, x.rank)) is None:
-            r = max(x.rank, 1)
-            ctx.error(
-                "AC208",
-                f"dim={self.dim} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})",
-                field="dim",
-            )
+            dim_error(ctx, "dim", self.dim, x)
             return None
         else:
             R.warn_batch_dims(ctx, what, x, [d], "dim", "AC405")

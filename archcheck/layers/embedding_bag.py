@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Optional
 
 from ..shapes import dims as D
 from . import roles as R
-from ._checks import INDEX_DTYPES
+from ._rules import INTS, check_padding_idx
 from .base import Example, Layer, Pos, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,16 +55,9 @@ class EmbeddingBag(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         x = xs[0]
         n = self.num_embeddings
-        if self.padding_idx is not None and not -n <= self.padding_idx < n:
-            ctx.error(
-                "AC108",
-                f"padding_idx={self.padding_idx} must be within num_embeddings ({-n} to {n - 1})",
-                field="padding_idx",
-                hint=f"use an index from 0 to {n - 1}, or leave padding_idx out",
-                recover=True,  # padding_idx does not shape the output
-            )
+        check_padding_idx(ctx, self.padding_idx, n)
         for t, what in zip(xs, ("indices", "offsets")):
-            if t.dtype not in INDEX_DTYPES:
+            if t.dtype not in INTS:
                 ctx.error(
                     "AC214",
                     f"EmbeddingBag's {what} must be integers, but they have dtype {t.dtype} ({ctx.source(t)})",

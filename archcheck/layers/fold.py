@@ -21,8 +21,7 @@ from pydantic import field_validator
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._checks import exact_div, need_float, same
-from ._rules import expect_rank, window_out
+from ._rules import exact_div, expect_rank, need_float, same, window_out
 from .base import Example, Layer, NonNeg, Pos, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover

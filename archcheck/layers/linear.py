@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 
 from ..shapes import dims as D
 from . import roles as R
-from ._rules import check_dtype, match_size
+from ._rules import check_dtype, dim_error, match_size, wrap_dim
 from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,14 +84,6 @@ class Linear(Layer):
         return f"{self.in_features}→{self.out_features}"
 
 
-def wrap_dim(d: int, rank: int) -> int | None:
-    """torch's dim wrapping: a dim in [-rank, rank-1] (a scalar counts as rank 1)."""
-    r = max(rank, 1)
-    if -r <= d < r:
-        return d % r
-    return None
-
-
 @register
 class Flatten(Layer):
     takes_empty: ClassVar[bool] = True
@@ -110,18 +102,15 @@ class Flatten(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        r = max(x.rank, 1)
         s, e = wrap_dim(self.start_dim, x.rank), wrap_dim(self.end_dim, x.rank)
         for field, v, w in (("start_dim", self.start_dim, s), ("end_dim", self.end_dim, e)):
             if w is None:
-                ctx.error(
-                    "AC208",
-                    f"{field}={v} is out of range for the {x.rank}-D input {x.describe()} (valid: {-r} to {r - 1})",
-                    field=field,
-                    hint="the input has no batch dim to keep: use start_dim: 0"
+                hint = (
+                    "the input has no batch dim to keep: use start_dim: 0"
                     if x.rank == 1 and field == "start_dim"
-                    else None,
+                    else None
                 )
+                dim_error(ctx, field, v, x, hint)
                 return None
         assert s is not None and e is not None
         if s > e:

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from pydantic import field_validator
 
-from ._checks import need_float
-from ._rules import SPATIAL, expect_rank, window_out
+from ._rules import SPATIAL, expect_rank, need_float, window_out
 from .base import Example, Layer, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ..shapes import dims as D
 from . import roles as R
+from ._rules import wrap_dim
 from .base import Example, Layer, RField, Tensor, merge_fields, register
-from .linear import wrap_dim
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx

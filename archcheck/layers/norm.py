@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 from pydantic import Field
 
 from ..shapes import dims as D
-from ._rules import check_dtype, expect_rank, match_size
+from ._rules import expect_min_rank, expect_rank, match_size, need_float
 from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,15 +38,11 @@ class _BatchNorm(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
-        if not check_dtype(ctx, x, what, frozenset()):
+        if not need_float(ctx, x, what):
             return None
-        if self.min_rank is not None and x.rank < self.min_rank:
-            ctx.error(
-                "AC204",
-                f"{what} expects an input with at least {self.min_rank} dims {self.layout}, but its input is "
-                f"{x.describe()} ({x.rank}-D, {ctx.source(x)})",
-                hint="add a batch dim (Unflatten or Reshape)",
-            )
+        if self.min_rank is not None and not expect_min_rank(
+            ctx, x, self.min_rank, what, self.layout, "add a batch dim (Unflatten or Reshape)"
+        ):
             return None
         if self.min_rank is None and not expect_rank(ctx, x, self.ranks, what, self.layout):
             return None

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional, Union
 from pydantic import Field
 
 from ..shapes import dims as D
-from ._checks import need_float
-from ._rules import expect_rank, match_size
+from ._rules import expect_min_rank, expect_rank, match_size, need_float
 from .base import Example, Layer, Pos, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,13 +155,8 @@ class GroupNorm(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        if x.rank < 2:
-            ctx.error(
-                "AC204",
-                f"GroupNorm expects an input with at least 2 dims [N, C, *], but its input is {x.describe()} "
-                f"({ctx.source(x)})",
-                hint="GroupNorm has no unbatched form: add a batch dim (Unflatten or Reshape)",
-            )
+        hint = "GroupNorm has no unbatched form: add a batch dim (Unflatten or Reshape)"
+        if not expect_min_rank(ctx, x, 2, "GroupNorm", "[N, C, *]", hint):
             return None
         if not need_float(ctx, x, "GroupNorm"):
             return None
@@ -339,13 +333,7 @@ class LocalResponseNorm(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        if x.rank < 3:
-            ctx.error(
-                "AC204",
-                f"LocalResponseNorm expects an input with at least 3 dims [N, C, *], but its input is "
-                f"{x.describe()} ({ctx.source(x)})",
-                hint="add a batch dim (Unflatten or Reshape)",
-            )
+        if not expect_min_rank(ctx, x, 3, "LocalResponseNorm", "[N, C, *]", "add a batch dim (Unflatten or Reshape)"):
             return None
         if not need_float(ctx, x, "LocalResponseNorm"):
             return None

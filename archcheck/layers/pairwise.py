@@ -18,10 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Optional
 
 from ..shapes import dims as D
-from ._checks import need_float, same
-from ._rules import match_size
+from ._rules import match_size, need_float, same, wrap_dim
 from .base import Example, Layer, Pos, Tensor, numel_per, register
-from .linear import wrap_dim
 from .merge import _Elementwise2
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional
 from pydantic import Field
 
 from . import roles as R
-from ._checks import INDEX_DTYPES, need_float
-from ._rules import expect_rank, match_size
+from ._rules import INTS, check_padding_idx, expect_rank, match_size, need_float
 from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,15 +55,8 @@ class Embedding(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         n = self.num_embeddings
-        if self.padding_idx is not None and not -n <= self.padding_idx < n:
-            ctx.error(
-                "AC108",
-                f"padding_idx={self.padding_idx} must be within num_embeddings ({-n} to {n - 1})",
-                field="padding_idx",
-                hint=f"use an index from 0 to {n - 1} (often 0), or leave padding_idx out",
-                recover=True,  # padding_idx does not shape the output
-            )
-        if x.dtype not in INDEX_DTYPES:
+        check_padding_idx(ctx, self.padding_idx, n)
+        if x.dtype not in INTS:
             ctx.error(
                 "AC214",
                 f"Embedding looks up integer indices, but its input has dtype {x.dtype} ({ctx.source(x)})",

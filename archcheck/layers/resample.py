@@ -26,8 +26,7 @@ from pydantic import Field, field_validator
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._checks import exact_div, need_float
-from ._rules import expect_rank, rank_words
+from ._rules import exact_div, expect_min_rank, expect_rank, need_float, rank_words
 from .base import Example, Layer, Pos, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,14 +193,7 @@ class _Shuffle(Layer):
     drawn_layout: ClassVar[str | None] = "cf"
 
     def _rank(self, ctx: Ctx, x: Tensor) -> bool:
-        if x.rank >= 3:
-            return True
-        ctx.error(
-            "AC204",
-            f"{type(self).__name__} expects an input with at least 3 dims [*, C, H, W], but its input is "
-            f"{x.describe()} ({ctx.source(x)})",
-        )
-        return False
+        return expect_min_rank(ctx, x, 3, type(self).__name__, "[*, C, H, W]")
 
     def _div(self, ctx: Ctx, x: Tensor, axis: int, n: int, field: str, word: str) -> Dim | None:
         size = x.shape[axis]

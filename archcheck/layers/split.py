@@ -24,7 +24,7 @@ from pydantic import Field
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._checks import dim_error, exact_div, wrap
+from ._rules import dim_error, exact_div, wrap_dim
 from .base import Example, Layer, NonNeg, Pos, Tensor, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,7 +75,7 @@ class Split(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        d = wrap(self.dim, x.rank) if x.rank else None
+        d = wrap_dim(self.dim, x.rank) if x.rank else None
         if d is None:
             if x.rank == 0:
                 ctx.error("AC204", f"Split cannot be applied to a 0-D input ({ctx.source(x)})")
@@ -150,7 +150,7 @@ class Chunk(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        d = wrap(self.dim, x.rank) if x.rank else None
+        d = wrap_dim(self.dim, x.rank) if x.rank else None
         if d is None:
             if x.rank == 0:
                 ctx.error("AC204", f"Chunk cannot be applied to a 0-D input ({ctx.source(x)})")

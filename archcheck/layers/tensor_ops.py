@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 from ..shapes import dims as D
 from ..shapes.dims import Dim
 from . import roles as R
-from ._checks import dim_error, exact_div, need_float, same, wrap
+from ._rules import dim_error, exact_div, need_float, same, wrap_dim
 from .base import Example, Layer, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,7 +118,7 @@ class Unflatten(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        d = wrap(self.dim, x.rank) if x.rank else None
+        d = wrap_dim(self.dim, x.rank) if x.rank else None
         if d is None:
             dim_error(ctx, "dim", self.dim, x)
             return None
@@ -130,7 +130,7 @@ class Unflatten(Layer):
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
         """The dims around the split keep their roles; the new dims' roles are unknown."""
         (x,) = xs
-        r, d = R.keep(x.roles, x.rank), wrap(self.dim, x.rank)
+        r, d = R.keep(x.roles, x.rank), wrap_dim(self.dim, x.rank)
         if r is None or d is None:
             return None
         out_r = r[:d] + (R.UNKNOWN,) * len(self.unflattened_size) + r[d + 1 :]
@@ -281,7 +281,7 @@ class Permute(Layer):
             return None
         w = []
         for d in self.dims:
-            v = wrap(d, x.rank)
+            v = wrap_dim(d, x.rank)
             if v is None:
                 dim_error(ctx, "dims", d, x)
                 return None
@@ -318,7 +318,7 @@ class Transpose(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        a, b = wrap(self.dim0, x.rank), wrap(self.dim1, x.rank)
+        a, b = wrap_dim(self.dim0, x.rank), wrap_dim(self.dim1, x.rank)
         for f, v, w in (("dim0", self.dim0, a), ("dim1", self.dim1, b)):
             if w is None:
                 dim_error(ctx, f, v, x)
@@ -368,7 +368,7 @@ class Select(Layer):
         if x.rank == 0:
             ctx.error("AC204", f"Select cannot be applied to a 0-D input ({ctx.source(x)})")
             return None
-        d = wrap(self.dim, x.rank)
+        d = wrap_dim(self.dim, x.rank)
         if d is None:
             dim_error(ctx, "dim", self.dim, x)
             return None
@@ -442,7 +442,7 @@ class Mean(Layer):
         dims = self._dims()
         w = []
         for d in dims:
-            v = wrap(d, x.rank)
+            v = wrap_dim(d, x.rank)
             if v is None:
                 dim_error(ctx, "dim", d, x)
                 return None

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._checks import need_float, same
-from ._rules import SPATIAL, expect_rank
+from ._rules import SPATIAL, expect_rank, need_float, same
 from .base import Example, Layer, NonNegOrList, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
