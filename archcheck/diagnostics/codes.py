@@ -154,6 +154,9 @@ class Diagnostic:
     bindings: dict[str, int | str] = field(default_factory=dict)
     # a machine-applicable fix: the value the located field should have ({"field": "in_features", "value": 1568})
     fix: dict[str, Any] | None = None
+    # sizes for free dims the finding suggests, as data (AC306: the smallest size that lines the shapes up);
+    # the hint says the same in words ("fix H with --dim H=32")
+    suggested_dims: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Text from the spec or the command line is escaped (and its invisible and look-alike
@@ -190,6 +193,8 @@ class Diagnostic:
             out["bindings"] = self.bindings
         if self.fix:
             out["fix"] = self.fix
+        if self.suggested_dims:
+            out["suggested_dims"] = self.suggested_dims
         return out
 
 

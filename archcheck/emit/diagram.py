@@ -239,13 +239,13 @@ def _block_family(node: Node) -> str:
 
 
 def nominal_sizes(res: CheckResult) -> dict[str, int]:
-    """Sizes for free dims in box heights: the smallest one AC306 allows (from its hint)."""
+    """Sizes for free dims in box heights: the smallest one AC306 allows (its ``suggested_dims``)."""
     out: dict[str, int] = {}
     for d in res.diagnostics:
-        if d.code == "AC306" and d.hint:
-            m = re.search(r"--dim (\w+)=(\d+)", d.hint)
-            if m and int(m.group(2)) > 0:
-                out.setdefault(m.group(1), int(m.group(2)))
+        if d.code == "AC306":
+            for name, size in d.suggested_dims.items():
+                if size > 0:
+                    out.setdefault(name, size)
     return out
 
 

@@ -493,6 +493,7 @@ def _solve_dim(res: CheckResult, dm: _Dim) -> None:
             path=None if site else dm.eqs[0].path,
             notes=notes,
             hint=f"fix {name} with --dim {name}={first_ok} or in the spec, or pad/crop before the merge",
+            suggested_dims={name: first_ok},
         )
         res.diagnostics.append(res.source.locate(d, site if site else dm.eqs[0].src))
         return
