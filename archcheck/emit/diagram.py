@@ -45,6 +45,7 @@ import click
 from ..diagnostics.codes import Diagnostic
 from ..diagnostics.text import escape
 from ..engine.result import CheckResult, Node
+from ..engine.scope import bind_inputs, ref_base, result_refs, split_ref
 from ..layers.base import REGISTRY, Layer, Tensor
 from ..layers.roles import CHANNELS, FEATURES, SEQUENCE, SPATIAL
 from ..shapes import dims as D
@@ -164,22 +165,23 @@ def _resolve(env: dict[str, Src], ref: str) -> Src | None:
     """The source ``ref`` names: a name, or an item of a tuple (``qkv.1``: the edge from qkv carries part 1)."""
     if ref in env:
         return env[ref]
-    base, *index = ref.split(".")
-    s = env.get(base)
-    if s is None or not all(i.isdigit() for i in index):
+    sr = split_ref(ref)
+    s = env.get(sr[0]) if sr is not None else None
+    if s is None or sr is None:
         return None
+    index = sr[1]
     t = s.tensor
     for k, i in enumerate(index):
         if k == 0 and s.items:  # a block's outputs: the box that made this one
-            if int(i) >= len(s.items):
+            if i >= len(s.items):
                 return None
-            s = s.items[int(i)]
+            s = s.items[i]
             t = s.tensor
             continue
-        if t is None or t.parts is None or int(i) >= len(t.parts):
+        if t is None or t.parts is None or i >= len(t.parts):
             return None
-        t = t.parts[int(i)]
-    return Src(s.box, t, s.layout, item=s.item + "." + ".".join(index) if not s.items else s.item)
+        t = t.parts[i]
+    return Src(s.box, t, s.layout, item=s.item + "".join(f".{i}" for i in index) if not s.items else s.item)
 
 
 @dataclass
@@ -287,7 +289,7 @@ class _Planner:
             env[nm] = Src(box.id, t, layout)
         outputs = list(self.res.spec.model.outputs or []) if self.res.spec.model is not None else []
         keep = set(outputs) | set(self.res.outputs)
-        self.scope(self.res.root, env, root, 0, keep=keep | {str(o).split(".")[0] for o in keep})
+        self.scope(self.res.root, env, root, 0, keep=keep | {ref_base(str(o)) for o in keep})
         for nm in self.res.outputs:
             src = _resolve(env, nm)
             if src is None:
@@ -404,16 +406,9 @@ class _Planner:
                 self.clusters += 1
                 sub = Cluster(f"cluster_{n.path}", self._cluster_label(n), n, diagnostics=self._take(n.path))
                 cluster.items.append(sub)
-                inner: dict[str, Src] = {}
-                if n.kind == "block":
-                    names = self.res.spec.blocks[n.type].inputs if n.type in self.res.spec.blocks else ["x"]
-                    inner.update(zip(names, srcs, strict=False))  # fewer srcs: an input failed
-                    bdef = self.res.spec.blocks.get(n.type)
-                    outs = bdef.result_names(n.children[-1].name) if bdef is not None else [n.children[-1].name]
-                else:
-                    inner.update({"": srcs[0]} if srcs else {})
-                    outs = [n.children[-1].name]
-                self.scope(n.children, inner, sub, level + 1, keep={o.split(".")[0] for o in outs})
+                inner = bind_inputs(n, self.res.spec, srcs)  # fewer srcs: an input failed
+                outs = result_refs(n, self.res.spec)
+                self.scope(n.children, inner, sub, level + 1, keep={ref_base(o) for o in outs})
                 if len(outs) > 1:  # a block with several outputs: each item's edge leaves its own box
                     got = [_resolve(inner, o) or Src("", None, "cf") for o in outs]
                     env[n.name] = Src("", n.output, "cf", tuple(got))

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..diagnostics.text import escape
 from ..engine.result import CheckResult, Node
+from ..engine.scope import bind_inputs, ref_base, result_refs
 from ..layers.base import Layer, Tensor, TorchLeaf
 from ..shapes import dims as D
 from .report import human, shape_json
@@ -97,11 +98,10 @@ def _dims_text(v: tuple[int, ...]) -> str:
 def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
     """Receptive field and cumulative stride at every node's output, by path."""
     out: dict[str, Field | None] = {}
-    blocks = res.spec.blocks
 
     def scope(nodes: list[Node], env: dict[str, Field | None]) -> None:
         for n in nodes:
-            fs = [env.get(i.split(".")[0]) for i in n.inputs]  # an item (qkv.0): its tuple's field
+            fs = [env.get(ref_base(i)) for i in n.inputs]  # an item (qkv.0): its tuple's field
             if n.kind == "layer":
                 if n.layer is None:
                     f = None
@@ -115,16 +115,11 @@ def receptive_fields(res: CheckResult) -> dict[str, Field | None]:
                     else None
                 )
                 f = Field(*got) if got is not None else None
-            elif n.kind == "sequential":
-                inner: dict[str, Field | None] = {"": fs[0] if fs else None}
+            else:  # a Sequential, repeat or block: its children in their own scope
+                inner = bind_inputs(n, res.spec, fs)
                 scope(n.children, inner)
-                f = out.get(n.children[-1].path) if n.children else None
-            else:
-                bdef = blocks[n.type]
-                inner = dict(zip(bdef.inputs, fs, strict=False))
-                scope(n.children, inner)
-                outs = bdef.result_names(n.children[-1].name if n.children else None)
-                f = inner.get(outs[0].split(".")[0]) if outs else None
+                outs = result_refs(n, res.spec)
+                f = inner.get(ref_base(outs[0])) if outs else None
             out[n.path] = f
             env[n.name] = f
 

@@ -34,6 +34,10 @@ from ..spec.loader import Path
 from ..spec.schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, module_name_problem, name_problem
 from . import expect as EX
 from .result import CheckResult, Condition, ExpectCheck, Node
+from .scope import bind_inputs, ref_base, result_refs
+from .scope import lookup as lookup
+from .scope import pick as pick
+from .scope import split_ref as split_ref
 
 MAX_BLOCK_DEPTH = 32
 MAX_BYTES = 2**63 - 1  # torch's largest storage, in bytes
@@ -262,51 +266,6 @@ def _type_of(item: Any) -> str:
     return "layer"
 
 
-def split_ref(ref: str) -> tuple[str, tuple[int, ...]] | None:
-    """``'qkv.1'`` -> ``('qkv', (1,))``, ``'lstm.1.0'`` -> ``('lstm', (1, 0))``, a name -> ``(name, ())``.
-
-    A module name never holds a '.', so what follows the first one is an output index. None: an index
-    that is not a plain non-negative int (``conv1.weight``, ``qkv.01``).
-    """
-    base, *rest = ref.split(".")
-    if not all(r.isascii() and r.isdigit() and (r == "0" or r[0] != "0") for r in rest):
-        return None
-    return base, tuple(int(r) for r in rest)
-
-
-def pick(
-    t: Tensor, base: str, index: tuple[int, ...], whole: bool = False
-) -> tuple[Tensor | None, str | None, str | None]:
-    """The item ``index`` of ``t`` (the output of ``base``): ``(tensor, None, None)`` or ``(None, code, message)``.
-
-    ``whole``: several outputs may be taken together (what a block or the model returns).
-    """
-    cur, at = t, base
-    for i in index:
-        if cur.parts is None:
-            return None, "AC121", f"'{at}' gives one tensor {cur.describe()}: it has no output {at}.{i}"
-        if i >= len(cur.parts):
-            n = len(cur.parts)
-            return (
-                None,
-                "AC121",
-                f"'{at}' has {n} output{'s' * (n != 1)} {_items(cur)}: {at}.{i} is not one of them",
-            )
-        cur, at = cur.parts[i], f"{at}.{i}"
-    if cur.indexed and cur.parts is not None and not whole:
-        return (
-            None,
-            "AC120",
-            f"'{at}' gives {len(cur.parts)} outputs {cur.describe_all()}, not one tensor: take one by its index",
-        )
-    return cur, None, None
-
-
-def _items(t: Tensor) -> str:
-    n = len(t.parts or ())
-    return f"(.0 to .{n - 1})" if n > 1 else "(.0)"
-
-
 def _pick_hint(t: Tensor | None, ref: str, code: str, written: bool, sequential: bool) -> str:
     if code == "AC120":
         if sequential:
@@ -315,17 +274,9 @@ def _pick_hint(t: Tensor | None, ref: str, code: str, written: bool, sequential:
                 f"takes (inputs: [{ref}.0])"
             )
         return f"write {ref}.0" + (" here" if written else f" as this layer's input: inputs: [{ref}.0]")
-    base = ref.split(".")[0]
+    base = ref_base(ref)
     n = len(t.parts or ()) if t is not None else 0
     return f"use {base}.0 to {base}.{n - 1}" if n else f"use {base}, its one output"
-
-
-def lookup(env: dict[str, Tensor | None], ref: str) -> Tensor | None:
-    """The tensor ``ref`` names in ``env`` (``qkv.1``: an item of qkv's outputs); None when unknown or invalid."""
-    sr = split_ref(ref)
-    if sr is None or (t := env.get(sr[0])) is None:
-        return None
-    return pick(t, *sr)[0]
 
 
 class _Walker:
@@ -616,7 +567,7 @@ class _Walker:
         for j, n in enumerate(names):
             at = where + ("inputs", j) if isinstance(raw, list) else where + ("inputs",)
             sr = split_ref(n)
-            base, index = sr if sr is not None else (n.split(".")[0], ())
+            base, index = sr if sr is not None else (ref_base(n), ())
             if base in env and sr is None:
                 self.error(
                     "AC121",
@@ -1019,14 +970,9 @@ class _Walker:
             if ctx.failed or out is None:
                 return None, None
             return out, layer.macs(xs, out)
-        inner: dict[str, Tensor | None]
-        if tnode.kind == "sequential":
-            inner = {"": xs[0]} if len(xs) == 1 else {}
-        else:
-            bdef = self.spec.blocks.get(tnode.type)
-            if bdef is None:
-                return None, None
-            inner = dict(zip(bdef.inputs, xs))
+        if tnode.kind != "sequential" and tnode.type not in self.spec.blocks:
+            return None, None
+        inner: dict[str, Tensor | None] = bind_inputs(tnode, self.spec, list(xs))
         total: int | None = 0
         for c in tnode.children:
             ins = [lookup(inner, r) for r in c.inputs]
@@ -1042,7 +988,7 @@ class _Walker:
             if last is not None and not last.indexed:
                 last = replace(last, parts=None)
             return last, total
-        refs = self.spec.blocks[tnode.type].result_names(tnode.children[-1].name if tnode.children else None)
+        refs = result_refs(tnode, self.spec)
         got = []
         for ref in refs:
             sr = split_ref(ref)
@@ -1225,7 +1171,7 @@ class _Walker:
             sr = split_ref(ref)
             if sr is None or sr[0] not in inner:
                 what = "layers or inputs" if bdef.outputs is not None else "layers"
-                guess = did_you_mean(ref.split(".")[0], list(inner), ignore_case=False)
+                guess = did_you_mean(ref_base(ref), list(inner), ignore_case=False)
                 self.error(
                     "AC301",
                     f"block {t}'s output '{ref}' is not one of its {what}",
@@ -1628,9 +1574,9 @@ def _mark_training_only(res: CheckResult) -> None:
 
 def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None:
     """A top-level layer whose output nothing uses and that is not an output is dead weight."""
-    used: set[str] = {ref.split(".")[0] for ref in res.outputs}
+    used: set[str] = {ref_base(ref) for ref in res.outputs}
     for n in res.nodes:
-        used.update(ref.split(".")[0] for ref in n.inputs)
+        used.update(ref_base(ref) for ref in n.inputs)
     # A layer with an error (whose output was recovered) is reported once, for its error.
     errored = {d.path for d in res.diagnostics if d.severity == "error" and d.path}
     for n in res.root:
@@ -1661,9 +1607,9 @@ def _warn_dead_branches(res: CheckResult, env: dict[str, Tensor | None]) -> None
     for n in res.nodes:  # inside a block: a layer that neither a later layer nor the block's output uses
         if n.kind != "block" or not n.children or n.type not in res.spec.blocks:
             continue
-        inner: set[str] = {ref.split(".")[0] for ref in res.spec.blocks[n.type].result_names(n.children[-1].name)}
+        inner: set[str] = {ref_base(ref) for ref in result_refs(n, res.spec)}
         for c in n.children:
-            inner.update(ref.split(".")[0] for ref in c.inputs)
+            inner.update(ref_base(ref) for ref in c.inputs)
         for c in n.children:
             if c.name in inner or c.output is None or (n.type, c.name) in seen or c.path in errored:
                 continue
