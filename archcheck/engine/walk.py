@@ -152,36 +152,16 @@ class _FieldCtx:
         self.failed = False
         self.recovered = False
 
-    def error(
-        self,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        hint: str | None = None,
-        notes: list[str] | None = None,
-        dims: list[str] | None = None,
-        fix: Any = None,
-        recover: bool = False,
-    ) -> None:
-        if recover:
+    # ``field`` and ``fix`` name the nested layer's fields: the report points at ``key`` instead
+    def error(self, code: str, message: str, *, field: str | None = None, fix: Any = None, **kw: Any) -> None:
+        if kw.get("recover"):
             self.recovered = True
         else:
             self.failed = True
-        self._outer.error(code, message, field=self._key, hint=hint, notes=notes, dims=dims, recover=recover)
+        self._outer.error(code, message, field=self._key, **kw)
 
-    def warn(
-        self,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        hint: str | None = None,
-        notes: list[str] | None = None,
-        dims: list[str] | None = None,
-        fix: Any = None,
-    ) -> None:
-        self._outer.warn(code, message, field=self._key, hint=hint, notes=notes, dims=dims)
+    def warn(self, code: str, message: str, *, field: str | None = None, fix: Any = None, **kw: Any) -> None:
+        self._outer.warn(code, message, field=self._key, **kw)
 
     def fill(self, **values: Any) -> None:
         self.filled.update(values)
