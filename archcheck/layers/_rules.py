@@ -6,7 +6,7 @@ exact division (``check_groups``, ``exact_div``)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
@@ -237,6 +237,18 @@ def dim_error(ctx: Ctx, field: str, d: int, x: Tensor, hint: str | None = None) 
     )
 
 
+def take_dim(ctx: Ctx, x: Tensor, d: int, what: str) -> int | None:
+    """The dim ``d`` of ``x`` (wrapped as torch does) that an op such as Split, Chunk or Select works
+    along; None after reporting a scalar input (AC204) or a dim out of range (AC208)."""
+    if x.rank == 0:
+        ctx.error("AC204", f"{what} cannot be applied to a 0-D input ({ctx.source(x)})")
+        return None
+    w = wrap_dim(d, x.rank)
+    if w is None:
+        dim_error(ctx, "dim", d, x)
+    return w
+
+
 def same(a: Dim, b: Dim) -> bool | None:
     """Whether two dims are equal: True/False when decidable, else None."""
     if isinstance(a, int) and isinstance(b, int):
@@ -272,3 +284,11 @@ def check_padding_idx(ctx: Ctx, padding_idx: int | None, n: int) -> None:
             hint=f"use an index from 0 to {n - 1} (often 0), or leave padding_idx out",
             recover=True,  # padding_idx does not shape the output
         )
+
+
+def per_dim(v: Any, nd: int, entries: str = "ints") -> Any:
+    """A field validator's check of a per-dim field (``kernel_size: 3`` or ``[3, 3]``): a list gives one
+    entry for each of the ``nd`` spatial dims."""
+    if isinstance(v, list) and len(v) != nd:
+        raise ValueError(f"expected an int or a list of {nd} {entries}, got a list of {len(v)}")
+    return v

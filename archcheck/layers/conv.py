@@ -16,7 +16,7 @@ from pydantic import field_validator
 
 from ..shapes import dims as D
 from . import roles as R
-from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, window_out
+from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, per_dim, window_out
 from .base import (
     Example,
     Layer,
@@ -57,9 +57,7 @@ class _ConvBase(Layer):
     @field_validator("kernel_size", "stride", "padding", "dilation", "output_padding", check_fields=False)
     @classmethod
     def _arity(cls, v: Any) -> Any:
-        if isinstance(v, list) and len(v) != cls.nd:
-            raise ValueError(f"expected an int or a list of {cls.nd} ints, got a list of {len(v)}")
-        return v
+        return per_dim(v, cls.nd)
 
     def _k(self) -> tuple[int, ...]:
         return as_tuple(self.kernel_size, self.nd)

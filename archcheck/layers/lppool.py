@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from pydantic import field_validator
 
-from ._rules import SPATIAL, expect_rank, need_float, window_out
+from ._rules import SPATIAL, expect_rank, need_float, per_dim, window_out
 from .base import Example, Layer, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,9 +36,7 @@ class _LPPool(Layer):
     @field_validator("kernel_size", "stride")
     @classmethod
     def _arity(cls, v: Any) -> Any:
-        if isinstance(v, list) and len(v) != cls.nd:
-            raise ValueError(f"expected an int or a list of {cls.nd} ints, got a list of {len(v)}")
-        return v
+        return per_dim(v, cls.nd)
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs

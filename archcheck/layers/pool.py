@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 from pydantic import field_validator
 
 from . import roles as R
-from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, window_out
+from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, per_dim, window_out
 from .base import Example, Layer, NonNegOrList, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,9 +65,7 @@ class _WindowPool(_PoolBase):
     @field_validator("kernel_size", "stride", "padding", "dilation", check_fields=False)
     @classmethod
     def _arity(cls, v: Any) -> Any:
-        if isinstance(v, list) and len(v) != cls.nd:
-            raise ValueError(f"expected an int or a list of {cls.nd} ints, got a list of {len(v)}")
-        return v
+        return per_dim(v, cls.nd)
 
     def _dilation(self) -> tuple[int, ...]:
         return (1,) * self.nd
@@ -257,8 +255,7 @@ class _AdaptiveBase(_PoolBase):
     @field_validator("output_size")
     @classmethod
     def _arity(cls, v: Any) -> Any:
-        if isinstance(v, list) and len(v) != cls.nd:
-            raise ValueError(f"expected an int or a list of {cls.nd} entries (int or null), got a list of {len(v)}")
+        per_dim(v, cls.nd, "entries (int or null)")
         if cls.nd == 1 and isinstance(v, list) and v[0] is None:
             # torch's adaptive_*_pool1d takes ints only: [null] raises a TypeError there.
             raise ValueError(f"{cls.__name__} takes an int output_size; null (keep the input size) is for 2d/3d only")

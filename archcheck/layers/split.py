@@ -24,7 +24,7 @@ from pydantic import Field
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._rules import dim_error, exact_div, wrap_dim
+from ._rules import exact_div, take_dim
 from .base import Example, Layer, NonNeg, Pos, Tensor, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,12 +75,8 @@ class Split(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        d = wrap_dim(self.dim, x.rank) if x.rank else None
+        d = take_dim(ctx, x, self.dim, "Split")
         if d is None:
-            if x.rank == 0:
-                ctx.error("AC204", f"Split cannot be applied to a 0-D input ({ctx.source(x)})")
-            else:
-                dim_error(ctx, "dim", self.dim, x)
             return None
         size = x.shape[d]
         s = self.split_size_or_sections
@@ -150,12 +146,8 @@ class Chunk(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        d = wrap_dim(self.dim, x.rank) if x.rank else None
+        d = take_dim(ctx, x, self.dim, "Chunk")
         if d is None:
-            if x.rank == 0:
-                ctx.error("AC204", f"Chunk cannot be applied to a 0-D input ({ctx.source(x)})")
-            else:
-                dim_error(ctx, "dim", self.dim, x)
             return None
         size, c = x.shape[d], self.chunks
         if _too_many(ctx, c, "chunks"):

@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 from ..shapes import dims as D
 from ..shapes.dims import Dim
 from . import roles as R
-from ._rules import dim_error, exact_div, need_float, same, wrap_dim
+from ._rules import dim_error, exact_div, need_float, same, take_dim, wrap_dim
 from .base import Example, Layer, Tensor, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -365,12 +365,8 @@ class Select(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        if x.rank == 0:
-            ctx.error("AC204", f"Select cannot be applied to a 0-D input ({ctx.source(x)})")
-            return None
-        d = wrap_dim(self.dim, x.rank)
+        d = take_dim(ctx, x, self.dim, "Select")
         if d is None:
-            dim_error(ctx, "dim", self.dim, x)
             return None
         size = x.shape[d]
         i = self.index

@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._rules import SPATIAL, expect_rank, need_float, same
+from ._rules import LONG_ONLY, SPATIAL, expect_rank, need_float, same
 from .base import Example, Layer, NonNegOrList, PosOrList, Tensor, as_tuple, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
 
-_INDEX = frozenset({"long", "int64"})
+
+def _bad_input(ctx: Ctx, code: str, message: str, hint: str) -> None:
+    """A finding about the indices or the output_size tensor: at ``inputs:`` where the spec names them."""
+    ctx.error(code, message, field="inputs" if ctx.given("inputs") else None, hint=hint)
 
 
 class _MaxUnpool(Layer):
@@ -69,12 +72,12 @@ class _MaxUnpool(Layer):
                     hint=f"give one int, or a list of {nd}",
                 )
                 return None
-        if idx.dtype not in _INDEX:
-            ctx.error(
+        if idx.dtype not in LONG_ONLY:
+            _bad_input(
+                ctx,
                 "AC214",
                 f"{what}'s indices must be int64 (long), but they have dtype {idx.dtype} ({ctx.source(idx)})",
-                field="inputs" if ctx.given("inputs") else None,
-                hint="pass the indices a MaxPool with return_indices: true returns (its second output)",
+                "pass the indices a MaxPool with return_indices: true returns (its second output)",
             )
             return None
         k, s, p = self._params()
@@ -112,24 +115,24 @@ class _MaxUnpool(Layer):
                 eq = ctx.require_equal(a, b, f"{type(self).__name__} indices shape")
             ok = ok and eq is not False
         if not ok:
-            ctx.error(
+            _bad_input(
+                ctx,
                 "AC251",
                 f"{type(self).__name__}'s indices {idx.describe()} must have the shape of its input "
                 f"{x.describe()} ({ctx.source(idx)})",
-                field="inputs" if ctx.given("inputs") else None,
-                hint="pass the indices of the MaxPool whose output this unpools",
+                "pass the indices of the MaxPool whose output this unpools",
             )
         return ok
 
     def _output_size(self, ctx: Ctx, like: Tensor, sizes: list[Dim], s: tuple[int, ...]) -> bool:
         what, nd = type(self).__name__, self.nd
         if like.rank not in (nd, nd + 2):
-            ctx.error(
+            _bad_input(
+                ctx,
                 "AC251",
                 f"{what} takes its output_size from {like.describe()} ({ctx.source(like)}), which has {like.rank} "
                 f"dims; torch needs {nd} or {nd + 2}",
-                field="inputs" if ctx.given("inputs") else None,
-                hint="name the tensor that went into the MaxPool as the third input",
+                "name the tensor that went into the MaxPool as the third input",
             )
             return False
         want = like.shape[like.rank - nd :]
@@ -138,13 +141,13 @@ class _MaxUnpool(Layer):
             if isinstance(o, int) and isinstance(d, int):
                 if d - s[i] < o < d + s[i]:
                     continue
-                ctx.error(
+                _bad_input(
+                    ctx,
                     "AC251",
                     f"{what} cannot unpool to size {o} in dim {SPATIAL[nd][i]}: from its input it makes {d}, "
                     f"and output_size may differ by less than the stride {s[i]} (between {lo} and {hi}, "
                     f"exclusive; output_size from {like.describe()})",
-                    field="inputs" if ctx.given("inputs") else None,
-                    hint="name the tensor that went into the MaxPool as the third input",
+                    "name the tensor that went into the MaxPool as the third input",
                 )
                 return False
             ctx.require_min(D.add(o, D.mul(lo, -1)), 1, f"{what} output_size above (in - 1) * stride + ... - stride")

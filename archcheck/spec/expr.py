@@ -134,10 +134,7 @@ def _static(node: ast.AST, text: str, cond: bool) -> None:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             _static(node.operand, text, True)
             return
-        raise ExprError(
-            f"the condition of 'if' in '{text}' must compare numbers (< <= > >= == !=, and/or/not), "
-            f"not {type(node).__name__}"
-        )
+        raise _not_a_condition(node, text)
     if isinstance(node, (ast.Constant, ast.Name)):
         return  # values are checked when evaluated
     if isinstance(node, ast.BinOp) and (type(node.op) in _BINOPS or type(node.op) in _DIV):
@@ -153,25 +150,11 @@ def _static(node: ast.AST, text: str, cond: bool) -> None:
         _static(node.orelse, text, False)
         return
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
-        fn = node.func.id
-        lo, hi = FUNCTIONS[fn]
-        n = len(node.args)
-        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args) or n < lo or (hi is not None and n > hi):
-            want = f"{lo} or more" if hi is None else f"{lo}" if lo == hi else f"{lo} or {hi}"
-            raise ExprError(f"{fn}() takes {want} argument{'s' * (want != '1')} in '{text}', got {n}")
+        _check_arity(node, text)
         for a in node.args:
             _static(a, text, False)
         return
-    what = type(node).__name__
-    if isinstance(node, ast.Attribute):
-        what = "attribute access"
-    elif isinstance(node, ast.Call):
-        what = "a call of something else than " + ", ".join(FUNCTIONS)
-    elif isinstance(node, (ast.Compare, ast.BoolOp)) or (
-        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
-    ):
-        what = "a comparison outside the condition of 'a if cond else b'"
-    raise ExprError(f"'{text}' uses {what}; allowed: {ALLOWED}")
+    raise _unsupported(node, text)
 
 
 _BINOPS: dict[type[ast.operator], tuple[str, Callable[[Any, Any], Any]]] = {
@@ -187,6 +170,42 @@ _DIV: dict[type[ast.operator], tuple[str, Callable[[Any, Any], Any]]] = {
 }
 
 
+def _check_arity(node: ast.Call, text: str) -> str:
+    """The name of the allowed function ``node`` calls, after checking its arguments' count (no keywords)."""
+    fn: str = node.func.id  # type: ignore[attr-defined]
+    lo, hi = FUNCTIONS[fn]
+    n = len(node.args)
+    if node.keywords or any(isinstance(a, ast.Starred) for a in node.args) or n < lo or (hi is not None and n > hi):
+        want = f"{lo} or more" if hi is None else f"{lo}" if lo == hi else f"{lo} or {hi}"
+        raise ExprError(f"{fn}() takes {want} argument{'s' * (want != '1')} in '{text}', got {n}")
+    return fn
+
+
+def _unsupported(node: ast.AST, text: str) -> ExprError:
+    """What an expression may not contain (checked before evaluating and while evaluating)."""
+    what = type(node).__name__
+    if isinstance(node, ast.Attribute):
+        what = "attribute access"
+    elif isinstance(node, ast.Call):
+        what = "a call of something else than " + ", ".join(FUNCTIONS)
+    elif isinstance(node, (ast.Compare, ast.BoolOp)) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+    ):
+        what = "a comparison outside the condition of 'a if cond else b'"
+    return ExprError(f"'{text}' uses {what}; allowed: {ALLOWED}")
+
+
+def _not_a_condition(node: ast.AST, text: str) -> ExprError:
+    return ExprError(
+        f"the condition of 'if' in '{text}' must compare numbers (< <= > >= == !=, and/or/not), "
+        f"not {type(node).__name__}"
+    )
+
+
+def _too_large(text: str) -> ExprError:
+    return ExprError(f"'{text}' produces a value beyond {MAX_ABS:.0e}")
+
+
 def _pow_ok(a: Any, b: Any, text: str) -> None:
     """``a ** b`` only where Python's value is a real number within the bound, checked before computing:
     ``9 ** 9 ** 9`` is refused without being computed, and a negative base with a fractional exponent
@@ -196,9 +215,9 @@ def _pow_ok(a: Any, b: Any, text: str) -> None:
     if a < 0 and isinstance(b, float) and not b.is_integer():
         raise ExprError(f"'{text}' raises the negative number {a!r} to the fractional power {b!r}")
     if abs(a) > 1 and b > 0 and b * math.log(abs(a)) > math.log(MAX_ABS) + 1e-9:
-        raise ExprError(f"'{text}' produces a value beyond {MAX_ABS:.0e}")
+        raise _too_large(text)
     if 0 < abs(a) < 1 and b < 0 and -b * math.log(abs(a)) > math.log(MAX_ABS) + 1e-9:
-        raise ExprError(f"'{text}' produces a value beyond {MAX_ABS:.0e}")
+        raise _too_large(text)
 
 
 def _check(v: Any, text: str) -> Any:
@@ -207,17 +226,12 @@ def _check(v: Any, text: str) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         raise ExprError(f"'{text}' produces the non-finite number {v!r}")
     if abs(v) > MAX_ABS:
-        raise ExprError(f"'{text}' produces a value beyond {MAX_ABS:.0e}")
+        raise _too_large(text)
     return v
 
 
 def _call(node: ast.Call, scope: dict[str, Any], text: str) -> Any:
-    fn = node.func.id  # type: ignore[attr-defined]
-    lo, hi = FUNCTIONS[fn]
-    n = len(node.args)
-    if node.keywords or any(isinstance(a, ast.Starred) for a in node.args) or n < lo or (hi is not None and n > hi):
-        want = f"{lo} or more" if hi is None else f"{lo}" if lo == hi else f"{lo} or {hi}"
-        raise ExprError(f"{fn}() takes {want} argument{'s' * (want != '1')} in '{text}', got {n}")
+    fn = _check_arity(node, text)
     args = [_eval(a, scope, text) for a in node.args]
     if fn == "min":
         return min(args)
@@ -257,10 +271,7 @@ def _cond(node: ast.AST, scope: dict[str, Any], text: str) -> bool:
         return any(_cond(v, scope, text) for v in node.values)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         return not _cond(node.operand, scope, text)
-    raise ExprError(
-        f"the condition of 'if' in '{text}' must compare numbers (< <= > >= == !=, and/or/not), "
-        f"not {type(node).__name__}"
-    )
+    raise _not_a_condition(node, text)
 
 
 def _eval(node: ast.AST, scope: dict[str, Any], text: str) -> Any:
@@ -294,7 +305,7 @@ def _eval(node: ast.AST, scope: dict[str, Any], text: str) -> Any:
         try:
             return _check(fn(a, b), text)
         except (OverflowError, ZeroDivisionError):  # a float too large or too small for its operation
-            raise ExprError(f"'{text}' produces a value beyond {MAX_ABS:.0e}") from None
+            raise _too_large(text) from None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _eval(node.operand, scope, text)
         return _check(-v if isinstance(node.op, ast.USub) else v, text)
@@ -302,16 +313,7 @@ def _eval(node: ast.AST, scope: dict[str, Any], text: str) -> Any:
         return _eval(node.body if _cond(node.test, scope, text) else node.orelse, scope, text)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
         return _call(node, scope, text)
-    what = type(node).__name__
-    if isinstance(node, ast.Attribute):
-        what = "attribute access"
-    elif isinstance(node, ast.Call):
-        what = "a call of something else than " + ", ".join(FUNCTIONS)
-    elif isinstance(node, (ast.Compare, ast.BoolOp)) or (
-        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
-    ):
-        what = "a comparison outside the condition of 'a if cond else b'"
-    raise ExprError(f"'{text}' uses {what}; allowed: {ALLOWED}")
+    raise _unsupported(node, text)
 
 
 def non_integral(value: Any) -> float | None:
