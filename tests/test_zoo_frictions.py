@@ -295,3 +295,95 @@ def test_a_number_for_a_merge_points_at_arith(op: str, field: str, hint: str) ->
     assert got is not None and got.endswith(hint) and "combines the tensors named in inputs" in got
     fixed = text.replace(f"type: {op}, {field}", hint.split(" (")[0][1:-1])
     assert errors(fixed) == []
+
+
+# ------------------------------------------------------------------ seq2seq: a decoder LSTM starts from the encoder's state
+
+SEQ2SEQ = """\
+name: Seq2Seq
+params: {hidden: 32, layers: 2}
+inputs:
+  src: {shape: [N, S], dtype: long}
+  tgt: {shape: [N, T], dtype: long}
+layers:
+  - {name: src_embed, type: Embedding, num_embeddings: 50, embedding_dim: 16, inputs: [src]}
+  - {name: encoder, type: LSTM, hidden_size: $hidden, num_layers: $layers, batch_first: true}
+  - {name: tgt_embed, type: Embedding, num_embeddings: 40, embedding_dim: 16, inputs: [tgt]}
+  - {name: decoder, type: LSTM, hidden_size: $hidden, num_layers: $layers, batch_first: true, STATE}
+  - {name: out, type: Linear, out_features: 40, inputs: [decoder]}
+"""
+
+
+def test_a_decoder_lstm_takes_the_encoders_state() -> None:
+    res, model = build(SEQ2SEQ.replace("STATE", "inputs: [tgt_embed, encoder.1.0, encoder.1.1]"))
+
+    class Ref(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.src_embed = torch.nn.Embedding(50, 16)
+            self.encoder = torch.nn.LSTM(16, 32, 2, batch_first=True)
+            self.tgt_embed = torch.nn.Embedding(40, 16)
+            self.decoder = torch.nn.LSTM(16, 32, 2, batch_first=True)
+            self.out = torch.nn.Linear(32, 40)
+
+        def forward(self, src: Any, tgt: Any) -> Any:
+            _, state = self.encoder(self.src_embed(src))
+            return self.out(self.decoder(self.tgt_embed(tgt), state)[0])
+
+    torch.manual_seed(0)
+    with torch.device("cpu"):
+        ref = Ref()
+        src, tgt = torch.randint(0, 40, (3, 7)), torch.randint(0, 40, (3, 5))
+        real = build_cpu(res)
+        real.load_state_dict(ref.state_dict())  # same keys and shapes, and the same computation:
+        assert torch.equal(real(src, tgt), ref(src, tgt))
+    assert keys(model) == keys(ref)
+    node = next(n for n in res.nodes if n.path == "decoder")
+    assert node.inputs == ["tgt_embed", "encoder.1.0", "encoder.1.1"]
+
+
+def build_cpu(res: Any) -> Any:
+    mod = types.ModuleType("generated_cpu")
+    exec(compile(generate(res), "<generated>", "exec"), mod.__dict__)  # noqa: S102 - archcheck's own output
+    return getattr(mod, res.name)().eval()
+
+
+def test_a_state_of_the_wrong_shape_or_a_whole_tuple_is_located() -> None:
+    text = SEQ2SEQ.replace("STATE", "inputs: [tgt_embed, encoder.1.0, encoder.1.1]").replace(
+        "{name: decoder, type: LSTM, hidden_size: $hidden, num_layers: $layers",
+        "{name: decoder, type: LSTM, hidden_size: $hidden, num_layers: 1",
+    )
+    ((code, line, _, msg, hint),) = errors(text)
+    assert (code, line) == ("AC250", 10)
+    assert msg.startswith(
+        "LSTM's h_0 must be [1, N, 32] (num_layers=1, the input's batch, H_out=32), but it is [2, N, 32]"
+    )
+    assert hint is not None and "give h_0 the shape [1, N, 32]" in hint
+    whole = SEQ2SEQ.replace("STATE", "inputs: [tgt_embed, encoder.1]")
+    ((code, line, _, _, hint),) = errors(whole)
+    assert (code, line) == ("AC120", 10)
+    assert (
+        hint
+        == "write encoder.1.0 here, or each of its items (encoder.1.0, encoder.1.1, ...: an LSTM's state is h and c)"
+    )
+    one = SEQ2SEQ.replace("STATE", "inputs: [tgt_embed, encoder.1.0]")
+    ((code, line, _, msg, _),) = errors(one)
+    assert (code, line) == ("AC104", 10) and "with its initial state (h_0, c_0): 3 inputs, got 2" in msg
+
+
+# ------------------------------------------------------------------ DCGAN's [N, $nz, 1, 1]: one error, with the fix
+
+
+def test_an_expression_in_the_input_shape_says_what_to_write_and_nothing_cascades() -> None:
+    text = """\
+params: {nz: 100}
+input: {shape: [N, $nz, 1, 1]}
+layers:
+  - {type: ConvTranspose2d, out_channels: 8, kernel_size: 4}
+output: {shape: [N, 8, 4, 4]}
+"""
+    ((code, line, _, msg, _),) = errors(text)
+    assert (code, line) == ("AC104", 2)
+    assert "not an expression: write the number nz stands for, or a free dim with its size in dims:" in msg
+    fixed = text.replace("input: {shape: [N, $nz, 1, 1]}", "input: {shape: [N, Z, 1, 1]}\ndims: {Z: 100}")
+    assert errors(fixed) == []

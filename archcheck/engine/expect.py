@@ -90,6 +90,8 @@ def parse(
         elif not (e.isidentifier() and e.isascii()):
             err("AC103", f"expect[{i}] = {e[:40]!r}: a dim is an int, a free dim's name, _ or ...", at)
             ok = False
+        elif e not in known and res.spec.unknown_inputs:
+            ok = False  # an input's shape was refused (reported): its dim names are unknown, not missing
         elif e not in known:
             guess = did_you_mean(e, sorted(known), ignore_case=False)
             err(

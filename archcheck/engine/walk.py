@@ -253,7 +253,9 @@ def _pick_hint(t: Tensor | None, ref: str, code: str, written: bool, sequential:
                 "a Sequential passes one tensor on: move this layer out of the Sequential and name the item it "
                 f"takes (inputs: [{ref}.0])"
             )
-        return f"write {ref}.0" + (" here" if written else f" as this layer's input: inputs: [{ref}.0]")
+        if written:  # a seq2seq decoder given its encoder's (h_n, c_n) as one input
+            return f"write {ref}.0 here, or each of its items ({ref}.0, {ref}.1, ...: an LSTM's state is h and c)"
+        return f"write {ref}.0 as this layer's input: inputs: [{ref}.0]"
     base = ref_base(ref)
     n = len(t.parts or ()) if t is not None else 0
     return f"use {base}.0 to {base}.{n - 1}" if n else f"use {base}, its one output"

@@ -10,6 +10,10 @@ Rules follow torch 2.13 (``torch/nn/modules/sparse.py``, ``rnn.py``):
   keeps the first output: the input's leading dims and ``D * H_out`` (D = 2
   when bidirectional; H_out = proj_size if set, else hidden_size).
   ``proj_size`` must be smaller than ``hidden_size``.
+* The initial state is optional: a second input h_0 (GRU, RNN), or a second and
+  third (LSTM: h_0 and c_0, called as ``lstm(x, (h_0, c_0))``), each
+  [D * num_layers, N, H_out] (c_0: hidden_size), without N for an unbatched
+  input: a seq2seq decoder takes ``[tgt, enc.1.0, enc.1.1]``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional
 
 from pydantic import Field
 
+from ..shapes import dims as D
 from . import roles as R
-from ._rules import INTS, check_padding_idx, expect_rank, match_size, need_float
+from ._rules import INTS, check_padding_idx, expect_rank, match_size, need_float, same
 from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register, tuple_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +90,7 @@ class _RNNBase(Layer):
     tuple_output: ClassVar[bool] = True
     outputs_doc: ClassVar[str | None] = "(output, h_n) as name.0, name.1; the name alone is output"
     gates: ClassVar[int] = 1
+    arity: ClassVar[tuple[int, int | None]] = (1, 2)  # x, or x and h_0 (LSTM: x, h_0, c_0)
 
     input_size: Optional[Pos] = None
     hidden_size: Pos
@@ -101,8 +107,61 @@ class _RNNBase(Layer):
     def _dirs(self) -> int:
         return 2 if self.bidirectional else 1  # type: ignore[attr-defined]
 
+    def _state_shapes(self, x: Tensor) -> list[tuple[str, tuple[D.Dim, ...]]]:
+        """The initial states' names and shapes: h_0 [D * num_layers, N, H_out] (never batch-first;
+        unbatched: no N), and LSTM's c_0 [D * num_layers, N, hidden_size]."""
+        batch = () if x.rank == 2 else (x.shape[0] if self.batch_first else x.shape[1],)
+        lead = (self._dirs() * self.num_layers, *batch)
+        out = [("h_0", lead + (self._h_out(),))]
+        if self.gates == 4:
+            out.append(("c_0", lead + (self.hidden_size,)))
+        return out
+
+    def _check_states(self, ctx: Ctx, x: Tensor, states: list[Tensor]) -> bool:
+        """The initial state (a seq2seq decoder starts from its encoder's h_n, c_n): torch's shapes."""
+        what = type(self).__name__
+        want = self._state_shapes(x)
+        names = ", ".join(n for n, _ in want)
+        if len(states) != len(want):
+            ctx.error(
+                "AC104",
+                f"{what} takes its input alone or with its initial state ({names}): "
+                f"{1 + len(want)} inputs, got {1 + len(states)}",
+                field="inputs",
+                hint=f"inputs: [x, {names}] (e.g. an encoder's h_n, c_n: enc.1.0, enc.1.1), or only x for a zero state",
+            )
+            return False
+        for t, (nm, shape) in zip(states, want):
+            if not need_float(ctx, t, what):
+                return False
+            if t.rank != len(shape) or any(same(a, b) is False for a, b in zip(t.shape, shape)):
+                ctx.error(
+                    "AC250",
+                    f"{what}'s {nm} must be {D.fmt_shape(shape)} (num_layers={self.num_layers}"
+                    + (" x 2 directions" if self._dirs() == 2 else "")
+                    + f", the input's batch, {'hidden_size' if nm == 'c_0' else 'H_out'}={shape[-1]}), "
+                    f"but it is {t.describe()} ({ctx.source(t)})",
+                    field="inputs",
+                    hint=f"give {nm} the shape {D.fmt_shape(shape)} (num_layers and hidden_size as the layer whose "
+                    "state it is), or leave the state out (a zero state)",
+                    recover=True,  # the output does not depend on the state's shape
+                )
+                return True
+            for a, b in zip(t.shape, shape):
+                if same(a, b) is None:
+                    ctx.require_equal(a, b, f"{what} {nm} shape")
+        return True
+
+    def emit_call(self, ref: str | None, args: list[str]) -> str:
+        return self.emit_tuple(ref, args) + "[0]"
+
+    def emit_tuple(self, ref: str | None, args: list[str]) -> str:
+        if len(args) == 3:  # LSTM: lstm(x, (h_0, c_0))
+            return f"{ref}({args[0]}, ({args[1]}, {args[2]}))"
+        return f"{ref}({', '.join(args)})"
+
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
-        (x,) = xs
+        x, states = xs[0], xs[1:]
         what = type(self).__name__
         if self._proj() >= self.hidden_size:
             ctx.error(
@@ -124,15 +183,17 @@ class _RNNBase(Layer):
         if match_size(ctx, "input_size", self.input_size, x, -1, what, "AC202", "last dim") is None:
             return None
         R.warn_time_axis(ctx, what, x, self.batch_first)
+        if states and not self._check_states(ctx, x, states):
+            return None
         return x.derived(tuple(x.shape[:-1]) + (self._dirs() * self._h_out(),), ctx.path)
 
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
-        (x,) = xs
+        x = xs[0]
         return (R.keep(x.roles, x.rank) or (R.UNKNOWN,) * x.rank)[:-1] + (R.FEATURES,)
 
     def tuple_items(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[Tensor, ...] | None:
         """``(output, h_n)``; LSTM: ``(output, (h_n, c_n))``. h_n is [D * num_layers, N, H_out] (never batch-first)."""
-        (x,) = xs
+        x = xs[0]
         batch = () if x.rank == 2 else (x.shape[0] if self.batch_first else x.shape[1],)
         lead = (self._dirs() * self.num_layers, *batch)
         h = x.derived(lead + (self._h_out(),), ctx.path, origin=f"h_n of {ctx.path}")
@@ -178,6 +239,7 @@ class LSTM(_RNNBase):
     gates = 4
     outputs_doc = "(output, (h_n, c_n)) as name.0, name.1.0, name.1.1; the name alone is output"
     torch_name = "nn.LSTM"
+    arity: ClassVar[tuple[int, int | None]] = (1, 3)
     examples = [
         Example({"input_size": 8, "hidden_size": 16}, (5, 2, 8), (5, 2, 16)),
         Example(
@@ -195,6 +257,26 @@ class LSTM(_RNNBase):
         Example({"input_size": 8, "hidden_size": 16}, (5, 8), (5, 16)),
         Example({"input_size": 8, "hidden_size": 16}, (5, 2, 6), error="AC202", fixed={"input_size": 6}),
         Example({"hidden_size": 16, "proj_size": 16}, (5, 2, 8), error="AC108"),
+        # a seq2seq decoder starting from its encoder's (h_n, c_n): inputs [x, enc.1.0, enc.1.1]
+        Example(
+            {"hidden_size": 16, "num_layers": 2, "batch_first": True},
+            (2, 5, 8),
+            (2, 5, 16),
+            extra={"h_0": (2, 2, 16), "c_0": (2, 2, 16)},
+        ),
+        Example(
+            {"hidden_size": 16, "proj_size": 4, "bidirectional": True},
+            (5, 8),
+            (5, 8),
+            extra={"h_0": (2, 4), "c_0": (2, 16)},
+        ),
+        Example(
+            {"hidden_size": 16, "num_layers": 2},
+            (5, 3, 8),
+            error="AC250",
+            extra={"h_0": (1, 3, 16), "c_0": (2, 3, 16)},
+            fixed_extra={"h_0": (2, 3, 16)},
+        ),
     ]
 
     bias: bool = True
@@ -215,6 +297,14 @@ class GRU(_RNNBase):
         Example({"input_size": 4, "hidden_size": 6, "batch_first": True}, (2, 5, 4), (2, 5, 6)),
         Example({"input_size": 4, "hidden_size": 6, "bidirectional": True}, (5, 4), (5, 12)),
         Example({"hidden_size": 6}, (2, 3, 5, 4), error="AC204"),
+        Example({"hidden_size": 6, "bidirectional": True}, (5, 2, 4), (5, 2, 12), extra={"h_0": (2, 2, 6)}),
+        Example(
+            {"hidden_size": 6, "batch_first": True},
+            (2, 5, 4),
+            error="AC250",
+            extra={"h_0": (2, 1, 6)},
+            fixed_extra={"h_0": (1, 2, 6)},
+        ),
     ]
 
     bias: bool = True

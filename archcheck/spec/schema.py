@@ -98,6 +98,11 @@ class InputSpec(_Strict):
         for i, d in enumerate(v):
             if isinstance(d, str) and not (d.isidentifier() and d.isascii()):
                 hint = " (write it without quotes)" if d.strip().isdigit() else ""
+                if d.startswith("$"):  # DCGAN's [N, $nz, 1, 1]: params are per layer, the input is fixed
+                    hint = (
+                        f", not an expression: write the number {d[1:].strip()} stands for, or a free dim "
+                        "with its size in dims: (shape: [N, Z, 1, 1] with dims: {Z: 100})"
+                    )
                 raise ValueError(f"shape[{i}] = {d!r}: a free dim is a name such as N or H{hint}")
         return v
 
