@@ -190,3 +190,50 @@ def test_block_classes_reuse_the_specs_expressions() -> None:
     assert "class Bottleneck(nn.Module):" in src and "def __init__(self, planes):" in src
     assert "out_channels=planes * 4," in src and "nn.BatchNorm2d(num_features=planes * 4)" in src
     assert "Bottleneck(planes=64)," in src
+
+
+# ------------------------------------------------------------------ inferred sizes: recorded by the engine as data
+
+_INFERRED = """
+name: Inf
+inputs: {x: {shape: [N, 3, 28, 28]}, y: {shape: [N, 5]}}
+layers:
+  - {name: conv1, type: Conv2d, out_channels: 8, kernel_size: 3}
+  - {name: pool1, type: MaxPool2d, kernel_size: 2}
+  - {name: flat, type: Flatten}
+  - {name: drop, type: Dropout}
+  - {name: fc1, type: Linear, out_features: $width}
+  - {name: fc2, type: Linear, in_features: 16, out_features: 4}
+  - {name: bil, type: Bilinear, inputs: [fc2, y], out_features: 2}
+params: {width: 16}
+"""
+
+
+def _load_text(text: str) -> archcheck.Spec:
+    return archcheck.load("inf.yaml", text=text)
+
+
+def test_the_engine_records_inferred_sizes_with_where_they_came_from() -> None:
+    res = archcheck.check(_load_text(_INFERRED))
+    assert res.ok, [d.message for d in res.diagnostics]
+    by = {n.path: n for n in res.nodes}
+    conv = by["conv1"].inferred
+    assert list(conv) == ["in_channels"] and conv["in_channels"].value == 3
+    assert (conv["in_channels"].input, conv["in_channels"].axis) == (0, 1)
+    assert conv["in_channels"].tensor is not None and conv["in_channels"].tensor.producer == ""
+    fc1 = by["fc1"].inferred["in_features"]
+    assert (fc1.value, fc1.input, fc1.axis) == (8 * 13 * 13, 0, 1)  # axis -1 of [N, 1352], made non-negative
+    assert fc1.tensor is not None and fc1.tensor.product is not None  # through the Dropout: Flatten's product
+    assert (fc1.tensor.product.axis, fc1.tensor.product.factors, fc1.tensor.product.source) == (1, (8, 13, 13), "pool1")
+    assert by["fc2"].inferred == {}  # written in the spec: not inferred
+    bil = by["bil"].inferred
+    assert [(k, v.value, v.input) for k, v in bil.items()] == [("in1_features", 4, 0), ("in2_features", 5, 1)]
+    assert by["fc1"].exprs == {"out_features": "$width"} and by["conv1"].exprs == {}
+
+
+def test_codegen_comments_every_inferred_size_from_the_engines_record() -> None:
+    src = generate(archcheck.check(_load_text(_INFERRED)))
+    assert "in_channels 3 from the input" in src
+    assert "in_features 8 * 13 * 13 from pool1" in src
+    assert "in1_features 4 from fc2; in2_features 5 from the input" in src  # no fixed list of field names
+    assert "in_features 16" not in src  # fc2's is written in the spec

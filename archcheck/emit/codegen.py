@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..engine.result import CheckResult, Node
-from ..engine.walk import lookup, pick, split_ref
+from ..engine.result import CheckResult, Inferred, Node
+from ..engine.walk import pick, split_ref
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
 from ..spec.schema import module_name_problem, name_problem
@@ -241,7 +241,6 @@ class Generator:
         if not res.ok:
             raise CodegenError("the spec has errors: fix them before generating code")
         self.res = res
-        self.data = res.source.data
         self.model_name = identifier(res.name)
         # Every name the module's code refers to as a global: the templates' builtins and imports,
         # the layers' own expressions, and the classes. A local or parameter (a spec name) that
@@ -264,8 +263,6 @@ class Generator:
         self.module_names: set[str] = (
             set()
         )  # layer names written as string literals (add_module, getattr)  # a block's $ expression calls ceil or floor: math.ceil, math.floor
-        self.inputs_of: dict[str, list[Tensor]] = {}
-        self._index(res.root, dict(res.inputs))
         self.block_class: dict[str, str] = {}
         for b in self.blocks:
             identifier(b)
@@ -310,44 +307,17 @@ class Generator:
             out[n] = py
         return out
 
-    def _index(self, nodes: list[Node], env: dict[str, Tensor | None]) -> None:
-        """Record each node's input tensors (for the provenance of inferred sizes)."""
-        for n in nodes:
-            xs = [lookup(env, i) for i in n.inputs]
-            self.inputs_of[n.path] = [x for x in xs if x is not None]
-            if n.kind == "sequential":
-                inner: dict[str, Tensor | None] = {"": xs[0] if xs else None}
-                self._index(n.children, inner)
-            elif n.kind == "block":
-                bdef = self.blocks[n.type]
-                self._index(n.children, dict(zip(bdef.inputs, xs, strict=False)))
-            env[n.name] = n.output
-
-    def _raw(self, node: Node) -> Any:
-        cur = self.data
-        for p in node.src:
-            try:
-                cur = cur[p]
-            except (KeyError, IndexError, TypeError):
-                return None
-        return cur
-
-    def _derived_note(self, node: Node, field_name: str, value: Any, scope_prefix: str) -> str | None:
-        """``in_features 32 * 7 * 7 from pool2`` for a size the spec left out."""
-        raw = self._raw(node)
-        if isinstance(raw, dict) and field_name in raw:
-            return None
-        xs = self.inputs_of.get(node.path) or []
-        if not xs:
-            return None
-        x = xs[0]
-        what = str(value)
-        if x.note and " = " in x.note:
-            what = x.note.split(" = ", 1)[1]
+    def _inferred_note(self, node: Node, field_name: str, inf: Inferred, scope_prefix: str) -> str | None:
+        """``in_features 32 * 7 * 7 from pool2`` for a size the spec left out (``Node.inferred``)."""
+        x = inf.tensor
+        if x is None or inf.input is None:
+            return None  # not read off an input (a nested layer's size): nothing to say where it came from
+        product = x.product if x.product is not None and x.product.axis == inf.axis else None
+        what = " * ".join(D.fmt(f) for f in product.factors) if product is not None else str(inf.value)
         src = x.producer
-        local = node.inputs[0] if node.inputs else ""
-        if x.origin and " from " in x.origin and x.note:
-            src = x.origin.rsplit(" from ", 1)[1]
+        local = node.inputs[inf.input] if inf.input < len(node.inputs) else ""
+        if product is not None:
+            src = product.source or "the input"  # the layer whose output was flattened
         elif x.producer.startswith(scope_prefix) and "." not in x.producer[len(scope_prefix) :]:
             pass  # the sibling that last changed the shape: "from fc1", not the ReLU after it
         elif local and not local.isdigit():
@@ -480,22 +450,8 @@ class Generator:
         """Statements that build ``node`` as the submodule ``node.name`` of ``parent`` (``self``)."""
         comment = None
         if node.kind == "layer" and node.layer is not None:
-            notes = []
-            for k in (
-                "in_channels",
-                "in_features",
-                "num_features",
-                "num_channels",
-                "normalized_shape",
-                "input_size",
-                "embed_dim",
-                "d_model",
-            ):
-                if k in type(node.layer).model_fields and getattr(node.layer, k) is not None:
-                    note = self._derived_note(node, k, getattr(node.layer, k), self._prefix)
-                    if note:
-                        notes.append(note)
-            comment = "; ".join(notes) or None
+            notes = [self._inferred_note(node, k, inf, self._prefix) for k, inf in node.inferred.items()]
+            comment = "; ".join(n for n in notes if n) or None
         e = self._expr(node, lit, rel, keys, in_seq)
         if e is not None:
             return self._assign(parent, node.name, e, ind, comment)
@@ -935,8 +891,7 @@ class Generator:
 
         rel, _, fld = hint.rpartition(":")
         node = next((n for n in first.walk() if n.path == f"{first.path}.{rel}"), None)
-        raw = self._raw(node) if node is not None else None
-        text = raw.get(fld) if isinstance(raw, dict) else None
+        text = node.exprs.get(fld) if node is not None else None
         if not (isinstance(text, str) and text.startswith("$")):
             return None
         try:

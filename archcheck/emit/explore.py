@@ -297,6 +297,9 @@ class _FastCtx(Ctx):
         if severity == "error":
             self.failed = True
 
+    def fill_from(self, x: Tensor, axis: int, /, **values: Any) -> None:
+        self.filled.update(values)  # no provenance: nothing here emits code
+
     def value(self, name: str) -> int | None:
         return self._bindings.get(name)
 

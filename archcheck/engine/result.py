@@ -19,6 +19,21 @@ from ..spec.schema import Spec
 ANY = "_"  # an expect entry: any size
 
 
+@dataclass(frozen=True)
+class Inferred:
+    """A field the spec left out that the shape rule filled in: its value and where the number came from.
+
+    ``input``/``axis``/``tensor``: which of the layer's inputs, which dim of it (non-negative) and that
+    input itself (its ``producer``, and its ``product`` when the dim multiplies others); all None for a
+    value not read off an input (a nested layer a container's rule completed).
+    """
+
+    value: Any
+    input: int | None = None
+    axis: int | None = None
+    tensor: Tensor | None = None
+
+
 @dataclass
 class Node:
     """One module (or tensor operation) of the instantiated network."""
@@ -41,6 +56,10 @@ class Node:
     trainable: bool = True  # False under `trainable: false` (its own or a container's): requires_grad_(False)
     frozen: bool = False  # its own entry says trainable: false (the generated code freezes it there)
     training_only: bool = False  # it feeds only outputs marked training_only: run only while self.training
+    # Fields (a block instance's params) the spec wrote as `$` expressions, as written: {"out_channels": "$planes * 4"}
+    exprs: dict[str, str] = field(default_factory=dict)
+    # Fields the spec left out and the shape rule inferred, in the order it filled them: {"in_features": ...}
+    inferred: dict[str, Inferred] = field(default_factory=dict)
 
     @property
     def trainable_params(self) -> int:

@@ -33,7 +33,7 @@ from ..spec.expr import ExprError, condition, is_expr, non_integral, not_int_mes
 from ..spec.loader import Path
 from ..spec.schema import BlockDef, DimRange, Spec, _kind, _short, convert_errors, module_name_problem, name_problem
 from . import expect as EX
-from .result import CheckResult, Condition, ExpectCheck, Node
+from .result import CheckResult, Condition, ExpectCheck, Inferred, Node
 from .scope import bind_inputs, ref_base, result_refs
 from .scope import lookup as lookup
 from .scope import pick as pick
@@ -47,13 +47,23 @@ MAX_NODES = 100_000
 class Ctx:
     """What a shape rule may do: report, fill in inferred fields, describe inputs."""
 
-    def __init__(self, walker: _Walker, src: Path, path: str, given: set[str], inputs: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        walker: _Walker,
+        src: Path,
+        path: str,
+        given: set[str],
+        inputs: list[str] | None = None,
+        xs: list[Tensor] | None = None,
+    ) -> None:
         self._w = walker
         self._src = src
         self._given = given
         self.path = path
         self.input_names = list(inputs or [])  # as written in the spec's scope ("" for a container's input)
         self.filled: dict[str, Any] = {}
+        self.inferred: dict[str, Inferred] = {}  # what was filled, with where each came from (Node.inferred)
+        self._xs = xs or []
         self.failed = False  # an error after which the output is unknown
         self.recovered = False  # an error that leaves the output determined by the fields (``recover=True``)
 
@@ -101,6 +111,14 @@ class Ctx:
     def fill(self, **values: Any) -> None:
         """Record fields inferred from the input (in_channels, in_features, ...)."""
         self.filled.update(values)
+        self.inferred.update((k, Inferred(v)) for k, v in values.items())
+
+    def fill_from(self, x: Tensor, axis: int, /, **values: Any) -> None:
+        """``fill(**values)``, each read off dim ``axis`` of the input ``x``: recorded with that provenance."""
+        self.filled.update(values)
+        i = next((i for i, t in enumerate(self._xs) if t is x), None)
+        at = axis % x.rank if x.rank else None
+        self.inferred.update((k, Inferred(v, i, at, x)) for k, v in values.items())
 
     def value(self, name: str) -> int | None:
         """The value a free dim was given (``--dim N=4``, ``dims: {N: 4}``), or None while it is free."""
@@ -165,6 +183,9 @@ class _FieldCtx:
 
     def fill(self, **values: Any) -> None:
         self.filled.update(values)
+
+    def fill_from(self, x: Tensor, axis: int, /, **values: Any) -> None:
+        self.filled.update(values)  # a nested layer's sizes: the outer layer's value is what the engine records
 
     def value(self, name: str) -> int | None:
         return self._outer.value(name)
@@ -913,7 +934,7 @@ class _Walker:
         node.params = 0  # torch's parameters() counts a shared module once: at its first use
         if node.output is not None:
             o = node.output
-            node.output = Tensor(o.shape, o.dtype, path, o.origin, o.note, o.roles, o.parts, o.indexed)
+            node.output = replace(o, producer=path)
         return node
 
     def rerun(
@@ -1106,6 +1127,8 @@ class _Walker:
         for pname, default in bdef.params.items():
             if pname in item:
                 value, at, env_scope = item[pname], where + (pname,), scope
+                if is_expr(value):
+                    node.exprs[pname] = value
             else:
                 value, at, env_scope = default, ("blocks", t, "params", pname), params
             if value is None and pname not in item:
@@ -1202,6 +1225,8 @@ class _Walker:
                 continue
             if key in ("expect", "trainable"):
                 continue
+            if is_expr(v):
+                node.exprs[key] = v
             try:
                 fields[key] = substitute(v, scope)
             except ExprError as exc:
@@ -1244,7 +1269,7 @@ class _Walker:
                 hint="make the earlier layer's output non-empty (see its AC222 warning)",
             )
             return node
-        ctx = Ctx(self, where, path, set(layer.model_fields_set) - layer.meta_fields, names)
+        ctx = Ctx(self, where, path, set(layer.model_fields_set) - layer.meta_fields, names, xs)  # type: ignore[arg-type]
         try:
             out = layer.infer(ctx, xs)  # type: ignore[arg-type]
             if out is not None and not ctx.failed:  # the dims' roles (roles.py); may warn about the layout
@@ -1264,6 +1289,7 @@ class _Walker:
         resolved = layer.model_copy(update=ctx.filled) if ctx.filled else layer
         node.layer = resolved
         node.output = out
+        node.inferred = ctx.inferred
         if resolved.tie is not None and out is not None:
             self.ties.append((node, e.scope.class_prefix, where))
         if out is not None:
@@ -1331,7 +1357,7 @@ def _finish(node: Node) -> None:
         # Several outputs (Split, a block's outputs) stay addressable; a module's extra items (LSTM's
         # h_n) do not leave the container: nn.Sequential passes on the first one only.
         parts = o.parts if o.indexed else None
-        node.output = Tensor(o.shape, o.dtype, node.path, o.origin, o.note, o.roles, parts, o.indexed)
+        node.output = replace(o, producer=node.path, parts=parts)
 
 
 def _sum_counts(node: Node) -> None:

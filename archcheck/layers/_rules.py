@@ -100,7 +100,7 @@ def match_size(
         )
         return given
     if given is None:
-        ctx.fill(**{field: actual})
+        ctx.fill_from(x, axis, **{field: actual})
         return actual
     if given != actual:
         ctx.error(

@@ -90,6 +90,19 @@ Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
+@dataclass(frozen=True)
+class Product:
+    """A dim that is the product of others (Flatten's ``1568 = 32 * 7 * 7``), as data for emitters.
+
+    ``axis``: which dim of the tensor (non-negative); ``factors``: the sizes it multiplies;
+    ``source``: the path of the layer whose output they were ("" for the model input).
+    """
+
+    axis: int
+    factors: tuple[Any, ...]
+    source: str
+
+
 @dataclass
 class Tensor:
     """What the engine knows about a tensor: its shape and where it came from."""
@@ -105,6 +118,7 @@ class Tensor:
     # unless ``indexed`` (Split, Chunk, a block with several outputs): then an index is required.
     parts: tuple[Tensor, ...] | None = None
     indexed: bool = False
+    product: Product | None = None  # a dim made by multiplying others (the structured form of ``note``)
 
     @property
     def rank(self) -> int:
@@ -113,12 +127,19 @@ class Tensor:
     def describe(self) -> str:
         return D.fmt_shape(self.shape)
 
-    def derived(self, shape: Shape, producer: str, origin: str | None = None, note: str | None = None) -> Tensor:
-        return Tensor(tuple(shape), self.dtype, producer, origin, note)
+    def derived(
+        self,
+        shape: Shape,
+        producer: str,
+        origin: str | None = None,
+        note: str | None = None,
+        product: Product | None = None,
+    ) -> Tensor:
+        return Tensor(tuple(shape), self.dtype, producer, origin, note, product=product)
 
     def passed(self) -> Tensor:
         """The same tensor after a shape-preserving layer: it keeps its provenance."""
-        return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note, self.roles)
+        return Tensor(self.shape, self.dtype, self.producer, self.origin, self.note, self.roles, product=self.product)
 
     def describe_all(self) -> str:
         """The shape, or for an indexed tuple its items' shapes: ``([N, 8], [N, 8])``."""
@@ -130,7 +151,9 @@ class Tensor:
 def tuple_of(parts: list[Tensor] | tuple[Tensor, ...], producer: str) -> Tensor:
     """A tuple of tensors that later layers address by index (Split's outputs, ``(h_n, c_n)``)."""
     first = parts[0]
-    return Tensor(first.shape, first.dtype, producer, first.origin, first.note, first.roles, tuple(parts), True)
+    return Tensor(
+        first.shape, first.dtype, producer, first.origin, first.note, first.roles, tuple(parts), True, first.product
+    )
 
 
 @dataclass(frozen=True)
@@ -189,6 +212,10 @@ class Ctx(Protocol):
 
     def fill(self, **values: Any) -> None:
         """Record fields inferred from the input (in_channels, in_features, ...)."""
+
+    def fill_from(self, x: Tensor, axis: int, /, **values: Any) -> None:
+        """``fill(**values)``, the sizes read off dim ``axis`` (may be negative) of the input ``x``: the engine
+        keeps where each came from (``Node.inferred``), which emitters show ("in_features 32 * 7 * 7 from pool2")."""
 
     def value(self, name: str) -> int | None:
         """The value a free dim was given, or None while it is free."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, Optional
 from ..shapes import dims as D
 from . import roles as R
 from ._rules import check_dtype, dim_error, match_size, wrap_dim
-from .base import Example, Layer, Pos, Tensor, numel_per, register
+from .base import Example, Layer, Pos, Product, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
@@ -127,10 +127,11 @@ class Flatten(Layer):
         size = D.prod(merged)
         shape = x.shape[:s] + (size,) + x.shape[e + 1 :]
         if len(merged) == 1:
-            return x.derived(shape, x.producer, x.origin, x.note)
+            return x.derived(shape, x.producer, x.origin, x.note, x.product)
         arith = " * ".join(D.fmt(d) for d in merged)
         src = x.producer or "the input"
-        return x.derived(shape, ctx.path, f"flatten of {x.describe()} from {src}", f"{D.fmt(size)} = {arith}")
+        product = Product(s, tuple(merged), x.producer)
+        return x.derived(shape, ctx.path, f"flatten of {x.describe()} from {src}", f"{D.fmt(size)} = {arith}", product)
 
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
         (x,) = xs
