@@ -387,3 +387,28 @@ output: {shape: [N, 8, 4, 4]}
     assert "not an expression: write the number nz stands for, or a free dim with its size in dims:" in msg
     fixed = text.replace("input: {shape: [N, $nz, 1, 1]}", "input: {shape: [N, Z, 1, 1]}\ndims: {Z: 100}")
     assert errors(fixed) == []
+
+
+# ------------------------------------------------------------------ DenseNet's transition: $in_channels // 2
+
+
+def test_an_expression_naming_its_own_inferred_field_says_how_to_pass_the_size() -> None:
+    text = """\
+input: {shape: [N, 256, 8, 8]}
+blocks:
+  Transition:
+    layers:
+      - {name: conv, type: Conv2d, out_channels: $in_channels // 2, kernel_size: 1}
+layers:
+  - {name: transition1, type: Transition}
+"""
+    ((code, line, col, msg, hint),) = errors(text)
+    assert (code, line, col) == ("AC109", 5, text.splitlines()[4].index("$in_channels") + 1)
+    assert msg.startswith("unknown param 'in_channels' in '$in_channels // 2'")
+    assert hint is not None and hint.startswith("in_channels is a field of this Conv2d (inferred from its input)")
+    fixed = text.replace("    layers:", "    params: {out: null}\n    layers:", 1)
+    fixed = fixed.replace("$in_channels // 2", "$out").replace("type: Transition}", "type: Transition, out: 128}")
+    assert errors(fixed) == []
+    # any other unknown name keeps its did-you-mean, without this hint
+    ((_, _, _, msg2, hint2),) = errors(text.replace("$in_channels // 2", "$in_chanels // 2"))
+    assert "unknown param 'in_chanels'" in msg2 and hint2 is None

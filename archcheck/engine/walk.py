@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
 import typing
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -280,6 +281,19 @@ def _pick_hint(t: Tensor | None, ref: str, code: str, written: bool, sequential:
     base = ref_base(ref)
     n = len(t.parts or ()) if t is not None else 0
     return f"use {base}.0 to {base}.{n - 1}" if n else f"use {base}, its one output"
+
+
+def _own_field_hint(cls: type[Layer], t: str, v: Any, scope: dict[str, Any]) -> str | None:
+    """DenseNet's transition written as ``out_channels: $in_channels // 2``: an expression naming a field
+    of its own layer (a size inferred from the input), which it cannot read; None for any other mistake."""
+    texts = [v] if is_expr(v) else [u for u in v if is_expr(u)] if isinstance(v, list) else []
+    own = [m for text in texts for m in re.findall(r"[A-Za-z_]\w*", text[1:]) if m not in scope and m in cls.model_fields]
+    if not own:
+        return None
+    return (
+        f"{own[0]} is a field of this {t} (inferred from its input), and an expression reads params only: "
+        "write the number, or pass it in as a param (on a block: params: {out: null} and out: 128 per instance)"
+    )
 
 
 class _Walker:
@@ -1230,7 +1244,7 @@ class _Walker:
             try:
                 fields[key] = substitute(v, scope)
             except ExprError as exc:
-                self.error("AC109", str(exc), where + (key,), path)
+                self.error("AC109", str(exc), where + (key,), path, hint=_own_field_hint(cls, t, v, scope))
                 bad.add(key)
                 continue
             if (is_expr(v) or (isinstance(v, list) and any(is_expr(u) for u in v))) and _int_only(cls, key):
