@@ -412,3 +412,38 @@ layers:
     # any other unknown name keeps its did-you-mean, without this hint
     ((_, _, _, msg2, hint2),) = errors(text.replace("$in_channels // 2", "$in_chanels // 2"))
     assert "unknown param 'in_chanels'" in msg2 and hint2 is None
+
+
+# ------------------------------------------------------------------ spellings copied from Python
+
+
+def test_python_spellings_get_one_error_each_with_the_yaml_spelling() -> None:
+    text = """\
+input: {shape: [N, 3, 32, 32]}
+layers:
+  - {type: torch.nn.Conv2d, out_channels: 8, kernel_size: 3}
+  - {type: nn.ReLU}
+  - {type: Conv2d, out_channels: 8, kernel_size: (3, 3), padding: 1}
+  - {type: MaxPool2d, kernel_size: 2, stride: (2, 1)}
+"""
+    got = [(c, ln, m, h) for c, ln, _, m, h in errors(text)]
+    assert got == [
+        ("AC102", 3, "unknown layer type 'torch.nn.Conv2d'", "write type: Conv2d (the torch.nn class name alone)"),
+        ("AC102", 4, "unknown layer type 'nn.ReLU'", "write type: ReLU (the torch.nn class name alone)"),
+        (
+            "AC103",
+            5,
+            "kernel_size: (3, 3) is a Python tuple, which YAML reads as the text '(3' followed by keys",
+            "write a list: kernel_size: [3, 3]",
+        ),
+        (
+            "AC103",
+            6,
+            "stride: (2, 1) is a Python tuple, which YAML reads as the text '(2' followed by keys",
+            "write a list: stride: [2, 1]",
+        ),
+    ]
+    fixed = (text.replace("torch.nn.Conv2d", "Conv2d").replace("nn.ReLU", "ReLU").replace("(3, 3)", "[3, 3]")).replace(
+        "(2, 1)", "[2, 1]"
+    )
+    assert errors(fixed) == []

@@ -287,7 +287,9 @@ def _own_field_hint(cls: type[Layer], t: str, v: Any, scope: dict[str, Any]) -> 
     """DenseNet's transition written as ``out_channels: $in_channels // 2``: an expression naming a field
     of its own layer (a size inferred from the input), which it cannot read; None for any other mistake."""
     texts = [v] if is_expr(v) else [u for u in v if is_expr(u)] if isinstance(v, list) else []
-    own = [m for text in texts for m in re.findall(r"[A-Za-z_]\w*", text[1:]) if m not in scope and m in cls.model_fields]
+    own = [
+        m for text in texts for m in re.findall(r"[A-Za-z_]\w*", text[1:]) if m not in scope and m in cls.model_fields
+    ]
     if not own:
         return None
     return (
@@ -700,12 +702,15 @@ class _Walker:
         else:
             choices = sorted(REGISTRY) + sorted(self.spec.blocks) + ["Sequential"]
             guess = did_you_mean(t, choices)
+            last = t.rpartition(".")[2]  # torch.nn.ReLU, nn.Conv2d: copied from Python
             self.error(
                 "AC102",
                 f"unknown layer type '{t}'",
                 type_where,
                 path,
-                hint=f"did you mean '{guess}'?"
+                hint=f"write type: {last} (the torch.nn class name alone)"
+                if "." in t and last in choices
+                else f"did you mean '{guess}'?"
                 if guess
                 else "see `archcheck types` for the layer types archcheck knows",
             )

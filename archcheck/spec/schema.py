@@ -331,10 +331,28 @@ def convert_errors(
         by_field.setdefault(str(f), []).append(e)
     fields = [n for n in model.model_fields if n not in ("inputs",) or "inputs" in raw]
     typo_of = {did_you_mean(f, fields) for f, errs in by_field.items() if errs[0]["type"] == "extra_forbidden"}
+    tuples = _python_tuples(raw)
     for f, errs in by_field.items():
         first = errs[0]
         if first["type"] == "missing" and f in typo_of:
             continue  # reported as the unknown field's "did you mean"
+        if f in tuples:
+            if tuples[f]:  # kernel_size: (3, 3) in a {...} mapping: one mistake, said once
+                written = tuples[f]
+                at = src.span(base + (f,))
+                if at is not None and at.line <= len(src.lines):  # as written: (1, 2, 2) has an int key
+                    text = src.lines[at.line - 1][at.column - 1 :]
+                    if text.startswith("(") and ")" in text:
+                        written = text[: text.index(")") + 1]
+                d = Diagnostic(
+                    "error",
+                    "AC103",
+                    f"{f}: {written} is a Python tuple, which YAML reads as the text '{raw[f]}' followed by keys",
+                    path=layer_path,
+                    hint=f"write a list: {f}: [{written.strip('()')}]",
+                )
+                out.append(src.locate(d, base + (f,)))
+            continue
         nested = _nested_models(model.model_fields[f].annotation) if f in model.model_fields else {}
         if nested and isinstance(raw.get(f), dict):  # a layer written inside a field (encoder_layer, norm)
             out += _convert_nested(errs, nested, raw[f], src, base + (f,), layer_path, f)
@@ -402,6 +420,27 @@ def convert_errors(
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 d.hint = f"write {f}: {value.strip()} without quotes"
         out.append(src.locate(d, base + (key,) + sub))
+    return out
+
+
+def _python_tuples(raw: dict[str, Any]) -> dict[str, str]:
+    """Python tuples written in a YAML flow mapping: ``{kernel_size: (3, 3)}`` reads as the text '(3' and
+    a key '3)' without a value. Field -> the tuple as written (``(3, 3)``); each trailing key -> ''."""
+    out: dict[str, str] = {}
+    keys = list(raw)
+    for i, k in enumerate(keys):
+        v = raw[k]
+        if not (isinstance(v, str) and v.lstrip().startswith("(") and ")" not in v):
+            continue
+        parts = [v.strip()]
+        for k2 in keys[i + 1 :]:
+            if raw[k2] is not None or isinstance(k2, bool) or not isinstance(k2, (str, int, float)):
+                break
+            parts.append(str(k2).strip())
+            out[str(k2)] = ""
+            if str(k2).rstrip().endswith(")"):
+                out[str(k)] = ", ".join(parts)
+                break
     return out
 
 
