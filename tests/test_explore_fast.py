@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archcheck.api import load
 from archcheck.emit.explore import Plan, combinations, explore, parse_axis, run_variant
@@ -96,3 +98,63 @@ def test_specs_the_plan_does_not_cover_go_through_check():
     assert Plan.compile(resnet, axes, {}) is None
     rows = explore(resnet, axes, {})
     assert [r["ok"] for r in rows] == [True, True] and rows[0]["params"] < rows[1]["params"]
+
+
+# Random chains of the layer types with size kernels (explore_kernels) and some without, swept over
+# params, free dims and fields: the plan's rows (kernels, caches, and the full check for every variant
+# with a finding) equal check's, row for row, passing and failing.
+KERNEL_LAYERS = [
+    "{type: Conv2d, out_channels: $width, kernel_size: $k, padding: $pad}",
+    "{type: Conv2d, out_channels: $width, kernel_size: 3, stride: 2, groups: $g, padding_mode: reflect, padding: 1}",
+    "{type: Conv2d, out_channels: 8, kernel_size: 1, padding: same, dilation: 2}",
+    "{type: MaxPool2d, kernel_size: 2, ceil_mode: true, padding: 1}",
+    "{type: MaxPool2d, kernel_size: $k}",
+    "{type: AvgPool2d, kernel_size: 3, stride: 2}",
+    "{type: BatchNorm2d}",
+    "{type: BatchNorm2d, num_features: 8}",
+    "ReLU",
+    "{type: Dropout, p: 0.2}",
+    "{type: GELU}",
+    "{type: Softmax, dim: 1}",
+    "{type: AdaptiveAvgPool2d, output_size: $k}",
+]
+HEAD_LAYERS = ["Flatten", "{type: Linear, out_features: $width}", "{type: Linear, out_features: 10, in_features: 64}"]
+
+
+@st.composite
+def chain_spec(draw):
+    body = draw(st.lists(st.sampled_from(KERNEL_LAYERS), min_size=1, max_size=6))
+    head = draw(st.lists(st.sampled_from(HEAD_LAYERS), max_size=3))
+    batch = draw(st.sampled_from(["N", 2, 1]))
+    layers = "\n".join(f"  - {item}" for item in body + head)
+    text = (
+        "name: RandomChain\n"
+        "params: {width: 8, k: 3, pad: 1, g: 1}\n"
+        f"input: {{shape: [{batch}, 3, H, W]}}\n"
+        "dims: {H: 16, W: 16}\n"
+        f"layers:\n{layers}\n"
+    )
+    sets = ["width=1:12", "H=1:40", "W=2:30:3", "k=1:5", "pad=0,1,2,same", "g=1,2"]
+    return text, draw(st.lists(st.sampled_from(sets), min_size=2, max_size=4, unique=True))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(chain_spec())
+def test_plan_rows_equal_check_on_random_chains_and_sweeps(tmp_path_factory, case):
+    text, sets = case
+    path = tmp_path_factory.mktemp("chain") / "chain.yaml"
+    path.write_text(text)
+    spec = load(str(path))
+    axes = _axes(spec, sets)
+    plan = Plan.compile(spec, axes, {})
+    assert plan is not None
+    rows = explore(spec, axes, {}, sample=60, seed=3)
+    assert rows == explore(spec, axes, {}, sample=60, seed=3, fast=False)
+    fast = 0
+    for combo in combinations(axes, 60, 3):  # and each row the plan answers itself has no finding
+        row = plan.run(combo)
+        if row is not None:
+            fast += 1
+            assert row == run_variant(spec, axes, combo, {}), combo
+    if fast and any(k is not None for k in plan.kernels):  # a passing layer with a kernel learnt its signature
+        assert any(plan.known), "the layers' size kernels were never used"

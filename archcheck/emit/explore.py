@@ -5,9 +5,10 @@ An axis is ``NAME=VALUES``: a spec param (``width=8,16,32``), a free input dim
 (``conv1.kernel_size=3,5``). The spec is read and schema-checked once; each
 variant re-runs only the shape engine (no file I/O, no re-parsing). A spec
 that is a plain chain of layers is compiled into a ``Plan`` that caches each
-layer's validated fields and results across variants and sends any variant
-with a finding through the full ``check`` (same rows; about 0.1 ms per
-SimpleCNN-size variant with new shapes, see bench/README.md). Large sweeps use
+layer's validated fields and results across variants, computes new sizes of
+common layer types with closed-form size kernels (explore_kernels.py), and
+sends any variant with a finding through the full ``check`` (same rows; about
+40 µs per SimpleCNN-size variant with new shapes, see bench/README.md). Large sweeps use
 every core (``--jobs``). Result columns: ok, status, output(s), params, macs,
 memory (activation bytes per sample), rf (receptive field), pareto, error,
 diagnostics.
@@ -24,6 +25,7 @@ import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any
 
 from ..diagnostics.codes import did_you_mean
@@ -32,6 +34,7 @@ from ..engine.walk import MAX_BYTES, Ctx, check, too_many_elements
 from ..layers.base import Layer, Tensor
 from ..shapes import dims as D
 from ..spec.schema import Spec
+from .explore_kernels import kernel_for
 from .report import shape_json
 from .summary import per_sample
 
@@ -340,6 +343,7 @@ class _Step:
     macs_per: tuple[str, ...]
     act: int | None  # bytes of one sample of its output (summary.activation_bytes)
     rf: tuple[tuple[int, ...], tuple[int, ...]] | None  # receptive field and cumulative stride (summary.Field)
+    ints: bool  # the output's dims are all ints
 
 
 class Plan:
@@ -350,7 +354,11 @@ class Plan:
     caches (1) the validated layer, by the values of the params and dims its fields name and of its
     swept fields, and (2) the layer's result (output, params, MACs, activation size), by that and its
     input's shape, dtype and dim roles. A cache miss runs the layer type's own shape rule
-    (``infer``/``roles``/``param_count``/``macs``), nothing written again here. A variant in which any
+    (``infer``/``roles``/``param_count``/``macs``); once that rule has passed an input of some signature
+    (the fields, the input's dtype, roles and rank), later inputs of that signature go to the type's size
+    kernel (``explore_kernels``: conv, pool, activation, dropout, norm, Flatten, Linear), which gives
+    the same sizes, params and MACs or declines whenever the rule could report something about the
+    sizes (the rule then runs). A variant in which any
     layer reports anything (an error, a warning, a condition on a free dim, an expression or field
     error) is checked again in full by ``check``, so its row is exactly ``run_variant``'s; so is every
     variant of a spec the plan does not cover (``compile`` returns None: blocks, Sequential, repeat,
@@ -391,18 +399,22 @@ class Plan:
             self.words.append((tuple(sorted(words & pnames)), tuple(sorted(words & dnames - pnames))))
             self.swept.append(swept)
             self.classes.append(REGISTRY[item["type"]])
+        self.kernels = [kernel_for(cls) for cls in self.classes]
         self._clear()
 
     def _clear(self) -> None:
         self.fields: list[dict[tuple[Any, ...], _Fields | None]] = [{} for _ in self.items]
         self.steps: list[dict[tuple[Any, ...], _Step | None]] = [{} for _ in self.items]
-        self.layout = [
-            (cache, pw, dw, [a.key for a in swept])
-            for cache, (pw, dw), swept in zip(self.steps, self.words, self.swept, strict=True)
-        ]
+        self.swept_keys = [[a.key for a in swept] for swept in self.swept]
+        self.shown: dict[Any, tuple[str, tuple[Any, ...]]] = {}  # a final shape as the row shows it
         self.rfs: dict[tuple[int, Any], Any] = {}
-        self.scopes: dict[tuple[Any, ...], dict[str, Any] | None] = {}
-        self.inputs: dict[tuple[Any, ...], tuple[dict[str, int] | None, Tensor | None]] = {}
+        # per layer, the input signatures (fields, dtype, roles, rank) its own rule passed (see _learn):
+        # the size kernel for those fields, the output's roles and dtype, its bytes per element, the layer
+        self.known: list[dict[tuple[Any, ...], tuple[Any, ...]]] = [{} for _ in self.items]
+        # by the swept params' values: the scope, and each layer's part of its fields' key (see _parts)
+        self.scopes: dict[tuple[Any, ...], tuple[dict[str, Any], list[tuple[Any, ...]]] | None] = {}
+        # by the swept dims' values: the bindings, the model's input and each layer's part of its key
+        self.inputs: dict[tuple[Any, ...], tuple[dict[str, int], Tensor, list[tuple[Any, ...]]] | None] = {}
         self.cached = 0
 
     @classmethod
@@ -458,68 +470,102 @@ class Plan:
             self._clear()
         try:
             pkey = tuple([_frozen(combo[k]) for k in self.param_axes])
-            scope: Any = self.scopes.get(pkey, _MISS)
-            if scope is _MISS:
-                scope = self.scopes[pkey] = self._scope(combo)
-            dkey = tuple([combo[k] for k in self.dim_axes])
-            got: Any = self.inputs.get(dkey, _MISS)
+            got: Any = self.scopes.get(pkey, _MISS)
             if got is _MISS:
+                scope = self._scope(combo)
+                got = self.scopes[pkey] = None if scope is None else (scope, self._parts(scope, 0))
+                self.cached += 1
+            dkey = tuple([combo[k] for k in self.dim_axes])
+            din: Any = self.inputs.get(dkey, _MISS)
+            if din is _MISS:
                 bindings = self._bindings(combo)
-                got = self.inputs[dkey] = (bindings, self._input(bindings) if bindings is not None else None)
-            bindings, x = got
-            if scope is None or x is None:
+                x0 = self._input(bindings) if bindings is not None else None
+                din = None
+                if bindings is not None and x0 is not None:
+                    din = (bindings, x0, self._parts(bindings, 1))
+                self.inputs[dkey] = din
+                self.cached += 1
+            if got is None or din is None:
                 return None
-            batch = x.shape[0] if x.shape else None
+            scope, pparts = got
+            bindings, x, dparts = din
+            shape, dtype, roles = x.shape, x.dtype, x.roles
+            ints = all(type(d) is int for d in shape)
+            batch = shape[0] if shape else None
             rf: Any = _RF0
             last: Any = None
             params = 0
             act: int | None = 0
             macs: int | None = 0
             per: tuple[str, ...] | None = None
-            for i, (cache, pwords, dwords, swept) in enumerate(self.layout):
-                fkey: tuple[Any, ...] = ()
-                if pwords:
-                    fkey = tuple([_frozen(scope.get(n)) for n in pwords])
-                if dwords:
-                    fkey += tuple([bindings.get(n) for n in dwords])
+            known = self.known
+            for i, swept in enumerate(self.swept_keys):
+                fkey = pparts[i] + dparts[i]
                 if swept:
                     fkey += tuple([_frozen(combo[k]) for k in swept])
-                skey = (fkey, x.shape, x.dtype, x.roles, batch, rf)
-                step: Any = cache.get(skey, _MISS)
-                if step is _MISS:
-                    step = cache[skey] = self._step(i, fkey, scope, bindings, combo, x, batch, rf)
-                    self.cached += 1
-                if step is None:
-                    return None
-                params += step.params
-                if step.macs is None:
+                sig = (fkey, dtype, roles, len(shape))
+                kn: Any = known[i].get(sig)
+                got = self._kernel_step(kn, shape, ints, batch, rf) if kn is not None and 0 not in shape else None
+                if got is not None:  # the layer's size kernel; its output stays a shape until a rule needs it
+                    shape, p, m, mper, a, rf = got
+                    roles, dtype = kn[1], kn[2]
+                    x = None
+                else:  # the layer's own rule, cached by input
+                    if x is None:
+                        x = Tensor(shape, dtype, self.prev[i], None, None, roles)
+                    cache = self.steps[i]
+                    skey = (fkey, shape, dtype, roles, batch, rf)
+                    step: Any = cache.get(skey, _MISS)
+                    if step is _MISS:
+                        step = cache[skey] = self._step(i, fkey, scope, bindings, combo, x, batch, rf)
+                        self.cached += 1
+                        if step is not None and self.kernels[i] is not None:
+                            self._learn(i, sig, fkey, step)
+                    if step is None:
+                        return None
+                    x = step.output
+                    shape, dtype, roles, ints = x.shape, x.dtype, x.roles, step.ints
+                    p, m, mper, a, rf = step.params, step.macs, step.macs_per, step.act, step.rf
+                params += p
+                if m is None:
                     macs = None
-                elif macs is not None and step.macs:
+                elif macs is not None and m:
                     if per is None:
-                        per = step.macs_per
-                    elif per != step.macs_per:
+                        per = mper
+                    elif per != mper:
                         macs = None  # layers counted per different free dims (engine.total_macs)
                     if macs is not None:
-                        macs += step.macs
+                        macs += m
                 if act is not None:
-                    act = None if step.act is None else act + step.act
-                x, rf = step.output, step.rf
+                    act = None if a is None else act + a
                 if rf is not None:
                     last = rf
         except _Bail:
             return None
-        row = dict(combo)
-        row["outputs"] = {self.last: shape_json(x.shape)}
-        row["diagnostics"] = []
-        row["ok"] = True
-        row["status"] = "ok"
-        row["output"] = x.describe()
-        row["params"] = params
-        row["macs"] = macs
-        row["memory"] = act
-        row["rf"] = None if last is None else min(last[0])
-        row["error"] = ""
-        return row
+        shown = self.shown.get(shape)
+        if shown is None:
+            shown = self.shown[shape] = (D.fmt_shape(shape), tuple(shape_json(shape)))
+            self.cached += 1
+        return {
+            **combo,
+            "outputs": {self.last: list(shown[1])},
+            "diagnostics": [],
+            "ok": True,
+            "status": "ok",
+            "output": shown[0],
+            "params": params,
+            "macs": macs,
+            "memory": act,
+            "rf": None if last is None else min(last[0]),
+            "error": "",
+        }
+
+    def _parts(self, values: Any, which: int) -> list[tuple[Any, ...]]:
+        """Per layer, the part of its fields' cache key that the params (``which`` 0: ``values`` is the
+        scope) or the free dims (1: the bindings) its fields name give."""
+        if which == 0:
+            return [tuple([_frozen(values.get(n)) for n in pw]) for pw, _ in self.words]
+        return [tuple([values.get(n) for n in dw]) for _, dw in self.words]
 
     def _scope(self, combo: dict[str, Any]) -> dict[str, Any] | None:
         scratch = CheckResult(spec=self.spec)
@@ -628,7 +674,8 @@ class Plan:
         if params * 4 > MAX_BYTES:
             return None
         shape = out.shape
-        if all(type(d) is int for d in shape):
+        ints = all(type(d) is int for d in shape)
+        if ints:
             n = math.prod(shape)
             # engine.leaf's AC223 (8 bytes is the widest dtype, so most shapes pass at once), summary.per_sample
             if shape is not x.shape and n * 8 > MAX_BYTES and too_many_elements(out) is not None:
@@ -650,7 +697,48 @@ class Plan:
             nrf = self.rfs[rkey] = resolved.receptive_field([rf]) if rf is not None else None
         if act is not None:
             act *= self.sizing.elem_bytes(out.dtype)
-        return _Step(out, resolved, params, resolved.macs(xs, out), tuple(per), act, nrf)
+        return _Step(out, resolved, params, resolved.macs(xs, out), tuple(per), act, nrf, ints)
+
+    def _learn(self, i: int, sig: tuple[Any, ...], fkey: tuple[Any, ...], step: _Step) -> None:
+        """Layer ``i``'s own rule passed an input of signature ``sig`` (its fields, the input's dtype, roles
+        and rank) with nothing to report: later inputs of that signature go to its size kernel."""
+        fl = self.fields[i][fkey]
+        kernel = self.kernels[i]
+        if fl is None or fl.expect or kernel is None:
+            return
+        fn = kernel(fl.layer)
+        if fn is not None:
+            out = step.output
+            self.known[i][sig] = (fn, out.roles, out.dtype, self.sizing.elem_bytes(out.dtype), fl.layer)
+            self.cached += 1
+
+    def _kernel_step(self, kn: tuple[Any, ...], shape: tuple[Any, ...], ints: bool, batch: Any, rf: Any) -> Any:
+        """A layer on an input of a known signature by its size kernel (explore_kernels): what ``_step``
+        gives (output shape, params, MACs, the free dims they are per, activation bytes, receptive field),
+        or None when the kernel declines (the layer's rule then runs)."""
+        fn, roles, dtype, size, layer = kn
+        got = fn(shape)
+        if got is None:
+            return None
+        oshape, params, macs = got
+        if params * 4 > MAX_BYTES:
+            return None
+        per: Any = ()
+        if ints:  # the kernels compute ints from ints and copy the other dims: the output is all ints too
+            n = math.prod(oshape)
+            if n * 8 > MAX_BYTES and too_many_elements(Tensor(oshape, dtype)) is not None:
+                return None
+            act = math.prod(oshape[1:]) if oshape and batch is not None and oshape[0] == batch else n
+        else:
+            if too_many_elements(Tensor(oshape, dtype)) is not None:
+                return None
+            act = per_sample(oshape, batch)
+            per = tuple(sorted({d for d in shape + oshape if type(d) is str}))
+        rkey = (id(layer), rf)  # its receptive field does not depend on the fields the rule fills in
+        nrf = self.rfs.get(rkey, _MISS)
+        if nrf is _MISS:
+            nrf = self.rfs[rkey] = layer.receptive_field([rf]) if rf is not None else None
+        return oshape, params, macs, per, None if act is None else act * size, nrf
 
     def _expect_holds(self, i: int, scope: dict[str, Any], bindings: dict[str, int], out: Tensor) -> bool:
         """The layer's ``expect:`` as ``check`` compares it: True when it holds with nothing to report."""
@@ -758,19 +846,27 @@ def mark_pareto(rows: list[dict[str, Any]], axes: tuple[str, ...] = ("params", "
     """Flag the variants no other variant beats on every one of ``axes`` (costs minimised, ``rf`` maximised).
 
     A variant without a value on one of the axes (``rf`` of an MLP) is on no front."""
+    sign = [-1 if a in MAXIMISED else 1 for a in axes]
+    flip = any(v < 0 for v in sign)
+    pts: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for r in rows:
         r["pareto"] = False
-    sign = tuple(-1 if a in MAXIMISED else 1 for a in axes)
-    pts = sorted(
-        (r for r in rows if r["ok"] and all(r.get(a) is not None for a in axes)),
-        key=lambda r: tuple(r[a] * s for a, s in zip(axes, sign)),
-    )
+        if r["ok"]:
+            p: tuple[Any, ...] = tuple([r.get(a) for a in axes])
+            if None in p:
+                continue
+            pts.append((tuple([v * s for v, s in zip(p, sign)]) if flip else p, r))
+    pts.sort(key=itemgetter(0))  # stable: ties keep the rows' order
     front: list[tuple[Any, ...]] = []
-    for r in pts:  # lexicographic order: only an earlier point can dominate a later one
-        p = tuple(r[a] * s for a, s in zip(axes, sign))
+    low = None  # with two axes: the smallest second value on the front so far
+    for p, r in pts:  # lexicographic order: only an earlier point can dominate a later one
         if front and p == front[-1]:
             continue  # an exact tie with a front point: the first one stands for both
-        if any(all(f[i] <= p[i] for i in range(len(p))) for f in front):
+        if len(p) == 2:
+            if low is not None and low <= p[1]:  # every front point has a first value <= p's
+                continue
+            low = p[1]
+        elif any(all(f[i] <= p[i] for i in range(len(p))) for f in front):
             continue
         r["pareto"] = True
         front.append(p)
