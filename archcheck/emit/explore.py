@@ -414,7 +414,8 @@ class Plan:
         # by the swept params' values: the scope, and each layer's part of its fields' key (see _parts)
         self.scopes: dict[tuple[Any, ...], tuple[dict[str, Any], list[tuple[Any, ...]]] | None] = {}
         # by the swept dims' values: the bindings, the model's input and each layer's part of its key
-        self.inputs: dict[tuple[Any, ...], tuple[dict[str, int], Tensor, list[tuple[Any, ...]]] | None] = {}
+        # (and whether its dims are all ints)
+        self.inputs: dict[tuple[Any, ...], tuple[dict[str, int], Tensor, list[tuple[Any, ...]], bool] | None] = {}
         self.cached = 0
 
     @classmethod
@@ -482,15 +483,14 @@ class Plan:
                 x0 = self._input(bindings) if bindings is not None else None
                 din = None
                 if bindings is not None and x0 is not None:
-                    din = (bindings, x0, self._parts(bindings, 1))
+                    din = (bindings, x0, self._parts(bindings, 1), all(type(d) is int for d in x0.shape))
                 self.inputs[dkey] = din
                 self.cached += 1
             if got is None or din is None:
                 return None
             scope, pparts = got
-            bindings, x, dparts = din
+            bindings, x, dparts, ints = din
             shape, dtype, roles = x.shape, x.dtype, x.roles
-            ints = all(type(d) is int for d in shape)
             batch = shape[0] if shape else None
             rf: Any = _RF0
             last: Any = None
@@ -728,7 +728,7 @@ class Plan:
             n = math.prod(oshape)
             if n * 8 > MAX_BYTES and too_many_elements(Tensor(oshape, dtype)) is not None:
                 return None
-            act = math.prod(oshape[1:]) if oshape and batch is not None and oshape[0] == batch else n
+            act = n // batch if oshape and oshape[0] == batch else n  # batch: an int >= 1 here
         else:
             if too_many_elements(Tensor(oshape, dtype)) is not None:
                 return None
