@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archcheck.api import load
-from archcheck.emit.explore import Plan, combinations, explore, parse_axis, run_variant
+from archcheck.emit.explore import Plan, combinations, explore, mark_pareto, parse_axis, run_variant
 from archcheck.engine.walk import check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +158,38 @@ def test_plan_rows_equal_check_on_random_chains_and_sweeps(tmp_path_factory, cas
             assert row == run_variant(spec, axes, combo, {}), combo
     if fast and any(k is not None for k in plan.kernels):  # a passing layer with a kernel learnt its signature
         assert any(plan.known), "the layers' size kernels were never used"
+
+
+def _pareto_reference(rows, axes):
+    """mark_pareto as it was written before it became one sort and a running minimum: every point
+    compared with every front point."""
+    sign = tuple(-1 if a == "rf" else 1 for a in axes)
+    pts = sorted(
+        (r for r in rows if r["ok"] and all(r.get(a) is not None for a in axes)),
+        key=lambda r: tuple(r[a] * s for a, s in zip(axes, sign)),
+    )
+    front, marked = [], set()
+    for r in pts:
+        p = tuple(r[a] * s for a, s in zip(axes, sign))
+        if front and p == front[-1]:
+            continue
+        if any(all(f[i] <= p[i] for i in range(len(p))) for f in front):
+            continue
+        marked.add(id(r))
+        front.append(p)
+    return [id(r) in marked for r in rows]
+
+
+value = st.one_of(st.none(), st.integers(0, 6))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.fixed_dictionaries({"ok": st.booleans(), "params": value, "macs": value, "memory": value, "rf": value})
+    ),
+    st.sampled_from([("params", "macs"), ("params", "rf"), ("rf", "memory"), ("params", "macs", "memory"), ("macs",)]),
+)
+def test_pareto_front_is_the_one_every_point_compared_gives(rows, axes):
+    want = _pareto_reference(rows, axes)
+    assert [r["pareto"] for r in mark_pareto(rows, axes)] == want
