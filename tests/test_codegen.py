@@ -100,7 +100,7 @@ def test_build_state_dict_follows_spec_paths() -> None:
     keys = set(model.state_dict())
     modules = dict(model.named_modules())
     for n in res.nodes:
-        if n.kind != "layer" or type(n.layer).torch_name is not None:
+        if n.kind != "layer" or type(n.layer).torch_name is not None or type(n.layer).module_source is not None:
             assert n.path in modules, n.path
     assert "layer2.0.downsample.0.weight" in keys and "stem.conv.weight" in keys and "layer1.1.bn2.running_mean" in keys
     assert type(modules["layer1.0"]).__name__ == "BasicBlock" and type(modules["layer2.1"]).__name__ == "BasicBlock"

@@ -177,7 +177,63 @@ def test_overflow_measure_finds_a_cut_label():
 def test_no_label_wider_than_its_box(spec, write_spec):
     res = check(write_spec(LONG_NAMES) if spec == "long_names" else spec)
     for kw in ({}, {"expand": True}, {"depth": 0}):
+        if kw.get("expand") and getattr(spec, "name", "") in TOO_LARGE_EXPANDED:
+            with pytest.raises(R.DiagramTooLarge):  # render --expand refuses it (exit 2): nothing is drawn
+                R.to_dot(res, **kw)
+            continue
         assert text_overflows(R.to_dot(res, **kw)) == [], kw
+
+
+# Specs whose every block opened is more than dot is given (ConvNeXt-T: 194 boxes, 46 frames).
+TOO_LARGE_EXPANDED = {"convnext_tiny.yaml"}
+
+
+# Parameters [1, 1, D] and [C, 1, 1] draw the narrowest boxes there are (one channel): their names must
+# still read whole, a name longer than a box line breaks after a '.', '_' or '-', and nothing is cut.
+NARROW = """\
+name: Narrow
+input: {shape: [N, 3, 16]}
+layers:
+  - {name: class_token, type: Parameter, shape: [1, 1, 16]}
+  - {name: layer_scale_of_the_first_one, type: Parameter, shape: [3, 1, 1]}
+  - {name: a_parameter_whose_name_is_longer_than_any_box_is_wide_even_a_wide_one, type: Parameter, shape: [1, 1, 1]}
+  - {name: WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW, type: Parameter, shape: [1, 1, 1]}
+  - {name: t, type: Add, inputs: [x, class_token]}
+  - {name: u, type: Multiply, inputs: [t, a_parameter_whose_name_is_longer_than_any_box_is_wide_even_a_wide_one]}
+  - {name: v, type: Multiply, inputs: [u, WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW]}
+"""
+
+
+def _titles(dot: str) -> dict[str, list[str]]:
+    """Each box's title rows (the bold text of its label), by the title they spell."""
+    import re
+
+    out = {}
+    for label in re.findall(r"label=<(<table.*?</table>)>", dot):
+        rows = re.findall(r"<b>(.*?)</b>", label)
+        if rows:
+            out["".join(rows)] = rows
+    return out
+
+
+@needs_dot
+@pytest.mark.parametrize("spec", ["narrow", SPECS / "vit_b_16.yaml"], ids=str)
+def test_narrow_boxes_show_their_names_whole(spec, write_spec):
+    res = check(write_spec(NARROW) if spec == "narrow" else spec)
+    names = [n.path for n in res.nodes if n.kind == "layer" and n.type == "Parameter"]
+    for kw in ({}, {"expand": True}):
+        dot = R.to_dot(res, **kw)
+        assert text_overflows(dot) == [], kw
+        titles = _titles(dot)
+        shown = [n for n in names if n in titles]
+        assert shown, kw  # every spec here draws a Parameter box at its path
+        for name in shown:
+            rows = titles[name]  # joined, the rows are the whole name: nothing cut
+            if len(name) <= R.TITLE_WORD_CHARS:
+                assert rows == [name], (name, rows)
+            else:
+                assert all(len(r) <= R.TITLE_WORD_CHARS for r in rows), rows
+                assert all(r.endswith(("_", ".", "-")) for r in rows[:-1]) or set(name) == {"W"}, rows
 
 
 # ---------------------------------------------------------------- tall diagrams in columns

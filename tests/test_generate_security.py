@@ -122,7 +122,7 @@ def test_description_never_reaches_code() -> None:
 
 def test_literal_and_identifier_guards() -> None:
     assert literal(3) == "3" and literal(True) == "True" and literal([1, 2]) == "(1, 2)" and literal(0.5) == "0.5"
-    assert literal("zeros", {"zeros"}) == "'zeros'"
+    assert literal("zeros", {"zeros"}) == '"zeros"'  # the formatter's quotes
     for bad in ["os.system", float("nan"), float("inf"), object(), b"x"]:
         with pytest.raises(CodegenError):
             literal(bad)

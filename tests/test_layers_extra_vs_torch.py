@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from torch_util import ac_run, agree, describe, torch_run  # noqa: E402
+from torch_util import ac_run, agree, defined_class, describe, torch_run  # noqa: E402
 
 from archcheck.layers.base import REGISTRY  # noqa: E402
 
@@ -386,29 +386,71 @@ def test_layernorm2d_is_torchvisions(data, shape):
 @SETTINGS
 @given(st.data(), shape_st(0, 4))
 def test_stochastic_depth(data, shape):
-    """Shape and dtype pass through; in training the generated expression drops rows like torchvision's."""
+    """Shape and dtype pass through, and the generated module runs where torchvision's does."""
     p = data.draw(st.sampled_from([0.0, 0.2, 0.5, 1.0]))
     mode = data.draw(st.sampled_from(["row", "batch"]))
     fields = {"p": p, "mode": mode}
     for train in (True, False):
         ac = ac_run("StochasticDepth", fields, shape)
         th = torch_run("StochasticDepth", fields, shape, train=train)
-        if mode == "row" and not shape and train and 0 < p < 1:
+        if mode == "row" and not shape and train and p > 0:
             assert th.failed  # torchvision fails the same way: input.shape[0] of a scalar
             continue
         assert not ac.failed and not th.failed and ac.shape == th.shape, describe(
             "StochasticDepth", fields, shape, ac, th
         )
-    x = torch.ones(64, 3)
-    from archcheck.layers.base import REGISTRY
 
-    expr = REGISTRY["StochasticDepth"](p=0.5, mode="row").emit_call(None, ["x"])
+
+def _torchvision_stochastic_depth(input, p: float, mode: str, training: bool = True):
+    """torchvision.ops.stochastic_depth as torchvision 0.29.1 writes it (its checks of p and mode left out)."""
+    if not training or p == 0.0:
+        return input
+    survival_rate = 1.0 - p
+    if mode == "row":
+        size = [input.shape[0]] + [1] * (input.ndim - 1)
+    else:
+        size = [1] * input.ndim
+    noise = torch.empty(size, dtype=input.dtype, device=input.device)
+    noise = noise.bernoulli_(survival_rate)
+    if survival_rate > 0.0:
+        noise.div_(survival_rate)
+    return input * noise
+
+
+@SETTINGS
+@given(
+    st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    st.sampled_from(["row", "batch"]),
+    st.booleans(),
+    shape_st(1, 4, hi=6),
+    st.sampled_from([torch.float32, torch.float64]),
+)
+def test_stochastic_depth_values_are_torchvisions(p, mode, train, shape, dtype):
+    """The module the generated file defines gives torchvision's values from the same random state:
+    the same noise draw, the same scaling (inf and nan included), and the input itself in eval mode."""
+    cls = defined_class(REGISTRY["StochasticDepth"].module_source)
+    m = cls(p=p, mode=mode).train(train)
+    x = torch.randn(shape, dtype=dtype)
+    x.view(-1)[0] = float("inf")
     torch.manual_seed(0)
-    y = eval(expr, {"torch": torch, "x": x, "self": type("M", (), {"training": True})})
+    y = m(x)
+    torch.manual_seed(0)
+    want = _torchvision_stochastic_depth(x, p, mode, train)
+    assert y.dtype == want.dtype and y.shape == want.shape
+    assert torch.equal(y.isnan(), want.isnan()) and torch.equal(y.nan_to_num(), want.nan_to_num())
+    assert (y is x) == (want is x)
+    assert list(m.parameters()) == [] and m.state_dict() == {}
+
+
+def test_stochastic_depth_drops_whole_rows() -> None:
+    sd = defined_class(REGISTRY["StochasticDepth"].module_source)(p=0.5, mode="row")
+    x = torch.ones(64, 3)
+    torch.manual_seed(0)
+    y = sd.train()(x)
     rows = set(y[:, 0].tolist())
     assert rows <= {0.0, 2.0} and len(rows) == 2 and bool((y == y[:, :1]).all())  # whole rows, rescaled by 1/(1-p)
-    y = eval(expr, {"torch": torch, "x": x, "self": type("M", (), {"training": False})})
-    assert torch.equal(y, x)
+    y = sd.eval()(x)
+    assert y is x
 
 
 # ------------------------------------------------------------------ 3-D and circular padding
@@ -584,3 +626,52 @@ def test_lp_pool(data, nd):
         fields["ceil_mode"] = data.draw(st.booleans())
     kw = {k2: tuple(v) if isinstance(v, list) else v for k2, v in fields.items()}
     agree_full(f"LPPool{nd}d", fields, shape, kw)
+
+
+# ------------------------------------------------------------------ StochasticDepth in generated code
+
+SD_SPEC = """\
+name: {name}
+input: {{shape: [N, 8, 4, 4]}}
+blocks:
+  {block}:
+    layers:
+      - {{name: conv, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}}
+      - {{name: stochastic_depth, type: StochasticDepth, p: 0.2, mode: row}}
+      - {{type: Add, inputs: [stochastic_depth, x]}}
+layers:
+  - {{name: stem, type: Sequential, layers: [{{type: StochasticDepth, p: 0.5, mode: batch}}, {{type: Permute, dims: [0, 1, 3, 2]}}]}}
+  - {{name: b, type: {block}}}
+  - {{name: shared, type: StochasticDepth, p: 0.1, mode: row}}
+  - {{name: again, use: shared}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "block"),
+    [("Net", "Block"), ("x", "p"), ("noise", "survival_rate"), ("StochasticDepth", "size")],
+)
+def test_stochastic_depth_is_one_module_class_in_the_generated_file(name, block, tmp_path):
+    """The generated file defines StochasticDepth once and builds it at each path (in a Sequential, in a
+    block, used again); a model or block named like a name the class's code binds (p, x, noise, ...)
+    takes another class name rather than being shadowed; the module verifies against torch."""
+    import archcheck
+    from archcheck.emit.verify import module_from_result, verify
+
+    spec = tmp_path / "sd.yaml"
+    spec.write_text(SD_SPEC.format(name=name, block=block))
+    res = archcheck.check(spec)
+    assert res.ok, [d.message for d in res.diagnostics]
+    src = archcheck.generate(res)
+    assert src.count("class StochasticDepth(nn.Module):") == 1
+    assert 'StochasticDepth(p=0.5, mode="batch")' in src and src.count("self.shared(") == 2
+    v, _ = verify(archcheck.load(spec), {"N": 2})
+    assert v.ok, v.problems
+    model = module_from_result(res)
+    modules = dict(model.named_modules())
+    assert {p: type(modules[p]).__name__ for p in ("stem.0", "b.stochastic_depth", "shared")} == dict.fromkeys(
+        ("stem.0", "b.stochastic_depth", "shared"), "StochasticDepth"
+    )
+    x = torch.randn(2, 8, 4, 4)
+    model.eval()
+    assert model(x).shape == (2, 8, 4, 4)

@@ -9,6 +9,7 @@ Expand's rule is compared with ``Tensor.expand`` on random shapes.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -164,10 +165,31 @@ def test_expand_to_a_second_input_agrees_with_torch(case):
         return
     assert not ac.errors, ac.messages
     assert ac.shape == want
-    # the generated expression gives the same shape
+    # the generated expression gives the same shape: the checked layer's names each size (it knows the
+    # rank: like.shape[i] or -1, as torchvision writes it), an unchecked one's works for any rank
     from archcheck.layers.base import REGISTRY
 
-    expr = REGISTRY["Expand"](inputs=["x", "y"], dims=dims).emit_call(None, ["a", "b"])
-    scope = {"torch": torch, "a": torch.zeros(*shape), "b": torch.zeros(*like)}
-    got = eval(expr, scope)  # archcheck's generated expression, not spec text
-    assert tuple(got.shape) == want
+    checked = ac.layer.emit_call(None, ["a", "b"])
+    sizes = [f"b.shape[{i}]" if i in norm else "-1" for i in range(len(shape))]
+    assert checked == f"a.expand({', '.join(sizes)})"
+    for expr in (checked, REGISTRY["Expand"](inputs=["x", "y"], dims=dims).emit_call(None, ["a", "b"])):
+        scope = {"torch": torch, "a": torch.zeros(*shape), "b": torch.zeros(*like)}
+        got = eval(expr, scope)  # archcheck's generated expression, not spec text
+        assert tuple(got.shape) == want
+
+
+def test_vit_class_token_expands_as_torchvision_writes_it():
+    """specs/vit_b_16.yaml's generated forward: ``class_token.expand(x.shape[0], -1, -1)`` (torchvision's
+    ``self.class_token.expand(n, -1, -1)``), so torch.fx traces the model (``*x.shape[1:]`` would not)."""
+    import torch.fx
+
+    from archcheck.emit.verify import module_from_result
+
+    res = archcheck.check(Path(__file__).resolve().parents[1] / "specs" / "vit_b_16.yaml")
+    src = archcheck.generate(res)
+    assert "class_token.expand(x.shape[0], -1, -1)" in src and "*class_token.shape" not in src
+    with torch.device("meta"):
+        model = module_from_result(res)
+    graph = torch.fx.symbolic_trace(model).graph
+    expands = [n for n in graph.nodes if n.op == "call_method" and n.target == "expand"]
+    assert len(expands) == 1 and expands[0].args[2:] == (-1, -1)

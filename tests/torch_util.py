@@ -129,8 +129,20 @@ def torch_module(type_: str, kwargs: dict[str, Any]):
     import torch.nn as nn
 
     cls = REGISTRY.get(type_)
+    if cls is not None and cls.module_source is not None:  # a class the generated file defines (StochasticDepth)
+        return defined_class(cls.module_source)(**kwargs)
     name = cls.torch_name[3:] if cls is not None and cls.torch_name else type_  # LayerNorm2d is an nn.LayerNorm
     return getattr(nn, name)(**{k: _module_arg(k, v) for k, v in kwargs.items()})
+
+
+def defined_class(module_source: str):
+    """The class a ``Layer.module_source`` defines, as the generated file defines it (with torch and nn)."""
+    import torch
+
+    env: dict[str, Any] = {"torch": torch, "nn": torch.nn}
+    exec(module_source, env)  # archcheck's own source text, as generated code holds it
+    (name,) = (k for k in env if k not in ("torch", "nn", "__builtins__"))
+    return env[name]
 
 
 TORCH_DTYPES = {"long": "long", "int64": "long", "int32": "int32", "bool": "bool"}
@@ -166,13 +178,13 @@ def torch_run(
     cls = REGISTRY[type_]
     dtype, more = split_extra(extra)
     names = list(kwargs.get("inputs") or ["x", *more])
-    # ``self`` is the module whose forward the expression is in: StochasticDepth reads self.training
+    # ``self`` is the module whose forward the expression is in (an expression may read self.training)
     env: dict[str, Any] = {"torch": torch, "F": F, "nn": torch.nn, "self": types.SimpleNamespace(training=train)}
     torch.manual_seed(0)
     with warnings.catch_warnings(), torch.device(device):
         warnings.simplefilter("ignore")
         params = 0
-        if cls.torch_name is not None:
+        if cls.torch_name is not None or cls.module_source is not None:
             try:
                 m = torch_module(type_, {k: v for k, v in kwargs.items() if k not in cls.meta_fields})
             except Exception as e:  # noqa: BLE001 - any refusal counts
@@ -182,7 +194,7 @@ def torch_run(
                 m.to(getattr(torch, dtype))  # a model run at that precision: model.double() etc.
             params = sum(p.numel() for p in m.parameters())
             env["m"] = m
-        expr = cls.model_construct(**kwargs).emit_call("m" if cls.torch_name is not None else None, names)
+        expr = cls.model_construct(**kwargs).emit_call("m" if "m" in env else None, names)
         env["x"] = make_tensor(shape, dtype)
         dts = extra_dtypes(extra)
         for k, v in more.items():

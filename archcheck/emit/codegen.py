@@ -94,7 +94,8 @@ def literal(value: Any, allowed: set[str] | frozenset[str] = frozenset()) -> str
     if isinstance(value, str):
         if value not in allowed:
             raise CodegenError(f"refusing to emit the string {value[:40]!r}: not one of the field's fixed choices")
-        return repr(value)
+        lit = repr(value)
+        return '"' + lit[1:-1] + '"' if lit[0] == "'" and '"' not in value else lit  # the formatter's quotes
     if isinstance(value, (list, tuple)):
         items = [literal(v, allowed) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -227,7 +228,40 @@ class _ClassDef:
 
 
 def _is_op(layer: Layer) -> bool:
-    return type(layer).torch_name is None
+    return type(layer).torch_name is None and type(layer).module_source is None
+
+
+# Names the fixed code binds as parameters: the wrapper classes' ``forward(self, x)``. No class takes one
+# (a model named ``x`` is ``xModel``), or the function binding it would shadow that class.
+_TEMPLATE_LOCALS = frozenset({"x"})
+
+
+def _module_sources(res: CheckResult) -> dict[str, tuple[str, frozenset[str]]]:
+    """The classes the generated file defines for types torch lacks (``Layer.module_source``), by class name,
+    in order of first use, with the names their functions bind (no other class may take one)."""
+    import symtable
+
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for n in res.layers:
+        src = type(n.layer).module_source if n.layer is not None else None
+        if src is None or src in (v[0] for v in out.values()):
+            continue
+        tables = symtable.symtable(src, "<module_source>", "exec").get_children()
+        bound: set[str] = set()
+        while tables:
+            t = tables.pop()
+            tables.extend(t.get_children())
+            if t.get_type() == "function":
+                bound |= {s.get_name() for s in t.get_symbols() if s.is_parameter() or s.is_assigned()}
+        out[_class_name(src)] = (src.rstrip("\n"), frozenset(bound - {"self"}))
+    return out
+
+
+def _class_name(module_source: str) -> str:
+    """The name of the one class a ``Layer.module_source`` defines."""
+    (cls,) = ast.parse(module_source).body
+    assert isinstance(cls, ast.ClassDef)
+    return cls.name
 
 
 def _plain_call(layer: Layer) -> bool:
@@ -246,12 +280,17 @@ class Generator:
         # the layers' own expressions, and the classes. A local or parameter (a spec name) that
         # equals one is renamed in Python (range -> range_), so it never shadows what the code uses.
         self.globals: set[str] = set(_TEMPLATE_GLOBALS) | _emitted_globals(res) | _expression_globals(res)
+        self.module_sources = _module_sources(res)  # class name -> (source, the names it binds)
+        self.globals |= set(self.module_sources)
+        bound = set(_TEMPLATE_LOCALS).union(*(b for _, b in self.module_sources.values()))
         # Class names avoid those, and every spec name (so a wrapper class made later never takes one).
         if any(name_problem(n.name) is not None and module_name_problem(n.name) is None for n in res.nodes):
             self.globals.add("getattr")  # getattr(self, "block1-0"): a layer name that is not an identifier
-        self.taken: set[str] = set(self.globals) | _spec_names(res)
+        self.taken: set[str] = set(self.globals) | _spec_names(res) | bound
         self.model_class = (
-            self.model_name if self.model_name not in self.globals else self._unique(self.model_name + "Model")
+            self.model_name
+            if self.model_name not in self.globals and self.model_name not in bound
+            else self._unique(self.model_name + "Model")
         )
         self.taken.add(self.model_class)
         self.blocks = res.spec.blocks
@@ -266,7 +305,7 @@ class Generator:
         self.block_class: dict[str, str] = {}
         for b in self.blocks:
             identifier(b)
-            nm = b if b != self.model_class and b not in self.globals else b + "Block"
+            nm = b if b != self.model_class and b not in self.globals and b not in bound else b + "Block"
             self.block_class[b] = nm if nm not in self.globals and nm != self.model_class else self._unique(nm)
             self.taken.add(self.block_class[b])
         self.globals |= {self.model_class, *self.block_class.values()}
@@ -343,7 +382,7 @@ class Generator:
         init = getattr(layer, "init_expr", None)
         if init is not None:  # an nn.Parameter attribute (layers/parameter.py), not a module
             self.uses_torch = True
-            func, _, arg = init().partition("(")
+            func, _, arg = init(lambda f, v: lit(v, f"{rel}:{f}", frozenset())).partition("(")
             return Call(func, [(None, arg[:-1])])
         order = type(layer).field_order()
         items: list[tuple[str | None, Any]] = []
@@ -353,6 +392,9 @@ class Generator:
                 items.append((identifier_field(k), self._nested_expr(v, lit, f"{rel}:{k}")))
                 continue
             items.append((identifier_field(k), lit(v, f"{rel}:{k}", _field_choices(type(layer), k))))
+        defined = type(layer).module_source
+        if tn is None and defined is not None:
+            return Call(_class_name(defined), items)  # a class this file defines (StochasticDepth)
         if tn is None:
             assert in_seq, "a tensor operation is only a module inside nn.Sequential"
             return Call(self._op_wrapper(layer), [])
@@ -931,10 +973,11 @@ class Generator:
         ]
         if self.uses_math:
             head.append("import math")
-        if self.uses_torch:
+        if self.uses_torch or any("torch." in src for src, _ in self.module_sources.values()):
             head.append("import torch")
         head.append("from torch import nn")
-        body = "\n\n\n".join("\n".join(c.lines) for c in [*self.classes, model])
+        helpers = [_ClassDef(k, src.splitlines()) for k, (src, _) in self.module_sources.items()]
+        body = "\n\n\n".join("\n".join(c.lines) for c in [*helpers, *self.classes, model])
         src = "\n".join(head) + "\n\n\n" + body + "\n"
         audit(src, self.globals, frozenset(self.module_names))
         return src

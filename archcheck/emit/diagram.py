@@ -673,11 +673,41 @@ def _lines(s: str, chars: int, most: int = 2) -> list[str]:
     return out
 
 
+# A box's title (the layer's name or path) is not broken inside a word of up to this many characters (a
+# name, or a part of a dotted path): a box narrower than that is widened by its label (dot sizes it), so a
+# [1, 1, D] Parameter's narrow box shows ``class_token``, not ``class_tok`` over ``en``. Longer words break
+# after a '.', '_' or '-' first. A title is cut (with …) only past LABEL_CHARS.
+TITLE_WORD_CHARS = 28
+
+
+def _title_lines(title: str, chars: int) -> list[str]:
+    """``title`` in lines of at least ``chars`` characters, its words whole where they fit TITLE_WORD_CHARS."""
+    s = clip(escape(title), LABEL_CHARS)
+    words = s.split()
+    chars = max(chars, min(TITLE_WORD_CHARS, max((len(w) for w in words), default=0)))
+    pieces: list[tuple[str, str]] = []  # (text, the separator before it: " " between words, "" inside one)
+    for w in words:
+        sep = " "
+        for part in re.findall(r"[^._-]*[._-]|[^._-]+", w):  # a word's parts, each with its '.', '_' or '-'
+            while len(part) > chars:  # no break point for a whole line: mid-part
+                pieces.append((part[:chars], sep))
+                part, sep = part[chars:], ""
+            pieces.append((part, sep))
+            sep = ""
+    lines: list[str] = []
+    for text, sep in pieces:
+        if lines and len(lines[-1]) + len(sep) + len(text) <= chars:
+            lines[-1] += sep + text
+        else:
+            lines.append(text)
+    return lines or [""]
+
+
 def _box_label(b: Box, width: float = 2.0, channels: int | None = None) -> str:
     """The node label: title, type, shape (each wrapped to the box width) and the channel bar."""
     title = b.title + "".join(f" + {t}" for t in b.folded)
     chars = text_chars(width)
-    rows = [f"<b>{_esc(t)}</b>" for t in _lines(title, chars)]
+    rows = [f"<b>{_esc(t)}</b>" for t in _title_lines(title, chars)]
     if b.subtitle:
         rows += [_esc(t) for t in _lines(b.subtitle + (f" ×{b.run}" if b.run > 1 else ""), chars)]
     shape = shape_label(b.tensor) if b.tensor is not None else ("not checked" if b.skipped else "?")

@@ -299,7 +299,8 @@ def verify(spec_or_path: Spec | str | FsPath, dims: dict[str, int] | None = None
                 )
             continue
         if node.path not in modules:
-            if node.kind != "layer" or (node.layer is not None and type(node.layer).torch_name is not None):
+            lt = type(node.layer) if node.layer is not None else None
+            if node.kind != "layer" or (lt is not None and (lt.torch_name or lt.module_source) is not None):
                 problems.append(f"{node.path}: no module at this path in the built model")
             continue
         count += 1

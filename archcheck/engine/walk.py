@@ -936,7 +936,7 @@ class _Walker:
             tnode = tnode.target  # a use of a use calls the original
         node.type, node.target = tnode.type, tnode
         node.layer = tnode.layer if tnode.kind == "layer" else None
-        if node.layer is not None and type(node.layer).torch_name is None:
+        if node.layer is not None and type(node.layer).torch_name is None and type(node.layer).module_source is None:
             self.error(
                 "AC122",
                 f"use: '{target}' is {tnode.type}, a tensor operation with no module (no weights) to share",

@@ -274,6 +274,9 @@ class Layer(BaseModel):
     family: ClassVar[str] = "other"  # colour group in diagrams
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max number of inputs
     torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for tensor ops
+    # A module torch lacks (torchvision's StochasticDepth; torch_name None): the source of the nn.Module class
+    # the generated file defines, whose __init__ takes the layer's constructor fields by name.
+    module_source: ClassVar[str | None] = None
     examples: ClassVar[list[Example]] = []
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa", "tie"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item
@@ -352,7 +355,7 @@ class Layer(BaseModel):
         (MultiheadAttention) lists none. torchinfo's totals count only these.
         """
         if self.torch_name is None:
-            return []
+            return [] if self.module_source is None else [TorchLeaf(self.type_name(), self.param_count(), out.shape)]
         return [TorchLeaf(self.torch_name.rsplit(".", 1)[-1], self.param_count(), out.shape)]
 
     def receptive_field(self, fields: list[RField | None]) -> RField | None:

@@ -22,10 +22,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import prod
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
@@ -81,22 +82,27 @@ class Parameter(Layer):
     def label(self) -> str:
         return self.init
 
-    def init_expr(self) -> str:
-        """The ``nn.Parameter(...)`` expression for ``__init__`` (only numbers from validated fields)."""
-        dims = ", ".join(str(int(s)) for s in self.shape)
+    def init_expr(self, num: Callable[[str, int | float], str] | None = None) -> str:
+        """The ``nn.Parameter(...)`` expression for ``__init__`` (only numbers from validated fields).
+
+        ``num(field, value)`` writes each number (each size of ``shape``, ``value``, ...): a block class's
+        generator writes a constructor parameter where the value differs between instances (``dim``).
+        """
+        w: Callable[[str, int | float], str] = num or (lambda f, v: repr(v))
+        dims = ", ".join(w("shape", int(s)) for s in self.shape)
         if self.init == "zeros":
             t = f"torch.zeros({dims})"
         elif self.init == "ones":
             t = f"torch.ones({dims})"
         elif self.init == "constant":
-            t = f"torch.full(({dims}{',' if len(self.shape) == 1 else ''}), {float(self.value)!r})"
+            t = f"torch.full(({dims}{',' if len(self.shape) == 1 else ''}), {w('value', float(self.value))})"
         elif self.init == "normal":
-            t = f"torch.empty({dims}).normal_(mean={float(self.mean)!r}, std={float(self.std)!r})"
+            t = f"torch.empty({dims}).normal_(mean={w('mean', float(self.mean))}, std={w('std', float(self.std))})"
         elif self.init == "trunc_normal":
             std = float(self.std)
-            t = f"nn.init.trunc_normal_(torch.empty({dims}), std={std!r}, a={-2 * std!r}, b={2 * std!r})"
+            t = f"nn.init.trunc_normal_(torch.empty({dims}), std={w('std', std)}, a={-2 * std!r}, b={2 * std!r})"
         else:
-            t = f"torch.empty({dims}).uniform_({float(self.a)!r}, {float(self.b)!r})"
+            t = f"torch.empty({dims}).uniform_({w('a', float(self.a))}, {w('b', float(self.b))})"
         return f"nn.Parameter({t})"
 
     def emit_call(self, ref: str | None, args: list[str]) -> str:
@@ -177,6 +183,9 @@ class Expand(Layer):
 
     size: Optional[Annotated[list[int], Field(min_length=1, max_length=16)]] = None
     dims: Optional[Annotated[list[int], Field(min_length=1, max_length=16)]] = None
+    # The rank of the inputs, once checked: with a second input the code then names each size
+    # (``x.expand(like.shape[0], -1, -1)``, torchvision's form, which torch.fx can trace).
+    _rank: int | None = PrivateAttr(default=None)
 
     @field_validator("size")
     @classmethod
@@ -223,6 +232,7 @@ class Expand(Layer):
                 norm.append(d % x.rank)
             sizes = [like.shape[i] if i in norm else -1 for i in range(x.rank)]
             field = "dims" if self.dims is not None else "inputs"
+            self._rank = x.rank
         out = _expand(ctx, x, sizes, field)
         if out is None:
             return None
@@ -246,6 +256,9 @@ class Expand(Layer):
             return f"{args[0]}.expand({', '.join(str(int(s)) for s in self.size)})"
         x, like = args
         want = sorted({int(d) for d in (self.dims if self.dims is not None else [0])})
+        if self._rank is not None:  # checked: dims are in range
+            named = {d % self._rank for d in want}
+            return f"{x}.expand({', '.join(f'{like}.shape[{d}]' if d in named else '-1' for d in range(self._rank))})"
         if want == [0]:
             return f"{x}.expand({like}.shape[0], *{x}.shape[1:])"
         keep = ", ".join(str(d) for d in want) + ("," if len(want) == 1 else "")

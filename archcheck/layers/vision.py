@@ -11,7 +11,8 @@ with the same state_dict keys and the same results as torchvision 0.29's:
 * StochasticDepth (``torchvision.ops.StochasticDepth(p, mode)``) drops whole samples
   (``mode: row``) or the whole batch (``mode: batch``) with probability ``p`` in
   training and rescales the rest by ``1 / (1 - p)``; in eval mode it is the identity.
-  It has no parameters; it is emitted as that expression (``self.training`` decides).
+  It has no parameters. torch has no such module: the generated file defines it
+  (``module_source``), so the module sits at the layer's path as in torchvision.
 """
 
 from __future__ import annotations
@@ -89,22 +90,38 @@ class StochasticDepth(Layer):
         Example({"p": 0.5, "mode": "batch"}, (3, 7), (3, 7)),
     ]
 
+    # torchvision.ops.stochastic_depth (0.29) as a module: the same noise (one bernoulli_ draw of the same
+    # size), the same scaling, and the input itself when not training or p is 0. emit/codegen.py writes it
+    # into the generated file, which imports only torch.
+    module_source: ClassVar[str | None] = '''\
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: in training, zero whole rows (mode "row") or the
+    whole batch ("batch") with probability p and scale the rest by 1 / (1 - p)."""
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        survival_rate = 1.0 - self.p
+        size = [1] * x.dim()
+        if self.mode == "row":
+            size[0] = x.shape[0]
+        noise = torch.empty(size, dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(survival_rate)
+        if survival_rate > 0.0:
+            noise.div_(survival_rate)
+        return x * noise
+'''
+
     p: Prob
     mode: Literal["batch", "row"]
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         return xs[0].passed()  # any shape and dtype: the identity in eval mode
-
-    def emit_call(self, ref: str | None, args: list[str]) -> str:
-        x, p = args[0], self.p
-        if p == 0.0:
-            return x
-        if p == 1.0:
-            return f"(torch.zeros_like({x}) if self.training else {x})"
-        size = f"({x}.shape[0],) + (1,) * ({x}.dim() - 1)" if self.mode == "row" else f"(1,) * {x}.dim()"
-        keep = repr(1.0 - p)
-        noise = f"torch.empty({size}, dtype={x}.dtype, device={x}.device).bernoulli_({keep}).div_({keep})"
-        return f"({x} * {noise} if self.training else {x})"
 
     def label(self) -> str:
         return f"p {self.p} {self.mode}"
