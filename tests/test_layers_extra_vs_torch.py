@@ -9,29 +9,18 @@ constructor's arguments, with the same names and defaults.
 from __future__ import annotations
 
 import inspect
-import os
 from typing import Any
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from property_util import SETTINGS, shape_st, transformer_layer  # noqa: E402
 from torch_util import ac_run, agree, defined_class, describe, torch_run  # noqa: E402
 
 from archcheck.layers.base import REGISTRY  # noqa: E402
-
-SETTINGS = settings(
-    max_examples=int(os.environ.get("VOCAB_EXAMPLES", "60")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
-
-
-def shape_st(lo_rank: int = 0, hi_rank: int = 4, hi: int = 5):
-    return st.lists(st.integers(1, hi), min_size=lo_rank, max_size=hi_rank).map(tuple)
 
 
 def agree_full(type_: str, fields: dict[str, Any], shape: tuple[int, ...], torch_kw: dict[str, Any], **extra: Any):
@@ -217,20 +206,7 @@ def test_cells(data, type_):
 @given(st.data(), st.sampled_from(["TransformerEncoder", "TransformerDecoder"]))
 def test_transformer_stacks(data, type_):
     """A stack of num_layers copies of a generated layer, with or without a final norm (LayerNorm or RMSNorm)."""
-    bf = data.draw(st.booleans())
-    e = data.draw(st.sampled_from([4, 6]))
-    shape = data.draw(shape_st(1, 3, hi=3)) + (e,)
-    layer: dict[str, Any] = {
-        "nhead": data.draw(st.sampled_from([1, 2, 4])),
-        "dim_feedforward": data.draw(st.integers(1, 8)),
-        "activation": data.draw(st.sampled_from(["relu", "gelu"])),
-        "batch_first": bf,
-        "norm_first": data.draw(st.booleans()),
-        "bias": data.draw(st.booleans()),
-    }
-    give = data.draw(st.sampled_from([None, e, e + 2]))
-    if give is not None:
-        layer["d_model"] = give
+    bf, e, shape, layer, give = transformer_layer(data, 1, 3)
     key = "encoder_layer" if type_ == "TransformerEncoder" else "decoder_layer"
     fields: dict[str, Any] = {key: layer, "num_layers": data.draw(st.integers(1, 3))}
     torch_kw: dict[str, Any] = {key: {**layer, "d_model": give or e}, "num_layers": fields["num_layers"]}

@@ -16,19 +16,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from property_util import SETTINGS, shape_st, transformer_layer  # noqa: E402
 
 import archcheck.engine.walk  # noqa: E402
 import archcheck.spec.loader  # noqa: E402
 import archcheck.spec.schema  # noqa: E402
 
-SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("VOCAB_EXAMPLES", "60")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
 TORCH_DTYPE = {"float32": torch.float32, "long": torch.long, "int32": torch.int32}
 # Fields archcheck infers: torch needs them, computed here from the input independently.
 TUPLE_FIELDS = {"scale_factor", "size", "padding", "unflattened_size"}
@@ -103,10 +98,6 @@ def agree(type_, fields, shapes, torch_kw=None, dtype="float32", fn=None):
         if fn is None:
             assert params == tparams, "parameter counts differ" + where
     return errs
-
-
-def shape_st(lo_rank=1, hi_rank=4, hi=5):
-    return st.lists(st.integers(1, hi), min_size=lo_rank, max_size=hi_rank).map(tuple)
 
 
 def opt(inner, actual):
@@ -325,20 +316,7 @@ def test_multihead_attention(data):
 @SETTINGS
 @given(st.data(), st.sampled_from(["TransformerEncoderLayer", "TransformerDecoderLayer"]))
 def test_transformer_layers(data, type_):
-    bf = data.draw(st.booleans())
-    e = data.draw(st.sampled_from([4, 6]))
-    shape = data.draw(shape_st(1, 4, hi=3)) + (e,)
-    fields: dict[str, Any] = {
-        "nhead": data.draw(st.sampled_from([1, 2, 4])),
-        "dim_feedforward": data.draw(st.integers(1, 8)),
-        "activation": data.draw(st.sampled_from(["relu", "gelu"])),
-        "batch_first": bf,
-        "norm_first": data.draw(st.booleans()),
-        "bias": data.draw(st.booleans()),
-    }
-    give = data.draw(st.sampled_from([None, e, e + 2]))
-    if give is not None:
-        fields["d_model"] = give
+    bf, e, shape, fields, give = transformer_layer(data, 1, 4)
     shapes = [shape]
     if type_ == "TransformerDecoderLayer":
         mem = list(shape)
