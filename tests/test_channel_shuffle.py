@@ -104,3 +104,29 @@ def test_built_model_runs_on_meta():
     model = build(check(_spec([2, 3, 16, 16], 4, [conv])).spec).to("meta")
     assert isinstance(model.shuffle, torch.nn.ChannelShuffle) and model.shuffle.groups == 4
     assert tuple(model(torch.empty(2, 3, 16, 16, device="meta")).shape) == (2, 8, 14, 14)
+
+
+def test_the_docs_diff_stat_is_the_commits() -> None:
+    """docs/architecture.md quotes the ChannelShuffle commit's ``git show --stat``: it must be that commit's."""
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    from conftest import ROOT
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    m = re.search(r"^\$ git show --stat --format= ([0-9a-f]{7,40})\b.*\n((?: .*\n)+)", doc, re.M)
+    assert m, "docs/architecture.md no longer quotes `git show --stat --format= <commit>`"
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(
+        ["git", "-c", "core.quotepath=off", "show", "--stat", "--format=", m.group(1)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "COLUMNS": "80"},
+    )
+    if done.returncode != 0:
+        pytest.skip(f"commit {m.group(1)} is not in this checkout (a shallow clone)")
+    assert done.stdout == m.group(2)
