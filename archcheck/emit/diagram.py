@@ -703,11 +703,22 @@ def _title_lines(title: str, chars: int) -> list[str]:
     return lines or [""]
 
 
+def _box_title(b: Box) -> str:
+    return b.title + "".join(f" + {t}" for t in b.folded)
+
+
+def node_width(b: Box, p: Plan) -> float:
+    """The box's width in inches: its channels' (``box_size``), or what its title's longest line needs
+    (by :func:`text_chars`' measure) when that is more: a one-channel Parameter showing ``class_token``."""
+    w = box_size(b.tensor, b.layout, p.nominal)[0]
+    longest = max(len(t) for t in _title_lines(_box_title(b), text_chars(w)))
+    return max(w, round(0.2 + longest * 0.52 * 10 / 72, 2))
+
+
 def _box_label(b: Box, width: float = 2.0, channels: int | None = None) -> str:
     """The node label: title, type, shape (each wrapped to the box width) and the channel bar."""
-    title = b.title + "".join(f" + {t}" for t in b.folded)
     chars = text_chars(width)
-    rows = [f"<b>{_esc(t)}</b>" for t in _title_lines(title, chars)]
+    rows = [f"<b>{_esc(t)}</b>" for t in _title_lines(_box_title(b), chars)]
     if b.subtitle:
         rows += [_esc(t) for t in _lines(b.subtitle + (f" ×{b.run}" if b.run > 1 else ""), chars)]
     shape = shape_label(b.tensor) if b.tensor is not None else ("not checked" if b.skipped else "?")
@@ -959,7 +970,7 @@ class Wrap:
 
 
 def _box_extent(b: Box, p: Plan) -> tuple[float, float]:
-    w, h = box_size(b.tensor, b.layout, p.nominal)
+    w, h = node_width(b, p), box_size(b.tensor, b.layout, p.nominal)[1]
     if b.diagnostics:  # its note beside it
         w += 3.3
     return w, h + _RANK_STEP
@@ -1433,7 +1444,7 @@ def _build(
                         )
                 continue
             b = item
-            w, h = box_size(b.tensor, b.layout, p.nominal)
+            w, h = node_width(b, p), box_size(b.tensor, b.layout, p.nominal)[1]
             c = flow(b.tensor, b.layout, p.nominal)[0]
             attrs = {
                 "width": str(w),
