@@ -136,7 +136,8 @@ def torch_module(type_: str, kwargs: dict[str, Any]):
 
 
 def defined_class(module_source: str):
-    """The class a ``Layer.module_source`` defines, as the generated file defines it (with torch and nn)."""
+    """The class a ``Layer.module_source`` defines (or the function a ``function_source`` does), as the
+    generated file defines it (with torch and nn)."""
     import torch
 
     env: dict[str, Any] = {"torch": torch, "nn": torch.nn}
@@ -180,6 +181,9 @@ def torch_run(
     names = list(kwargs.get("inputs") or ["x", *more])
     # ``self`` is the module whose forward the expression is in (an expression may read self.training)
     env: dict[str, Any] = {"torch": torch, "F": F, "nn": torch.nn, "self": types.SimpleNamespace(training=train)}
+    if cls.function_source is not None:  # an operation torch lacks: the function the generated file defines
+        fn = defined_class(cls.function_source)
+        env[fn.__name__] = fn
     torch.manual_seed(0)
     with warnings.catch_warnings(), torch.device(device):
         warnings.simplefilter("ignore")

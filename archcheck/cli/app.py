@@ -627,7 +627,12 @@ def types_(name: str | None) -> None:
     if cls is None:
         guess = did_you_mean(name, sorted(REGISTRY))
         raise click.UsageError(f"unknown layer type {_shown(name)}" + (f"; did you mean '{guess}'?" if guess else ""))
-    click.echo(f"{name}" + (f"  (torch.{cls.torch_name})" if cls.torch_name else "  (a tensor operation)"))
+    defined = cls.module_source or cls.function_source  # a type torch lacks: the generated file defines it
+    if defined is not None:
+        what = defined.partition("class ")[2].partition("(")[0] or defined.partition("def ")[2].partition("(")[0] + "()"
+        click.echo(f"{name}  (defined in the generated file: {what})")
+    else:
+        click.echo(f"{name}" + (f"  (torch.{cls.torch_name})" if cls.torch_name else "  (a tensor operation)"))
     doc = (cls.__doc__ or "").strip().splitlines()
     if doc and not doc[0].startswith("Base of"):
         click.echo(f"  {doc[0]}")

@@ -284,6 +284,8 @@ def completions(a: Analysis | None, line_text: str, line: int, col: int) -> list
 
 def _torch_name(t: str) -> str:
     cls = REGISTRY.get(t)
+    if cls is not None and (cls.module_source or cls.function_source) is not None:
+        return "defined in the generated file"
     return f"torch.{cls.torch_name}" if cls is not None and cls.torch_name else "tensor operation"
 
 

@@ -102,6 +102,8 @@ _CODES = [
     ),
     Code("AC251", "unpool-mismatch", "MaxUnpool's indices or output size do not fit its input"),
     Code("AC252", "fold-blocks-mismatch", "Fold's input holds another number of blocks than its output_size makes"),
+    Code("AC260", "shift-not-in-window", "ShiftedWindowAttention's shift_size is not smaller than its window_size"),
+    Code("AC261", "bad-init-order", "a block's init_order names a layer it does not have, an operation, or twice"),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

@@ -237,13 +237,15 @@ _TEMPLATE_LOCALS = frozenset({"x"})
 
 
 def _module_sources(res: CheckResult) -> dict[str, tuple[str, frozenset[str]]]:
-    """The classes the generated file defines for types torch lacks (``Layer.module_source``), by class name,
-    in order of first use, with the names their functions bind (no other class may take one)."""
+    """The classes and functions the generated file defines for types torch lacks (``Layer.module_source``,
+    ``Layer.function_source``), by name, in order of first use, with the names their functions bind (no
+    class may take one)."""
     import symtable
 
     out: dict[str, tuple[str, frozenset[str]]] = {}
     for n in res.layers:
-        src = type(n.layer).module_source if n.layer is not None else None
+        lt = type(n.layer) if n.layer is not None else None
+        src = (lt.module_source or lt.function_source) if lt is not None else None
         if src is None or src in (v[0] for v in out.values()):
             continue
         tables = symtable.symtable(src, "<module_source>", "exec").get_children()
@@ -258,9 +260,9 @@ def _module_sources(res: CheckResult) -> dict[str, tuple[str, frozenset[str]]]:
 
 
 def _class_name(module_source: str) -> str:
-    """The name of the one class a ``Layer.module_source`` defines."""
+    """The name of the one class (or function) a ``Layer.module_source`` (``function_source``) defines."""
     (cls,) = ast.parse(module_source).body
-    assert isinstance(cls, ast.ClassDef)
+    assert isinstance(cls, (ast.ClassDef, ast.FunctionDef))
     return cls.name
 
 
@@ -801,7 +803,7 @@ class Generator:
                 slots.append((v, hint, allowed))
                 return f"@{len(slots) - 1}@"
 
-            init = self._init_lines(n.children, rec, keys, n.path + ".")
+            init = self._init_lines(_in_init_order(n.children, bdef.init_order), rec, keys, n.path + ".")
             fwd = self._forward_lines(n.children, list(bdef.inputs), bdef.result_names(n.children[-1].name), False)
             groups.setdefault("\n".join(init + fwd), []).append((n, slots))
         for gi, members in enumerate(groups.values()):
@@ -889,7 +891,7 @@ class Generator:
                 return code
             return py[slot_param[i]] if i in slot_param else literal(v, allowed)
 
-        init = self._init_lines(first.children, final, keys, first.path + ".")
+        init = self._init_lines(_in_init_order(first.children, bdef.init_order), final, keys, first.path + ".")
         n_inst = len(members)
         doc = f"Block {t}" + (f" ({n_inst} instances)" if n_inst > 1 else "") + "."
         lines = [f"class {name}(nn.Module):", f'{_IND}"""{doc}"""', ""]
@@ -1078,6 +1080,14 @@ def _frozen_refs(node: Node, ref: str) -> list[str]:
     for c in node.children:
         out += _frozen_refs(c, f"{ref}[{int(c.name)}]" if c.name.isdigit() else attr(ref, c.name))
     return out
+
+
+def _in_init_order(children: list[Node], order: list[str] | None) -> list[Node]:
+    """A block's layers in the order its ``__init__`` creates them: ``init_order`` first, then as written."""
+    if not order:
+        return children
+    first = [c for name in order for c in children if c.name == name]
+    return first + [c for c in children if c.name not in order]
 
 
 def _own_nodes(block: Node) -> list[Node]:

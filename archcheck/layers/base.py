@@ -277,6 +277,9 @@ class Layer(BaseModel):
     # A module torch lacks (torchvision's StochasticDepth; torch_name None): the source of the nn.Module class
     # the generated file defines, whose __init__ takes the layer's constructor fields by name.
     module_source: ClassVar[str | None] = None
+    # An operation torch lacks (torchvision's _patch_merging_pad; torch_name None): the source of the function
+    # the generated file defines, which the layer's emit_call calls.
+    function_source: ClassVar[str | None] = None
     examples: ClassVar[list[Example]] = []
     meta_fields: ClassVar[frozenset[str]] = frozenset({"name", "inputs", "noqa", "tie"})
     tuple_output: ClassVar[bool] = False  # forward returns a tuple; the spec keeps its first item

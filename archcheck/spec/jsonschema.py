@@ -152,7 +152,9 @@ def _first_line(doc: str | None) -> str:
 def _describe(cls: type[Layer]) -> str:
     own = cls.__dict__.get("__doc__")
     parts = [_first_line(own)] if own else []
-    if cls.torch_name:
+    if (cls.module_source or cls.function_source) is not None:
+        parts.append("Not in torch: generated code defines it (no torchvision import), with the same state_dict keys.")
+    elif cls.torch_name:
         full = f"torch.{cls.torch_name}"
         parts.append(
             f"{full}: the same arguments, names and defaults. https://pytorch.org/docs/stable/generated/{full}.html"

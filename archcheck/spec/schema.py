@@ -153,6 +153,12 @@ class BlockDef(_Strict):
     output: Optional[str] = None
     outputs: Optional[Annotated[list[str], Field(min_length=1)]] = None  # several: used as name.0, name.1
     layers: Annotated[list[Any], Field(min_length=1)]
+    init_order: Optional[list[str]] = Field(
+        None,
+        description="The order in which the block's __init__ creates its named modules, and so the order of "
+        "their state_dict keys, where it differs from the order forward calls them (torchvision's "
+        "PatchMerging creates reduction before norm): the listed modules first, then the rest as written.",
+    )
 
     def result_names(self, last: str | None) -> list[str]:
         """What the block returns: its ``outputs``, its ``output``, or its last layer."""
@@ -770,8 +776,50 @@ def parse_spec(src: Source) -> Spec:
                 diags.append(src.locate(d, (*where, "outputs"), key=True))
                 spec.broken_blocks.add(bname)
                 continue
+            if bdef.init_order is not None:
+                diags += _init_order_problems(src, where, bname, bdef, model.blocks)
             spec.blocks[bname] = bdef
     return spec
+
+
+def _is_operation(cls: Any) -> bool:
+    """A tensor operation: no module (torch's or one the generated file defines) is created for it."""
+    return cls.torch_name is None and cls.module_source is None
+
+
+def _init_order_problems(
+    src: Source, where: Path, bname: str, bdef: BlockDef, blocks: dict[str, BlockDef]
+) -> list[Diagnostic]:
+    """``init_order`` must list distinct names of the block's layers that are modules (not operations)."""
+    modules: list[str] = []
+    others: dict[str, str] = {}  # name -> what it is, for a named layer that creates no module
+    for raw in bdef.layers:
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            continue
+        t = raw.get("type")
+        if "use" in raw:
+            others[raw["name"]] = "which calls an earlier module again (use:) and creates none"
+        elif isinstance(t, str) and t not in blocks and t in REGISTRY and _is_operation(REGISTRY[t]):
+            others[raw["name"]] = f"which is {t}, a tensor operation with no module"
+        else:
+            modules.append(raw["name"])  # a module, a Parameter, a Sequential, a block (or a type reported elsewhere)
+    out: list[Diagnostic] = []
+    seen: set[str] = set()
+    assert bdef.init_order is not None
+    for i, name in enumerate(bdef.init_order):
+        if name in seen:
+            msg, hint = f"block {bname}: init_order lists '{name}' twice", "list each module once"
+        elif name in others:
+            msg, hint = f"block {bname}: init_order lists '{name}', {others[name]}", "list only the block's modules"
+        elif name not in modules:
+            guess = did_you_mean(name, modules)
+            msg = f"block {bname}: init_order lists '{name}', which is not a layer of the block"
+            hint = f"did you mean '{guess}'?" if guess else f"the block's named modules are: {', '.join(modules)}"
+        else:
+            seen.add(name)
+            continue
+        out.append(src.locate(Diagnostic("error", "AC261", msg, hint=hint), (*where, "init_order", i)))
+    return out
 
 
 def load_spec(spec: str | FsPath | Mapping[str, Any], *, text: str | None = None) -> Spec:
