@@ -170,3 +170,55 @@ def test_generate_then_import_gives_the_same_model(name: str, tmp_path: Path) ->
     assert [(k, p.requires_grad) for k, p in a.named_parameters()] == [
         (k, p.requires_grad) for k, p in b.named_parameters()
     ]
+
+
+def test_arithmetic_and_hand_written_attention() -> None:
+    imp, res = _import(f"{VOCAB}:Arithmetic", "N,6,8")
+    types = [(e["name"], e["type"]) for e in imp.data["layers"]]
+    assert [t for _, t in types] == [
+        "Linear", "Linear", "Transpose", "MatMul", "Arith", "Softmax", "MatMul", "Arith", "Subtract",
+        "Arith", "Sum", "Squeeze", "Unsqueeze",
+    ]  # fmt: skip
+    arith = [e for e in imp.data["layers"] if e["type"] == "Arith"]
+    assert [(e["op"], e["value"]) for e in arith] == [("div", 8.0), ("mul", 0.5), ("pow", 2)]
+    (total,) = (e for e in imp.data["layers"] if e["type"] == "Sum")
+    assert (total["dim"], total["keepdim"]) == (-1, True)
+    assert [t.shape for t in res.outputs.values()] == [("N", 1, 6)]
+
+
+def test_a_number_before_a_tensor_is_refused_where_it_does_not_commute(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        "import torch.nn as nn\n\n\nclass M(nn.Module):\n    def forward(self, x):\n        return 1.0 - x\n"
+    )
+    r = run_cli("import", "m.py:M", "--input-shape", "N,4", cwd=tmp_path)
+    assert r.exit_code == 1, r.output
+    assert "- with the operands (1.0, x) has no archcheck layer" in r.stderr and "m.py:6" in r.stderr
+
+
+ZOO = sorted((Path(__file__).resolve().parent / "data" / "zoo").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ZOO, ids=lambda p: p.stem)
+def test_zoo_round_trip(path: Path, tmp_path: Path) -> None:
+    """tests/data/zoo (Inception's training-only aux head, BERT's hand-written attention, ...) come back."""
+    from archcheck.emit.verify import concrete_dims
+
+    ref = archcheck.check(path)
+    assert ref.ok
+    dims, ref_c = concrete_dims(ref.spec)
+    dims = {**ref.bindings, **dims}
+    model = tmp_path / "model.py"
+    model.write_text(archcheck.generate(ref))
+    shapes = []
+    for k, inp in ref.spec.inputs.items():
+        dt = "" if inp.dtype == "float32" else f":{inp.dtype}"
+        shapes.append(f"{k}=" + ",".join(map(str, inp.shape)) + dt)
+    imp = import_model(
+        f"{model}:{ref.name}", {}, [parse_input_shape(s) for s in shapes], {k: v for k, v in dims.items() if k != "N"}
+    )
+    res, problems = check_written(imp, "imported.yaml")
+    assert problems == [] and res.ok
+    assert (res.total_params, res.trainable_params) == (ref.total_params, ref.trainable_params)
+    got = archcheck.check(archcheck.load("i.yaml", text=imp.text), dims)
+    assert [t.shape for t in got.outputs.values()] == [t.shape for t in ref_c.outputs.values()]
+    assert list(got.spec.training_only) == list(ref.spec.training_only)  # Inception's AuxLogits

@@ -530,6 +530,17 @@ def _op_table() -> tuple[dict[Any, _Op], dict[str, _Op]]:
         funcs[f] = _Op("Add", merge=True)
     for f in (operator.mul, operator.imul, torch.mul):
         funcs[f] = _Op("Multiply", merge=True)
+    for f in (operator.sub, operator.isub, torch.sub):
+        funcs[f] = _Op("Subtract", merge=True)
+    for f in (operator.truediv, operator.itruediv, torch.div):
+        funcs[f] = _Op("Divide", merge=True)
+    for f in (operator.matmul, torch.matmul):
+        funcs[f] = _Op("MatMul", merge=True)
+    for f in (operator.pow, torch.pow):
+        funcs[f] = _Op("Arith", merge=True)
+    funcs[torch.sum] = _Op("Sum", ("dim", "keepdim"))
+    funcs[torch.squeeze] = _Op("Squeeze", ("dim",))
+    funcs[torch.unsqueeze] = _Op("Unsqueeze", ("dim",))
     for f in (torch.cat, torch.concat, torch.concatenate):
         funcs[f] = _Op("Concat", ("dim",))
     funcs[torch.permute] = _Op("Permute", ("dims",))
@@ -549,6 +560,13 @@ def _op_table() -> tuple[dict[Any, _Op], dict[str, _Op]]:
         "add_": _Op("Add", merge=True),
         "mul": _Op("Multiply", merge=True),
         "mul_": _Op("Multiply", merge=True),
+        "sub": _Op("Subtract", merge=True),
+        "div": _Op("Divide", merge=True),
+        "matmul": _Op("MatMul", merge=True),
+        "pow": _Op("Arith", merge=True),
+        "sum": _Op("Sum", ("dim", "keepdim")),
+        "squeeze": _Op("Squeeze", ("dim",)),
+        "unsqueeze": _Op("Unsqueeze", ("dim",)),
         "permute": _Op("Permute", ("dims",)),
         "transpose": _Op("Transpose", ("dim0", "dim1")),
         "mean": _Op("Mean", ("dim", "keepdim")),
@@ -615,6 +633,7 @@ class _Converter:
             holders.setdefault(id(p), []).append(pname)
         self.tied = {q: paths[0] for paths in holders.values() for q in paths[1:]}
         self.scope: list[str] = []  # the paths of the user modules being traced (a tie's path is relative to it)
+        self.training_only = 0  # how many of the model's last outputs it returns only in training
 
     # ---- problems and sites
 
@@ -785,6 +804,8 @@ class _Converter:
 
         try:
             graph = tracer.trace(mod, concrete_args=concrete or None)
+            if not path:
+                graph = self.training_graph(mod, tracer, concrete, graph)
         except Exception as e:
             reason = (
                 f"{type(mod).__name__}.forward cannot be traced by torch.fx ({type(e).__name__}: "
@@ -798,6 +819,43 @@ class _Converter:
         else:
             values = self.evaluate(gm, mod)
         return _GraphConverter(self, mod, path, graph, values).convert()
+
+    def training_graph(self, mod: Any, tracer: Any, concrete: dict[str, Any], graph: Any) -> Any:
+        """The root traced in training mode when it returns more there (GoogLeNet's, Inception's aux heads).
+
+        The eval-mode outputs must come first; the others are written ``training_only: true``.
+        Only the root's own ``self.training`` is set: its modules stay as they are.
+        """
+        try:
+            src = inspect.getsource(type(mod).forward)
+        except (OSError, TypeError):
+            return graph
+        if "self.training" not in src:
+            return graph
+        mod.training = True
+        try:
+            train = tracer.trace(mod, concrete_args=concrete or None)
+        except Exception:
+            return graph
+        finally:
+            mod.training = False
+
+        def outs(g: Any) -> list[str]:
+            out = next(n for n in g.nodes if n.op == "output").args[0]
+            return [str(o) for o in (out if isinstance(out, (tuple, list)) else [out])]
+
+        e, t = outs(graph), outs(train)
+        if len(t) <= len(e):
+            return graph
+        if t[: len(e)] != e:
+            self.problem(
+                type(mod).__name__,
+                f"forward() returns ({', '.join(e)}) in eval mode but ({', '.join(t)}) in training: archcheck's "
+                "training-only outputs come after the others",
+            )
+            return graph
+        self.training_only = len(t) - len(e)
+        return train
 
     def length_in_run(self, mod: Any, graph: Any, target: Any) -> int | None:
         """The length of ``target``'s value (a shape, a tuple) in the first trial run, from the graph so far."""
@@ -1268,13 +1326,34 @@ class _GraphConverter:
         if op is None:
             self.fail(n, f"{_call_name(n)} has no archcheck layer (see `archcheck types`)")
             return
-        if op.merge:
+        if op.merge and op.type in REGISTRY:
             tensors = [a for a in n.args if a in self.name_of]
-            if len(tensors) != len(n.args) or set(n.kwargs) - {"alpha"} or n.kwargs.get("alpha", 1) != 1:
+            consts = [a for a in n.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+            arith = {"Add": "add", "Multiply": "mul", "Subtract": "sub", "Divide": "div", "Arith": "pow"}
+            commutes = op.type in ("Add", "Multiply")
+            if (
+                len(n.args) == 2
+                and len(tensors) == 1
+                and len(consts) == 1
+                and not n.kwargs
+                and (n.args[0] in self.name_of or commutes)
+                and op.type in arith
+                and "Arith" in REGISTRY
+            ):
+                # x * 0.5, x / 8.0, 1.0 + x, x ** 2: Arith with the constant
+                entry = {"type": "Arith", "op": arith[op.type], "value": consts[0]}
+                self.add(n, entry, [self.name_of[tensors[0]]], _Converter.node_site(n), self.fresh(n.name))
+                return
+            if (
+                len(tensors) != len(n.args)
+                or op.type == "Arith"
+                or set(n.kwargs) - {"alpha"}
+                or n.kwargs.get("alpha", 1) != 1
+            ):
                 self.fail(
                     n,
-                    f"{_call_name(n)} with a constant operand ({_short(n.args)}) has no archcheck layer: "
-                    "Add and Multiply take tensors",
+                    f"{_call_name(n)} with the operands {_short(n.args)} has no archcheck layer: "
+                    "Add, Subtract, Multiply, Divide, MatMul take tensors, and Arith one tensor and a number after it",
                 )
                 return
             ins = [self.name_of[a] for a in tensors]
@@ -1673,6 +1752,9 @@ def _call_name(n: Any) -> str:
         return "+"
     if t in (operator.mul, operator.imul):
         return "*"
+    sym = {operator.sub: "-", operator.truediv: "/", operator.matmul: "@", operator.pow: "**"}
+    if t in sym:
+        return sym[t]
     short = {"torch.nn.functional": "F", "torch": "torch", "_operator": "operator"}.get(mod, mod)
     return f"{short}.{name}()" if short else f"{name}()"
 
@@ -2097,7 +2179,10 @@ def import_model(
         data["inputs"] = dict(zip(names, ins.values()))
     outs = body["outputs"]
     last = body["layers"][-1]["name"] if body["layers"] else None
-    if outs != [last]:
+    if conv.training_only:
+        k = len(outs) - conv.training_only
+        data["outputs"] = [*outs[:k], *({"name": o, "training_only": True} for o in outs[k:])]
+    elif outs != [last]:
         data["outputs"] = outs
     if blocks:
         data["blocks"] = {k: {**v, "layers": _repeat_runs(v["layers"])} for k, v in blocks.items()}

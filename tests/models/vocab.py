@@ -101,3 +101,19 @@ class Items(nn.Module):
         h0 = h[-1]
         first, second = torch.split(out, [10, 54], dim=1)
         return self.fc(torch.cat([h0, second.mean(1)], dim=1)), first
+
+
+class Arithmetic(nn.Module):
+    """Hand-written attention and scalar arithmetic: @, / 8.0, * 0.5, -, **, sum, squeeze/unsqueeze."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+        self.k = nn.Linear(8, 8)
+
+    def forward(self, x):
+        scores = self.q(x) @ self.k(x).transpose(1, 2) / 8.0
+        attn = torch.softmax(scores, dim=-1) @ x
+        y = 0.5 * attn - x
+        z = (y**2).sum(-1, keepdim=True).squeeze(-1).unsqueeze(1)
+        return z
