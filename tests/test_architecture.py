@@ -146,3 +146,42 @@ def test_the_checker_sees_lazy_and_type_only_imports():
     assert "archcheck.engine.conditions" in GRAPH["archcheck.engine.walk"]  # inside check()
     assert "archcheck.layers.base" in GRAPH["archcheck.layers.roles"]  # under TYPE_CHECKING
     assert "archcheck.emit.codegen" in GRAPH["archcheck.api"]  # inside generate()
+
+
+# emit/codegen/: one concern per module, lowest first (the package's __init__ is above them all).
+CODEGEN = ["safety", "text", "names", "layout", "forward", "blocks", "generator"]
+
+
+def test_codegen_parts_import_one_way():
+    package = "archcheck.emit.codegen"
+    parts = {m.rpartition(".")[2] for m in MODULES if m.startswith(package + ".")}
+    assert parts == set(CODEGEN), "add the new module of emit/codegen/ to CODEGEN (lowest first)"
+    wrong = [
+        f"{m} (line {line}) imports {t}"
+        for m, targets in GRAPH.items()
+        if m.startswith(package + ".")
+        for t, line in targets.items()
+        if t == package
+        or (t.startswith(package + ".") and CODEGEN.index(t.rpartition(".")[2]) >= CODEGEN.index(m.rpartition(".")[2]))
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_codegen_keeps_no_state_on_classes():
+    """The generator's state lives on instances: no class of emit/codegen/ assigns a class attribute
+    (a dataclass's field declarations are per instance)."""
+    found = []
+    for m, path in MODULES.items():
+        if not m.startswith("archcheck.emit.codegen"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            dataclass = any(
+                (d.id if isinstance(d, ast.Name) else getattr(getattr(d, "func", None), "id", None)) == "dataclass"
+                for d in node.decorator_list
+            )
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) or (isinstance(stmt, ast.AnnAssign) and not dataclass):
+                    found.append(f"{m} line {stmt.lineno}: class {node.name}")
+    assert not found, "\n".join(found)
