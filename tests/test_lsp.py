@@ -210,6 +210,29 @@ async def test_go_to_definition_of_a_referenced_layer(client: LanguageClient, tm
     await close_doc(client, uri)
 
 
+async def test_completion_in_a_block_offers_its_own_input_names(client: LanguageClient, tmp_path: Path) -> None:
+    text = (
+        "name: M\n"
+        "input: {shape: [N, 8, 16, 16]}\n"
+        "blocks:\n"
+        "  Mix:\n"
+        "    inputs: [main, skip]\n"
+        "    layers:\n"
+        "      - {name: a, type: ReLU, inputs: [main]}\n"  # 6
+        "      - {name: b, type: Add, inputs: [a, ]}\n"  # 7
+        "layers:\n"
+        "  - {name: stem, type: Conv2d, out_channels: 8, kernel_size: 1}\n"
+        "  - {name: mix, type: Mix, inputs: [stem, x]}\n"
+    )
+    uri = await open_doc(client, tmp_path / "b.yaml", text)
+    names = {
+        i.label: i.detail for i in await _complete(client, uri, 7, len("      - {name: b, type: Add, inputs: [a, "))
+    }
+    assert names.get("main") == names.get("skip") == "block input"
+    assert "x" not in names and "stem" not in names  # the model's names are not in the block's scope
+    await close_doc(client, uri)
+
+
 # ---------------------------------------------------------------- issue 13's vocabulary: items, use:, tie:, Parameter
 
 VOCAB = (

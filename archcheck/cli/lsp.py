@@ -311,7 +311,11 @@ def _node_on_line(a: Analysis, line: int) -> Node | None:
 
 def _names_in_scope(a: Analysis, line: int) -> list[tuple[str, str]]:
     """Model inputs and the layers written before ``line`` in the same list (names an `inputs:` may use)."""
-    out = [(name, "model input") for name in a.result.inputs] if not _in_block(a, line) else [("x", "block input")]
+    block = _in_block(a, line)
+    if block is None:
+        out = [(name, "model input") for name in a.result.inputs]
+    else:  # a block's layers see its inputs under the names it declares (engine/scope.py)
+        out = [(name, "block input") for name in a.result.spec.blocks[block].inputs]
     here = _node_on_line(a, line)
     for n in a.nodes:
         s = a.result.spec.source.values.get(n.src)
@@ -360,12 +364,13 @@ def _modules_in_scope(a: Analysis, line: int) -> list[tuple[str, str]]:
     return out
 
 
-def _in_block(a: Analysis, line: int) -> bool:
+def _in_block(a: Analysis, line: int) -> str | None:
+    """The block whose definition holds ``line``, if any."""
     for name in a.result.spec.blocks:
         s = a.span(("blocks", name))
         if s is not None and s.line <= line <= s.end_line:
-            return True
-    return False
+            return name
+    return None
 
 
 # ------------------------------------------------------------ definition and code actions
