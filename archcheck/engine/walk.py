@@ -240,9 +240,9 @@ class Scope:
         return Scope(self.params, {"": x}, prefix, True, self.blocks, self.class_prefix)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One entry of a scope as the walker instantiates it."""
+class Entry(NamedTuple):
+    """One entry of a scope as the walker instantiates it (a NamedTuple: immutable, and made for every entry
+    of the network, where a frozen dataclass's ``__init__`` costs three times as much)."""
 
     scope: Scope
     where: Path  # the entry in the source: ("layers", 3), ("blocks", "Bottleneck", "layers", 0)
@@ -252,12 +252,9 @@ class Entry:
     later: _Later  # this entry's name and the later ones' (naming one is a cycle)
 
 
-class Inputs(NamedTuple):
-    """An entry's inputs: the names as written, their tensors (None where unknown), and whether all resolved."""
-
-    names: list[str]
-    xs: list[Tensor | None]
-    ok: bool
+# An entry's inputs: the names as written, their tensors (None where unknown), and whether all resolved.
+# A plain tuple: one is made for every entry of the network.
+Inputs = tuple[list[str], list[Tensor | None], bool]
 
 
 def _type_of(item: Any) -> str:
@@ -571,7 +568,7 @@ class _Walker:
                     key=True,
                     hint="move the branching layers out of the Sequential, or into a block",
                 )
-                return Inputs([], [], False)
+                return [], [], False
             names = [raw] if isinstance(raw, str) else raw
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
                 self.error(
@@ -580,7 +577,7 @@ class _Walker:
                     where + ("inputs",),
                     path,
                 )
-                return Inputs([], [], False)
+                return [], [], False
         xs: list[Tensor | None] = []
         ok = True
         for j, n in enumerate(names):
@@ -632,7 +629,7 @@ class _Walker:
                     else f"names available here: {', '.join(k for k in env) or 'none'}",
                 )
                 ok = False
-        return Inputs(names, xs, ok)
+        return names, xs, ok
 
     def chain(self, items: list[Any], where: Path, e: Entry, x: Tensor | None) -> tuple[list[Node], Tensor | None]:
         """A Sequential's children (or a repeat's copies) inside ``e``: each takes the previous one's output."""
@@ -690,7 +687,7 @@ class _Walker:
         if not e.scope.sequential and t in REGISTRY and REGISTRY[t].arity[1] == 0:
             default = None  # a layer that takes no input (Parameter) does not take the previous output
         ins = self.resolve_inputs(item, e, default)
-        names = ins.names
+        names = ins[0]
         if t in self.spec.broken_blocks:  # its definition was reported: the output is unknown
             node = Node(path, name, t, "block", where, inputs=names)
         elif t == "Sequential":

@@ -292,3 +292,10 @@ def per_dim(v: Any, nd: int, entries: str = "ints") -> Any:
     if isinstance(v, list) and len(v) != nd:
         raise ValueError(f"expected an int or a list of {nd} {entries}, got a list of {len(v)}")
     return v
+
+
+def per_dim_field(cls: Any, v: Any) -> Any:
+    """``per_dim`` as a type's field validator, for its ``nd``: ``field_validator("kernel_size", ...)(per_dim_field)``."""
+    if isinstance(v, list) and len(v) != cls.nd:
+        raise ValueError(f"expected an int or a list of {cls.nd} ints, got a list of {len(v)}")
+    return v

@@ -10,13 +10,13 @@ diagnostic here.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union
+from typing import TYPE_CHECKING, ClassVar, Literal, Optional, Union
 
 from pydantic import field_validator
 
 from ..shapes import dims as D
 from . import roles as R
-from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, per_dim, window_out
+from ._rules import SPATIAL, check_dtype, check_groups, expect_rank, match_size, per_dim_field, window_out
 from .base import (
     Example,
     Layer,
@@ -54,10 +54,9 @@ class _ConvBase(Layer):
     bias: bool = True
     padding_mode: PaddingMode = "zeros"
 
-    @field_validator("kernel_size", "stride", "padding", "dilation", "output_padding", check_fields=False)
-    @classmethod
-    def _arity(cls, v: Any) -> Any:
-        return per_dim(v, cls.nd)
+    _arity = field_validator("kernel_size", "stride", "padding", "dilation", "output_padding", check_fields=False)(
+        per_dim_field
+    )
 
     def _k(self) -> tuple[int, ...]:
         return as_tuple(self.kernel_size, self.nd)

@@ -32,7 +32,7 @@ class _Elementwise(Layer):
             return None
         if self.ranks is not None and not expect_rank(ctx, x, self.ranks, what):
             return None
-        if not expect_min_rank(ctx, x, self.min_rank, what):
+        if self.min_rank and not expect_min_rank(ctx, x, self.min_rank, what):
             return None
         return x.passed()
 

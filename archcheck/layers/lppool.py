@@ -9,11 +9,11 @@ without padding, scaled and rooted), checked by ``tests/test_layers_extra_vs_tor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, ClassVar, Optional
 
 from pydantic import field_validator
 
-from ._rules import SPATIAL, expect_rank, need_float, per_dim, window_out
+from ._rules import SPATIAL, expect_rank, need_float, per_dim_field, window_out
 from .base import Example, Layer, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,10 +33,7 @@ class _LPPool(Layer):
     def receptive_field(self, fields: list[RField | None]) -> RField | None:
         return window_field(fields[0], self.nd, self.kernel_size, self.stride, 1) if len(fields) == 1 else None
 
-    @field_validator("kernel_size", "stride")
-    @classmethod
-    def _arity(cls, v: Any) -> Any:
-        return per_dim(v, cls.nd)
+    _arity = field_validator("kernel_size", "stride")(per_dim_field)
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 from pydantic import Field
 
 from ..shapes import dims as D
-from ._rules import expect_min_rank, expect_rank, match_size, need_float
+from ._rules import NO_INTS, check_dtype, expect_min_rank, expect_rank, match_size
 from .base import Example, Layer, Pos, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,7 +38,7 @@ class _BatchNorm(Layer):
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
         what = type(self).__name__
-        if not need_float(ctx, x, what):
+        if not check_dtype(ctx, x, what, NO_INTS):
             return None
         if self.min_rank is not None and not expect_min_rank(
             ctx, x, self.min_rank, what, self.layout, "add a batch dim (Unflatten or Reshape)"

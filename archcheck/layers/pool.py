@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 from pydantic import field_validator
 
 from . import roles as R
-from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, per_dim, window_out
+from ._rules import INTS, LONG_ONLY, NO_INTS, SPATIAL, check_dtype, expect_rank, per_dim, per_dim_field, window_out
 from .base import Example, Layer, NonNegOrList, Pos, PosOrList, RField, Tensor, as_tuple, register, window_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,10 +62,7 @@ class _WindowPool(_PoolBase):
             return None
         return window_field(fields[0], self.nd, self.kernel_size, self.stride, getattr(self, "dilation", 1))
 
-    @field_validator("kernel_size", "stride", "padding", "dilation", check_fields=False)
-    @classmethod
-    def _arity(cls, v: Any) -> Any:
-        return per_dim(v, cls.nd)
+    _arity = field_validator("kernel_size", "stride", "padding", "dilation", check_fields=False)(per_dim_field)
 
     def _dilation(self) -> tuple[int, ...]:
         return (1,) * self.nd
