@@ -33,8 +33,7 @@ from pydantic import Field
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._checks import exact_div, need_float
-from ._rules import expect_rank, match_size
+from ._rules import exact_div, expect_rank, match_size, need_float
 from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, TorchLeaf, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
