@@ -104,6 +104,9 @@ _CODES = [
     Code("AC252", "fold-blocks-mismatch", "Fold's input holds another number of blocks than its output_size makes"),
     Code("AC260", "shift-not-in-window", "ShiftedWindowAttention's shift_size is not smaller than its window_size"),
     Code("AC261", "bad-init-order", "a block's init_order names a layer it does not have, an operation, or twice"),
+    Code("AC265", "embedding-index-range", "an Embedding looks up positions beyond its num_embeddings"),
+    Code("AC266", "dim-maximum", "a free dim must be at most some size (positions within an Embedding's table)"),
+    Code("AC267", "arange-bounds", "Arange's start lies beyond its end (the input's size along its dim)"),
     # 3xx: graphs, composition, free dims
     Code("AC301", "unknown-reference", "inputs or outputs name a layer or input that does not exist"),
     Code("AC302", "forward-reference", "inputs name a later layer (or the layer itself): a cycle"),

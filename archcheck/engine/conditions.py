@@ -302,6 +302,40 @@ def solve_min(expr: Any, k: int, name: str, lo: int, hi: int | None) -> int | No
     return good
 
 
+def solve_max(expr: Any, k: int, name: str, lo: int, hi: int | None) -> int | None:
+    """The largest size in [lo, hi] for which ``expr >= k`` (``expr`` is non-increasing: an index that
+    grows with the dim must stay below a fixed size); None if none, ``hi`` (or SEARCH_LIMIT) if all."""
+    f = compile_expr(expr, name)
+    if f(lo) < k:
+        return None
+    top = hi if hi is not None else SEARCH_LIMIT
+    if f(top) >= k:
+        return top
+    good, bad, step = lo, top, 1
+    while True:  # gallop up from lo: O(log) probes
+        probe = min(lo + step, top)
+        if f(probe) < k:
+            bad = probe
+            break
+        good = probe
+        step *= 2
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if f(mid) >= k:
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def _decreasing(expr: Any, name: str) -> bool:
+    """Whether a minimum's expression falls as the dim grows (a maximum of the dim: AC266)."""
+    try:
+        return quasi_linear(expr, name)[1] < 0
+    except Unsolvable:
+        return False
+
+
 def describe(name: str, s: Sizes, lo: int) -> str:
     """Plain words for the sizes ``s`` (a subset of [lo, ...]): 'H must be a multiple of 16 and at least 32'."""
     n = s.normal()
@@ -348,6 +382,7 @@ class _Dim:
     declared: bool
     eqs: list[Condition] = field(default_factory=list)
     mins: list[Condition] = field(default_factory=list)
+    maxs: list[Condition] = field(default_factory=list)  # ">=" conditions whose expression falls as the dim grows
     sizes: Sizes | None = None  # None: could not be solved
     binding: list[str] = field(default_factory=list)  # notes: the conditions that cut the range
     min_site: Condition | None = None
@@ -387,7 +422,8 @@ def analyse(res: CheckResult, ranges: dict[str, DimRange]) -> None:
         names = sorted(set(D.free_names(c.a)) | set(D.free_names(c.b)))
         if c.op == ">=":
             if len(names) == 1:  # a product of several free dims is >= 1 when each factor is
-                dim(names[0]).mins.append(c)
+                dm = dim(names[0])
+                (dm.maxs if _decreasing(c.a, names[0]) else dm.mins).append(c)
             continue
         if len(names) == 1:
             dim(names[0]).eqs.append(c)
@@ -406,7 +442,58 @@ def analyse(res: CheckResult, ranges: dict[str, DimRange]) -> None:
         _check_expect(res, ex, dim)
 
 
+def _cap(res: CheckResult, dm: _Dim) -> bool:
+    """Apply the dim's maximums (an Embedding of positions: T <= block_size): report a range that goes
+    beyond one (AC266) and narrow ``dm.hi`` to it. False when no size is left (reported: AC307)."""
+    cap: int | None = None
+    site: Condition | None = None
+    for c in dm.maxs:
+        try:
+            m = solve_max(c.a, int(c.b), dm.name, dm.lo, dm.hi)
+        except Unsolvable:
+            continue
+        m = dm.lo - 1 if m is None else m
+        if cap is None or m < cap:
+            cap, site = m, c
+    if cap is None or site is None or (dm.hi is not None and cap >= dm.hi):
+        return True
+    name = dm.name
+    rng = _span(dm.lo, dm.hi)
+    note = f"{site.path}: {site.what}: {D.fmt(site.a)} >= {site.b}"
+    if cap < dm.lo:
+        d = Diagnostic(
+            "error",
+            "AC307",
+            f"no size of {name}{' ' + rng if rng else ''} works: {site.what}, which needs {name} < {dm.lo}",
+            path=site.path,
+            notes=[note],
+            hint=f"raise the table's size, or lower {name}'s minimum",
+            bindings={name: "free"},
+        )
+        res.diagnostics.append(res.source.locate(d, site.src))
+        return False
+    if cap >= SEARCH_LIMIT:
+        return True
+    declared = f" (dims gives {name} {rng})" if dm.declared and dm.hi is not None else ""
+    d = Diagnostic(
+        "warning" if dm.hi is not None else "note",
+        "AC266",
+        f"{name} must be at most {cap}: {site.what}{declared}",
+        path=site.path,
+        notes=[note + f" needs {name} <= {cap}"],
+        hint=f"declare it: dims: {{{name}: {{max: {cap}}}}}"
+        if dm.hi is None
+        else f"lower the maximum: dims: {{{name}: {{max: {cap}}}}}, or make the table larger",
+        bindings={name: "free"},
+    )
+    res.diagnostics.append(res.source.locate(d, site.src))
+    dm.hi = cap
+    return True
+
+
 def _solve_dim(res: CheckResult, dm: _Dim) -> None:
+    if dm.maxs and not _cap(res, dm):
+        return
     name, lo, hi = dm.name, dm.lo, dm.hi
     full = Sizes(lo, hi)
     sizes = full

@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..shapes import dims as D
-from ..shapes.dims import Shape
+from ..shapes.dims import Dim, Shape
 
 
 class _Registry(dict):  # type: ignore[type-arg]
@@ -119,6 +119,8 @@ class Tensor:
     parts: tuple[Tensor, ...] | None = None
     indexed: bool = False
     product: Product | None = None  # a dim made by multiplying others (the structured form of ``note``)
+    # The smallest and largest value it holds, when known (Arange's positions): an Embedding checks them.
+    values: tuple[Dim, Dim] | None = None
 
     @property
     def rank(self) -> int:

@@ -68,6 +68,8 @@ class Embedding(Layer):
                 hint="give the input dtype: long (token ids), or use Linear for float features",
             )
             return None
+        if x.values is not None:
+            _check_indices(ctx, x, n)
         return Tensor(tuple(x.shape) + (self.embedding_dim,), "float32", ctx.path)
 
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
@@ -82,6 +84,29 @@ class Embedding(Layer):
 
     def label(self) -> str:
         return f"{self.num_embeddings}→{self.embedding_dim}"
+
+
+def _check_indices(ctx: Ctx, x: Tensor, n: int) -> None:
+    """Indices whose values are known (Arange's positions) must be below ``num_embeddings``.
+
+    A known largest index is checked now (AC265); one that depends on a free dim (positions up to
+    ``T - 1``) records the condition ``n - 1 - (T - 1) >= 0``, which the solver states as a maximum of
+    the free dim (AC266: ``T <= block_size``).
+    """
+    assert x.values is not None
+    top = x.values[1]
+    what = f"{ctx.path} looks up {ctx.source(x)} in its {n} embeddings (num_embeddings={n})"
+    if isinstance(top, int):
+        if top >= n:
+            ctx.error(
+                "AC265",
+                f"{what}: index {top} is out of range (valid: 0 to {n - 1}); torch raises IndexError",
+                field="num_embeddings",
+                hint=f"make the sequence shorter (at most {n} positions), or raise num_embeddings to {top + 1}",
+                recover=True,  # the output's shape does not depend on the values
+            )
+        return
+    ctx.require_min(D.add(n - 1, D.mul(-1, top)), 0, what)
 
 
 class _RNNBase(Layer):
