@@ -34,12 +34,16 @@ from ..shapes import dims as D
 from ..shapes.dims import Dim
 from ._checks import FLOAT_DTYPES, dim_error, same, wrap
 from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
-from .merge import _who
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Ctx
 
 _QKV = ("query", "key", "value")
+
+
+def _who(ctx: Ctx, x: Tensor, i: int) -> str:
+    """'key [2, 3, 5, 8] (output of attn.k_heads)'."""
+    return f"{_QKV[i]} {x.describe()} ({ctx.source(x)})"
 
 
 @register
@@ -79,8 +83,8 @@ class ScaledDotProductAttention(Layer):
             if t.dtype not in FLOAT_DTYPES:
                 ctx.error(
                     "AC214",
-                    f"ScaledDotProductAttention needs floating-point inputs, but its {_QKV[i]} is "
-                    f"{_who(ctx, t, i)} of dtype {t.dtype}",
+                    f"ScaledDotProductAttention needs floating-point inputs, but its {_who(ctx, t, i)} has dtype "
+                    f"{t.dtype}",
                     hint="feed it the output of a Linear (an Embedding turns token ids into float vectors)",
                 )
                 return None
@@ -104,7 +108,7 @@ class ScaledDotProductAttention(Layer):
                 ctx.error(
                     "AC219",
                     f"ScaledDotProductAttention's {_QKV[ia]} and {_QKV[ib]} must agree in {what}: {D.fmt(x)} vs "
-                    f"{D.fmt(y)} ({_QKV[ia]}: {_who(ctx, a, ia)}; {_QKV[ib]}: {_who(ctx, b, ib)})",
+                    f"{D.fmt(y)} ({_who(ctx, a, ia)}; {_who(ctx, b, ib)})",
                     field="inputs" if ctx.given("inputs") else None,
                     hint="query [..., L, E], key [..., S, E], value [..., S, Ev]: check the split and the head view",
                 )
@@ -138,7 +142,7 @@ class ScaledDotProductAttention(Layer):
                         "AC219",
                         f"ScaledDotProductAttention cannot broadcast the batch dims of its {_QKV[owner]} and "
                         f"{_QKV[i]}: {D.fmt(size)} vs {D.fmt(d)} in dim {j - r - 2} (dims before the last two must "
-                        f"be equal or 1; {_who(ctx, xs[owner], owner)}, {_who(ctx, xs[i], i)})",
+                        f"be equal or 1; {_who(ctx, xs[owner], owner)}; {_who(ctx, xs[i], i)})",
                         field="inputs" if ctx.given("inputs") else None,
                         hint="give query, key and value the same [batch, heads] dims",
                     )
@@ -221,7 +225,8 @@ class Arange(Layer):
         last = D.add(self.start, D.mul(self.step, D.add(length, -1)))
         out = Tensor((length,), "long", ctx.path, origin=f"positions 0 to {D.fmt(D.add(size, -1))} from {ctx.path}")
         if self.start or self.step > 1:
-            out.origin = f"positions {self.start} to {D.fmt(last)} (step {self.step}) from {ctx.path}"
+            step = f" (step {self.step})" if self.step > 1 else ""
+            out.origin = f"positions {self.start} to {D.fmt(last)}{step} from {ctx.path}"
         out.values = (self.start, last)
         return out
 
