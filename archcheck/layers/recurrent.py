@@ -4,7 +4,9 @@ Rules follow torch 2.13 (``torch/nn/modules/sparse.py``, ``rnn.py``):
 
 * Embedding takes integer indices (dtype long/int64 or int32) of any shape
   and appends ``embedding_dim``; the output is float32. ``padding_idx`` must
-  lie in ``[-num_embeddings, num_embeddings)``.
+  lie in ``[-num_embeddings, num_embeddings)``. Indices whose values are
+  known (Arange's positions) must be below ``num_embeddings``: AC265, or on a
+  free dim the maximum it implies (``T <= num_embeddings``, AC266).
 * LSTM/GRU/RNN take [L, N, H_in] ([N, L, H_in] with batch_first) or
   unbatched [L, H_in], of a floating dtype, with H_in == input_size. The spec
   keeps the first output: the input's leading dims and ``D * H_out`` (D = 2
