@@ -51,7 +51,7 @@ def _spec(shapes: list[tuple[int, ...] | list[Any]], dtypes: list[str], layer: d
 def _ac(spec: dict[str, Any]) -> tuple[list[str], Any, list[str]]:
     res = check(spec)
     errs = [d.code for d in res.diagnostics if d.severity == "error"]
-    out = res.layers[0].output if res.layers else None
+    out = res.layers[-1].output if res.layers else None
     return errs, out, [f"{d.code}: {d.message}" for d in res.diagnostics]
 
 
@@ -203,6 +203,20 @@ def test_arange_agrees_with_torch(shape: tuple[int, ...], dim: int, start: int, 
         return torch.arange(start, x.size(dim), step, dtype=torch.long, device=x.device)
 
     _agree(spec, [torch.zeros(shape, dtype=torch.long)], torch_arange)
+
+
+@SETTINGS
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 12), st.integers(1, 3))
+def test_an_embedding_of_positions_agrees_with_torch(size: int, n: int, start: int, step: int) -> None:
+    """torch raises IndexError exactly when archcheck reports AC265 (or AC267: a range that runs backwards)."""
+    spec = _spec([(2, size)], ["long"], {"type": "Arange", "dim": 1, "start": start, "step": step})
+    spec["layers"].append({"name": "emb", "type": "Embedding", "num_embeddings": n, "embedding_dim": 3})
+    emb = nn.Embedding(n, 3)
+
+    def torch_positions(x: Any) -> Any:
+        return emb(torch.arange(start, x.size(1), step, dtype=torch.long, device=x.device))
+
+    _agree(spec, [torch.zeros(2, size, dtype=torch.long)], torch_positions)
 
 
 def test_arange_on_a_free_dim_and_its_code() -> None:

@@ -227,7 +227,8 @@ class Arange(Layer):
         if self.start or self.step > 1:
             step = f" (step {self.step})" if self.step > 1 else ""
             out.origin = f"positions {self.start} to {D.fmt(last)}{step} from {ctx.path}"
-        out.values = (self.start, last)
+        if length != 0:  # an empty range indexes nothing
+            out.values = (self.start, last)
         return out
 
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
