@@ -838,9 +838,10 @@ def _u_layout(p: Plan) -> tuple[set[int], list[tuple[str, str]]]:
         b.id: flow(b.tensor, b.layout, p.nominal)[1] if b.tensor is not None and b.tensor.rank > 2 else None
         for b in p.boxes.values()
     }
-    for b in p.boxes.values():  # attention heads [B, nh, T, hs]: dims of unknown role are no H×W to dip in
-        if b.tensor is not None and b.tensor.roles is not None and b.tensor.rank > 3 and "" in b.tensor.roles[2:]:
-            hw[b.id] = None
+    for box in p.boxes.values():  # attention heads [B, nh, T, hs]: dims of unknown role are no H×W to dip in
+        t = box.tensor
+        if t is not None and t.roles is not None and t.rank > 3 and "" in t.roles[2:]:
+            hw[box.id] = None
     skips = _skips(p, hw)
     if not skips:
         return set(), []
