@@ -285,7 +285,7 @@ def test_a_free_sequence_length_gets_a_maximum() -> None:
     (d,) = check(_positions("T")).diagnostics  # no declared range: a note, as a minimum's AC311
     assert (d.code, d.severity) == ("AC266", "note") and d.hint == "declare it: dims: {T: {max: 1024}}"
     (d,) = check(_positions("T", dims={"T": {"min": 2000}})).diagnostics  # no size of T works
-    assert (d.code, d.severity) == ("AC307", "error")
+    assert (d.code, d.severity) == ("AC307", "error") and d.message.endswith("which needs T <= 1024")
     # positions start, start + step, ...: the largest T whose last position is below the table
     for n, start, step in [(9, 2, 2), (10, 0, 3), (7, 1, 1)]:
         (d,) = [d for d in check(_positions("T", n=n, start=start, step=step)).diagnostics if d.code != "AC311"]

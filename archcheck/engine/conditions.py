@@ -461,10 +461,12 @@ def _cap(res: CheckResult, dm: _Dim) -> bool:
     rng = _span(dm.lo, dm.hi)
     note = f"{site.path}: {site.what}: {D.fmt(site.a)} >= {site.b}"
     if cap < dm.lo:
+        most = solve_max(site.a, int(site.b), name, 1, None)
+        needs = f"{name} <= {most}" if most is not None else f"no size of {name}"
         d = Diagnostic(
             "error",
             "AC307",
-            f"no size of {name}{' ' + rng if rng else ''} works: {site.what}, which needs {name} < {dm.lo}",
+            f"no size of {name}{' ' + rng if rng else ''} works: {site.what}, which needs {needs}",
             path=site.path,
             notes=[note],
             hint=f"raise the table's size, or lower {name}'s minimum",
