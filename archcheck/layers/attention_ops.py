@@ -32,7 +32,7 @@ from pydantic import Field
 
 from ..shapes import dims as D
 from ..shapes.dims import Dim
-from ._checks import FLOAT_DTYPES, dim_error, same, wrap
+from ._rules import FLOATS, same, take_dim, wrap_dim
 from .base import Example, Layer, NonNeg, Pos, Prob, Tensor, numel_per, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +80,7 @@ class ScaledDotProductAttention(Layer):
             )
             return None
         for i, t in enumerate(xs):
-            if t.dtype not in FLOAT_DTYPES:
+            if t.dtype not in FLOATS:
                 ctx.error(
                     "AC214",
                     f"ScaledDotProductAttention needs floating-point inputs, but its {_who(ctx, t, i)} has dtype "
@@ -198,12 +198,8 @@ class Arange(Layer):
 
     def infer(self, ctx: Ctx, xs: list[Tensor]) -> Tensor | None:
         (x,) = xs
-        d = wrap(self.dim, x.rank) if x.rank else None
+        d = take_dim(ctx, x, self.dim, "Arange")
         if d is None:
-            if x.rank == 0:
-                ctx.error("AC204", f"Arange reads a size of its input, but its input is 0-D ({ctx.source(x)})")
-            else:
-                dim_error(ctx, "dim", self.dim, x)
             return None
         size = x.shape[d]
         if isinstance(size, int) and size < self.start:
@@ -233,7 +229,7 @@ class Arange(Layer):
 
     def roles(self, ctx: Ctx, xs: list[Tensor], out: Tensor) -> tuple[str, ...] | None:
         (x,) = xs
-        d = wrap(self.dim, x.rank)
+        d = wrap_dim(self.dim, x.rank)
         r = x.roles[d] if x.roles is not None and d is not None and len(x.roles) == x.rank else ""
         return (r,) if r else None
 
