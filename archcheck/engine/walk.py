@@ -843,6 +843,8 @@ class _Walker:
                     continue
                 assert own is not None and tnode is not None and tnode.layer is not None
                 mine, theirs = own[pname], tnode.layer.param_shapes()[tparam]  # type: ignore[index]
+                if mine != theirs and any(d.severity == "error" and d.path == node.path for d in self.res.diagnostics):
+                    continue  # a wrong size already reported at this layer (in_features): no second error for it
                 if mine != theirs:
                     self.error(
                         "AC238",
