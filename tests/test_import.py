@@ -244,8 +244,10 @@ def test_without_torch_says_what_to_install(tmp_path: Path) -> None:
 
 
 VALID = sorted(p.name for p in SPECS.glob("*.yaml") if not p.name.startswith("broken"))
-# Specs whose generated module `import` cannot read back, with the reason import gives.
-NOT_IMPORTABLE: dict[str, str] = {}
+# Specs whose generated module `import` cannot read back, with the reason import gives. Swin-T: import does
+# not map the classes and functions generated code defines for types torch lacks (module_source,
+# function_source) back to their types, and torch.fx cannot trace ShiftedWindowAttention's forward.
+NOT_IMPORTABLE: dict[str, str] = {"swin_t.yaml": "ShiftedWindowAttention.forward cannot be traced by torch.fx"}
 
 
 @pytest.mark.parametrize("name", VALID)

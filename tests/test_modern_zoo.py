@@ -40,6 +40,7 @@ MODERN: dict[str, str] = {
     "gpt2_tiny.yaml": "gpt2_tiny",
     "mobilenet_v3_large.yaml": "mobilenet_v3_large",
     "regnet_y_400mf.yaml": "regnet_y_400mf",
+    "swin_t.yaml": "swin_t",
     "vit_b_16.yaml": "vit_b_16",
 }
 

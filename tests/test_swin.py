@@ -10,6 +10,9 @@ Swin-T is also compared with torchvision's own swin_t, weight for weight.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -430,3 +433,41 @@ def test_generate_render_summary_types() -> None:
 
     out = CliRunner().invoke(main, ["types", "ShiftedWindowAttention"])
     assert out.exit_code == 0 and "defined in the generated file" in out.output and "shift_size" in out.output
+
+
+def test_swin_t_spec_generates_torchvisions_layout() -> None:
+    """specs/swin_t.yaml: the two helpers once, PatchMerging's keys reduction-first (test_modern_zoo checks all)."""
+    res = check(ROOT / "specs" / "swin_t.yaml")
+    code = generate(res)
+    assert code.count("class ShiftedWindowAttention(nn.Module)") == 1 and code.count("def patch_merging_pad(") == 1
+    keys = list(module_from_result(res).state_dict())
+    i = keys.index("features.2.reduction.weight")
+    assert keys[i : i + 3] == ["features.2.reduction.weight", "features.2.norm.weight", "features.2.norm.bias"]
+
+
+@pytest.mark.skipif(not os.environ.get("ARCHCHECK_REF_PYTHON"), reason="needs ARCHCHECK_REF_PYTHON: torchvision 0.29")
+def test_generated_swin_t_is_torchvisions(tmp_path: Path) -> None:
+    """The generated Swin-T with torchvision's swin_t weights loaded (strict) gives torchvision's outputs exactly,
+    at 224 and at an odd size (padding to whole windows, odd PatchMerging inputs)."""
+    src = tmp_path / "swin_gen.py"
+    src.write_text(generate(check(ROOT / "specs" / "swin_t.yaml")))
+    script = (
+        "import sys, torch, torchvision\n"
+        "ns = {}\n"
+        "exec(compile(open(sys.argv[1]).read(), 'gen', 'exec'), ns)\n"
+        "ref = torchvision.models.swin_t(weights=None).eval()\n"
+        "ours = ns['SwinTransformerTiny']().eval()\n"
+        "assert list(ref.state_dict()) == list(ours.state_dict())\n"
+        "ours.load_state_dict(ref.state_dict(), strict=True)\n"
+        "out = []\n"
+        "for shape in [(1, 3, 224, 224), (2, 3, 97, 131)]:\n"
+        "    x = torch.randn(*shape)\n"
+        "    with torch.no_grad():\n"
+        "        out.append((ref(x) - ours(x)).abs().max().item())\n"
+        "print(out)\n"
+    )
+    run = subprocess.run(
+        [os.environ["ARCHCHECK_REF_PYTHON"], "-c", script, str(src)], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [0.0, 0.0]
