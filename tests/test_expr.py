@@ -77,15 +77,20 @@ def python_value(text: str, scope: dict[str, Any]) -> Any:
 @settings(max_examples=600, deadline=None)
 @given(expressions, scopes)
 @example("round((((b ** 3) ** 3) ** 0.5), 0)", {**dict.fromkeys(SCOPE_NAMES, 1), "b": -101})  # found by CI
+@example("((a ** 0.5) + (0 ** -2))", {**dict.fromkeys(SCOPE_NAMES, 1), "a": -1})  # found by CI
 def test_evaluator_agrees_with_python(text: str, scope: dict[str, Any]) -> None:
     want = python_value(text, scope)
     try:
         got = evaluate("$" + text, scope)
     except ExprError as e:
         msg = str(e)
+        # archcheck stops at the first bad intermediate from left to right, where Python carries a complex
+        # value on (a negative number to a fractional power) or a big int and fails later: an earlier
+        # "fractional power" or "beyond" is the right report for any of Python's later failures.
+        earlier = "fractional power" in msg or "beyond" in msg
         if isinstance(want, ZeroDivisionError):
             event("division by zero")
-            assert "division by zero" in msg, msg
+            assert "division by zero" in msg or earlier, msg
         elif isinstance(want, TypeError):  # min() or round() of a complex (a negative number to a fractional power)
             event("complex")
             # Evaluation stops at the first bad intermediate: the power itself, or a value beyond the
@@ -93,7 +98,7 @@ def test_evaluator_agrees_with_python(text: str, scope: dict[str, Any]) -> None:
             assert "fractional power" in msg or "beyond" in msg, msg
         elif isinstance(want, Exception):
             event("python overflow")
-            assert "beyond" in msg or "non-finite" in msg, msg
+            assert "non-finite" in msg or earlier, msg
         elif isinstance(want, complex):  # a negative number to a fractional power
             event("complex")
             assert "fractional power" in msg or "beyond" in msg, msg
