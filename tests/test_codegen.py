@@ -237,3 +237,19 @@ def test_codegen_comments_every_inferred_size_from_the_engines_record() -> None:
     assert "in_features 8 * 13 * 13 from pool1" in src
     assert "in1_features 4 from fc2; in2_features 5 from the input" in src  # no fixed list of field names
     assert "in_features 16" not in src  # fc2's is written in the spec
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
+def test_a_long_operation_call_is_laid_out_as_ruff_formats_it(tmp_path: Path) -> None:
+    """A layer's call that does not fit in 88 columns (GPT's attention with dropout) is split one
+    argument per line, as ruff would write it, not left as one long line."""
+    text = (SPECS / "gpt2_tiny.yaml").read_text(encoding="utf-8")
+    assert "dropout: 0.0" in text
+    spec = tmp_path / "gpt_dropout.yaml"
+    spec.write_text(text.replace("dropout: 0.0", "dropout: 0.1"), encoding="utf-8")
+    src = _source(spec)
+    assert "dropout_p=0.1 if self.training else 0.0," in src
+    fmt = _ruff(["format", "--check", "--diff"], src, tmp_path)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert max(len(line) for line in src.splitlines()) <= 88
+    compile(src, "model.py", "exec")

@@ -3,6 +3,7 @@ argument per line with a trailing comma, which the formatter keeps as it is."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ def flat(e: Any) -> str:
 def split(prefix: str, e: Any, suffix: str, indent: str) -> list[str]:
     """Lay out ``prefix + e + suffix`` at ``indent``: one line if it fits, else one arg per line."""
     line = f"{indent}{prefix}{flat(e)}{suffix}"
+    if len(line) > WIDTH and isinstance(e, str):
+        e = as_call(e)
     if len(line) <= WIDTH or not isinstance(e, Call) or not e.args:
         return [line]
     out = [f"{indent}{prefix}{e.func}("]
@@ -39,6 +42,28 @@ def split(prefix: str, e: Any, suffix: str, indent: str) -> list[str]:
         out += split(f"{k}=" if k else "", v, ",", indent + IND)
     out.append(f"{indent})" + suffix)
     return out
+
+
+def as_call(text: str) -> Any:
+    """A layer's call written as source text, as a :class:`Call` that :func:`split` can lay out
+    (``text`` itself when it is not one call with plain arguments)."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return text
+    if not isinstance(node, ast.Call) or any(k.arg is None for k in node.keywords):
+        return text
+    if any(isinstance(a, ast.Starred) for a in node.args):
+        return text
+
+    def src(n: ast.AST) -> str:
+        seg = ast.get_source_segment(text, n)
+        assert seg is not None
+        return seg
+
+    args: list[tuple[str | None, Any]] = [(None, as_call(src(a))) for a in node.args]
+    args += [(k.arg, as_call(src(k.value))) for k in node.keywords]
+    return Call(src(node.func), args)
 
 
 def stmt(lhs: str, e: Any, indent: str, note: str | None = None) -> list[str]:
