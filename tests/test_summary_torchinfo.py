@@ -312,3 +312,13 @@ def test_a_module_called_again_counts_each_call_as_torchinfo(tmp_path: Path) -> 
     head = int(cells["head"]["Mult-Adds"].replace(",", ""))
     assert once == 2 * (conv + 2 * fc) + head
     assert cells["tower_b"]["Param #"] == "--" and cells["tower_b"]["Mult-Adds"] == f"{conv + 2 * fc:,}"
+
+
+def test_convnext_modules_agree_with_torchinfo() -> None:
+    """ConvNeXt-T's LayerNorm2d is one module (the generated nn.LayerNorm subclass): torchinfo sees its
+    [N, C, H, W] output, and ``summary --torchinfo`` finds no per-module difference."""
+    path = ROOT / "specs" / "convnext_tiny.yaml"
+    r = CliRunner().invoke(main, ["summary", str(path), "--torchinfo"])
+    assert r.exit_code == 0, r.output
+    assert "per-module difference" not in r.output, r.output
+    assert re.search(r"every one of the \d+ torch modules both list agrees", r.output), r.output

@@ -131,7 +131,7 @@ def torch_module(type_: str, kwargs: dict[str, Any]):
     cls = REGISTRY.get(type_)
     if cls is not None and cls.module_source is not None:  # a class the generated file defines (StochasticDepth)
         return defined_class(cls.module_source)(**kwargs)
-    name = cls.torch_name[3:] if cls is not None and cls.torch_name else type_  # LayerNorm2d is an nn.LayerNorm
+    name = cls.torch_name[3:] if cls is not None and cls.torch_name else type_
     return getattr(nn, name)(**{k: _module_arg(k, v) for k, v in kwargs.items()})
 
 

@@ -739,7 +739,7 @@ def compare_torchinfo(res: CheckResult, dims: dict[str, int], dtype: str = "floa
         theirs_ma = li.macs if li.is_leaf_layer else sum(c.macs for c in li.children if c.is_leaf_layer)
         out_shape = n.output.shape if n.output is not None else None
         if li.is_leaf_layer and len(s.leaves) == 1:
-            out_shape = s.leaves[0][0].shape  # the module's own output (LayerNorm2d's is channels last)
+            out_shape = s.leaves[0][0].shape  # the module's own output
         shape = list(sizing.ints(out_shape) or ()) if out_shape is not None else None
         for what, a, b in (
             ("params", s.params, li.num_params),

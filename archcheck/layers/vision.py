@@ -5,9 +5,10 @@ with the same state_dict keys and the same results as torchvision 0.29's:
 
 * LayerNorm2d (``torchvision/models/convnext.py``) is an ``nn.LayerNorm`` over the
   channels of [N, C, H, W]: ``norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``.
-  It is emitted as ``nn.LayerNorm(C, ...)`` called that way (inside an nn.Sequential,
-  as a one-line subclass of nn.LayerNorm), so its keys are ``weight`` and ``bias``,
-  and ``normalized_shape`` (the channels) is inferred from dim 1.
+  The generated file defines it as torchvision does, a subclass of ``nn.LayerNorm``
+  whose forward permutes (``module_source``), so one module named LayerNorm2d sits at
+  the layer's path, returns [N, C, H, W] (as torchinfo sees it) and keeps the keys
+  ``weight`` and ``bias``; ``normalized_shape`` (the channels) is inferred from dim 1.
 * StochasticDepth (``torchvision.ops.StochasticDepth(p, mode)``) drops whole samples
   (``mode: row``) or the whole batch (``mode: batch``) with probability ``p`` in
   training and rescales the rest by ``1 / (1 - p)``; in eval mode it is the identity.
@@ -36,7 +37,17 @@ class LayerNorm2d(Layer):
     family: ClassVar[str] = "norm"
     keeps_receptive_field: ClassVar[bool] = True
     takes_empty: ClassVar[bool] = True  # an empty H or W: the channels are still normalized
-    torch_name = "nn.LayerNorm"
+    # torchvision/models/convnext.py's LayerNorm2d (0.29): emit/codegen.py writes it into the generated file.
+    module_source: ClassVar[str | None] = '''\
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's LayerNorm2d: nn.LayerNorm over dim 1 of [N, C, H, W]."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = super().forward(x)
+        x = x.permute(0, 3, 1, 2)
+        return x
+'''
     examples = [
         Example({"normalized_shape": 8, "eps": 1e-6}, (2, 8, 5, 5), (2, 8, 5, 5)),
         Example({}, (2, 3, 4, 6), (2, 3, 4, 6)),
@@ -67,12 +78,10 @@ class LayerNorm2d(Layer):
             k *= d
         return k * (2 if self.bias else 1) if self.elementwise_affine else 0
 
-    def emit_call(self, ref: str | None, args: list[str]) -> str:
-        return f"{ref}({args[0]}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
-
     def torch_leaves(self, out: Tensor) -> list[TorchLeaf]:
-        n, c, h, w = out.shape  # the nn.LayerNorm itself sees (and returns) channels last
-        return [TorchLeaf("LayerNorm", self.param_count(), (n, h, w, c))]
+        # one module (the generated LayerNorm2d, an nn.LayerNorm subclass) whose forward permutes back:
+        # torchinfo sees its [N, C, H, W] output
+        return [TorchLeaf("LayerNorm2d", self.param_count(), out.shape)]
 
     def label(self) -> str:
         return f"{self.normalized_shape} channels"
