@@ -61,16 +61,7 @@ class Module:
             self.wrappers[key] = name
             self.uses_torch |= "torch." in body
             self.classes.append(
-                ClassDef(
-                    name,
-                    [
-                        f"class {name}(nn.Module):",
-                        f'{IND}"""{type(layer).__name__} as a module, for use in nn.Sequential."""',
-                        "",
-                        f"{IND}def forward(self, x):",
-                        f"{IND * 2}return {body}",
-                    ],
-                )
+                _forward_only(name, "nn.Module", f"{type(layer).__name__} as a module, for use in nn.Sequential.", body)
             )
         return self.wrappers[key]
 
@@ -85,16 +76,7 @@ class Module:
             what = "returning only its first output" if tuple_out else f"as an {tn} subclass"
             self.wrappers[key] = name
             self.classes.append(
-                ClassDef(
-                    name,
-                    [
-                        f"class {name}({tn}):",
-                        f'{IND}"""{type(layer).__name__} {what}, for nn.Sequential."""',
-                        "",
-                        f"{IND}def forward(self, x):",
-                        f"{IND * 2}return {body}",
-                    ],
-                )
+                _forward_only(name, str(tn), f"{type(layer).__name__} {what}, for nn.Sequential.", body)
             )
         return self.wrappers[key]
 
@@ -329,3 +311,15 @@ def _frozen_refs(node: Node, ref: str) -> list[str]:
 
 def _join(rel: str, name: str) -> str:
     return f"{rel}.{name}" if rel else name
+
+
+def _forward_only(name: str, base: str, doc: str, body: str) -> ClassDef:
+    """``class name(base)`` with a docstring and a one-line ``forward(self, x)`` returning ``body``."""
+    lines = [
+        f"class {name}({base}):",
+        f'{IND}"""{doc}"""',
+        "",
+        f"{IND}def forward(self, x):",
+        f"{IND * 2}return {body}",
+    ]
+    return ClassDef(name, lines)
