@@ -124,6 +124,8 @@ def test_specs_say_what_they_are() -> None:
 
 
 torch = pytest.importorskip("torch")  # the [torch] extra, installed in CI
+from zoo_util import hooked_run  # noqa: E402
+
 from archcheck.emit.verify import module_from_result  # noqa: E402
 
 
@@ -137,25 +139,12 @@ def test_built_module(name: str, i: int) -> None:
         model = module_from_result(res)  # archcheck.build's path
     assert [(k, list(v.shape)) for k, v in model.state_dict().items()] == list(data["state_dict"].items())
     assert sum(p.numel() for p in model.parameters()) == data["params"]
-    seen: dict[str, list[int]] = {}
-
-    def hook(path: str) -> Any:
-        def f(mod: Any, args: Any, out: Any) -> None:
-            seen.setdefault(path, list((out[0] if isinstance(out, tuple) else out).shape))
-
-        return f
-
-    for path, mod in model.named_modules():
-        if path in run["outputs"]:
-            mod.register_forward_hook(hook(path))
-    model.eval()
-    with torch.no_grad():
-        if len(res.spec.inputs) > 1:  # token ids
-            y = model(*(torch.empty(*run["input"], dtype=torch.long, device="meta") for _ in res.spec.inputs))
-        else:
-            y = model(torch.empty(*run["input"], device="meta"))
-        y = y[0] if isinstance(y, tuple) else y
-    assert list(y.shape) == run["output"]
+    if len(res.spec.inputs) > 1:  # token ids
+        inputs = [torch.empty(*run["input"], dtype=torch.long, device="meta") for _ in res.spec.inputs]
+    else:
+        inputs = [torch.empty(*run["input"], device="meta")]
+    seen, y_shape = hooked_run(model, run["outputs"], inputs)
+    assert y_shape == run["output"]
     # every module torch ran is at its path and ran (torchvision's StochasticDepth too: the generated file
     # defines it as a module)
     assert set(seen) == set(run["outputs"])

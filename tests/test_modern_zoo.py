@@ -99,6 +99,8 @@ def test_published_gflops(spec: str) -> None:
 
 
 torch = pytest.importorskip("torch")  # the [torch] extra, installed in CI
+from zoo_util import hooked_run  # noqa: E402
+
 from archcheck.emit.verify import module_from_result  # noqa: E402
 
 
@@ -115,22 +117,9 @@ def test_built_module(spec: str, i: int) -> None:
     assert sum(p.numel() for p in model.parameters()) == run.get("params", data["params"])
     frozen = data["params"] - data["trainable_params"]
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == run.get("params", data["params"]) - frozen
-    seen: dict[str, list[int]] = {}
-
-    def hook(path: str) -> Any:
-        def f(mod: Any, args: Any, out: Any) -> None:  # returns None: the output is kept
-            seen.setdefault(path, list((out[0] if isinstance(out, tuple) else out).shape))
-
-        return f
-
-    for path, mod in model.named_modules():
-        if path in run["outputs"]:
-            mod.register_forward_hook(hook(path))
-    model.eval()
-    with torch.no_grad():
-        dtype = torch.long if len(run["input"]) == 2 else torch.float32  # token ids or images
-        y = model(torch.empty(*run["input"], dtype=dtype, device="meta"))
-    assert list(y.shape) == run["output"]
+    dtype = torch.long if len(run["input"]) == 2 else torch.float32  # token ids or images
+    seen, y_shape = hooked_run(model, run["outputs"], [torch.empty(*run["input"], dtype=dtype, device="meta")])
+    assert y_shape == run["output"]
     # every module torch ran is at the same path and ran too (StochasticDepth included: the generated
     # file defines it, as torchvision does), with the same class name where torch.nn has none
     modules = dict(model.named_modules())
